@@ -1,0 +1,1 @@
+"""Doors into the core: one package per chat platform, plus the terminal console."""

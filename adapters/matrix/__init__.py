@@ -1,0 +1,1 @@
+"""Matrix adapter (matrix-nio); built in the Matrix adapter issue."""

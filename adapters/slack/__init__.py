@@ -1,0 +1,1 @@
+"""Slack adapter (slack-bolt); built in the Slack adapter issue."""

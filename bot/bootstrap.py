@@ -1,0 +1,43 @@
+"""The composition root: the only place that wires the store, the core and adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.outbox import Relay
+from bot.ports import Clock, SystemClock
+from bot.service import Bot
+from bot.settings import Settings
+
+
+@dataclass
+class App:
+    settings: Settings
+    bot: Bot
+    relay: Relay
+    engine: Any  # the store's engine, closed by `close()`
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def migrate(settings: Settings) -> None:
+    from store.migrate import upgrade_async
+
+    await upgrade_async(settings.database_url)
+
+
+async def build(settings: Settings, clock: Clock | None = None, *, migrate_db: bool = True) -> App:
+    """Build the store, the relay and the bot for `settings` (migrating first)."""
+    from store.db import make_engine, make_sessionmaker
+    from store.uow import SqlUnitOfWorkFactory
+
+    if migrate_db:
+        await migrate(settings)
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database_url)
+    uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
+    relay = Relay(uow_factory, clock)
+    bot = Bot(uow_factory, settings, clock, relay)
+    return App(settings, bot, relay, engine)

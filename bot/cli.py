@@ -1,0 +1,93 @@
+"""The `sif-bot` command line (SPEC §9)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.records import Role
+from bot.settings import Settings, SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sif-bot", description="The SIF peer network bot.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("run", help="migrate, then start every configured adapter (console if none)")
+    console = sub.add_parser("console", help="chat with the bot in the terminal")
+    console.add_argument("--as", dest="name", help="who you are (default: your login name)")
+    console.add_argument("--script", help="play 'NAME: text' lines from FILE ('-' for stdin)")
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_cmd", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations up to the newest")
+    admin = sub.add_parser("admin", help="operator commands")
+    admin_sub = admin.add_subparsers(dest="admin_cmd", required=True)
+    role = admin_sub.add_parser("role", help="set a role: sif-bot admin role console:ann staff")
+    role.add_argument("identity", help="platform:external_id, e.g. slack:T0001:U0002")
+    role.add_argument("role", choices=[r.value for r in Role])
+    grant = admin_sub.add_parser("grant", help="credit SIF: sif-bot admin grant console:ann 5 prize")
+    grant.add_argument("identity")
+    grant.add_argument("amount")
+    grant.add_argument("reason", nargs="+")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"sif-bot: invalid setting {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        code = asyncio.run(_dispatch(args, settings))
+    except KeyboardInterrupt:
+        code = 130
+    raise SystemExit(code)
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bootstrap import build, migrate
+
+    if args.cmd == "db":
+        await migrate(settings)
+        print("Database is at the newest version.")
+        return 0
+    if args.cmd == "admin":
+        from bot import admin
+
+        return await admin.run(args, settings)
+    app = await build(settings)
+    try:
+        from adapters.console.console import ConsoleMessenger, interactive, run_script
+
+        if args.cmd == "console":
+            app.relay.register(ConsoleMessenger())
+            if args.script:
+                if args.script == "-":
+                    lines = sys.stdin.readlines()
+                else:
+                    with open(args.script, encoding="utf-8") as f:
+                        lines = f.readlines()
+                bad = await run_script(app.bot, lines)
+                return 1 if bad else 0
+            await interactive(app.bot, args.name or getpass.getuser())
+            return 0
+        # run
+        if not (settings.slack_enabled or settings.matrix_enabled):
+            print(
+                "No Slack or Matrix credentials are set, so sif-bot starts the console "
+                f"on {settings.database_url}.",
+                flush=True,
+            )
+            app.relay.register(ConsoleMessenger())
+            await interactive(app.bot, getpass.getuser())
+            return 0
+        print("Slack and Matrix adapters are not available in this version yet.", file=sys.stderr)
+        return 2
+    finally:
+        await app.close()

@@ -1,0 +1,5 @@
+"""Command handlers, one module per area; importing them registers them with the service."""
+
+
+def load() -> None:
+    from bot.handlers import help, ledger, profile  # noqa: F401

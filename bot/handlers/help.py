@@ -1,0 +1,59 @@
+"""`help` and `tags`."""
+
+from __future__ import annotations
+
+from bot.commands import COMMANDS, Help, TagsList, suggest
+from bot.records import Role
+from bot.service import HANDLERS, Context, UserError, handles
+
+GROUPS = (
+    ("Your ideas", ("intake", "ideas", "request", "thanks", "dispute", "cancel")),
+    (
+        "Reviewing",
+        ("profile", "expertise add", "expertise remove", "availability", "pause", "resume",
+         "offers", "accept", "decline", "done"),
+    ),
+    ("SIF", ("balance", "history")),
+    ("Other", ("tags", "link", "help")),
+    ("Staff", ("balances", "stats", "grant", "adjust", "assign", "resolve", "export")),
+    ("Admin", ("role",)),
+)
+
+
+@handles(Help)
+async def help_(ctx: Context, cmd: Help) -> None:
+    role = ctx.caller.role
+    if cmd.topic:
+        topic = " ".join(cmd.topic.lower().split())
+        matches = [s for name, s in COMMANDS.items() if name == topic or name.split()[0] == topic]
+        if not matches:
+            close = suggest(topic.split()[0])
+            hint = f" Did you mean `help {close}`?" if close else ""
+            raise UserError(f"There is no command '{topic[:30]}'.{hint}")
+        lines = []
+        for spec in matches:
+            who = "" if spec.role is Role.MEMBER else f" ({spec.role.plural} only)"
+            soon = "" if spec.cls in HANDLERS else " (not available yet)"
+            lines.append(f"`{spec.usage}`{who}{soon}\n{spec.summary}")
+        ctx.reply("\n\n".join(lines))
+        return
+    lines = ["Commands you can use (type `help <command>` for details):"]
+    for title, names in GROUPS:
+        allowed = [
+            COMMANDS[n]
+            for n in names
+            if role.allows(COMMANDS[n].role) and COMMANDS[n].cls in HANDLERS
+        ]
+        if allowed:
+            lines.append(f"*{title}*")
+            lines += [f"  `{s.usage}` — {s.summary}" for s in allowed]
+    ctx.reply("\n".join(lines))
+
+
+@handles(TagsList)
+async def tags(ctx: Context, cmd: TagsList) -> None:
+    tags = await ctx.uow.communities.tags(ctx.community.id)
+    if not tags:
+        ctx.reply("This community has no expertise tags yet; staff can set SIF_TAGS.")
+        return
+    ctx.reply("Expertise tags here: " + ", ".join(tags) + ".\nAdd yours with `expertise add <tag>[:level]`.")

@@ -1,0 +1,150 @@
+"""SIF commands: `balance`, `history`, `grant`, `adjust`, `balances`."""
+
+from __future__ import annotations
+
+from bot import ledger
+from bot.commands import Adjust, Balance, Balances, Grant, History
+from bot.ledger import format_sif
+from bot.messages import Table
+from bot.records import BalanceInfo, Member, Role
+from bot.service import Context, UserError, handles
+
+HISTORY_LINES = 15
+TABLE_EDGE = 10  # with many members, `balances` shows this many lowest and highest
+
+
+async def _subject(ctx: Context, ref: object, what: str) -> Member:
+    """The caller, or (for staff) the member they named."""
+    if ref is None:
+        return ctx.caller
+    from bot.commands import MemberRef
+
+    assert isinstance(ref, MemberRef)
+    member = await ctx.resolve(ref)
+    if member.id != ctx.caller.id:
+        ctx.require(Role.STAFF, f"see another member's {what}")
+    return member
+
+
+@handles(Balance)
+async def balance(ctx: Context, cmd: Balance) -> None:
+    member = await _subject(ctx, cmd.member, "balance")
+    info = await ctx.uow.ledger.balance_info(member)
+    own = member.id == ctx.caller.id
+    whose = "Your" if own else f"{member.name}'s"
+    limit = ctx.settings.credit_limit
+    ctx.reply(
+        f"{whose} balance: {format_sif(info.balance)}\n"
+        f"Held for open requests: {format_sif(info.held)}\n"
+        f"Credit limit: {format_sif(limit)} (can spend {format_sif(info.balance - limit)} more)\n"
+        f"Lifetime: given {format_sif(info.given)} in reviews, received {format_sif(info.received)}"
+    )
+
+
+@handles(History)
+async def history(ctx: Context, cmd: History) -> None:
+    member = await _subject(ctx, cmd.member, "history")
+    lines = await ctx.uow.ledger.history(member.id, HISTORY_LINES)
+    whose = "your" if member.id == ctx.caller.id else f"{member.name}'s"
+    if not lines:
+        ctx.reply(f"There are no entries on {whose} account yet.")
+        return
+    out = [f"Latest entries on {whose} account (newest first):"]
+    for line in lines:
+        by = f" (by {line.author})" if line.author else ""
+        req = f" R-{line.request}" if line.request else ""
+        out.append(
+            f"{line.at:%Y-%m-%d} {line.kind.value}{req} {format_sif(line.amount, sign=True)}"
+            f" — {line.reason}{by}"
+        )
+    ctx.reply("\n".join(out))
+
+
+@handles(Grant)
+async def grant(ctx: Context, cmd: Grant) -> None:
+    member = await ctx.resolve(cmd.member)
+    await ctx.post(ledger.grant(member.id, cmd.amount, cmd.reason, ctx.caller.id))
+    new = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(member.id))
+    ctx.reply(
+        f"Granted {format_sif(cmd.amount)} to {member.name} ({cmd.reason}); "
+        f"their balance is now {format_sif(new)}."
+    )
+    if member.id != ctx.caller.id:
+        ctx.dm(
+            member,
+            f"You received {format_sif(cmd.amount)} from {ctx.caller.name}: {cmd.reason}. "
+            f"Your balance is now {format_sif(new)}.",
+        )
+
+
+@handles(Adjust)
+async def adjust(ctx: Context, cmd: Adjust) -> None:
+    member = await ctx.resolve(cmd.member)
+    await ctx.post(ledger.adjust(member.id, cmd.amount, cmd.reason, ctx.caller.id))
+    new = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(member.id))
+    ctx.reply(
+        f"Adjusted {member.name} by {format_sif(cmd.amount, sign=True)} ({cmd.reason}); "
+        f"their balance is now {format_sif(new)}."
+    )
+    if member.id != ctx.caller.id:
+        ctx.dm(
+            member,
+            f"{ctx.caller.name} corrected your balance by {format_sif(cmd.amount, sign=True)}: "
+            f"{cmd.reason}. Your balance is now {format_sif(new)}.",
+        )
+
+
+def _row(info: BalanceInfo) -> tuple[str, ...]:
+    last = f"{info.last_activity:%Y-%m-%d}" if info.last_activity else "never"
+    return (
+        info.name,
+        format_sif(info.balance),
+        format_sif(info.held),
+        format_sif(info.given),
+        format_sif(info.received),
+        last,
+    )
+
+
+def render_table(table: Table) -> str:
+    """Aligned plain text for a table (every adapter's fallback)."""
+    widths = [max(len(r[i]) for r in (table.headers, *table.rows)) for i in range(len(table.headers))]
+    def fmt(row: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+    lines = [fmt(table.headers), "  ".join("-" * w for w in widths)]
+    lines += [fmt(r) for r in table.rows]
+    return "\n".join(lines)
+
+
+@handles(Balances)
+async def balances(ctx: Context, cmd: Balances) -> None:
+    infos = await ctx.uow.ledger.all_balances(ctx.community.id)
+    title = "Balances, lowest first"
+    if cmd.member is not None:
+        member = await ctx.resolve(cmd.member)
+        infos = [i for i in infos if i.member == member.id]
+        title = f"Balance of {member.name}"
+    if cmd.filter == "negative":
+        infos = [i for i in infos if i.balance < 0]
+        title = "Members below zero, lowest first"
+    if not infos:
+        ctx.reply("No members match.", public=True)
+        return
+    rows = [_row(i) for i in infos]
+    skipped = 0
+    if len(rows) > 2 * TABLE_EDGE:
+        skipped = len(rows) - 2 * TABLE_EDGE
+        rows = rows[:TABLE_EDGE] + [("…", "", "", "", "", "")] + rows[-TABLE_EDGE:]
+    table = Table(("member", "balance", "held", "given", "received", "last active"), tuple(rows))
+    total = sum(i.balance for i in infos)
+    note = f"\n({skipped} members in the middle not shown)" if skipped else ""
+    ctx.reply(
+        f"{title} ({len(infos)} members, sum {format_sif(total)}):\n{render_table(table)}{note}",
+        public=True,
+        table=table,
+    )
+
+
+def _check_members(members: list[Member]) -> None:
+    if not members:
+        raise UserError("No members.")

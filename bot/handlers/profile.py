@@ -1,0 +1,87 @@
+"""Peer settings by command: `expertise add/remove`, `availability`, `pause`, `resume`, `role`."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import timedelta
+
+from bot.commands import Availability, ExpertiseAdd, ExpertiseRemove, Pause, Resume, SetRole
+from bot.records import Role
+from bot.service import Context, UserError, handles
+
+INDEFINITELY = timedelta(days=365 * 100)
+
+
+async def _known_tags(ctx: Context, tags: list[str]) -> None:
+    known = await ctx.uow.communities.tags(ctx.community.id)
+    for tag in tags:
+        if tag not in known:
+            close = difflib.get_close_matches(tag, known, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise UserError(f"'{tag}' is not one of this community's tags.{hint} Type `tags` for the list.")
+
+
+@handles(ExpertiseAdd)
+async def expertise_add(ctx: Context, cmd: ExpertiseAdd) -> None:
+    levels = dict(cmd.tags)  # a tag given twice keeps its last level
+    await _known_tags(ctx, list(levels))
+    for tag, level in levels.items():
+        await ctx.uow.members.set_expertise(ctx.caller.id, tag, level)
+    mine = await ctx.uow.members.expertise(ctx.caller.id)
+    ctx.reply("Your expertise: " + ", ".join(f"{e.tag}:{e.level}" for e in mine) + ".")
+
+
+@handles(ExpertiseRemove)
+async def expertise_remove(ctx: Context, cmd: ExpertiseRemove) -> None:
+    current = {e.tag for e in await ctx.uow.members.expertise(ctx.caller.id)}
+    missing = [t for t in cmd.tags if t not in current]
+    if missing:
+        raise UserError(f"'{missing[0]}' is not in your expertise; nothing was removed.")
+    for tag in cmd.tags:
+        await ctx.uow.members.remove_expertise(ctx.caller.id, tag)
+    mine = await ctx.uow.members.expertise(ctx.caller.id)
+    listed = ", ".join(f"{e.tag}:{e.level}" for e in mine) or "none yet"
+    ctx.reply(f"Removed {', '.join(cmd.tags)}. Your expertise: {listed}.")
+
+
+@handles(Availability)
+async def availability(ctx: Context, cmd: Availability) -> None:
+    await ctx.uow.members.set_capacity(ctx.caller.id, cmd.count)
+    if cmd.count == 0:
+        ctx.reply("You will get no new review offers (availability 0). `availability 2` turns them back on.")
+    else:
+        ctx.reply(f"You will get review offers while you have fewer than {cmd.count} open reviews.")
+
+
+@handles(Pause)
+async def pause(ctx: Context, cmd: Pause) -> None:
+    now = ctx.clock.now()
+    until = now + (timedelta(days=cmd.days) if cmd.days else INDEFINITELY)
+    await ctx.uow.members.set_paused_until(ctx.caller.id, until)
+    when = f"until {until:%Y-%m-%d}" if cmd.days else "until you type `resume`"
+    ctx.reply(f"Paused: you will get no review offers {when}. Your open reviews stay yours.")
+
+
+@handles(Resume)
+async def resume(ctx: Context, cmd: Resume) -> None:
+    paused = ctx.caller.paused_until
+    if paused is None or paused <= ctx.clock.now():
+        raise UserError("You are not paused; you already receive review offers.")
+    await ctx.uow.members.set_paused_until(ctx.caller.id, None)
+    ctx.reply("Welcome back: you will receive review offers again.")
+
+
+@handles(SetRole)
+async def set_role(ctx: Context, cmd: SetRole) -> None:
+    member = await ctx.resolve(cmd.member)
+    role = Role(cmd.role)
+    if member.role is role:
+        raise UserError(f"{member.name} is already {role.value}.")
+    if member.role is Role.ADMIN and role is not Role.ADMIN:
+        admins = [m for m in await ctx.uow.members.all(ctx.community.id) if m.role is Role.ADMIN]
+        if len(admins) <= 1:
+            raise UserError(f"{member.name} is the last admin; make someone else admin first.")
+    await ctx.uow.members.set_role(member.id, role)
+    ctx.reply(f"{member.name} is now {role.value} (was {member.role.value}).")
+    if member.id != ctx.caller.id:
+        ctx.dm(member, f"{ctx.caller.name} made you {role.value} in {ctx.community.name}. Type `help` to see what you can do.")

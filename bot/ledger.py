@@ -1,0 +1,253 @@
+"""SIF rules: amounts, accounts and the postings of every kind of transaction (pure).
+
+1 SIF is one hour of a peer's time; amounts are integer hundredths. A transaction
+is a set of postings that sums to zero; entries are never edited, corrections are
+new transactions. The store applies a transaction atomically and refuses it when
+an account would fall below its floor (see :func:`floor_for`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.ids import MemberId, RequestId
+
+HUNDREDTHS_PER_SIF = 100
+# Bounds on a single amount typed by a person: generous for real use, far below
+# the 64-bit limits of the database columns.
+MAX_AMOUNT = 1_000_000 * HUNDREDTHS_PER_SIF
+
+
+class EntryKind(StrEnum):
+    GRANT = "grant"
+    HOLD = "hold"
+    RELEASE = "release"
+    REFUND = "refund"
+    ADJUST = "adjust"
+    REVERSE = "reverse"
+    TRANSFER = "transfer"
+
+
+class AccountKind(StrEnum):
+    MEMBER = "member"
+    NETWORK = "network"  # issues grants; its balance is minus all SIF in circulation
+    ESCROW = "escrow"  # holds the price of accepted requests until release or refund
+
+
+@dataclass(frozen=True, order=True)
+class AccountKey:
+    """Names an account inside one community."""
+
+    kind: AccountKind
+    member: MemberId | None = None
+
+    @staticmethod
+    def of(member: MemberId) -> AccountKey:
+        return AccountKey(AccountKind.MEMBER, member)
+
+
+NETWORK = AccountKey(AccountKind.NETWORK)
+ESCROW = AccountKey(AccountKind.ESCROW)
+
+
+class LedgerError(ValueError):
+    """A transaction that breaks a ledger rule; the message is for people."""
+
+
+class AmountError(LedgerError):
+    pass
+
+
+@dataclass(frozen=True)
+class Posting:
+    account: AccountKey
+    amount: int  # hundredths; positive credits the account
+    holder: MemberId | None = None  # for escrow postings: whose money is held
+
+
+@dataclass(frozen=True)
+class TransactionDraft:
+    """A balanced transaction ready to be posted."""
+
+    kind: EntryKind
+    postings: tuple[Posting, ...]
+    reason: str
+    author: MemberId | None = None
+    request: RequestId | None = None
+    key: str | None = None  # idempotency key: the same key is never posted twice
+
+    def __post_init__(self) -> None:
+        if len(self.postings) < 2:
+            raise LedgerError("A transaction needs at least two postings.")
+        if any(not isinstance(p.amount, int) or p.amount == 0 for p in self.postings):
+            raise LedgerError("Every posting needs a non-zero whole number of hundredths.")
+        if sum(p.amount for p in self.postings) != 0:
+            raise LedgerError("A transaction must sum to zero.")
+        if len({p.account for p in self.postings}) != len(self.postings):
+            raise LedgerError("A transaction touches each account once.")
+
+    def debits(self) -> Iterable[Posting]:
+        return (p for p in self.postings if p.amount < 0)
+
+
+_AMOUNT = re.compile(r"^([+-])?(\d{1,9})(?:[.,](\d{1,2}))?$")
+
+
+def parse_amount(text: str, *, signed: bool = False) -> int:
+    """Parse "5", "2.5", "0,25" (and "+3"/"-1.25" when signed) into hundredths."""
+    cleaned = text.strip()
+    if cleaned.upper().endswith("SIF"):
+        cleaned = cleaned[:-3].strip()
+    match = _AMOUNT.match(cleaned)
+    if not match:
+        raise AmountError(f"'{text}' is not an amount; write a number like 5 or 2.5.")
+    sign, whole, frac = match.groups()
+    value = int(whole) * HUNDREDTHS_PER_SIF + int((frac or "0").ljust(2, "0"))
+    if sign == "-":
+        if not signed:
+            raise AmountError(f"'{text}' must be a positive amount.")
+        value = -value
+    if sign == "+" and not signed:
+        pass
+    if value == 0:
+        raise AmountError("The amount must not be zero.")
+    if abs(value) > MAX_AMOUNT:
+        raise AmountError(f"'{text}' is too large; the most is {format_sif(MAX_AMOUNT)}.")
+    return value
+
+
+def format_sif(hundredths: int, *, sign: bool = False) -> str:
+    """5.00 SIF, -2.50 SIF, +1.25 SIF (with sign=True)."""
+    negative = hundredths < 0
+    whole, frac = divmod(abs(hundredths), HUNDREDTHS_PER_SIF)
+    prefix = "-" if negative else ("+" if sign and hundredths > 0 else "")
+    return f"{prefix}{whole}.{frac:02d} SIF"
+
+
+def floor_for(account: AccountKey, credit_limit: int) -> int | None:
+    """The lowest balance an account may reach; None means unbounded."""
+    if account.kind is AccountKind.MEMBER:
+        return credit_limit
+    if account.kind is AccountKind.ESCROW:
+        return 0
+    return None
+
+
+# -- the transactions of the product -------------------------------------------------
+
+
+def grant(
+    member: MemberId, amount: int, reason: str, author: MemberId | None, key: str | None = None
+) -> TransactionDraft:
+    """Credit SIF to a member from the network account."""
+    if amount <= 0:
+        raise AmountError("A grant must be a positive amount.")
+    return TransactionDraft(
+        EntryKind.GRANT,
+        (Posting(NETWORK, -amount), Posting(AccountKey.of(member), amount)),
+        reason,
+        author,
+        key=key,
+    )
+
+
+def adjust(
+    member: MemberId, delta: int, reason: str, author: MemberId | None, key: str | None = None
+) -> TransactionDraft:
+    """A correction: moves `delta` between the network and the member (either sign)."""
+    return TransactionDraft(
+        EntryKind.ADJUST,
+        (Posting(NETWORK, -delta), Posting(AccountKey.of(member), delta)),
+        reason,
+        author,
+        key=key,
+    )
+
+
+def hold(
+    payer: MemberId, amount: int, request: RequestId | None, reason: str, key: str | None = None
+) -> TransactionDraft:
+    """Move a request's price from the requester into escrow."""
+    return TransactionDraft(
+        EntryKind.HOLD,
+        (Posting(AccountKey.of(payer), -amount), Posting(ESCROW, amount, holder=payer)),
+        reason,
+        payer,
+        request,
+        key,
+    )
+
+
+def release(
+    payer: MemberId,
+    peer: MemberId,
+    amount: int,
+    request: RequestId | None,
+    reason: str,
+    author: MemberId | None = None,
+    key: str | None = None,
+) -> TransactionDraft:
+    """Pay a held price out of escrow to the peer who did the work."""
+    return TransactionDraft(
+        EntryKind.RELEASE,
+        (Posting(ESCROW, -amount, holder=payer), Posting(AccountKey.of(peer), amount)),
+        reason,
+        author,
+        request,
+        key,
+    )
+
+
+def refund(
+    payer: MemberId,
+    amount: int,
+    request: RequestId | None,
+    reason: str,
+    author: MemberId | None = None,
+    key: str | None = None,
+) -> TransactionDraft:
+    """Return a held price from escrow to the requester."""
+    return TransactionDraft(
+        EntryKind.REFUND,
+        (Posting(ESCROW, -amount, holder=payer), Posting(AccountKey.of(payer), amount)),
+        reason,
+        author,
+        request,
+        key,
+    )
+
+
+def transfer(
+    sender: MemberId,
+    receiver: MemberId,
+    amount: int,
+    reason: str,
+    author: MemberId | None = None,
+    key: str | None = None,
+) -> TransactionDraft:
+    if sender == receiver:
+        raise LedgerError("A transfer needs two different members.")
+    return TransactionDraft(
+        EntryKind.TRANSFER,
+        (Posting(AccountKey.of(sender), -amount), Posting(AccountKey.of(receiver), amount)),
+        reason,
+        author,
+        key=key,
+    )
+
+
+def reverse(
+    original: TransactionDraft, reason: str, author: MemberId | None, key: str | None = None
+) -> TransactionDraft:
+    """The exact opposite of an earlier transaction (the earlier one stays)."""
+    return TransactionDraft(
+        EntryKind.REVERSE,
+        tuple(Posting(p.account, -p.amount, p.holder) for p in original.postings),
+        reason,
+        author,
+        original.request,
+        key,
+    )

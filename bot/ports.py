@@ -1,0 +1,137 @@
+"""The ports the core needs from the outside world (cosmicpython-style).
+
+The store implements the repositories and the unit of work; adapters implement
+:class:`Messenger`; tests and the simulator inject their own :class:`Clock`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from bot.ids import CommunityId, MemberId
+from bot.ledger import AccountKey, TransactionDraft
+from bot.messages import Outbound
+from bot.records import BalanceInfo, Community, Expertise, LedgerLine, Member, Role
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The real clock; the only place in the core that reads the time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class LimitExceeded(Exception):
+    """A posting would take an account below its floor; nothing was written."""
+
+    def __init__(self, account: AccountKey, balance: int, floor: int, amount: int) -> None:
+        super().__init__(f"{account} would go below {floor}")
+        self.account = account
+        self.balance = balance
+        self.floor = floor
+        self.amount = amount
+
+
+class CommunityRepository(Protocol):
+    async def get_or_create(
+        self, key: str, name: str, tags: Sequence[str], at: datetime
+    ) -> Community: ...
+    async def tags(self, community: CommunityId) -> list[str]: ...
+
+
+class MemberRepository(Protocol):
+    async def by_identity(self, platform: str, external_id: str) -> Member | None: ...
+    async def get(self, member: MemberId) -> Member | None: ...
+    async def by_name(self, community: CommunityId, name: str) -> list[Member]: ...
+    async def create(
+        self,
+        community: CommunityId,
+        name: str,
+        role: Role,
+        platform: str,
+        external_id: str,
+        at: datetime,
+    ) -> Member: ...
+    async def all(self, community: CommunityId) -> list[Member]: ...
+    async def set_role(self, member: MemberId, role: Role) -> None: ...
+    async def set_capacity(self, member: MemberId, capacity: int) -> None: ...
+    async def set_paused_until(self, member: MemberId, until: datetime | None) -> None: ...
+    async def touch(self, member: MemberId, at: datetime) -> None: ...
+    async def expertise(self, member: MemberId) -> list[Expertise]: ...
+    async def set_expertise(self, member: MemberId, tag: str, level: int) -> None: ...
+    async def remove_expertise(self, member: MemberId, tag: str) -> bool: ...
+
+
+class LedgerRepository(Protocol):
+    async def post(
+        self,
+        community: CommunityId,
+        draft: TransactionDraft,
+        credit_limit: int,
+        at: datetime,
+    ) -> int | None:
+        """Apply a transaction atomically; None when its key was already posted.
+
+        Raises LimitExceeded (and writes nothing) when a debit would pass a floor.
+        """
+        ...
+
+    async def balance(self, community: CommunityId, account: AccountKey) -> int: ...
+    async def balance_info(self, member: Member) -> BalanceInfo: ...
+    async def all_balances(self, community: CommunityId) -> list[BalanceInfo]: ...
+    async def history(self, member: MemberId, limit: int) -> list[LedgerLine]: ...
+    async def check_invariants(self, community: CommunityId) -> list[str]:
+        """Problems found (empty when sound): unbalanced transactions, non-zero
+        total, cached balances that differ from the entries."""
+        ...
+
+
+class EventLog(Protocol):
+    async def first_time(self, key: str, at: datetime) -> bool:
+        """Record an inbound event key; False when it was seen before."""
+        ...
+
+
+class Outbox(Protocol):
+    async def add(self, message: Outbound, at: datetime) -> int: ...
+    async def pending(self, platforms: Sequence[str], limit: int) -> list[Outbound]: ...
+    async def mark_sent(self, outbox_id: int, at: datetime) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction; rolls back unless committed."""
+
+    communities: CommunityRepository
+    members: MemberRepository
+    ledger: LedgerRepository
+    events: EventLog
+    outbox: Outbox
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class Messenger(Protocol):
+    """Delivers outbound messages on one platform; raises when the platform refused."""
+
+    platform: str
+
+    async def send(self, message: Outbound) -> None: ...

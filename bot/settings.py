@@ -1,0 +1,171 @@
+"""Settings from the environment or `.env` (pydantic-settings); SPEC §8.
+
+`load_settings()` turns a bad value into one :class:`SettingsError` line that
+names the variable and what is expected, so start-up stops with a clear reason.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.ledger import HUNDREDTHS_PER_SIF
+
+DEFAULT_TAGS = (
+    "business-model",
+    "finance",
+    "fundraising",
+    "legal",
+    "marketing",
+    "communication",
+    "impact-measurement",
+    "design",
+    "technology",
+    "governance",
+    "partnerships",
+    "public-sector",
+)
+
+PLATFORMS = ("console", "slack", "matrix")
+
+
+class SettingsError(ValueError):
+    """One line naming the variable with a bad value and what it expects."""
+
+
+def _hundredths(value: Decimal) -> int:
+    return int(value * HUNDREDTHS_PER_SIF)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
+        env_ignore_empty=True,
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./sif.db"
+    sif_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    sif_staff_channel: str = ""
+    sif_community_name: str = "Social Innovation Factory"
+    sif_tags: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_TAGS))
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str | None = None
+    port: int = Field(3000, ge=1, le=65535)
+
+    matrix_homeserver: str | None = None
+    matrix_user_id: str | None = None
+    matrix_password: str | None = None
+    matrix_access_token: str | None = None
+    matrix_device_id: str | None = None
+    matrix_store_path: Path = Path("./matrix-store")
+    matrix_community: str | None = None
+
+    sif_credit_limit: Decimal = Field(Decimal(-10), le=0, ge=-100000, decimal_places=2)
+    sif_welcome_grant: Decimal = Field(Decimal(0), ge=0, le=1000, decimal_places=2)
+    sif_price_advice: Decimal = Field(Decimal(1), gt=0, le=100, decimal_places=2)
+    sif_price_feedback: Decimal = Field(Decimal(1), gt=0, le=100, decimal_places=2)
+    sif_price_review: Decimal = Field(Decimal(2), gt=0, le=100, decimal_places=2)
+    sif_offer_ttl_hours: float = Field(24, gt=0, le=24 * 30)
+    sif_fanout: int = Field(1, ge=1, le=20)
+    sif_max_rounds: int = Field(3, ge=1, le=50)
+    sif_auto_release_days: float = Field(7, gt=0, le=365)
+    sif_conversation_reminder_days: float = Field(2, gt=0, le=365)
+    sif_conversation_expiry_days: float = Field(14, gt=0, le=365)
+    sif_max_message_chars: int = Field(4000, ge=100, le=100_000)
+    sif_flows_path: Path | None = None
+
+    @field_validator("sif_admins", "sif_tags", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sif_admins")
+    @classmethod
+    def _admin_ids(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            platform, _, external = entry.partition(":")
+            if platform not in PLATFORMS or not external:
+                raise ValueError(
+                    f"'{entry}' should be platform:external_id with platform one of "
+                    f"{', '.join(PLATFORMS)}, e.g. console:staff or slack:T0001:U0002"
+                )
+        return value
+
+    @field_validator("sif_tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        from bot.commands import TAG_PATTERN
+
+        for tag in value:
+            if not TAG_PATTERN.fullmatch(tag):
+                raise ValueError(
+                    f"'{tag}' is not a tag: use lowercase letters, digits and dashes"
+                )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if "://" not in value or "+" not in value.split("://", 1)[0]:
+            raise ValueError(
+                "expected an async SQLAlchemy URL such as sqlite+aiosqlite:///./sif.db "
+                "or postgresql+asyncpg://user@host/db"
+            )
+        return value
+
+    # -- derived values the core uses -------------------------------------------
+
+    @property
+    def credit_limit(self) -> int:
+        return _hundredths(self.sif_credit_limit)
+
+    @property
+    def welcome_grant(self) -> int:
+        return _hundredths(self.sif_welcome_grant)
+
+    @property
+    def prices(self) -> dict[str, int]:
+        return {
+            "advice": _hundredths(self.sif_price_advice),
+            "feedback": _hundredths(self.sif_price_feedback),
+            "review": _hundredths(self.sif_price_review),
+        }
+
+    @property
+    def admins(self) -> set[tuple[str, str]]:
+        pairs = (entry.partition(":") for entry in self.sif_admins)
+        return {(platform, external) for platform, _, external in pairs}
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @property
+    def matrix_enabled(self) -> bool:
+        return bool(
+            self.matrix_homeserver
+            and self.matrix_user_id
+            and (self.matrix_password or self.matrix_access_token)
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; a bad value raises SettingsError with one readable line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        variable = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        given = error.get("input")
+        shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
+        raise SettingsError(f"{variable}: {message}{shown}") from None

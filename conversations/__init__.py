@@ -1,0 +1,1 @@
+"""A pure conversation engine and the declarative flows it runs (intake, profile)."""

@@ -1,0 +1,1 @@
+"""The database store: SQLAlchemy models, repositories, unit of work and migrations."""

@@ -1,0 +1,547 @@
+"""Repositories over one AsyncSession: the store's side of bot.ports."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.ids import CommunityId, MemberId
+from bot.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft, floor_for
+from bot.messages import Button, Delivery, Outbound, Table
+from bot.ports import LimitExceeded
+from bot.records import (
+    BalanceInfo,
+    Community,
+    Expertise,
+    Identity,
+    LedgerLine,
+    Member,
+    Role,
+)
+from store.models import (
+    AccountRow,
+    CommunityRow,
+    ExpertiseRow,
+    IdentityRow,
+    MemberRow,
+    OutboxRow,
+    PostingRow,
+    ProcessedEventRow,
+    TagRow,
+    TransactionRow,
+)
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
+
+
+class SqlCommunities:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def get_or_create(
+        self, key: str, name: str, tags: Sequence[str], at: datetime
+    ) -> Community:
+        row = await self.s.scalar(select(CommunityRow).where(CommunityRow.key == key))
+        if row is None:
+            await self.s.execute(
+                insert_ignoring_conflicts(self.s, CommunityRow).values(
+                    key=key, name=name, settings={}, created_at=at
+                )
+            )
+            row = await self.s.scalar(select(CommunityRow).where(CommunityRow.key == key))
+            assert row is not None
+            await self.s.execute(
+                insert_ignoring_conflicts(self.s, AccountRow).values(
+                    [
+                        {"community_id": row.id, "kind": k.value, "member_id": 0, "balance": 0}
+                        for k in (AccountKind.NETWORK, AccountKind.ESCROW)
+                    ]
+                )
+            )
+            if tags:
+                await self.s.execute(
+                    insert_ignoring_conflicts(self.s, TagRow).values(
+                        [{"community_id": row.id, "tag": t} for t in tags]
+                    )
+                )
+        return Community(CommunityId(row.id), row.key, row.name)
+
+    async def tags(self, community: CommunityId) -> list[str]:
+        rows = await self.s.scalars(
+            select(TagRow.tag).where(TagRow.community_id == community).order_by(TagRow.tag)
+        )
+        return list(rows)
+
+
+def _member(row: MemberRow, identities: Sequence[IdentityRow] = ()) -> Member:
+    return Member(
+        id=MemberId(row.id),
+        community=CommunityId(row.community_id),
+        name=row.name,
+        role=Role(row.role),
+        capacity=row.capacity,
+        paused_until=row.paused_until,
+        languages=tuple(row.languages or ()),
+        bio=row.bio or "",
+        identities=tuple(Identity(i.platform, i.external_id) for i in identities),
+    )
+
+
+class SqlMembers:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def _with_identities(self, rows: Sequence[MemberRow]) -> list[Member]:
+        if not rows:
+            return []
+        ids = await self.s.scalars(
+            select(IdentityRow)
+            .where(IdentityRow.member_id.in_([r.id for r in rows]))
+            .order_by(IdentityRow.id)
+        )
+        by_member: dict[int, list[IdentityRow]] = {}
+        for ident in ids:
+            by_member.setdefault(ident.member_id, []).append(ident)
+        return [_member(r, by_member.get(r.id, [])) for r in rows]
+
+    async def by_identity(self, platform: str, external_id: str) -> Member | None:
+        row = await self.s.scalar(
+            select(MemberRow)
+            .join(IdentityRow, IdentityRow.member_id == MemberRow.id)
+            .where(IdentityRow.platform == platform, IdentityRow.external_id == external_id)
+        )
+        return (await self._with_identities([row]))[0] if row else None
+
+    async def get(self, member: MemberId) -> Member | None:
+        row = await self.s.get(MemberRow, member)
+        return (await self._with_identities([row]))[0] if row else None
+
+    async def by_name(self, community: CommunityId, name: str) -> list[Member]:
+        rows = await self.s.scalars(
+            select(MemberRow)
+            .where(
+                MemberRow.community_id == community,
+                func.lower(MemberRow.name) == name.lower(),
+            )
+            .order_by(MemberRow.id)
+        )
+        return await self._with_identities(list(rows))
+
+    async def create(
+        self,
+        community: CommunityId,
+        name: str,
+        role: Role,
+        platform: str,
+        external_id: str,
+        at: datetime,
+    ) -> Member:
+        row = MemberRow(
+            community_id=community,
+            name=name,
+            role=role.value,
+            capacity=2,
+            languages=[],
+            bio="",
+            created_at=at,
+        )
+        self.s.add(row)
+        await self.s.flush()
+        self.s.add(IdentityRow(platform=platform, external_id=external_id, member_id=row.id))
+        self.s.add(
+            AccountRow(
+                community_id=community, kind=AccountKind.MEMBER.value, member_id=row.id, balance=0
+            )
+        )
+        await self.s.flush()
+        return _member(row, [IdentityRow(platform=platform, external_id=external_id)])
+
+    async def all(self, community: CommunityId) -> list[Member]:
+        rows = await self.s.scalars(
+            select(MemberRow).where(MemberRow.community_id == community).order_by(MemberRow.id)
+        )
+        return await self._with_identities(list(rows))
+
+    async def _set(self, member: MemberId, **values: Any) -> None:
+        await self.s.execute(update(MemberRow).where(MemberRow.id == member).values(**values))
+
+    async def set_role(self, member: MemberId, role: Role) -> None:
+        await self._set(member, role=role.value)
+
+    async def set_capacity(self, member: MemberId, capacity: int) -> None:
+        await self._set(member, capacity=capacity)
+
+    async def set_paused_until(self, member: MemberId, until: datetime | None) -> None:
+        await self._set(member, paused_until=until)
+
+    async def touch(self, member: MemberId, at: datetime) -> None:
+        await self._set(member, last_active_at=at)
+
+    async def expertise(self, member: MemberId) -> list[Expertise]:
+        rows = await self.s.scalars(
+            select(ExpertiseRow).where(ExpertiseRow.member_id == member).order_by(ExpertiseRow.tag)
+        )
+        return [Expertise(r.tag, r.level) for r in rows]
+
+    async def set_expertise(self, member: MemberId, tag: str, level: int) -> None:
+        row = await self.s.get(ExpertiseRow, (member, tag))
+        if row is None:
+            self.s.add(ExpertiseRow(member_id=member, tag=tag, level=level))
+        else:
+            row.level = level
+        await self.s.flush()
+
+    async def remove_expertise(self, member: MemberId, tag: str) -> bool:
+        row = await self.s.get(ExpertiseRow, (member, tag))
+        if row is None:
+            return False
+        await self.s.delete(row)
+        await self.s.flush()
+        return True
+
+
+class SqlLedger:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def _account_ids(
+        self, community: CommunityId, keys: Sequence[AccountKey]
+    ) -> dict[AccountKey, int]:
+        wanted = {(k.kind.value, int(k.member or 0)): k for k in keys}
+        rows = await self.s.execute(
+            select(AccountRow.id, AccountRow.kind, AccountRow.member_id).where(
+                AccountRow.community_id == community,
+                AccountRow.kind.in_({k for k, _ in wanted}),
+                AccountRow.member_id.in_({m for _, m in wanted}),
+            )
+        )
+        found = {wanted[(kind, mid)]: id_ for id_, kind, mid in rows if (kind, mid) in wanted}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise LookupError(f"no such account in community {community}: {missing}")
+        return found
+
+    async def post(
+        self,
+        community: CommunityId,
+        draft: TransactionDraft,
+        credit_limit: int,
+        at: datetime,
+    ) -> int | None:
+        accounts = await self._account_ids(community, [p.account for p in draft.postings])
+        values = {
+            "community_id": community,
+            "kind": draft.kind.value,
+            "reason": draft.reason,
+            "author_id": draft.author,
+            "request_id": draft.request,
+            "key": draft.key,
+            "created_at": at,
+        }
+        # The transaction row goes first: with a key, a concurrent duplicate waits on
+        # the unique index and then inserts nothing, so it is posted exactly once.
+        stmt = insert_ignoring_conflicts(self.s, TransactionRow).values(**values)
+        tx_id = await self.s.scalar(stmt.returning(TransactionRow.id))
+        if tx_id is None:
+            return None
+        applied: list[tuple[int, int]] = []
+        # Accounts are updated in id order so concurrent writers lock rows in one order.
+        for posting in sorted(draft.postings, key=lambda p: accounts[p.account]):
+            account_id = accounts[posting.account]
+            floor = floor_for(posting.account, credit_limit)
+            stmt_u = update(AccountRow).where(AccountRow.id == account_id)
+            if posting.amount < 0 and floor is not None:
+                # Conditional UPDATE: the check and the write are one statement, so two
+                # writers can never both pass the floor (no lost update, no breach).
+                stmt_u = stmt_u.where(AccountRow.balance + posting.amount >= floor)
+            result = await self.s.execute(
+                stmt_u.values(balance=AccountRow.balance + posting.amount).returning(
+                    AccountRow.balance
+                )
+            )
+            if result.scalar() is None:
+                for undo_id, undo_amount in applied:
+                    await self.s.execute(
+                        update(AccountRow)
+                        .where(AccountRow.id == undo_id)
+                        .values(balance=AccountRow.balance - undo_amount)
+                    )
+                await self.s.execute(
+                    TransactionRow.__table__.delete().where(TransactionRow.id == tx_id)
+                )
+                balance = await self.s.scalar(
+                    select(AccountRow.balance).where(AccountRow.id == account_id)
+                )
+                assert floor is not None
+                raise LimitExceeded(posting.account, int(balance or 0), floor, posting.amount)
+            applied.append((account_id, posting.amount))
+        await self.s.execute(
+            PostingRow.__table__.insert(),
+            [
+                {
+                    "transaction_id": tx_id,
+                    "account_id": accounts[p.account],
+                    "amount": p.amount,
+                    "holder_id": p.holder,
+                }
+                for p in draft.postings
+            ],
+        )
+        return int(tx_id)
+
+    async def balance(self, community: CommunityId, account: AccountKey) -> int:
+        ids = await self._account_ids(community, [account])
+        value = await self.s.scalar(select(AccountRow.balance).where(AccountRow.id == ids[account]))
+        return int(value or 0)
+
+    def _summary_query(self, community: CommunityId) -> Select[Any]:
+        escrow = aliased(AccountRow)
+        held = (
+            select(func.coalesce(func.sum(PostingRow.amount), 0))
+            .join(escrow, escrow.id == PostingRow.account_id)
+            .where(
+                escrow.community_id == community,
+                escrow.kind == AccountKind.ESCROW.value,
+                PostingRow.holder_id == MemberRow.id,
+            )
+            .scalar_subquery()
+        )
+        given = (
+            select(func.coalesce(func.sum(PostingRow.amount), 0))
+            .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
+            .where(
+                PostingRow.account_id == AccountRow.id,
+                TransactionRow.kind == EntryKind.RELEASE.value,
+            )
+            .scalar_subquery()
+        )
+        received = (
+            select(func.coalesce(func.sum(-PostingRow.amount), 0))
+            .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
+            .where(
+                PostingRow.holder_id == MemberRow.id,
+                TransactionRow.kind == EntryKind.RELEASE.value,
+            )
+            .scalar_subquery()
+        )
+        return (
+            select(
+                MemberRow.id,
+                MemberRow.name,
+                AccountRow.balance,
+                held,
+                given,
+                received,
+                MemberRow.last_active_at,
+            )
+            .join(
+                AccountRow,
+                and_(
+                    AccountRow.member_id == MemberRow.id,
+                    AccountRow.kind == AccountKind.MEMBER.value,
+                ),
+            )
+            .where(MemberRow.community_id == community)
+        )
+
+    @staticmethod
+    def _info(row: Any) -> BalanceInfo:
+        mid, name, balance, held, given, received, last = row
+        return BalanceInfo(
+            MemberId(mid), name, int(balance), int(held), int(given), int(received), last
+        )
+
+    async def balance_info(self, member: Member) -> BalanceInfo:
+        row = (
+            await self.s.execute(
+                self._summary_query(member.community).where(MemberRow.id == member.id)
+            )
+        ).one()
+        return self._info(row)
+
+    async def all_balances(self, community: CommunityId) -> list[BalanceInfo]:
+        rows = await self.s.execute(
+            self._summary_query(community).order_by(AccountRow.balance, MemberRow.id)
+        )
+        return [self._info(r) for r in rows]
+
+    async def history(self, member: MemberId, limit: int) -> list[LedgerLine]:
+        author = aliased(MemberRow)
+        rows = await self.s.execute(
+            select(
+                TransactionRow.id,
+                TransactionRow.created_at,
+                TransactionRow.kind,
+                PostingRow.amount,
+                TransactionRow.reason,
+                author.name,
+                TransactionRow.request_id,
+            )
+            .join(PostingRow, PostingRow.transaction_id == TransactionRow.id)
+            .join(AccountRow, AccountRow.id == PostingRow.account_id)
+            .outerjoin(author, author.id == TransactionRow.author_id)
+            .where(
+                AccountRow.member_id == member,
+                AccountRow.kind == AccountKind.MEMBER.value,
+            )
+            .order_by(TransactionRow.id.desc())
+            .limit(limit)
+        )
+        return [
+            LedgerLine(tid, at, EntryKind(kind), int(amount), reason, who, req)
+            for tid, at, kind, amount, reason, who, req in rows
+        ]
+
+    async def check_invariants(self, community: CommunityId) -> list[str]:
+        problems: list[str] = []
+        unbalanced = await self.s.execute(
+            select(PostingRow.transaction_id, func.sum(PostingRow.amount))
+            .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
+            .where(TransactionRow.community_id == community)
+            .group_by(PostingRow.transaction_id)
+            .having(func.sum(PostingRow.amount) != 0)
+        )
+        problems += [f"transaction {t} sums to {s}" for t, s in unbalanced]
+        empty = await self.s.scalar(
+            select(func.count(TransactionRow.id)).where(
+                TransactionRow.community_id == community,
+                ~select(PostingRow.id)
+                .where(PostingRow.transaction_id == TransactionRow.id)
+                .exists(),
+            )
+        )
+        if empty:
+            problems.append(f"{empty} transactions without postings")
+        total = await self.s.scalar(
+            select(func.coalesce(func.sum(PostingRow.amount), 0))
+            .join(AccountRow, AccountRow.id == PostingRow.account_id)
+            .where(AccountRow.community_id == community)
+        )
+        if total:
+            problems.append(f"community total is {total}, not 0")
+        derived = (
+            select(
+                PostingRow.account_id.label("account_id"),
+                func.sum(PostingRow.amount).label("total"),
+            )
+            .group_by(PostingRow.account_id)
+            .subquery()
+        )
+        mismatched = await self.s.execute(
+            select(AccountRow.id, AccountRow.balance, func.coalesce(derived.c.total, 0))
+            .outerjoin(derived, derived.c.account_id == AccountRow.id)
+            .where(
+                AccountRow.community_id == community,
+                AccountRow.balance != func.coalesce(derived.c.total, 0),
+            )
+        )
+        problems += [
+            f"account {a} caches {b} but its entries sum to {d}" for a, b, d in mismatched
+        ]
+        negative_escrow = await self.s.execute(
+            select(PostingRow.holder_id, func.sum(PostingRow.amount))
+            .join(AccountRow, AccountRow.id == PostingRow.account_id)
+            .where(
+                AccountRow.community_id == community,
+                AccountRow.kind == AccountKind.ESCROW.value,
+            )
+            .group_by(PostingRow.holder_id)
+            .having(func.sum(PostingRow.amount) < 0)
+        )
+        problems += [f"escrow for member {h} is negative ({s})" for h, s in negative_escrow]
+        return problems
+
+
+class SqlEventLog:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def first_time(self, key: str, at: datetime) -> bool:
+        stmt = insert_ignoring_conflicts(self.s, ProcessedEventRow).values(key=key, created_at=at)
+        inserted = await self.s.scalar(stmt.returning(ProcessedEventRow.key))
+        return inserted is not None
+
+
+def _parts(message: Outbound) -> dict[str, Any]:
+    parts: dict[str, Any] = {}
+    if message.table is not None:
+        parts["table"] = {
+            "headers": list(message.table.headers),
+            "rows": [list(r) for r in message.table.rows],
+        }
+    if message.buttons:
+        parts["buttons"] = [[b.label, b.action] for b in message.buttons]
+    return parts
+
+
+def _outbound(row: OutboxRow) -> Outbound:
+    parts = row.parts or {}
+    table = parts.get("table")
+    return Outbound(
+        platform=row.platform,
+        delivery=Delivery(row.delivery),
+        to=row.to,
+        text=row.text,
+        channel=row.channel,
+        table=Table(tuple(table["headers"]), tuple(tuple(r) for r in table["rows"]))
+        if table
+        else None,
+        buttons=tuple(Button(label, action) for label, action in parts.get("buttons", [])),
+        outbox_id=row.id,
+    )
+
+
+class SqlOutbox:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def add(self, message: Outbound, at: datetime) -> int:
+        row = OutboxRow(
+            platform=message.platform,
+            delivery=message.delivery.value,
+            to=message.to,
+            channel=message.channel,
+            text=message.text,
+            parts=_parts(message),
+            created_at=at,
+            attempts=0,
+        )
+        self.s.add(row)
+        await self.s.flush()
+        return row.id
+
+    async def pending(self, platforms: Sequence[str], limit: int) -> list[Outbound]:
+        rows = await self.s.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.sent_at.is_(None), OutboxRow.platform.in_(list(platforms)))
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        return [_outbound(r) for r in rows]
+
+    async def mark_sent(self, outbox_id: int, at: datetime) -> None:
+        await self.s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id)
+            .values(sent_at=at, attempts=OutboxRow.attempts + 1)
+        )
+
+
+__all__ = [
+    "SqlCommunities",
+    "SqlEventLog",
+    "SqlLedger",
+    "SqlMembers",
+    "SqlOutbox",
+]

@@ -1,0 +1,69 @@
+"""The unit of work: one session, one transaction, rolled back unless committed."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from store.repositories import SqlCommunities, SqlEventLog, SqlLedger, SqlMembers, SqlOutbox
+
+
+class SqlUnitOfWork:
+    communities: SqlCommunities
+    members: SqlMembers
+    ledger: SqlLedger
+    events: SqlEventLog
+    outbox: SqlOutbox
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+        self._committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        assert self._session is not None, "use the unit of work in `async with`"
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        self._session = self._sessions()
+        await self._session.begin()
+        self._committed = False
+        s = self._session
+        self.communities = SqlCommunities(s)
+        self.members = SqlMembers(s)
+        self.ledger = SqlLedger(s)
+        self.events = SqlEventLog(s)
+        self.outbox = SqlOutbox(s)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if not self._committed:
+                await session.rollback()
+        finally:
+            await session.close()
+            self._session = None
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self._committed = True
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+
+class SqlUnitOfWorkFactory:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.sessions)
