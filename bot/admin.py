@@ -21,7 +21,9 @@ async def _member(uow: UnitOfWork, settings: Settings, identity: str) -> Member:
     )
     member = await uow.members.by_identity(platform, external)
     if member is None:
-        member = await uow.members.create(community.id, external, Role.MEMBER, platform, external, now)
+        member = await uow.members.create(
+            community.id, external, Role.MEMBER, platform, external, now
+        )
     return member
 
 

@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.records import Role
 from bot.settings import Settings, SettingsError, load_settings
@@ -28,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     role = admin_sub.add_parser("role", help="set a role: sif-bot admin role console:ann staff")
     role.add_argument("identity", help="platform:external_id, e.g. slack:T0001:U0002")
     role.add_argument("role", choices=[r.value for r in Role])
-    grant = admin_sub.add_parser("grant", help="credit SIF: sif-bot admin grant console:ann 5 prize")
+    grant = admin_sub.add_parser(
+        "grant", help="credit SIF: sif-bot admin grant console:ann 5 prize"
+    )
     grant.add_argument("identity")
     grant.add_argument("amount")
     grant.add_argument("reason", nargs="+")
@@ -50,6 +53,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     raise SystemExit(code)
 
 
+def _read_script(name: str) -> list[str] | None:
+    if name == "-":
+        return sys.stdin.readlines()
+    path = Path(name)
+    return path.read_text(encoding="utf-8").splitlines() if path.is_file() else None
+
+
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build, migrate
 
@@ -68,11 +78,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.cmd == "console":
             app.relay.register(ConsoleMessenger())
             if args.script:
-                if args.script == "-":
-                    lines = sys.stdin.readlines()
-                else:
-                    with open(args.script, encoding="utf-8") as f:
-                        lines = f.readlines()
+                lines = await asyncio.to_thread(_read_script, args.script)
+                if lines is None:
+                    print(f"sif-bot: no script file {args.script}", file=sys.stderr)
+                    return 2
                 bad = await run_script(app.bot, lines)
                 return 1 if bad else 0
             await interactive(app.bot, args.name or getpass.getuser())

@@ -121,7 +121,9 @@ class Ref(Arg):
     def read(self, token: str) -> int:
         match = self.pattern.match(token)
         if not match:
-            raise ParseError(f"'{token}' is not {self.what} number; they look like {self.prefix}-7.")
+            raise ParseError(
+                f"'{token}' is not {self.what} number; they look like {self.prefix}-7."
+            )
         return int(match.group(1) or match.group(2))
 
 
@@ -215,12 +217,10 @@ def command(name: str, role: Role, usage: str, summary: str) -> Callable[[type[A
             if get_origin(hint) is not Annotated:
                 raise TypeError(f"{cls.__name__}.{f.name} needs Annotated[..., Arg]")
             reader = next(a for a in get_args(hint)[1:] if isinstance(a, Arg))
-            required = (
-                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            )
+            required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             fields.append((f.name, reader, required))
         COMMANDS[name] = Spec(name, role, usage, summary, cls, tuple(fields))
-        cls.spec = COMMANDS[name]  # type: ignore[attr-defined]
+        cls.spec = COMMANDS[name]
         return cls
 
     return register
@@ -280,7 +280,12 @@ class Availability:
     count: Annotated[int, Int(0, 10, "The number of open reviews")]
 
 
-@command("pause", M, "pause [days]", "Stop receiving review offers, for a number of days or until resume.")
+@command(
+    "pause",
+    M,
+    "pause [days]",
+    "Stop receiving review offers, for a number of days or until resume.",
+)
 @dataclass(frozen=True)
 class Pause:
     days: Annotated[int | None, Int(1, 365, "The number of days")] = None
@@ -356,7 +361,9 @@ class Thanks:
     comment: Annotated[str, Rest("comment", 1000)] = ""
 
 
-@command("dispute", M, "dispute <R-n> <reason>", "Hold the payment of a review and ask staff to look.")
+@command(
+    "dispute", M, "dispute <R-n> <reason>", "Hold the payment of a review and ask staff to look."
+)
 @dataclass(frozen=True)
 class Dispute:
     request: Annotated[int, REQUEST]

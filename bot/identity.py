@@ -26,7 +26,9 @@ def community_key(platform: str, external_id: str, settings: Settings) -> str:
     if platform == "slack":
         team, _, user = external_id.partition(":")
         if not user:
-            raise IdentityError(f"a Slack identity is TEAM:USER, e.g. T0001:U0002, not '{external_id}'")
+            raise IdentityError(
+                f"a Slack identity is TEAM:USER, e.g. T0001:U0002, not '{external_id}'"
+            )
         return f"slack:{team}"
     server = external_id.partition(":")[2]
     if not external_id.startswith("@") or not server:

@@ -108,11 +108,16 @@ class Outbox(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction; rolls back unless committed."""
 
-    communities: CommunityRepository
-    members: MemberRepository
-    ledger: LedgerRepository
-    events: EventLog
-    outbox: Outbox
+    @property
+    def communities(self) -> CommunityRepository: ...
+    @property
+    def members(self) -> MemberRepository: ...
+    @property
+    def ledger(self) -> LedgerRepository: ...
+    @property
+    def events(self) -> EventLog: ...
+    @property
+    def outbox(self) -> Outbox: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

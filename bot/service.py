@@ -55,7 +55,9 @@ class Context:
         """Answer the caller: in the DM, privately in a channel, or (public) in the channel."""
         inbound = self.inbound
         if inbound.channel is None:
-            message = Outbound(inbound.platform, Delivery.DM, inbound.user, text, None, table, buttons)
+            message = Outbound(
+                inbound.platform, Delivery.DM, inbound.user, text, None, table, buttons
+            )
         elif public:
             message = Outbound(
                 inbound.platform, Delivery.CHANNEL, inbound.channel, text, None, table, buttons
@@ -127,8 +129,10 @@ class Context:
             )
         except LimitExceeded as exc:
             who = await self.uow.members.get(exc.account.member) if exc.account.member else None
-            name = "your" if who is not None and who.id == self.caller.id else (
-                f"{who.name}'s" if who else "the account's"
+            name = (
+                "your"
+                if who is not None and who.id == self.caller.id
+                else (f"{who.name}'s" if who else "the account's")
             )
             raise UserError(
                 f"That would take {name} balance from {format_sif(exc.balance)} to "
@@ -204,7 +208,9 @@ class Bot:
                         return []
                 community = await uow.communities.get_or_create(
                     inbound.community_key,
-                    self.community_names.get(inbound.community_key, self.settings.sif_community_name),
+                    self.community_names.get(
+                        inbound.community_key, self.settings.sif_community_name
+                    ),
                     self.settings.sif_tags,
                     now,
                 )
@@ -216,7 +222,9 @@ class Bot:
                     )
                 handler = HANDLERS.get(type(command))
                 if handler is None:
-                    raise UserError(f"`{spec.name}` is not available yet in this version of sif-bot.")
+                    raise UserError(
+                        f"`{spec.name}` is not available yet in this version of sif-bot."
+                    )
                 await handler(ctx, command)
                 stored = []
                 for message in ctx.outbound:
@@ -244,8 +252,13 @@ class Bot:
             if self.settings.welcome_grant > 0:
                 await uow.ledger.post(
                     community.id,
-                    ledger.grant(member.id, self.settings.welcome_grant, "welcome", None,
-                                 key=f"welcome:{member.id}"),
+                    ledger.grant(
+                        member.id,
+                        self.settings.welcome_grant,
+                        "welcome",
+                        None,
+                        key=f"welcome:{member.id}",
+                    ),
                     self.settings.credit_limit,
                     self.clock.now(),
                 )

@@ -43,7 +43,10 @@ def _hundredths(value: Decimal) -> int:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
         env_ignore_empty=True,
     )
 
@@ -107,9 +110,7 @@ class Settings(BaseSettings):
 
         for tag in value:
             if not TAG_PATTERN.fullmatch(tag):
-                raise ValueError(
-                    f"'{tag}' is not a tag: use lowercase letters, digits and dashes"
-                )
+                raise ValueError(f"'{tag}' is not a tag: use lowercase letters, digits and dashes")
         return value
 
     @field_validator("database_url")

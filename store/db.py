@@ -6,8 +6,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from store.models import Base
 
@@ -20,9 +24,15 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets one shared connection so writers queue in-process
     instead of failing with "database is locked", plus WAL and foreign keys."""
     if is_sqlite(url):
-        kwargs.setdefault("pool_size", 1)
-        kwargs.setdefault("max_overflow", 0)
-        kwargs.setdefault("pool_timeout", 60)
+        in_memory = make_url(url).database in (None, "", ":memory:")
+        if in_memory:
+            # One shared connection (StaticPool): use it from one task at a time.
+            for key in ("pool_size", "max_overflow", "pool_timeout"):
+                kwargs.pop(key, None)
+        else:
+            kwargs.setdefault("pool_size", 1)
+            kwargs.setdefault("max_overflow", 0)
+            kwargs.setdefault("pool_timeout", 60)
         engine = create_async_engine(url, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -30,7 +40,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
-            if make_url(url).database not in (None, "", ":memory:"):
+            if not in_memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy import Select, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -277,9 +277,7 @@ class SqlLedger:
                         .where(AccountRow.id == undo_id)
                         .values(balance=AccountRow.balance - undo_amount)
                     )
-                await self.s.execute(
-                    TransactionRow.__table__.delete().where(TransactionRow.id == tx_id)
-                )
+                await self.s.execute(delete(TransactionRow).where(TransactionRow.id == tx_id))
                 balance = await self.s.scalar(
                     select(AccountRow.balance).where(AccountRow.id == account_id)
                 )
@@ -287,7 +285,7 @@ class SqlLedger:
                 raise LimitExceeded(posting.account, int(balance or 0), floor, posting.amount)
             applied.append((account_id, posting.amount))
         await self.s.execute(
-            PostingRow.__table__.insert(),
+            insert(PostingRow),
             [
                 {
                     "transaction_id": tx_id,
@@ -446,9 +444,7 @@ class SqlLedger:
                 AccountRow.balance != func.coalesce(derived.c.total, 0),
             )
         )
-        problems += [
-            f"account {a} caches {b} but its entries sum to {d}" for a, b, d in mismatched
-        ]
+        problems += [f"account {a} caches {b} but its entries sum to {d}" for a, b, d in mismatched]
         negative_escrow = await self.s.execute(
             select(PostingRow.holder_id, func.sum(PostingRow.amount))
             .join(AccountRow, AccountRow.id == PostingRow.account_id)

@@ -63,7 +63,10 @@ async def run_script(bot: Bot, lines: Iterable[str], err: TextIO | None = None) 
         parsed = parse_line(line)
         if parsed is None:
             bad += 1
-            print(f"line {number}: expected 'NAME: text', got {line.strip()[:40]!r}", file=err or sys.stderr)
+            print(
+                f"line {number}: expected 'NAME: text', got {line.strip()[:40]!r}",
+                file=err or sys.stderr,
+            )
             continue
         name, channel, text = parsed
         await bot.handle(inbound(name, text, channel))

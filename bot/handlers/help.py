@@ -10,8 +10,18 @@ GROUPS = (
     ("Your ideas", ("intake", "ideas", "request", "thanks", "dispute", "cancel")),
     (
         "Reviewing",
-        ("profile", "expertise add", "expertise remove", "availability", "pause", "resume",
-         "offers", "accept", "decline", "done"),
+        (
+            "profile",
+            "expertise add",
+            "expertise remove",
+            "availability",
+            "pause",
+            "resume",
+            "offers",
+            "accept",
+            "decline",
+            "done",
+        ),
     ),
     ("SIF", ("balance", "history")),
     ("Other", ("tags", "link", "help")),
@@ -56,4 +66,8 @@ async def tags(ctx: Context, cmd: TagsList) -> None:
     if not tags:
         ctx.reply("This community has no expertise tags yet; staff can set SIF_TAGS.")
         return
-    ctx.reply("Expertise tags here: " + ", ".join(tags) + ".\nAdd yours with `expertise add <tag>[:level]`.")
+    ctx.reply(
+        "Expertise tags here: "
+        + ", ".join(tags)
+        + ".\nAdd yours with `expertise add <tag>[:level]`."
+    )

@@ -7,7 +7,7 @@ from bot.commands import Adjust, Balance, Balances, Grant, History
 from bot.ledger import format_sif
 from bot.messages import Table
 from bot.records import BalanceInfo, Member, Role
-from bot.service import Context, UserError, handles
+from bot.service import Context, handles
 
 HISTORY_LINES = 15
 TABLE_EDGE = 10  # with many members, `balances` shows this many lowest and highest
@@ -108,9 +108,16 @@ def _row(info: BalanceInfo) -> tuple[str, ...]:
 
 def render_table(table: Table) -> str:
     """Aligned plain text for a table (every adapter's fallback)."""
-    widths = [max(len(r[i]) for r in (table.headers, *table.rows)) for i in range(len(table.headers))]
+    widths = [
+        max(len(r[i]) for r in (table.headers, *table.rows)) for i in range(len(table.headers))
+    ]
+
     def fmt(row: tuple[str, ...]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+
     lines = [fmt(table.headers), "  ".join("-" * w for w in widths)]
     lines += [fmt(r) for r in table.rows]
     return "\n".join(lines)
@@ -134,7 +141,7 @@ async def balances(ctx: Context, cmd: Balances) -> None:
     skipped = 0
     if len(rows) > 2 * TABLE_EDGE:
         skipped = len(rows) - 2 * TABLE_EDGE
-        rows = rows[:TABLE_EDGE] + [("…", "", "", "", "", "")] + rows[-TABLE_EDGE:]
+        rows = [*rows[:TABLE_EDGE], ("…", "", "", "", "", ""), *rows[-TABLE_EDGE:]]
     table = Table(("member", "balance", "held", "given", "received", "last active"), tuple(rows))
     total = sum(i.balance for i in infos)
     note = f"\n({skipped} members in the middle not shown)" if skipped else ""
@@ -143,8 +150,3 @@ async def balances(ctx: Context, cmd: Balances) -> None:
         public=True,
         table=table,
     )
-
-
-def _check_members(members: list[Member]) -> None:
-    if not members:
-        raise UserError("No members.")

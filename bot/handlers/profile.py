@@ -18,7 +18,9 @@ async def _known_tags(ctx: Context, tags: list[str]) -> None:
         if tag not in known:
             close = difflib.get_close_matches(tag, known, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise UserError(f"'{tag}' is not one of this community's tags.{hint} Type `tags` for the list.")
+            raise UserError(
+                f"'{tag}' is not one of this community's tags.{hint} Type `tags` for the list."
+            )
 
 
 @handles(ExpertiseAdd)
@@ -48,7 +50,10 @@ async def expertise_remove(ctx: Context, cmd: ExpertiseRemove) -> None:
 async def availability(ctx: Context, cmd: Availability) -> None:
     await ctx.uow.members.set_capacity(ctx.caller.id, cmd.count)
     if cmd.count == 0:
-        ctx.reply("You will get no new review offers (availability 0). `availability 2` turns them back on.")
+        ctx.reply(
+            "You will get no new review offers (availability 0); "
+            "`availability 2` turns them back on."
+        )
     else:
         ctx.reply(f"You will get review offers while you have fewer than {cmd.count} open reviews.")
 
@@ -84,4 +89,8 @@ async def set_role(ctx: Context, cmd: SetRole) -> None:
     await ctx.uow.members.set_role(member.id, role)
     ctx.reply(f"{member.name} is now {role.value} (was {member.role.value}).")
     if member.id != ctx.caller.id:
-        ctx.dm(member, f"{ctx.caller.name} made you {role.value} in {ctx.community.name}. Type `help` to see what you can do.")
+        ctx.dm(
+            member,
+            f"{ctx.caller.name} made you {role.value} in {ctx.community.name}. "
+            "Type `help` to see what you can do.",
+        )

@@ -1,0 +1,100 @@
+"""The real `sif-bot` command: console scripts, migrations and operator commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SIF_BOT = str(Path(sys.executable).parent / "sif-bot")
+
+
+def run(
+    args: list[str], tmp_path: Path, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sif.db",
+        "SIF_ADMINS": "console:staff",
+        **env,
+    }
+    return subprocess.run(
+        [SIF_BOT, *args],
+        input=stdin,
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def lines_to(output: str, name: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith(f"[to {name}]")]
+
+
+def test_staff_grant_and_refusals_in_a_console_script(tmp_path: Path) -> None:
+    script = "\n".join(
+        [
+            "# comments and blank lines are skipped",
+            "",
+            "ann: balance",
+            "staff: grant @ann 5 welcome to the network",
+            "ann: balance",
+            "ann: grant @ann 5 free money",
+            "staff: grant @ann abc x",
+            "staff: grant @nobody 5 x",
+            f"ann: {'y' * 20_000}",
+            "ann: frobnicate",
+            "ann: balance",
+            "ann: history",
+            "staff #staff: balances",
+        ]
+    )
+    done = run(["console", "--script", "-"], tmp_path, script)
+    assert done.returncode == 0, done.stderr
+    ann = lines_to(done.stdout, "ann")
+    staff = lines_to(done.stdout, "staff")
+    assert ann[0] == "[to ann] Your balance: 0.00 SIF"
+    assert staff[0] == (
+        "[to staff] Granted 5.00 SIF to ann (welcome to the network); "
+        "their balance is now 5.00 SIF."
+    )
+    assert ann[1].startswith("[to ann] You received 5.00 SIF from staff")
+    assert ann[2] == "[to ann] Your balance: 5.00 SIF"
+    refusals = [ann[3], staff[1], staff[2], ann[4], ann[5]]
+    assert "`grant` is for staff only" in refusals[0]
+    assert "'abc' is not an amount" in refusals[1]
+    assert "I don't know a member @nobody" in refusals[2]
+    assert "too long (20,000 characters" in refusals[3]
+    assert "I don't know the command 'frobnicate'" in refusals[4]
+    for refusal in refusals:
+        assert len(refusal) < 300
+    assert ann[6] == "[to ann] Your balance: 5.00 SIF"  # nothing changed
+    history = done.stdout.split("[to ann] Latest entries on your account (newest first):")[1]
+    assert "grant +5.00 SIF — welcome to the network (by staff)" in history
+    channel = done.stdout.split("[#staff] ")[1]
+    assert channel.startswith("Balances, lowest first (2 members, sum 5.00 SIF)")
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_state_survives_between_runs_and_the_admin_cli(tmp_path: Path) -> None:
+    assert run(["db", "upgrade"], tmp_path).returncode == 0
+    first = run(["admin", "grant", "console:bob", "3.5", "event prize"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Granted 3.50 SIF to bob" in first.stdout
+    role = run(["admin", "role", "console:bob", "staff"], tmp_path)
+    assert role.returncode == 0 and "bob (console:bob) is now staff" in role.stdout
+    done = run(["console", "--script", "-"], tmp_path, "bob: balance\nbob: grant @bob 1 self\n")
+    assert "[to bob] Your balance: 3.50 SIF" in done.stdout
+    assert "Granted 1.00 SIF to bob" in done.stdout
+    bad = run(["admin", "grant", "telegram:x", "1", "x"], tmp_path)
+    assert bad.returncode == 2 and "platform:external_id" in bad.stdout
+
+
+def test_a_malformed_script_line_is_reported(tmp_path: Path) -> None:
+    done = run(["console", "--script", "-"], tmp_path, "this line has no speaker\nann: tags\n")
+    assert done.returncode == 1
+    assert "line 1: expected 'NAME: text'" in done.stderr
+    assert "[to ann] Expertise tags here:" in done.stdout

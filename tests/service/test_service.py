@@ -1,0 +1,145 @@
+"""The core through Bot.handle with the real store: ledger commands, roles, idempotency."""
+
+from __future__ import annotations
+
+from bot.bootstrap import App
+from bot.ledger import AccountKey
+from tests.fakes import RecordingMessenger, said
+
+
+def messenger(app: App) -> RecordingMessenger:
+    return app.messenger  # type: ignore[attr-defined,no-any-return]
+
+
+async def balance_of(app: App, name: str) -> int:
+    async with app.bot.uow_factory() as uow:
+        member = await uow.members.by_identity("console", name)
+        assert member is not None
+        return await uow.ledger.balance(member.community, AccountKey.of(member.id))
+
+
+async def invariants(app: App) -> list[str]:
+    async with app.bot.uow_factory() as uow:
+        community = await uow.communities.get_or_create("console", "", [], app.bot.clock.now())
+        return await uow.ledger.check_invariants(community.id)
+
+
+async def test_replaying_the_same_event_changes_the_ledger_once(app: App) -> None:
+    await app.bot.handle(said("ann", "balance"))
+    first = await app.bot.handle(said("staff", "grant @ann 5 welcome", event_id="Ev1"))
+    again = await app.bot.handle(said("staff", "grant @ann 5 welcome", event_id="Ev1"))
+    assert first and again == []
+    assert await balance_of(app, "ann") == 500
+    other = await app.bot.handle(said("staff", "grant @ann 5 welcome", event_id="Ev2"))
+    assert other
+    assert await balance_of(app, "ann") == 1000
+    assert await invariants(app) == []
+
+
+async def test_messages_are_delivered_after_commit_and_marked_sent(app: App) -> None:
+    await app.bot.handle(said("ann", "balance"))
+    messenger(app).clear()
+    out = await app.bot.handle(said("staff", "grant @ann 2 prize"))
+    assert all(m.outbox_id is not None for m in out)
+    assert messenger(app).to("ann") == [
+        "You received 2.00 SIF from staff: prize. Your balance is now 2.00 SIF."
+    ]
+    assert await app.relay.flush() == 0  # nothing left pending
+
+
+async def test_a_message_the_platform_refused_stays_in_the_outbox(app: App) -> None:
+    await app.bot.handle(said("ann", "balance"))
+    messenger(app).clear()
+    messenger(app).fail_next = 1
+    await app.bot.handle(said("staff", "grant @ann 2 prize"))
+    assert messenger(app).sent == []
+    assert await app.relay.flush() == 2
+    assert len(messenger(app).to("ann")) == 1 and len(messenger(app).to("staff")) == 1
+
+
+async def test_refusals_change_nothing(app: App) -> None:
+    await app.bot.handle(said("ann", "balance"))
+    await app.bot.handle(said("bob", "balance"))
+    messenger(app).clear()
+    cases = [
+        ("ann", "grant @bob 5 x", "`grant` is for staff only"),
+        ("staff", "grant @ann abc x", "'abc' is not an amount"),
+        ("staff", "grant @nobody 5 x", "I don't know a member @nobody"),
+        ("staff", "adjust @ann -10.01 too much", "below the credit limit of -10.00 SIF"),
+        ("ann", "balance @bob", "Only staff can see another member's balance"),
+        ("ann", "history @bob", "Only staff can see another member's history"),
+        ("ann", "role @ann staff", "`role` is for admins only"),
+        ("ann", "x" * 20_000, "too long (20,000 characters"),
+        ("ann", "request I-1", "not available yet"),
+        (
+            "ann",
+            "expertise add finance:3 astrology",
+            "'astrology' is not one of this community's tags",
+        ),
+        ("ann", "expertise remove finance", "'finance' is not in your expertise"),
+        ("ann", "resume", "You are not paused"),
+    ]
+    for who, text, fragment in cases:
+        messenger(app).clear()
+        await app.bot.handle(said(who, text))
+        replies = messenger(app).to(who)
+        assert len(replies) == 1, (text, replies)
+        assert fragment in replies[0], (text, replies[0])
+        assert "\n" not in replies[0]
+    assert await balance_of(app, "ann") == 0
+    assert await balance_of(app, "bob") == 0
+    async with app.bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None
+        assert await uow.members.expertise(ann.id) == []
+        assert await uow.ledger.history(ann.id, 10) == []
+
+
+async def test_staff_grant_adjust_history_and_balances(app: App) -> None:
+    bot = app.bot
+    await bot.handle(said("ann", "balance"))
+    await bot.handle(said("staff", "grant @ann 5 welcome"))
+    await bot.handle(said("staff", "adjust @ann -1.25 double booking"))
+    messenger(app).clear()
+    await bot.handle(said("ann", "balance"))
+    assert messenger(app).to("ann")[0].startswith("Your balance: 3.75 SIF")
+    await bot.handle(said("ann", "history"))
+    history = messenger(app).to("ann")[1]
+    assert "adjust -1.25 SIF — double booking (by staff)" in history
+    assert "grant +5.00 SIF — welcome (by staff)" in history
+    messenger(app).clear()
+    await bot.handle(said("staff", "balances", channel="staff"))
+    post = messenger(app).sent[-1]
+    assert post.to == "staff" and post.table is not None
+    assert [row[0] for row in post.table.rows] == ["staff", "ann"]
+    await bot.handle(said("staff", "balance @ann"))
+    assert "ann's balance: 3.75 SIF" in messenger(app).to("staff")[-1]
+    assert await invariants(app) == []
+
+
+async def test_roles_profile_settings_and_help(app: App) -> None:
+    bot = app.bot
+    await bot.handle(said("ann", "help"))
+    member_help = messenger(app).to("ann")[-1]
+    assert "`balance [@member]`" in member_help and "grant" not in member_help
+    await bot.handle(said("staff", "help"))
+    assert "`grant @member <amount> <reason>`" in messenger(app).to("staff")[-1]
+    await bot.handle(said("ann", "help request"))
+    assert "(not available yet)" in messenger(app).to("ann")[-1]
+    await bot.handle(said("staff", "role @ann staff"))
+    await bot.handle(said("ann", "grant @ann 1 self"))
+    assert "Granted 1.00 SIF to ann" in messenger(app).to("ann")[-1]
+    await bot.handle(said("staff", "role @staff member"))
+    assert "last admin" in messenger(app).to("staff")[-1]
+    await bot.handle(said("ann", "expertise add finance:3 legal legal:1"))
+    assert messenger(app).to("ann")[-1] == "Your expertise: finance:3, legal:1."
+    await bot.handle(said("ann", "availability 4"))
+    await bot.handle(said("ann", "pause 3"))
+    async with bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None and ann.capacity == 4 and ann.paused_until is not None
+        assert (ann.paused_until - bot.clock.now()).days == 3
+    await bot.handle(said("ann", "resume"))
+    async with bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None and ann.paused_until is None

@@ -1,0 +1,190 @@
+"""The store contract: the same tests on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot import ledger
+from bot.ids import MemberId, RequestId
+from bot.ledger import ESCROW, NETWORK, AccountKey, EntryKind
+from bot.messages import Button, Delivery, Outbound, Table
+from bot.ports import LimitExceeded
+from bot.records import Role
+from tests.conftest import Store
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+LIMIT = -1000
+
+
+async def _setup(store: Store) -> tuple[int, MemberId, MemberId]:
+    async with store.uow() as uow:
+        community = await uow.communities.get_or_create(
+            "console", "Test", ["finance", "legal"], NOW
+        )
+        ann = await uow.members.create(community.id, "ann", Role.MEMBER, "console", "ann", NOW)
+        bob = await uow.members.create(community.id, "Bob", Role.STAFF, "console", "bob", NOW)
+        await uow.commit()
+    return community.id, ann.id, bob.id
+
+
+async def test_communities_are_created_once_with_their_tags(store: Store) -> None:
+    async with store.uow() as uow:
+        first = await uow.communities.get_or_create("slack:T1", "One", ["finance"], NOW)
+        again = await uow.communities.get_or_create("slack:T1", "Other name", ["legal"], NOW)
+        other = await uow.communities.get_or_create("slack:T2", "Two", [], NOW)
+        assert first == again
+        assert other.id != first.id
+        assert await uow.communities.tags(first.id) == ["finance"]
+        assert await uow.ledger.balance(first.id, NETWORK) == 0
+        assert await uow.ledger.balance(first.id, ESCROW) == 0
+        await uow.commit()
+
+
+async def test_members_identities_and_expertise(store: Store) -> None:
+    cid, ann_id, bob_id = await _setup(store)
+    async with store.uow() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None and ann.id == ann_id and ann.role is Role.MEMBER
+        assert [i.external_id for i in ann.identities] == ["ann"]
+        assert await uow.members.by_identity("slack", "ann") is None
+        assert [m.id for m in await uow.members.by_name(cid, "BOB")] == [bob_id]
+        await uow.members.set_role(ann_id, Role.STAFF)
+        await uow.members.set_capacity(ann_id, 5)
+        await uow.members.set_paused_until(ann_id, NOW)
+        await uow.members.set_expertise(ann_id, "finance", 3)
+        await uow.members.set_expertise(ann_id, "legal", 1)
+        await uow.members.set_expertise(ann_id, "legal", 2)
+        assert await uow.members.remove_expertise(ann_id, "nothing") is False
+        await uow.commit()
+    async with store.uow() as uow:
+        ann = await uow.members.get(ann_id)
+        assert ann is not None
+        assert (ann.role, ann.capacity, ann.paused_until) == (Role.STAFF, 5, NOW)
+        assert [(e.tag, e.level) for e in await uow.members.expertise(ann_id)] == [
+            ("finance", 3),
+            ("legal", 2),
+        ]
+        assert await uow.members.remove_expertise(ann_id, "legal") is True
+        assert len(await uow.members.all(cid)) == 2
+
+
+async def test_the_unit_of_work_rolls_back_unless_committed(store: Store) -> None:
+    cid, ann, _ = await _setup(store)
+    async with store.uow() as uow:
+        await uow.ledger.post(cid, ledger.grant(ann, 500, "x", None), LIMIT, NOW)
+    with pytest.raises(RuntimeError):
+        async with store.uow() as uow:
+            await uow.ledger.post(cid, ledger.grant(ann, 500, "x", None), LIMIT, NOW)
+            raise RuntimeError("crash before commit")
+    async with store.uow() as uow:
+        assert await uow.ledger.balance(cid, AccountKey.of(ann)) == 0
+        assert await uow.ledger.check_invariants(cid) == []
+
+
+async def test_posting_moves_balances_and_keeps_invariants(store: Store) -> None:
+    cid, ann, bob = await _setup(store)
+    async with store.uow() as uow:
+        await uow.ledger.post(cid, ledger.grant(ann, 500, "welcome", bob), LIMIT, NOW)
+        await uow.ledger.post(cid, ledger.hold(ann, 200, RequestId(1), "R-1"), LIMIT, NOW)
+        await uow.ledger.post(cid, ledger.release(ann, bob, 200, RequestId(1), "R-1"), LIMIT, NOW)
+        await uow.ledger.post(cid, ledger.hold(ann, 100, RequestId(2), "R-2"), LIMIT, NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        assert await uow.ledger.balance(cid, AccountKey.of(ann)) == 200
+        assert await uow.ledger.balance(cid, AccountKey.of(bob)) == 200
+        assert await uow.ledger.balance(cid, ESCROW) == 100
+        assert await uow.ledger.balance(cid, NETWORK) == -500
+        ann_m = await uow.members.get(ann)
+        bob_m = await uow.members.get(bob)
+        assert ann_m is not None and bob_m is not None
+        info = await uow.ledger.balance_info(ann_m)
+        assert (info.balance, info.held, info.given, info.received) == (200, 100, 0, 200)
+        info = await uow.ledger.balance_info(bob_m)
+        assert (info.balance, info.held, info.given, info.received) == (200, 0, 200, 0)
+        table = await uow.ledger.all_balances(cid)
+        assert [(i.name, i.balance) for i in table] == [("ann", 200), ("Bob", 200)]
+        lines = await uow.ledger.history(ann, 10)
+        assert [(line.kind, line.amount) for line in lines] == [
+            (EntryKind.HOLD, -100),
+            (EntryKind.HOLD, -200),
+            (EntryKind.GRANT, 500),
+        ]
+        assert lines[-1].reason == "welcome" and lines[-1].author == "Bob"
+        assert await uow.ledger.check_invariants(cid) == []
+
+
+async def test_a_debit_past_the_credit_limit_is_refused_and_writes_nothing(store: Store) -> None:
+    cid, ann, bob = await _setup(store)
+    async with store.uow() as uow:
+        await uow.ledger.post(cid, ledger.adjust(ann, -900, "start", bob), LIMIT, NOW)
+        with pytest.raises(LimitExceeded) as info:
+            await uow.ledger.post(cid, ledger.hold(ann, 200, RequestId(1), "R-1"), LIMIT, NOW)
+        assert (info.value.balance, info.value.floor, info.value.amount) == (-900, -1000, -200)
+        # exactly down to the limit is allowed
+        await uow.ledger.post(cid, ledger.hold(ann, 100, RequestId(1), "R-1"), LIMIT, NOW)
+        with pytest.raises(LimitExceeded):  # escrow cannot pay out more than it holds
+            await uow.ledger.post(cid, ledger.refund(ann, 300, RequestId(1), "R-1"), LIMIT, NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        assert await uow.ledger.balance(cid, AccountKey.of(ann)) == -1000
+        assert await uow.ledger.balance(cid, ESCROW) == 100
+        assert len(await uow.ledger.history(ann, 10)) == 2
+        assert await uow.ledger.check_invariants(cid) == []
+
+
+async def test_a_transaction_key_is_posted_once(store: Store) -> None:
+    cid, ann, _ = await _setup(store)
+    async with store.uow() as uow:
+        first = await uow.ledger.post(cid, ledger.grant(ann, 500, "x", None, key="k1"), LIMIT, NOW)
+        again = await uow.ledger.post(cid, ledger.grant(ann, 500, "x", None, key="k1"), LIMIT, NOW)
+        assert first is not None and again is None
+        await uow.commit()
+    async with store.uow() as uow:
+        assert await uow.ledger.balance(cid, AccountKey.of(ann)) == 500
+
+
+async def test_event_keys_are_seen_once(store: Store) -> None:
+    async with store.uow() as uow:
+        assert await uow.events.first_time("slack:T1:Ev1", NOW) is True
+        assert await uow.events.first_time("slack:T1:Ev1", NOW) is False
+        assert await uow.events.first_time("slack:T1:Ev2", NOW) is True
+        await uow.commit()
+    async with store.uow() as uow:
+        assert await uow.events.first_time("slack:T1:Ev1", NOW) is False
+
+
+async def test_outbox_keeps_messages_until_marked_sent(store: Store) -> None:
+    message = Outbound(
+        "console",
+        Delivery.CHANNEL,
+        "staff",
+        "hello",
+        table=Table(("a", "b"), (("1", "2"),)),
+        buttons=(Button("Accept", "accept R-1"),),
+    )
+    async with store.uow() as uow:
+        first = await uow.outbox.add(message, NOW)
+        await uow.outbox.add(Outbound("slack", Delivery.DM, "T1:U1", "hi"), NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        pending = await uow.outbox.pending(["console"], 10)
+        assert [m.text for m in pending] == ["hello"]
+        assert pending[0].table == message.table and pending[0].buttons == message.buttons
+        await uow.outbox.mark_sent(first, NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        assert await uow.outbox.pending(["console"], 10) == []
+        assert len(await uow.outbox.pending(["console", "slack"], 10)) == 1
+
+
+async def test_invariant_check_finds_a_tampered_cache(store: Store) -> None:
+    cid, ann, _ = await _setup(store)
+    async with store.uow() as uow:
+        await uow.ledger.post(cid, ledger.grant(ann, 500, "x", None), LIMIT, NOW)
+        from sqlalchemy import text
+
+        await uow.session.execute(text("UPDATE accounts SET balance = 1 WHERE kind = 'member'"))
+        problems = await uow.ledger.check_invariants(cid)
+        assert any("caches" in p for p in problems)
