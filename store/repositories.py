@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, delete, func, insert, select, update
+from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.ids import CommunityId, MemberId
@@ -211,6 +211,44 @@ class SqlMembers:
         return True
 
 
+_ACCOUNTS = cast(Table, AccountRow.__table__)
+_TX = cast(Table, TransactionRow.__table__)
+_POSTINGS = cast(Table, PostingRow.__table__)
+_ACCOUNT_IS = and_(
+    _ACCOUNTS.c.community_id == bindparam("b_community"),
+    _ACCOUNTS.c.kind == bindparam("b_kind"),
+    _ACCOUNTS.c.member_id == bindparam("b_member"),
+)
+# Statements built once: the ledger's hot path only binds values to them.
+_MOVE = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNT_IS)
+    .values(balance=_ACCOUNTS.c.balance + bindparam("b_amount"))
+    .returning(_ACCOUNTS.c.id)
+)
+_DEBIT_TO_FLOOR = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNT_IS, _ACCOUNTS.c.balance + bindparam("b_amount") >= bindparam("b_floor"))
+    .values(balance=_ACCOUNTS.c.balance + bindparam("b_amount"))
+    .returning(_ACCOUNTS.c.id)
+)
+_UNDO = (
+    update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == bindparam("b_account"))
+    .values(balance=_ACCOUNTS.c.balance - bindparam("b_amount"))
+)
+_BALANCE = select(_ACCOUNTS.c.balance).where(_ACCOUNT_IS)
+_INSERT_TX = {
+    name: module.insert(_TX).on_conflict_do_nothing().returning(_TX.c.id)
+    for name, module in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_INSERT_POSTING = insert(_POSTINGS)
+
+
+def _sort_key(account: AccountKey) -> tuple[str, int]:
+    return (account.kind.value, int(account.member or 0))
+
+
 class SqlLedger:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -239,57 +277,62 @@ class SqlLedger:
         credit_limit: int,
         at: datetime,
     ) -> int | None:
-        accounts = await self._account_ids(community, [p.account for p in draft.postings])
-        values = {
-            "community_id": community,
-            "kind": draft.kind.value,
-            "reason": draft.reason,
-            "author_id": draft.author,
-            "request_id": draft.request,
-            "key": draft.key,
-            "created_at": at,
-        }
+        conn = await self.s.connection()
         # The transaction row goes first: with a key, a concurrent duplicate waits on
         # the unique index and then inserts nothing, so it is posted exactly once.
-        stmt = insert_ignoring_conflicts(self.s, TransactionRow).values(**values)
-        tx_id = await self.s.scalar(stmt.returning(TransactionRow.id))
+        tx_id = (
+            await conn.execute(
+                _INSERT_TX[conn.dialect.name],
+                {
+                    "community_id": community,
+                    "kind": draft.kind.value,
+                    "reason": draft.reason,
+                    "author_id": draft.author,
+                    "request_id": draft.request,
+                    "key": draft.key,
+                    "created_at": at,
+                },
+            )
+        ).scalar()
         if tx_id is None:
             return None
         applied: list[tuple[int, int]] = []
-        # Accounts are updated in id order so concurrent writers lock rows in one order.
-        for posting in sorted(draft.postings, key=lambda p: accounts[p.account]):
-            account_id = accounts[posting.account]
+        # Accounts are updated in one fixed order so concurrent writers lock rows alike.
+        for posting in sorted(draft.postings, key=lambda p: _sort_key(p.account)):
             floor = floor_for(posting.account, credit_limit)
-            stmt_u = update(AccountRow).where(AccountRow.id == account_id)
+            params = {
+                "b_community": community,
+                "b_kind": posting.account.kind.value,
+                "b_member": int(posting.account.member or 0),
+                "b_amount": posting.amount,
+            }
             if posting.amount < 0 and floor is not None:
                 # Conditional UPDATE: the check and the write are one statement, so two
                 # writers can never both pass the floor (no lost update, no breach).
-                stmt_u = stmt_u.where(AccountRow.balance + posting.amount >= floor)
-            result = await self.s.execute(
-                stmt_u.values(balance=AccountRow.balance + posting.amount).returning(
-                    AccountRow.balance
-                )
-            )
-            if result.scalar() is None:
-                for undo_id, undo_amount in applied:
-                    await self.s.execute(
-                        update(AccountRow)
-                        .where(AccountRow.id == undo_id)
-                        .values(balance=AccountRow.balance - undo_amount)
-                    )
-                await self.s.execute(delete(TransactionRow).where(TransactionRow.id == tx_id))
-                balance = await self.s.scalar(
-                    select(AccountRow.balance).where(AccountRow.id == account_id)
-                )
+                row = (await conn.execute(_DEBIT_TO_FLOOR, {**params, "b_floor": floor})).first()
+            else:
+                row = (await conn.execute(_MOVE, params)).first()
+            if row is None:
+                await self._undo(conn, tx_id, applied)
+                balance = await conn.scalar(_BALANCE, params)
+                if balance is None:
+                    raise LookupError(f"no account {posting.account} in community {community}")
                 assert floor is not None
-                raise LimitExceeded(posting.account, int(balance or 0), floor, posting.amount)
-            applied.append((account_id, posting.amount))
-        await self.s.execute(
-            insert(PostingRow),
+                raise LimitExceeded(posting.account, int(balance), floor, posting.amount)
+            applied.append((row.id, posting.amount))
+        account_ids = dict(
+            zip(
+                sorted(draft.postings, key=lambda p: _sort_key(p.account)),
+                (a for a, _ in applied),
+                strict=True,
+            )
+        )
+        await conn.execute(
+            _INSERT_POSTING,
             [
                 {
                     "transaction_id": tx_id,
-                    "account_id": accounts[p.account],
+                    "account_id": account_ids[p],
                     "amount": p.amount,
                     "holder_id": p.holder,
                 }
@@ -297,6 +340,13 @@ class SqlLedger:
             ],
         )
         return int(tx_id)
+
+    @staticmethod
+    async def _undo(conn: AsyncConnection, tx_id: int, applied: list[tuple[int, int]]) -> None:
+        """Take back the updates of a refused transaction (its rows are still locked by us)."""
+        for account_id, amount in applied:
+            await conn.execute(_UNDO, {"b_account": account_id, "b_amount": amount})
+        await conn.execute(delete(_TX).where(_TX.c.id == tx_id))
 
     async def balance(self, community: CommunityId, account: AccountKey) -> int:
         ids = await self._account_ids(community, [account])
