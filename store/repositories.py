@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, bindparam, delete, func, insert, select, update
+import sqlalchemy as sa
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
@@ -211,9 +212,9 @@ class SqlMembers:
         return True
 
 
-_ACCOUNTS = cast(Table, AccountRow.__table__)
-_TX = cast(Table, TransactionRow.__table__)
-_POSTINGS = cast(Table, PostingRow.__table__)
+_ACCOUNTS = cast(sa.Table, AccountRow.__table__)
+_TX = cast(sa.Table, TransactionRow.__table__)
+_POSTINGS = cast(sa.Table, PostingRow.__table__)
 _ACCOUNT_IS = and_(
     _ACCOUNTS.c.community_id == bindparam("b_community"),
     _ACCOUNTS.c.kind == bindparam("b_kind"),

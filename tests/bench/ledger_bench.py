@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert  # noqa: E402
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
-from bot import ledger  # noqa: E402
-from bot.records import Role  # noqa: E402
-from store.db import create_schema, make_engine, make_sessionmaker  # noqa: E402
-from store.uow import SqlUnitOfWorkFactory  # noqa: E402
+from bot import ledger
+from bot.records import Role
+from store.db import create_schema, make_engine, make_sessionmaker
+from store.uow import SqlUnitOfWorkFactory
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 raw_meta = MetaData()
