@@ -88,13 +88,19 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         # run
         if not (settings.slack_enabled or settings.matrix_enabled):
+            from bot.scheduler import start_scheduler
+
             print(
                 "No Slack or Matrix credentials are set, so sif-bot starts the console "
                 f"on {settings.database_url}.",
                 flush=True,
             )
             app.relay.register(ConsoleMessenger())
-            await interactive(app.bot, getpass.getuser())
+            scheduler = start_scheduler(app.bot)
+            try:
+                await interactive(app.bot, getpass.getuser())
+            finally:
+                scheduler.shutdown(wait=False)
             return 0
         print("Slack and Matrix adapters are not available in this version yet.", file=sys.stderr)
         return 2

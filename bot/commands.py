@@ -485,7 +485,7 @@ def _command_words() -> dict[str, list[str]]:
 
 def suggest(word: str) -> str | None:
     names = sorted({n.split(" ")[0] for n in COMMANDS})
-    close = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.7)
     return close[0] if close else None
 
 

@@ -30,7 +30,10 @@ class Inbound:
     display_name: str = ""
     channel: str | None = None  # None for a direct conversation with the bot
     event_id: str | None = None  # the platform's id for this event (idempotency)
-    action: str | None = None  # a button or reaction ("accept:R-7"), when not typed text
+    action: str | None = None  # a button or reaction ("accept R-7"), when not typed text
+    # True when the person clearly addressed a command (Slack `/sif`, Matrix `!sif`), so
+    # the text is never taken as an answer in a conversation
+    explicit: bool = False
 
 
 @dataclass(frozen=True)

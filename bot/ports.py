@@ -9,12 +9,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
-from bot.ids import CommunityId, MemberId
+from bot.ids import CommunityId, IdeaId, MemberId, RequestId
 from bot.ledger import AccountKey, TransactionDraft
 from bot.messages import Outbound
-from bot.records import BalanceInfo, Community, Expertise, LedgerLine, Member, Role
+from bot.records import (
+    BalanceInfo,
+    Community,
+    Conversation,
+    Expertise,
+    HelpRequest,
+    Idea,
+    IdeaStatus,
+    LedgerLine,
+    Member,
+    Offer,
+    OfferStatus,
+    PeerFacts,
+    RequestStatus,
+    Role,
+)
 
 
 class Clock(Protocol):
@@ -44,6 +59,10 @@ class CommunityRepository(Protocol):
         self, key: str, name: str, tags: Sequence[str], at: datetime
     ) -> Community: ...
     async def tags(self, community: CommunityId) -> list[str]: ...
+    async def get(self, community: CommunityId) -> Community | None: ...
+    async def next_number(self, community: CommunityId, counter: str) -> int:
+        """The next short number (I-n, R-n) of a community; concurrent callers never share one."""
+        ...
 
 
 class MemberRepository(Protocol):
@@ -67,6 +86,43 @@ class MemberRepository(Protocol):
     async def expertise(self, member: MemberId) -> list[Expertise]: ...
     async def set_expertise(self, member: MemberId, tag: str, level: int) -> None: ...
     async def remove_expertise(self, member: MemberId, tag: str) -> bool: ...
+    async def set_profile(
+        self,
+        member: MemberId,
+        *,
+        languages: Sequence[str],
+        bio: str,
+        profile: dict[str, Any],
+    ) -> None: ...
+
+
+class ConversationRepository(Protocol):
+    async def get(self, member: MemberId) -> Conversation | None: ...
+    async def save(self, conversation: Conversation) -> None: ...
+    async def delete(self, member: MemberId) -> None: ...
+    async def claim_due(
+        self, silent_since: datetime, *, reminded: bool | None, limit: int
+    ) -> list[Conversation]:
+        """Conversations silent since before `silent_since` (not yet reminded, reminded,
+        or either when None), locked for this transaction; other sweepers skip them."""
+        ...
+
+    async def mark_reminded(self, member: MemberId, at: datetime) -> None: ...
+
+
+class IdeaRepository(Protocol):
+    async def create(
+        self,
+        community: CommunityId,
+        owner: MemberId,
+        title: str,
+        answers: dict[str, Any],
+        at: datetime,
+    ) -> Idea: ...
+    async def by_number(self, community: CommunityId, number: int) -> Idea | None: ...
+    async def of_owner(self, owner: MemberId) -> list[Idea]: ...
+    async def all(self, community: CommunityId) -> list[Idea]: ...
+    async def set_status(self, idea: IdeaId, status: IdeaStatus, at: datetime) -> None: ...
 
 
 class LedgerRepository(Protocol):
@@ -105,6 +161,74 @@ class Outbox(Protocol):
     async def mark_sent(self, outbox_id: int, at: datetime) -> None: ...
 
 
+class RequestRepository(Protocol):
+    async def create(
+        self,
+        community: CommunityId,
+        idea: IdeaId,
+        requester: MemberId,
+        kind: str,
+        price: int,
+        tags: Sequence[str],
+        at: datetime,
+    ) -> HelpRequest: ...
+    async def get(self, request: RequestId) -> HelpRequest | None: ...
+    async def by_number(self, community: CommunityId, number: int) -> HelpRequest | None: ...
+    async def of_member(self, member: MemberId) -> list[HelpRequest]:
+        """Requests the member asked for or works on, newest first."""
+        ...
+
+    async def all(self, community: CommunityId) -> list[HelpRequest]: ...
+    async def committed(self, requester: MemberId) -> int:
+        """Prices of the member's requests that are not yet held in escrow."""
+        ...
+
+    async def transition(
+        self,
+        request: RequestId,
+        from_: Sequence[RequestStatus],
+        to: RequestStatus,
+        **fields: Any,
+    ) -> bool:
+        """Conditional state change (one UPDATE ... WHERE status IN from_); True if it won."""
+        ...
+
+    async def claim_auto_release(self, now: datetime, limit: int) -> list[HelpRequest]: ...
+    async def add_offer(
+        self,
+        request: RequestId,
+        peer: MemberId,
+        round_: int,
+        explanation: str,
+        at: datetime,
+        expires_at: datetime,
+        remind_at: datetime | None,
+    ) -> Offer: ...
+    async def offers(self, request: RequestId) -> list[Offer]: ...
+    async def offer_for(self, request: RequestId, peer: MemberId) -> Offer | None: ...
+    async def open_offers(self, peer: MemberId) -> list[Offer]: ...
+    async def answer_offer(
+        self,
+        offer: int,
+        to: OfferStatus,
+        at: datetime,
+        reason: str | None = None,
+    ) -> bool:
+        """Move an offer out of `offered` (conditional); True if this call did it."""
+        ...
+
+    async def withdraw_offers(self, request: RequestId, at: datetime) -> list[Offer]:
+        """Withdraw every still-open offer of a request; returns those withdrawn."""
+        ...
+
+    async def claim_offers_to_remind(self, now: datetime, limit: int) -> list[Offer]: ...
+    async def clear_reminder(self, offer: int) -> None: ...
+    async def claim_expired_offers(self, now: datetime, limit: int) -> list[Offer]: ...
+    async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
+        """Every member of the community with what routing needs; reviews counted since `since`."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; rolls back unless committed."""
 
@@ -118,6 +242,12 @@ class UnitOfWork(Protocol):
     def events(self) -> EventLog: ...
     @property
     def outbox(self) -> Outbox: ...
+    @property
+    def conversations(self) -> ConversationRepository: ...
+    @property
+    def ideas(self) -> IdeaRepository: ...
+    @property
+    def requests(self) -> RequestRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from bot.ids import CommunityId, MemberId
+from bot.ids import CommunityId, IdeaId, MemberId, RequestId
 from bot.ledger import EntryKind
 
 
@@ -54,6 +55,7 @@ class Member:
     languages: tuple[str, ...] = ()
     bio: str = ""
     identities: tuple[Identity, ...] = field(default_factory=tuple)
+    profile: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -86,3 +88,136 @@ class LedgerLine:
     reason: str
     author: str | None
     request: int | None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A member's active conversation: which flow, the engine's state, where they talk."""
+
+    member: MemberId
+    community: CommunityId
+    flow: str
+    state: dict[str, Any]
+    platform: str
+    external_id: str
+    started_at: datetime
+    updated_at: datetime
+    reminded_at: datetime | None = None
+
+
+class IdeaStatus(StrEnum):
+    SUBMITTED = "submitted"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Idea:
+    id: IdeaId
+    community: CommunityId
+    number: int
+    owner: MemberId
+    title: str
+    answers: dict[str, Any]
+    status: IdeaStatus
+    created_at: datetime
+    owner_name: str = ""
+
+    @property
+    def ref(self) -> str:
+        return f"I-{self.number}"
+
+
+class RequestStatus(StrEnum):
+    OPEN = "open"  # offers are out
+    ESCALATED = "escalated"  # nobody took it; staff were asked
+    ASSIGNED = "assigned"  # a peer accepted; the price is held in escrow
+    DELIVERED = "delivered"  # the peer did the work; waiting for thanks or auto-release
+    CONFIRMED = "confirmed"  # paid to the peer
+    DISPUTED = "disputed"  # payment held; staff decide
+    CLOSED = "closed"  # a dispute was resolved
+    CANCELLED = "cancelled"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (RequestStatus.OPEN, RequestStatus.ESCALATED)
+
+
+class OfferStatus(StrEnum):
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # someone else accepted, or the request ended
+
+
+@dataclass(frozen=True)
+class HelpRequest:
+    id: RequestId
+    community: CommunityId
+    number: int
+    idea: IdeaId
+    idea_number: int
+    idea_title: str
+    requester: MemberId
+    requester_name: str
+    kind: str
+    price: int
+    tags: tuple[str, ...]
+    status: RequestStatus
+    round: int
+    created_at: datetime
+    peer: MemberId | None = None
+    peer_name: str | None = None
+    hours: float | None = None
+    feedback: str | None = None
+    rating: int | None = None
+    note: str | None = None
+    accepted_at: datetime | None = None
+    delivered_at: datetime | None = None
+    closed_at: datetime | None = None
+    escalated_at: datetime | None = None
+    auto_release_at: datetime | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"R-{self.number}"
+
+
+@dataclass(frozen=True)
+class Offer:
+    id: int
+    request: RequestId
+    request_number: int
+    peer: MemberId
+    peer_name: str
+    round: int
+    status: OfferStatus
+    explanation: str
+    offered_at: datetime
+    expires_at: datetime
+    remind_at: datetime | None = None
+    answered_at: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def request_ref(self) -> str:
+        return f"R-{self.request_number}"
+
+
+@dataclass(frozen=True)
+class PeerFacts:
+    """What the store knows about a member as a possible reviewer (for routing)."""
+
+    member: MemberId
+    name: str
+    role: Role
+    expertise: dict[str, int]
+    languages: tuple[str, ...]
+    capacity: int
+    paused_until: datetime | None
+    open_reviews: int
+    reviews_recent: int
+    last_offer_at: datetime | None
+    given: int
+    received: int

@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import ledger
-from bot.commands import MemberRef, ParseError, parse, spec_of
+from bot.commands import COMMANDS, Cancel, Help, MemberRef, ParseError, parse, spec_of, suggest
 from bot.ledger import format_sif
 from bot.messages import Button, Delivery, Inbound, Outbound, Table
+from bot.notices import Notices
 from bot.outbox import Relay
 from bot.ports import Clock, LimitExceeded, UnitOfWork, UnitOfWorkFactory
-from bot.records import Community, Member, Role
+from bot.records import Community, Conversation, Member, Role
 from bot.settings import Settings
+from conversations.engine import Flow
+from conversations.loader import load_flows
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,7 @@ class Context:
     inbound: Inbound
     settings: Settings
     clock: Clock
+    flows: dict[str, Flow] = field(default_factory=dict)
     outbound: list[Outbound] = field(default_factory=list)
 
     # -- answering ------------------------------------------------------------------
@@ -74,27 +78,18 @@ class Context:
             )
         self.outbound.append(message)
 
-    def dm(self, member: Member, text: str, buttons: tuple[Button, ...] = ()) -> None:
-        """A direct message to a member, on the caller's platform when they are on it."""
-        if not member.identities:
-            return
-        preferred = [i for i in member.identities if i.platform == self.inbound.platform]
-        identity = (preferred or list(member.identities))[0]
-        self.outbound.append(
-            Outbound(identity.platform, Delivery.DM, identity.external_id, text, buttons=buttons)
+    @property
+    def notices(self) -> Notices:
+        """Messages to others; they share this context's outbound list."""
+        return Notices(
+            self.uow, self.settings, self.community, self.inbound.platform, self.outbound
         )
 
+    def dm(self, member: Member, text: str, buttons: tuple[Button, ...] = ()) -> None:
+        self.notices.dm(member, text, buttons)
+
     async def tell_staff(self, text: str) -> None:
-        """Post to the staff channel; without one, DM every staff member and admin."""
-        channel = self.settings.sif_staff_channel or (
-            "staff" if self.inbound.platform == "console" else ""
-        )
-        if channel:
-            self.outbound.append(Outbound(self.inbound.platform, Delivery.CHANNEL, channel, text))
-            return
-        for member in await self.uow.members.all(self.community.id):
-            if member.role.allows(Role.STAFF):
-                self.dm(member, text)
+        await self.notices.staff(text)
 
     # -- lookups --------------------------------------------------------------------
 
@@ -145,6 +140,48 @@ Handler = Callable[[Context, Any], Awaitable[None]]
 HANDLERS: dict[type[Any], Handler] = {}
 
 
+@dataclass
+class Hooks:
+    """Set by bot.handlers.conversation: answers to the active conversation, and the reply
+    to plain text that is neither a command nor an answer."""
+
+    conversation: Callable[[Context, Conversation, str], Awaitable[None]] | None = None
+    greeting: Callable[[Context, bool], Awaitable[None]] | None = None
+
+
+HOOKS = Hooks()
+
+CONTROL_WORDS = frozenset({"back", "skip", "status", "help", "cancel", "confirm", "edit"})
+
+
+def is_answer(inbound: Inbound, text: str, command: Any) -> bool:
+    """Whether text goes to the active conversation rather than running as a command."""
+    if inbound.explicit and command is not None:
+        return False
+    first = text.split(maxsplit=1)[0].lower() if text else ""
+    if first == "cancel":
+        return command is None or command == Cancel()  # `cancel R-3` is the command
+    if first in CONTROL_WORDS and (first != "help" or text.lower() == "help"):
+        return True
+    if command is None:
+        return True
+    # "Help for refugees" is a title, not a question about the command "for".
+    return isinstance(command, Help) and command.topic is not None
+
+
+def _first_word(text: str) -> str:
+    return text.split(maxsplit=1)[0].lower() if text.strip() else ""
+
+
+def names_command(text: str) -> bool:
+    """A known command with bad arguments deserves the parser's answer."""
+    return _first_word(text) in {name.split()[0] for name in COMMANDS}
+
+
+def is_typo(text: str) -> bool:
+    return suggest(_first_word(text)) is not None
+
+
 def handles(cls: type[Any]) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         HANDLERS[cls] = fn
@@ -163,10 +200,12 @@ class Bot:
         clock: Clock,
         relay: Relay | None = None,
         community_names: dict[str, str] | None = None,
+        flows: dict[str, Flow] | None = None,
     ) -> None:
         from bot import handlers
 
         handlers.load()
+        self.flows = flows if flows is not None else load_flows(settings.sif_flows_path)
         self.uow_factory = uow_factory
         self.settings = settings
         self.clock = clock
@@ -192,12 +231,14 @@ class Bot:
                 f"Your message is too long ({len(inbound.text):,} characters; the most is "
                 f"{limit:,}); nothing was changed.",
             )
-        text = inbound.action or inbound.text
+        text = (inbound.action or inbound.text).strip()
+        command: Any = None
+        problem: ParseError | None = None
         try:
             command = parse(text)
         except ParseError as exc:
-            return self._error(inbound, str(exc))
-        spec = spec_of(command)
+            problem = exc
+        name = spec_of(command).name if command is not None else "answer"
         try:
             async with self.uow_factory() as uow:
                 now = self.clock.now()
@@ -214,18 +255,24 @@ class Bot:
                     self.settings.sif_tags,
                     now,
                 )
-                caller = await self._caller(uow, community, inbound)
-                ctx = Context(uow, community, caller, inbound, self.settings, self.clock)
-                if not caller.role.allows(spec.role):
-                    raise UserError(
-                        f"`{spec.name}` is for {spec.role.plural} only; type `help` for yours."
-                    )
-                handler = HANDLERS.get(type(command))
-                if handler is None:
-                    raise UserError(
-                        f"`{spec.name}` is not available yet in this version of sif-bot."
-                    )
-                await handler(ctx, command)
+                caller, is_new = await self._caller(uow, community, inbound)
+                ctx = Context(
+                    uow, community, caller, inbound, self.settings, self.clock, self.flows
+                )
+                conversation = await uow.conversations.get(caller.id)
+                if conversation is not None and is_answer(inbound, text, command):
+                    assert HOOKS.conversation is not None
+                    await HOOKS.conversation(ctx, conversation, text)
+                elif command is None:
+                    assert problem is not None
+                    in_dm = inbound.channel is None and not inbound.explicit
+                    # A newcomer's first words start onboarding unless they named a command.
+                    if not in_dm or names_command(text) or (is_typo(text) and not is_new):
+                        raise UserError(str(problem))
+                    assert HOOKS.greeting is not None
+                    await HOOKS.greeting(ctx, is_new)
+                else:
+                    await self._run_command(ctx, command)
                 stored = []
                 for message in ctx.outbound:
                     outbox_id = await uow.outbox.add(message, now)
@@ -236,11 +283,22 @@ class Bot:
         except UserError as exc:
             return self._error(inbound, str(exc))
         except Exception:
-            log.exception("command %s failed", spec.name)
+            log.exception("handling %s failed", name)
             return self._error(inbound, SORRY)
 
-    async def _caller(self, uow: UnitOfWork, community: Community, inbound: Inbound) -> Member:
-        """The member behind this identity, created on first contact."""
+    async def _run_command(self, ctx: Context, command: Any) -> None:
+        spec = spec_of(command)
+        if not ctx.caller.role.allows(spec.role):
+            raise UserError(f"`{spec.name}` is for {spec.role.plural} only; type `help` for yours.")
+        handler = HANDLERS.get(type(command))
+        if handler is None:
+            raise UserError(f"`{spec.name}` is not available yet in this version of sif-bot.")
+        await handler(ctx, command)
+
+    async def _caller(
+        self, uow: UnitOfWork, community: Community, inbound: Inbound
+    ) -> tuple[Member, bool]:
+        """The member behind this identity (created on first contact), and whether new."""
         is_admin = (inbound.platform, inbound.user) in self.settings.admins
         member = await uow.members.by_identity(inbound.platform, inbound.user)
         if member is None:
@@ -262,11 +320,12 @@ class Bot:
                     self.settings.credit_limit,
                     self.clock.now(),
                 )
-        elif is_admin and member.role is not Role.ADMIN:
+            return member, True
+        if is_admin and member.role is not Role.ADMIN:
             # SIF_ADMINS is the operators' word: it raises a listed identity to admin.
             await uow.members.set_role(member.id, Role.ADMIN)
             member = await uow.members.get(member.id) or member
-        return member
+        return member, False
 
 
 def _with_id(message: Outbound, outbox_id: int) -> Outbound:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -12,28 +12,41 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.ids import CommunityId, MemberId
+from bot.ids import CommunityId, IdeaId, MemberId, RequestId
 from bot.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft, floor_for
 from bot.messages import Button, Delivery, Outbound, Table
 from bot.ports import LimitExceeded
 from bot.records import (
     BalanceInfo,
     Community,
+    Conversation,
     Expertise,
+    HelpRequest,
+    Idea,
+    IdeaStatus,
     Identity,
     LedgerLine,
     Member,
+    Offer,
+    OfferStatus,
+    PeerFacts,
+    RequestStatus,
     Role,
 )
 from store.models import (
     AccountRow,
     CommunityRow,
+    ConversationRow,
+    CounterRow,
     ExpertiseRow,
+    IdeaRow,
     IdentityRow,
     MemberRow,
+    OfferRow,
     OutboxRow,
     PostingRow,
     ProcessedEventRow,
+    RequestRow,
     TagRow,
     TransactionRow,
 )
@@ -84,6 +97,21 @@ class SqlCommunities:
         )
         return list(rows)
 
+    async def get(self, community: CommunityId) -> Community | None:
+        row = await self.s.get(CommunityRow, community)
+        return Community(CommunityId(row.id), row.key, row.name) if row else None
+
+    async def next_number(self, community: CommunityId, counter: str) -> int:
+        # One atomic upsert: concurrent transactions queue on the counter row.
+        dialect = self.s.get_bind().dialect.name
+        module: Any = postgresql if dialect == "postgresql" else sqlite
+        stmt = module.insert(CounterRow).values(community_id=community, name=counter, value=1)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[CounterRow.community_id, CounterRow.name],
+            set_={"value": CounterRow.value + 1},
+        ).returning(CounterRow.value)
+        return int(await self.s.scalar(stmt) or 0)
+
 
 def _member(row: MemberRow, identities: Sequence[IdentityRow] = ()) -> Member:
     return Member(
@@ -96,6 +124,7 @@ def _member(row: MemberRow, identities: Sequence[IdentityRow] = ()) -> Member:
         languages=tuple(row.languages or ()),
         bio=row.bio or "",
         identities=tuple(Identity(i.platform, i.external_id) for i in identities),
+        profile=dict(row.profile or {}),
     )
 
 
@@ -155,6 +184,7 @@ class SqlMembers:
             capacity=2,
             languages=[],
             bio="",
+            profile={},
             created_at=at,
         )
         self.s.add(row)
@@ -210,6 +240,149 @@ class SqlMembers:
         await self.s.delete(row)
         await self.s.flush()
         return True
+
+    async def set_profile(
+        self,
+        member: MemberId,
+        *,
+        languages: Sequence[str],
+        bio: str,
+        profile: dict[str, Any],
+    ) -> None:
+        await self._set(member, languages=list(languages), bio=bio, profile=profile)
+
+
+def _conversation(row: ConversationRow) -> Conversation:
+    return Conversation(
+        member=MemberId(row.member_id),
+        community=CommunityId(row.community_id),
+        flow=row.flow,
+        state=dict(row.state),
+        platform=row.platform,
+        external_id=row.external_id,
+        started_at=row.started_at,
+        updated_at=row.updated_at,
+        reminded_at=row.reminded_at,
+    )
+
+
+class SqlConversations:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def get(self, member: MemberId) -> Conversation | None:
+        row = await self.s.get(ConversationRow, member)
+        return _conversation(row) if row else None
+
+    async def save(self, conversation: Conversation) -> None:
+        row = await self.s.get(ConversationRow, conversation.member)
+        if row is None:
+            row = ConversationRow(member_id=conversation.member)
+            self.s.add(row)
+        row.community_id = conversation.community
+        row.flow = conversation.flow
+        row.state = conversation.state
+        row.platform = conversation.platform
+        row.external_id = conversation.external_id
+        row.started_at = conversation.started_at
+        row.updated_at = conversation.updated_at
+        row.reminded_at = conversation.reminded_at
+        await self.s.flush()
+
+    async def delete(self, member: MemberId) -> None:
+        await self.s.execute(delete(ConversationRow).where(ConversationRow.member_id == member))
+
+    async def claim_due(
+        self, silent_since: datetime, *, reminded: bool | None, limit: int
+    ) -> list[Conversation]:
+        query = select(ConversationRow).where(ConversationRow.updated_at < silent_since)
+        if reminded is not None:
+            reminded_at = ConversationRow.reminded_at
+            query = query.where(reminded_at.is_not(None) if reminded else reminded_at.is_(None))
+        rows = await self.s.scalars(
+            query.order_by(ConversationRow.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [_conversation(r) for r in rows]
+
+    async def mark_reminded(self, member: MemberId, at: datetime) -> None:
+        await self.s.execute(
+            update(ConversationRow)
+            .where(ConversationRow.member_id == member)
+            .values(reminded_at=at)
+        )
+
+
+def _idea(row: IdeaRow, owner_name: str = "") -> Idea:
+    return Idea(
+        id=IdeaId(row.id),
+        community=CommunityId(row.community_id),
+        number=row.number,
+        owner=MemberId(row.owner_id),
+        title=row.title,
+        answers=dict(row.answers),
+        status=IdeaStatus(row.status),
+        created_at=row.created_at,
+        owner_name=owner_name,
+    )
+
+
+class SqlIdeas:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+        self.communities = SqlCommunities(session)
+
+    async def create(
+        self,
+        community: CommunityId,
+        owner: MemberId,
+        title: str,
+        answers: dict[str, Any],
+        at: datetime,
+    ) -> Idea:
+        number = await self.communities.next_number(community, "idea")
+        row = IdeaRow(
+            community_id=community,
+            number=number,
+            owner_id=owner,
+            title=title,
+            answers=answers,
+            status=IdeaStatus.SUBMITTED.value,
+            created_at=at,
+            updated_at=at,
+        )
+        self.s.add(row)
+        await self.s.flush()
+        return _idea(row)
+
+    def _select(self) -> Select[IdeaRow, str]:
+        return select(IdeaRow, MemberRow.name).join(MemberRow, MemberRow.id == IdeaRow.owner_id)
+
+    async def by_number(self, community: CommunityId, number: int) -> Idea | None:
+        row = (
+            await self.s.execute(
+                self._select().where(IdeaRow.community_id == community, IdeaRow.number == number)
+            )
+        ).first()
+        return _idea(row[0], row[1]) if row else None
+
+    async def of_owner(self, owner: MemberId) -> list[Idea]:
+        rows = await self.s.execute(
+            self._select().where(IdeaRow.owner_id == owner).order_by(IdeaRow.number)
+        )
+        return [_idea(r[0], r[1]) for r in rows]
+
+    async def all(self, community: CommunityId) -> list[Idea]:
+        rows = await self.s.execute(
+            self._select().where(IdeaRow.community_id == community).order_by(IdeaRow.number)
+        )
+        return [_idea(r[0], r[1]) for r in rows]
+
+    async def set_status(self, idea: IdeaId, status: IdeaStatus, at: datetime) -> None:
+        await self.s.execute(
+            update(IdeaRow).where(IdeaRow.id == idea).values(status=status.value, updated_at=at)
+        )
 
 
 _ACCOUNTS = cast(sa.Table, AccountRow.__table__)
@@ -510,6 +683,375 @@ class SqlLedger:
         return problems
 
 
+_REQUEST_PEER = aliased(MemberRow)
+
+
+def _help_request(row: Any) -> HelpRequest:
+    req, idea_number, idea_title, requester_name, peer_name = row
+    return HelpRequest(
+        id=RequestId(req.id),
+        community=CommunityId(req.community_id),
+        number=req.number,
+        idea=IdeaId(req.idea_id),
+        idea_number=idea_number,
+        idea_title=idea_title,
+        requester=MemberId(req.requester_id),
+        requester_name=requester_name,
+        kind=req.kind,
+        price=req.price,
+        tags=tuple(req.tags or ()),
+        status=RequestStatus(req.status),
+        round=req.round,
+        created_at=req.created_at,
+        peer=MemberId(req.peer_id) if req.peer_id is not None else None,
+        peer_name=peer_name,
+        hours=req.hours,
+        feedback=req.feedback,
+        rating=req.rating,
+        note=req.note,
+        accepted_at=req.accepted_at,
+        delivered_at=req.delivered_at,
+        closed_at=req.closed_at,
+        escalated_at=req.escalated_at,
+        auto_release_at=req.auto_release_at,
+    )
+
+
+def _offer(row: Any) -> Offer:
+    offer, number, name = row
+    return Offer(
+        id=offer.id,
+        request=RequestId(offer.request_id),
+        request_number=number,
+        peer=MemberId(offer.peer_id),
+        peer_name=name,
+        round=offer.round,
+        status=OfferStatus(offer.status),
+        explanation=offer.explanation,
+        offered_at=offer.offered_at,
+        expires_at=offer.expires_at,
+        remind_at=offer.remind_at,
+        answered_at=offer.answered_at,
+        reason=offer.reason,
+    )
+
+
+class SqlRequests:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+        self.communities = SqlCommunities(session)
+
+    def _select(self) -> Any:
+        requester = aliased(MemberRow)
+        return (
+            select(RequestRow, IdeaRow.number, IdeaRow.title, requester.name, _REQUEST_PEER.name)
+            .join(IdeaRow, IdeaRow.id == RequestRow.idea_id)
+            .join(requester, requester.id == RequestRow.requester_id)
+            .outerjoin(_REQUEST_PEER, _REQUEST_PEER.id == RequestRow.peer_id)
+        )
+
+    def _offers(self) -> Any:
+        return (
+            select(OfferRow, RequestRow.number, MemberRow.name)
+            .join(RequestRow, RequestRow.id == OfferRow.request_id)
+            .join(MemberRow, MemberRow.id == OfferRow.peer_id)
+        )
+
+    async def create(
+        self,
+        community: CommunityId,
+        idea: IdeaId,
+        requester: MemberId,
+        kind: str,
+        price: int,
+        tags: Sequence[str],
+        at: datetime,
+    ) -> HelpRequest:
+        number = await self.communities.next_number(community, "request")
+        row = RequestRow(
+            community_id=community,
+            number=number,
+            idea_id=idea,
+            requester_id=requester,
+            kind=kind,
+            price=price,
+            tags=list(tags),
+            status=RequestStatus.OPEN.value,
+            round=0,
+            created_at=at,
+        )
+        self.s.add(row)
+        await self.s.flush()
+        found = await self.get(RequestId(row.id))
+        assert found is not None
+        return found
+
+    async def get(self, request: RequestId) -> HelpRequest | None:
+        row = (await self.s.execute(self._select().where(RequestRow.id == request))).first()
+        return _help_request(row) if row else None
+
+    async def by_number(self, community: CommunityId, number: int) -> HelpRequest | None:
+        row = (
+            await self.s.execute(
+                self._select().where(
+                    RequestRow.community_id == community, RequestRow.number == number
+                )
+            )
+        ).first()
+        return _help_request(row) if row else None
+
+    async def of_member(self, member: MemberId) -> list[HelpRequest]:
+        rows = await self.s.execute(
+            self._select()
+            .where((RequestRow.requester_id == member) | (RequestRow.peer_id == member))
+            .order_by(RequestRow.number.desc())
+        )
+        return [_help_request(r) for r in rows]
+
+    async def all(self, community: CommunityId) -> list[HelpRequest]:
+        rows = await self.s.execute(
+            self._select().where(RequestRow.community_id == community).order_by(RequestRow.number)
+        )
+        return [_help_request(r) for r in rows]
+
+    async def committed(self, requester: MemberId) -> int:
+        total = await self.s.scalar(
+            select(func.coalesce(func.sum(RequestRow.price), 0)).where(
+                RequestRow.requester_id == requester,
+                RequestRow.status.in_([RequestStatus.OPEN.value, RequestStatus.ESCALATED.value]),
+            )
+        )
+        return int(total or 0)
+
+    async def transition(
+        self,
+        request: RequestId,
+        from_: Sequence[RequestStatus],
+        to: RequestStatus,
+        **fields: Any,
+    ) -> bool:
+        result = await self.s.execute(
+            update(RequestRow)
+            .where(RequestRow.id == request, RequestRow.status.in_([f.value for f in from_]))
+            .values(status=to.value, **fields)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def claim_auto_release(self, now: datetime, limit: int) -> list[HelpRequest]:
+        ids = await self.s.scalars(
+            select(RequestRow.id)
+            .where(
+                RequestRow.status == RequestStatus.DELIVERED.value,
+                RequestRow.auto_release_at <= now,
+            )
+            .order_by(RequestRow.auto_release_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        found = [await self.get(RequestId(i)) for i in list(ids)]
+        return [r for r in found if r is not None]
+
+    async def add_offer(
+        self,
+        request: RequestId,
+        peer: MemberId,
+        round_: int,
+        explanation: str,
+        at: datetime,
+        expires_at: datetime,
+        remind_at: datetime | None,
+    ) -> Offer:
+        row = OfferRow(
+            request_id=request,
+            peer_id=peer,
+            round=round_,
+            status=OfferStatus.OFFERED.value,
+            explanation=explanation,
+            offered_at=at,
+            expires_at=expires_at,
+            remind_at=remind_at,
+        )
+        self.s.add(row)
+        await self.s.flush()
+        found = (await self.s.execute(self._offers().where(OfferRow.id == row.id))).first()
+        return _offer(found)
+
+    async def offers(self, request: RequestId) -> list[Offer]:
+        rows = await self.s.execute(
+            self._offers().where(OfferRow.request_id == request).order_by(OfferRow.id)
+        )
+        return [_offer(r) for r in rows]
+
+    async def offer_for(self, request: RequestId, peer: MemberId) -> Offer | None:
+        row = (
+            await self.s.execute(
+                self._offers()
+                .where(OfferRow.request_id == request, OfferRow.peer_id == peer)
+                .order_by(OfferRow.id.desc())
+                .limit(1)
+            )
+        ).first()
+        return _offer(row) if row else None
+
+    async def open_offers(self, peer: MemberId) -> list[Offer]:
+        rows = await self.s.execute(
+            self._offers()
+            .where(OfferRow.peer_id == peer, OfferRow.status == OfferStatus.OFFERED.value)
+            .order_by(OfferRow.id)
+        )
+        return [_offer(r) for r in rows]
+
+    async def answer_offer(
+        self, offer: int, to: OfferStatus, at: datetime, reason: str | None = None
+    ) -> bool:
+        result = await self.s.execute(
+            update(OfferRow)
+            .where(OfferRow.id == offer, OfferRow.status == OfferStatus.OFFERED.value)
+            .values(status=to.value, answered_at=at, reason=reason, remind_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def withdraw_offers(self, request: RequestId, at: datetime) -> list[Offer]:
+        still_open = [o for o in await self.offers(request) if o.status is OfferStatus.OFFERED]
+        withdrawn = []
+        for offer in still_open:
+            if await self.answer_offer(offer.id, OfferStatus.WITHDRAWN, at):
+                withdrawn.append(offer)
+        return withdrawn
+
+    async def _claim_offers(self, condition: Any, order: Any, limit: int) -> list[Offer]:
+        ids = list(
+            await self.s.scalars(
+                select(OfferRow.id)
+                .where(OfferRow.status == OfferStatus.OFFERED.value, condition)
+                .order_by(order)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        if not ids:
+            return []
+        rows = await self.s.execute(
+            self._offers().where(OfferRow.id.in_(ids)).order_by(OfferRow.id)
+        )
+        return [_offer(r) for r in rows]
+
+    async def claim_offers_to_remind(self, now: datetime, limit: int) -> list[Offer]:
+        return await self._claim_offers(
+            and_(OfferRow.remind_at.is_not(None), OfferRow.remind_at <= now),
+            OfferRow.remind_at,
+            limit,
+        )
+
+    async def clear_reminder(self, offer: int) -> None:
+        await self.s.execute(
+            update(OfferRow)
+            .where(OfferRow.id == offer)
+            .values(remind_at=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def claim_expired_offers(self, now: datetime, limit: int) -> list[Offer]:
+        return await self._claim_offers(OfferRow.expires_at <= now, OfferRow.expires_at, limit)
+
+    async def _pairs(self, statement: Any) -> dict[Any, Any]:
+        """A two-column query as a dict (a Result itself looks like a mapping to dict())."""
+        return {key: value for key, value in await self.s.execute(statement)}
+
+    async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
+        members = list(
+            await self.s.scalars(
+                select(MemberRow).where(MemberRow.community_id == community).order_by(MemberRow.id)
+            )
+        )
+        if not members:
+            return []
+        expertise: dict[int, dict[str, int]] = {}
+        for member_id, tag, level in await self.s.execute(
+            select(ExpertiseRow.member_id, ExpertiseRow.tag, ExpertiseRow.level)
+            .join(MemberRow, MemberRow.id == ExpertiseRow.member_id)
+            .where(MemberRow.community_id == community)
+        ):
+            expertise.setdefault(member_id, {})[tag] = level
+        assigned = await self._pairs(
+            select(RequestRow.peer_id, func.count())
+            .where(
+                RequestRow.community_id == community,
+                RequestRow.status == RequestStatus.ASSIGNED.value,
+            )
+            .group_by(RequestRow.peer_id)
+        )
+        offered = await self._pairs(
+            select(OfferRow.peer_id, func.count())
+            .join(RequestRow, RequestRow.id == OfferRow.request_id)
+            .where(
+                RequestRow.community_id == community,
+                OfferRow.status == OfferStatus.OFFERED.value,
+            )
+            .group_by(OfferRow.peer_id)
+        )
+        recent = await self._pairs(
+            select(RequestRow.peer_id, func.count())
+            .where(RequestRow.community_id == community, RequestRow.delivered_at >= since)
+            .group_by(RequestRow.peer_id)
+        )
+        last_offer = await self._pairs(
+            select(OfferRow.peer_id, func.max(OfferRow.offered_at))
+            .join(RequestRow, RequestRow.id == OfferRow.request_id)
+            .where(RequestRow.community_id == community)
+            .group_by(OfferRow.peer_id)
+        )
+        released = (
+            select(PostingRow.account_id, PostingRow.holder_id, PostingRow.amount)
+            .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
+            .where(
+                TransactionRow.community_id == community,
+                TransactionRow.kind == EntryKind.RELEASE.value,
+            )
+            .subquery()
+        )
+        given = await self._pairs(
+            select(AccountRow.member_id, func.sum(released.c.amount))
+            .join(released, released.c.account_id == AccountRow.id)
+            .where(AccountRow.kind == AccountKind.MEMBER.value)
+            .group_by(AccountRow.member_id)
+        )
+        received = await self._pairs(
+            select(released.c.holder_id, func.sum(-released.c.amount))
+            .where(released.c.holder_id.is_not(None))
+            .group_by(released.c.holder_id)
+        )
+        utc_last = {k: _as_utc(v) for k, v in last_offer.items()}
+        return [
+            PeerFacts(
+                member=MemberId(m.id),
+                name=m.name,
+                role=Role(m.role),
+                expertise=expertise.get(m.id, {}),
+                languages=tuple(m.languages or ()),
+                capacity=m.capacity,
+                paused_until=m.paused_until,
+                open_reviews=int(assigned.get(m.id, 0)) + int(offered.get(m.id, 0)),
+                reviews_recent=int(recent.get(m.id, 0)),
+                last_offer_at=utc_last.get(m.id),
+                given=int(given.get(m.id, 0) or 0),
+                received=int(received.get(m.id, 0) or 0),
+            )
+            for m in members
+        ]
+
+
+def _as_utc(value: Any) -> datetime | None:
+    """Aggregates bypass the column type: SQLite returns a naive string or datetime."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, datetime)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 class SqlEventLog:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -587,8 +1129,11 @@ class SqlOutbox:
 
 __all__ = [
     "SqlCommunities",
+    "SqlConversations",
     "SqlEventLog",
+    "SqlIdeas",
     "SqlLedger",
     "SqlMembers",
     "SqlOutbox",
+    "SqlRequests",
 ]

@@ -7,7 +7,16 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from store.repositories import SqlCommunities, SqlEventLog, SqlLedger, SqlMembers, SqlOutbox
+from store.repositories import (
+    SqlCommunities,
+    SqlConversations,
+    SqlEventLog,
+    SqlIdeas,
+    SqlLedger,
+    SqlMembers,
+    SqlOutbox,
+    SqlRequests,
+)
 
 
 class SqlUnitOfWork:
@@ -16,6 +25,9 @@ class SqlUnitOfWork:
     ledger: SqlLedger
     events: SqlEventLog
     outbox: SqlOutbox
+    conversations: SqlConversations
+    ideas: SqlIdeas
+    requests: SqlRequests
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -37,6 +49,9 @@ class SqlUnitOfWork:
         self.ledger = SqlLedger(s)
         self.events = SqlEventLog(s)
         self.outbox = SqlOutbox(s)
+        self.conversations = SqlConversations(s)
+        self.ideas = SqlIdeas(s)
+        self.requests = SqlRequests(s)
         return self
 
     async def __aexit__(

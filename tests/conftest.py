@@ -26,6 +26,11 @@ from tests.fakes import FakeClock, RecordingMessenger
 
 PG_ADMIN_DSN = os.environ.get("SIF_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TABLES = (
+    "offers",
+    "requests",
+    "conversations",
+    "ideas",
+    "counters",
     "ledger_postings",
     "ledger_transactions",
     "accounts",

@@ -188,3 +188,118 @@ async def test_invariant_check_finds_a_tampered_cache(store: Store) -> None:
         await uow.session.execute(text("UPDATE accounts SET balance = 1 WHERE kind = 'member'"))
         problems = await uow.ledger.check_invariants(cid)
         assert any("caches" in p for p in problems)
+
+
+async def test_counters_number_ideas_per_community(store: Store) -> None:
+    cid, ann, _ = await _setup(store)
+    async with store.uow() as uow:
+        other = await uow.communities.get_or_create("slack:T9", "Other", [], NOW)
+        first = await uow.ideas.create(cid, ann, "Repair café", {"title": "Repair café"}, NOW)
+        second = await uow.ideas.create(cid, ann, "Food bank", {"title": "Food bank"}, NOW)
+        assert (first.number, second.number, first.ref) == (1, 2, "I-1")
+        assert await uow.communities.next_number(other.id, "idea") == 1
+        assert await uow.communities.next_number(cid, "request") == 1
+        await uow.commit()
+    async with store.uow() as uow:
+        found = await uow.ideas.by_number(cid, 2)
+        assert found is not None and found.title == "Food bank" and found.owner_name == "ann"
+        assert await uow.ideas.by_number(cid, 3) is None
+        assert [i.number for i in await uow.ideas.of_owner(ann)] == [1, 2]
+        assert [i.title for i in await uow.ideas.all(cid)] == ["Repair café", "Food bank"]
+
+
+async def test_conversations_are_saved_replaced_and_claimed_when_due(store: Store) -> None:
+    from datetime import timedelta
+
+    from bot.records import Conversation
+
+    cid, ann, bob = await _setup(store)
+    old = NOW - timedelta(days=3)
+    async with store.uow() as uow:
+        await uow.conversations.save(
+            Conversation(ann, cid, "intake", {"position": "title"}, "console", "ann", old, old)
+        )
+        await uow.conversations.save(
+            Conversation(bob, cid, "profile", {"position": "bio"}, "console", "bob", NOW, NOW)
+        )
+        await uow.commit()
+    async with store.uow() as uow:
+        saved = await uow.conversations.get(ann)
+        assert (
+            saved is not None and saved.state == {"position": "title"} and saved.updated_at == old
+        )
+        two_days_ago = NOW - timedelta(days=2)
+        due = await uow.conversations.claim_due(two_days_ago, reminded=False, limit=10)
+        assert [c.member for c in due] == [ann]
+        await uow.conversations.mark_reminded(ann, NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        assert (
+            await uow.conversations.claim_due(NOW - timedelta(days=2), reminded=False, limit=10)
+            == []
+        )
+        reminded = await uow.conversations.claim_due(NOW, reminded=True, limit=10)
+        assert [c.member for c in reminded] == [ann]
+        await uow.conversations.delete(ann)
+        assert await uow.conversations.get(ann) is None
+        await uow.commit()
+
+
+async def test_requests_offers_and_their_conditional_transitions(store: Store) -> None:
+    from datetime import timedelta
+
+    from bot.records import OfferStatus, RequestStatus
+
+    cid, ann, bob = await _setup(store)
+    async with store.uow() as uow:
+        idea = await uow.ideas.create(cid, ann, "Repair café", {}, NOW)
+        req = await uow.requests.create(cid, idea.id, ann, "review", 200, ["finance"], NOW)
+        assert (req.ref, req.status, req.idea_number, req.requester_name) == (
+            "R-1",
+            RequestStatus.OPEN,
+            1,
+            "ann",
+        )
+        assert await uow.requests.committed(ann) == 200
+        day, half = NOW + timedelta(hours=24), NOW + timedelta(hours=12)
+        offer = await uow.requests.add_offer(req.id, bob, 1, "matches finance:3", NOW, day, half)
+        assert offer.request_ref == "R-1" and offer.peer_name == "Bob"
+        assert [o.id for o in await uow.requests.open_offers(bob)] == [offer.id]
+        await uow.commit()
+    async with store.uow() as uow:
+        due = await uow.requests.claim_offers_to_remind(NOW + timedelta(hours=12), 10)
+        assert [o.id for o in due] == [offer.id]
+        await uow.requests.clear_reminder(offer.id)
+        assert await uow.requests.claim_offers_to_remind(NOW + timedelta(hours=13), 10) == []
+        assert await uow.requests.claim_expired_offers(NOW + timedelta(hours=23), 10) == []
+        assert len(await uow.requests.claim_expired_offers(NOW + timedelta(hours=24), 10)) == 1
+        facts = {f.name: f for f in await uow.requests.peer_facts(cid, NOW - timedelta(days=90))}
+        assert facts["Bob"].open_reviews == 1 and facts["Bob"].last_offer_at == NOW
+        assert facts["ann"].open_reviews == 0 and facts["ann"].last_offer_at is None
+        assert await uow.requests.answer_offer(offer.id, OfferStatus.ACCEPTED, NOW) is True
+        assert await uow.requests.answer_offer(offer.id, OfferStatus.DECLINED, NOW) is False
+        won = await uow.requests.transition(
+            req.id, [RequestStatus.OPEN], RequestStatus.ASSIGNED, peer_id=bob, accepted_at=NOW
+        )
+        lost = await uow.requests.transition(
+            req.id, [RequestStatus.OPEN], RequestStatus.ASSIGNED, peer_id=ann, accepted_at=NOW
+        )
+        assert (won, lost) == (True, False)
+        await uow.commit()
+    async with store.uow() as uow:
+        found = await uow.requests.by_number(cid, 1)
+        assert found is not None and found.peer == bob and found.peer_name == "Bob"
+        assert await uow.requests.committed(ann) == 0
+        assert [r.ref for r in await uow.requests.of_member(bob)] == ["R-1"]
+        await uow.requests.transition(
+            req.id,
+            [RequestStatus.ASSIGNED],
+            RequestStatus.DELIVERED,
+            delivered_at=NOW,
+            auto_release_at=NOW + timedelta(days=7),
+        )
+        assert await uow.requests.claim_auto_release(NOW + timedelta(days=6), 10) == []
+        due_now = await uow.requests.claim_auto_release(NOW + timedelta(days=7), 10)
+        assert [r.ref for r in due_now] == ["R-1"]
+        facts = {f.name: f for f in await uow.requests.peer_facts(cid, NOW - timedelta(days=90))}
+        assert facts["Bob"].reviews_recent == 1 and facts["Bob"].open_reviews == 0

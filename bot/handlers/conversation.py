@@ -1,0 +1,267 @@
+"""Conversations in chat: `intake`, `profile`, answers, onboarding, greeting and `ideas`.
+
+The engine (conversations/) is pure; this module keeps each member's state in the
+database, saved with every answer in the same unit of work as its effects, and
+turns a confirmed conversation into an idea or a peer profile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import service
+from bot.commands import Cancel, Ideas, Intake, Profile
+from bot.messages import Button
+from bot.records import Conversation, Idea, Role
+from bot.service import Context, UserError, handles
+from conversations.engine import Context as FlowContext
+from conversations.engine import Flow, Outcome, State, Step, answer, resume, start, summary
+
+WELCOME = "welcome"  # the one-question onboarding of a member's first DM
+WELCOME_CHOICES = {
+    "1": "intake",
+    "idea": "intake",
+    "intake": "intake",
+    "2": "profile",
+    "peer": "profile",
+    "profile": "profile",
+    "review": "profile",
+}
+GREETINGS = frozenset(
+    {"hi", "hello", "hey", "hallo", "dag", "goedemorgen", "bonjour", "salut", "good", "thanks"}
+)
+USEFUL = (
+    "`intake` to describe an idea for a social innovation, "
+    "`profile` to offer your experience as a peer reviewer, "
+    "`balance` to see your SIF"
+)
+
+
+def _buttons(step: Step) -> tuple[Button, ...]:
+    return tuple(Button(choice, choice) for choice in step.choices)
+
+
+def _say(ctx: Context, text: str, buttons: tuple[Button, ...] = ()) -> None:
+    """Conversations happen in the direct chat; a start from a channel moves there."""
+    if ctx.inbound.channel is None:
+        ctx.reply(text, buttons=buttons)
+    else:
+        ctx.dm(ctx.caller, text, buttons=buttons)
+
+
+async def _flow_context(ctx: Context) -> FlowContext:
+    return FlowContext(tags=tuple(await ctx.uow.communities.tags(ctx.community.id)))
+
+
+def _flow(ctx: Context, name: str) -> Flow:
+    flow = ctx.flows.get(name)
+    if flow is None:
+        raise UserError(f"The {name} conversation is not set up in this community.")
+    return flow
+
+
+async def _save(
+    ctx: Context, flow: str, state: dict[str, Any], previous: Conversation | None
+) -> None:
+    now = ctx.clock.now()
+    await ctx.uow.conversations.save(
+        Conversation(
+            member=ctx.caller.id,
+            community=ctx.community.id,
+            flow=flow,
+            state=state,
+            platform=ctx.inbound.platform,
+            external_id=ctx.inbound.user,
+            started_at=previous.started_at if previous else now,
+            updated_at=now,
+            reminded_at=None,
+        )
+    )
+
+
+async def begin(ctx: Context, name: str) -> None:
+    """Start a flow, or resume it when it is already the active one."""
+    current = await ctx.uow.conversations.get(ctx.caller.id)
+    flow_ctx = await _flow_context(ctx)
+    if current is not None and current.flow == name:
+        flow = _flow(ctx, name)
+        step = resume(flow, State.from_dict(current.state), flow_ctx)
+        _say(ctx, f"Let's continue where you stopped.\n{step.say}", _buttons(step))
+        await _save(ctx, name, current.state, current)
+        return
+    if current is not None and current.flow != WELCOME:
+        raise UserError(
+            f"You are in the middle of the {current.flow} conversation; finish it, "
+            "or type `cancel` to stop it first."
+        )
+    flow = _flow(ctx, name)
+    step = start(flow, flow_ctx)
+    await _save(ctx, name, step.state.to_dict(), None)
+    if ctx.inbound.channel is not None:
+        ctx.reply(f"I've sent you a direct message to start your {name}.")
+    _say(ctx, step.say, _buttons(step))
+
+
+@handles(Intake)
+async def intake(ctx: Context, cmd: Intake) -> None:
+    await begin(ctx, "intake")
+
+
+@handles(Profile)
+async def profile(ctx: Context, cmd: Profile) -> None:
+    await begin(ctx, "profile")
+
+
+async def on_answer(ctx: Context, conversation: Conversation, text: str) -> None:
+    if conversation.flow == WELCOME:
+        choice = WELCOME_CHOICES.get(text.lower().strip(" .!"))
+        if text.lower() == "cancel":
+            await ctx.uow.conversations.delete(ctx.caller.id)
+            ctx.reply(f"No problem. Whenever you like: {USEFUL}.")
+        elif choice is None:
+            ctx.reply(
+                "Type 1 to describe your idea, or 2 to offer your experience as a peer.",
+                buttons=(Button("1 · my idea", "1"), Button("2 · be a peer", "2")),
+            )
+        else:
+            await ctx.uow.conversations.delete(ctx.caller.id)
+            await begin(ctx, choice)
+        return
+    flow = _flow(ctx, conversation.flow)
+    step = answer(flow, State.from_dict(conversation.state), text, await _flow_context(ctx))
+    if step.outcome is Outcome.CANCELLED:
+        await ctx.uow.conversations.delete(ctx.caller.id)
+        _say(ctx, step.say)
+    elif step.outcome is Outcome.CONFIRMED:
+        await ctx.uow.conversations.delete(ctx.caller.id)
+        if flow.id == "intake":
+            await _submit_idea(ctx, flow, step)
+        else:
+            await _save_profile(ctx, step)
+    else:
+        await _save(ctx, conversation.flow, step.state.to_dict(), conversation)
+        _say(ctx, step.say, _buttons(step))
+
+
+def _choices(value: Any) -> list[str]:
+    """The chosen items of a multiple-choice answer, however the flow stored them."""
+    if isinstance(value, dict):
+        return [str(v) for v in value.get("choices", [])]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)] if value else []
+
+
+async def _submit_idea(ctx: Context, flow: Flow, step: Step) -> None:
+    answers = dict(step.state.answers)
+    title = str(answers.get("title", "")).strip() or "Untitled idea"
+    idea = await ctx.uow.ideas.create(
+        ctx.community.id, ctx.caller.id, title[:200], answers, ctx.clock.now()
+    )
+    tags = _choices(answers.get("help"))
+    price = ctx.settings.prices
+    wanted = f" {' '.join(tags)}" if tags else ""
+    _say(
+        ctx,
+        f"{step.say}\nYour idea is saved as {idea.ref}: {title}.\n"
+        f"Next: `request {idea.ref} review{wanted}` asks a peer with matching expertise for "
+        f"a review ({price['review'] / 100:.2f} SIF); `request {idea.ref} advice` asks for "
+        f"advice ({price['advice'] / 100:.2f} SIF). `ideas` lists your ideas.",
+    )
+    stage = answers.get("stage")
+    stage_text = (
+        f"stage {stage.get('choice') if isinstance(stage, dict) else stage}; " if stage else ""
+    )
+    needs = ", ".join(tags) or "no expertise named"
+    await ctx.tell_staff(
+        f"New idea {idea.ref} from {ctx.caller.name}: {title} ({stage_text}needs {needs}).\n"
+        f"{summary(flow, step.state)}"
+    )
+
+
+async def _save_profile(ctx: Context, step: Step) -> None:
+    answers = step.state.answers
+    members = ctx.uow.members
+    expertise = answers.get("expertise") or {}
+    current = {e.tag for e in await members.expertise(ctx.caller.id)}
+    for tag in current - set(expertise):
+        await members.remove_expertise(ctx.caller.id, tag)
+    for tag, level in expertise.items():
+        await members.set_expertise(ctx.caller.id, str(tag), int(level))
+    capacity = answers.get("capacity")
+    if capacity is not None:
+        await members.set_capacity(ctx.caller.id, int(capacity))
+    offers = answers.get("offers")
+    await members.set_profile(
+        ctx.caller.id,
+        languages=_choices(answers.get("languages")),
+        bio=str(answers.get("bio", "")),
+        profile={"offers": offers} if offers else {},
+    )
+    listed = ", ".join(f"{t}:{lv}" for t, lv in expertise.items()) or "none"
+    _say(
+        ctx,
+        f"{step.say}\nYour peer profile is saved (expertise {listed}). You will get review "
+        "offers that match it; `pause` stops them for a while, `offers` lists them.",
+    )
+
+
+async def greet(ctx: Context, is_new: bool) -> None:
+    """Plain text that is neither a command nor an answer: onboarding or a short greeting."""
+    if is_new:
+        await _save(ctx, WELCOME, {}, None)
+        ctx.reply(
+            f"Welcome to {ctx.community.name}! Here innovators get advice, feedback and reviews "
+            "from experienced peers, paid in SIF (1 SIF = one hour), and repay by helping others.\n"
+            "What would you like to do first?\n"
+            "1. describe your idea for a social innovation\n"
+            "2. offer your experience as a peer reviewer",
+            buttons=(Button("1 · my idea", "1"), Button("2 · be a peer", "2")),
+        )
+        return
+    text = ctx.inbound.text.strip()
+    first = text.split(maxsplit=1)[0].lower().strip("!,.") if text else ""
+    if not first or first in GREETINGS:
+        opening = f"Hi {ctx.caller.name}!"
+    else:
+        shown = first if len(first) <= 30 else first[:30] + "…"
+        opening = f"I don't know the command '{shown}'."
+    ctx.reply(f"{opening} The most useful commands: {USEFUL}. `help` lists them all.")
+
+
+def _idea_line(idea: Idea, with_owner: bool) -> str:
+    owner = f" — {idea.owner_name}" if with_owner else ""
+    return f"{idea.ref} {idea.title} · {idea.status.value} · {idea.created_at:%Y-%m-%d}{owner}"
+
+
+@handles(Ideas)
+async def ideas(ctx: Context, cmd: Ideas) -> None:
+    if cmd.scope == "all":
+        ctx.require(Role.STAFF, "list all ideas")
+        found = await ctx.uow.ideas.all(ctx.community.id)
+        if not found:
+            ctx.reply("No ideas have been submitted yet.")
+            return
+        lines = [_idea_line(i, True) for i in found]
+        ctx.reply(f"All ideas ({len(found)}):\n" + "\n".join(lines), public=True)
+        return
+    found = await ctx.uow.ideas.of_owner(ctx.caller.id)
+    if not found:
+        ctx.reply("You have no ideas yet; `intake` walks you through describing one.")
+        return
+    ctx.reply("Your ideas:\n" + "\n".join(_idea_line(i, False) for i in found))
+
+
+service.HOOKS.conversation = on_answer
+service.HOOKS.greeting = greet
+
+
+@handles(Cancel)
+async def cancel(ctx: Context, cmd: Cancel) -> None:
+    """`cancel` without a request: there is no conversation here (answers are routed first)."""
+    if cmd.request is not None:
+        from bot.handlers.requests import cancel_request
+
+        await cancel_request(ctx, cmd.request)
+        return
+    raise UserError("There is nothing to cancel: you are not in a conversation with me.")

@@ -1,0 +1,190 @@
+"""Scheduled sweeps: plain functions over the store that the scheduler calls.
+
+Each sweep claims what is due inside one transaction (PostgreSQL: FOR UPDATE SKIP
+LOCKED), acts, records that it acted, and commits before anything is sent, so a
+restart or a second process neither loses nor doubles an action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot import ledger
+from bot.ids import CommunityId
+from bot.ledger import format_sif
+from bot.messages import Delivery, Outbound
+from bot.notices import Notices, platform_of
+from bot.offering import describe, offer_buttons, offer_next
+from bot.outbox import Relay
+from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from bot.records import Community, OfferStatus, RequestStatus
+from bot.settings import Settings
+from conversations.engine import Context as FlowContext
+from conversations.engine import Flow, State, resume
+
+BATCH = 200
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    reminded: int = 0
+    expired: int = 0
+
+
+async def sweep_conversations(
+    uow_factory: UnitOfWorkFactory,
+    settings: Settings,
+    clock: Clock,
+    flows: dict[str, Flow],
+    relay: Relay | None = None,
+) -> SweepResult:
+    """Remind members silent for `SIF_CONVERSATION_REMINDER_DAYS` once; end conversations
+    silent for `SIF_CONVERSATION_EXPIRY_DAYS`."""
+    now = clock.now()
+    expire_before = now - timedelta(days=settings.sif_conversation_expiry_days)
+    remind_before = now - timedelta(days=settings.sif_conversation_reminder_days)
+    reminded = expired = 0
+    async with uow_factory() as uow:
+        for conversation in await uow.conversations.claim_due(
+            expire_before, reminded=None, limit=BATCH
+        ):
+            await uow.conversations.delete(conversation.member)
+            name = "conversation" if conversation.flow not in flows else conversation.flow
+            await uow.outbox.add(
+                Outbound(
+                    conversation.platform,
+                    Delivery.DM,
+                    conversation.external_id,
+                    f"Your unfinished {name} ended after "
+                    f"{settings.sif_conversation_expiry_days:g} days of silence. "
+                    f"Type `{conversation.flow if conversation.flow in flows else 'help'}` "
+                    "to start again whenever you like.",
+                ),
+                now,
+            )
+            expired += 1
+        for conversation in await uow.conversations.claim_due(
+            remind_before, reminded=False, limit=BATCH
+        ):
+            flow = flows.get(conversation.flow)
+            if flow is None:  # onboarding: a gentle nudge is enough
+                text = "Still there? Type 1 to describe your idea, or 2 to offer your experience."
+            else:
+                tags = tuple(await uow.communities.tags(conversation.community))
+                step = resume(flow, State.from_dict(conversation.state), FlowContext(tags=tags))
+                text = (
+                    f"A reminder: your {flow.id} is waiting for you. Reply to continue, "
+                    f"or type `cancel` to stop.\n{step.say}"
+                )
+            await uow.outbox.add(
+                Outbound(conversation.platform, Delivery.DM, conversation.external_id, text), now
+            )
+            await uow.conversations.mark_reminded(conversation.member, now)
+            reminded += 1
+        await uow.commit()
+    if relay is not None and (reminded or expired):
+        await relay.flush()
+    return SweepResult(reminded, expired)
+
+
+@dataclass(frozen=True)
+class OfferSweep:
+    reminded: int = 0
+    expired: int = 0
+    released: int = 0
+
+
+async def _community(uow: UnitOfWork, cache: dict[int, Community], community_id: int) -> Community:
+    if community_id not in cache:
+        found = await uow.communities.get(CommunityId(community_id))
+        assert found is not None
+        cache[community_id] = found
+    return cache[community_id]
+
+
+async def sweep_offers(
+    uow_factory: UnitOfWorkFactory,
+    settings: Settings,
+    clock: Clock,
+    relay: Relay | None = None,
+) -> OfferSweep:
+    """Remind peers at half the offer's time, expire unanswered offers (the request moves
+    on to the next peer, or to staff), and pay out delivered reviews after
+    `SIF_AUTO_RELEASE_DAYS` without thanks or dispute."""
+    now = clock.now()
+    reminded = expired = released = 0
+    communities: dict[int, Community] = {}
+    async with uow_factory() as uow:
+        outbound: list[Outbound] = []
+
+        async def notices_for(community_id: int) -> Notices:
+            community = await _community(uow, communities, community_id)
+            return Notices(uow, settings, community, platform_of(community.key), outbound)
+
+        for offer in await uow.requests.claim_offers_to_remind(now, BATCH):
+            request = await uow.requests.get(offer.request)
+            await uow.requests.clear_reminder(offer.id)
+            if request is None or not request.status.is_open:
+                continue
+            notices = await notices_for(request.community)
+            await notices.dm_id(
+                offer.peer,
+                f"A reminder: {describe(request)} waits for your answer until "
+                f"{offer.expires_at:%Y-%m-%d %H:%M} UTC. `accept {request.ref}` or "
+                f"`decline {request.ref}`.",
+                offer_buttons(request),
+            )
+            reminded += 1
+        for offer in await uow.requests.claim_expired_offers(now, BATCH):
+            if not await uow.requests.answer_offer(offer.id, OfferStatus.EXPIRED, now, "no answer"):
+                continue
+            expired += 1
+            request = await uow.requests.get(offer.request)
+            if request is None or not request.status.is_open:
+                continue
+            notices = await notices_for(request.community)
+            await notices.dm_id(
+                offer.peer, f"Your offer for {request.ref} expired; it goes to another peer."
+            )
+            await offer_next(uow, notices, settings, request, now)
+        for request in await uow.requests.claim_auto_release(now, BATCH):
+            moved = await uow.requests.transition(
+                request.id,
+                [RequestStatus.DELIVERED],
+                RequestStatus.CONFIRMED,
+                closed_at=now,
+                note="paid automatically",
+            )
+            if not moved or request.peer is None:
+                continue
+            await uow.ledger.post(
+                request.community,
+                ledger.release(
+                    request.requester,
+                    request.peer,
+                    request.price,
+                    request.id,
+                    f"{request.ref} {request.kind}, paid automatically",
+                    key=f"settle:{request.id}",
+                ),
+                settings.credit_limit,
+                now,
+            )
+            notices = await notices_for(request.community)
+            await notices.dm_id(
+                request.peer,
+                f"{request.ref} was paid automatically: you received {format_sif(request.price)}.",
+            )
+            await notices.dm_id(
+                request.requester,
+                f"{request.ref} was paid to {request.peer_name} automatically after "
+                f"{settings.sif_auto_release_days:g} days without thanks or dispute.",
+            )
+            released += 1
+        for message in outbound:
+            await uow.outbox.add(message, now)
+        await uow.commit()
+    if relay is not None and outbound:
+        await relay.flush()
+    return OfferSweep(reminded, expired, released)

@@ -1,0 +1,155 @@
+"""Offering requests to peers: rounds, escalation and the messages they cause.
+
+Shared by the request handlers and the scheduler's sweeps; the ranking itself is
+the pure `bot.routing`. Everything here runs inside the caller's unit of work.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.ledger import format_sif
+from bot.messages import Button
+from bot.notices import Notices
+from bot.ports import UnitOfWork
+from bot.records import HelpRequest, Idea, OfferStatus, PeerFacts, RequestStatus
+from bot.routing import Need, Peer, PeerIndex, Policy
+from bot.settings import Settings
+
+FAIRNESS_DAYS = 90
+
+
+def peers_from(facts: list[PeerFacts], now: datetime) -> list[Peer]:
+    return [
+        Peer(
+            member=f.member,
+            name=f.name,
+            expertise=f.expertise,
+            languages=frozenset(lang.lower() for lang in f.languages),
+            capacity=f.capacity,
+            open_reviews=f.open_reviews,
+            paused=f.paused_until is not None and f.paused_until > now,
+            reviews_90d=f.reviews_recent,
+            last_offer_at=f.last_offer_at,
+            given=f.given,
+            received=f.received,
+        )
+        for f in facts
+    ]
+
+
+def idea_languages(idea: Idea) -> frozenset[str]:
+    value = idea.answers.get("language")
+    items = value.get("choices", []) if isinstance(value, dict) else value or []
+    if isinstance(items, str):
+        items = [items]
+    return frozenset(str(i).lower() for i in items if str(i).lower() != "other")
+
+
+def describe(request: HelpRequest) -> str:
+    tags = f", needs {', '.join(request.tags)}" if request.tags else ""
+    return (
+        f"{request.ref}: {request.kind} of I-{request.idea_number} "
+        f"\u201c{request.idea_title}\u201d by {request.requester_name} "
+        f"({format_sif(request.price)}{tags})"
+    )
+
+
+def offer_buttons(request: HelpRequest) -> tuple[Button, ...]:
+    return (Button("Accept", f"accept {request.ref}"), Button("Decline", f"decline {request.ref}"))
+
+
+async def offer_next(
+    uow: UnitOfWork,
+    notices: Notices,
+    settings: Settings,
+    request: HelpRequest,
+    now: datetime,
+) -> int:
+    """Start the next round of offers for an open request, or escalate; returns offers made.
+
+    Waits while an offer of the current round is still open (fan-out above 1).
+    """
+    offers = await uow.requests.offers(request.id)
+    if any(o.status is OfferStatus.OFFERED for o in offers):
+        return 0
+    if request.round >= settings.sif_max_rounds:
+        await escalate(
+            uow,
+            notices,
+            request,
+            f"nobody accepted it in {request.round} rounds of offers",
+            now,
+        )
+        return 0
+    idea = await uow.ideas.by_number(request.community, request.idea_number)
+    facts = await uow.requests.peer_facts(request.community, now - timedelta(days=FAIRNESS_DAYS))
+    need = Need(
+        requester=request.requester,
+        co_owners=frozenset(),
+        tags=request.tags,
+        languages=idea_languages(idea) if idea else frozenset(),
+        excluded=frozenset(o.peer for o in offers),
+    )
+    candidates = PeerIndex(peers_from(facts, now), Policy()).rank(need, now, settings.sif_fanout)
+    if not candidates:
+        reason = "no eligible peer is left" if offers else "no peer is eligible"
+        await escalate(uow, notices, request, reason, now)
+        return 0
+    round_ = request.round + 1
+    await uow.requests.transition(
+        request.id,
+        [RequestStatus.OPEN, RequestStatus.ESCALATED],
+        RequestStatus.OPEN,
+        round=round_,
+    )
+    ttl = timedelta(hours=settings.sif_offer_ttl_hours)
+    for candidate in candidates:
+        await uow.requests.add_offer(
+            request.id,
+            candidate.member,
+            round_,
+            candidate.explanation,
+            now,
+            now + ttl,
+            now + ttl / 2,
+        )
+        await notices.dm_id(
+            candidate.member,
+            offer_text(request, idea, candidate.explanation, now + ttl),
+            offer_buttons(request),
+        )
+    return len(candidates)
+
+
+def offer_text(request: HelpRequest, idea: Idea | None, why: str, until: datetime) -> str:
+    summary = str(idea.answers.get("summary", "")) if idea else ""
+    about = f"\n{summary[:400]}" if summary else ""
+    return (
+        f"Can you help? {describe(request)}.{about}\n"
+        f"Why you: {why}.\n"
+        f"`accept {request.ref}` or `decline {request.ref} [reason]` before "
+        f"{until:%Y-%m-%d %H:%M} UTC."
+    )
+
+
+async def escalate(
+    uow: UnitOfWork, notices: Notices, request: HelpRequest, reason: str, now: datetime
+) -> None:
+    moved = await uow.requests.transition(
+        request.id,
+        [RequestStatus.OPEN, RequestStatus.ESCALATED],
+        RequestStatus.ESCALATED,
+        escalated_at=now,
+        note=reason,
+    )
+    if not moved:
+        return
+    await notices.staff(
+        f"Escalation: {describe(request)} has no reviewer because {reason}. "
+        f"`assign {request.ref} @peer` offers it to someone you choose."
+    )
+    await notices.dm_id(
+        request.requester,
+        f"{request.ref} has not found a peer yet ({reason}); staff have been asked to help.",
+    )

@@ -1,0 +1,467 @@
+"""Ranking of peers for one review request (SPEC §5): who may be offered it, in what order, why.
+
+Pure: the core builds :class:`Peer` snapshots from the store, passes the current time in,
+and gets back :class:`Candidate` rows, best first, each with the one-line explanation the
+offer stores. No I/O, no clock, no database.
+
+Eligible: not the requester or a co-owner; not paused; fewer open reviews than capacity;
+not already offered, declined or expired on this request; no conflict declared with the
+requester; speaks one of the idea's languages when both sides' languages are known.
+
+Order, best first:
+
+1. expertise match: the sum of the peer's levels over the needed tags (0 when none);
+2. fairness: fewer reviews in the fairness window, then the oldest last offer
+   (never offered before any offer);
+3. reciprocity: more SIF received than given first, counted up to ``Policy.reciprocity_cap``;
+4. member id ascending, so the order is total and the same on every run.
+
+Why it is fast: only key 1 depends on the request. Keys 2-4 are properties of the peer,
+so :class:`PeerIndex` sorts the peers by them once (one ``np.lexsort``) and keeps every
+column in that order; the position of a row *is* its rank on keys 2-4. The combined key
+of a request is then (match descending, row ascending): ranking computes the match column
+for the needed tags, masks the ineligible rows and takes the first rows of the best match
+level, then of the next one while fewer than ``limit`` were found. That is a few vectorised
+O(n) passes over small integer columns and no sort at request time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import chain
+from operator import attrgetter, methodcaller
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.ids import MemberId
+
+MIN_LEVEL, MAX_LEVEL = 1, 3
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# "Never offered" sorts before any real instant, so such peers are asked first.
+_NEVER = int(np.iinfo(np.int64).min)
+_WORD_BITS = 64
+_WORD_MASK = (1 << _WORD_BITS) - 1
+# A tag column is kept dense (one int8 per peer) once that costs no more memory than its
+# sparse form (an 8-byte row index and an int8 level per holder): dense sums are several
+# times faster than scattered adds, and rare tags stay cheap to store and to add.
+_SPARSE_BYTES_PER_HOLDER = 9
+
+Bools = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+Rows = npt.NDArray[np.intp]
+Matches = npt.NDArray[np.signedinteger[Any]]  # int16, or int32 for a need of many tags
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One member as the router sees them; the core builds these from the store."""
+
+    member: MemberId
+    name: str
+    expertise: Mapping[str, int]  # tag -> level 1..3
+    languages: frozenset[str]  # lower-case names; empty = unknown
+    capacity: int  # most open reviews at once (0 = none)
+    open_reviews: int  # offered-and-accepted but not finished
+    paused: bool
+    reviews_90d: int  # reviews delivered within Policy.fairness_window_days
+    last_offer_at: datetime | None  # last time this peer was offered any request
+    given: int  # lifetime SIF earned by reviewing (hundredths)
+    received: int  # lifetime SIF paid for reviews they received (hundredths)
+    conflicts: frozenset[MemberId] = frozenset()  # members this peer declared a conflict with
+
+
+@dataclass(frozen=True)
+class Need:
+    """The request being routed."""
+
+    requester: MemberId
+    co_owners: frozenset[MemberId]
+    tags: tuple[str, ...]  # needed expertise tags, may be empty; a repeated tag counts once
+    languages: frozenset[str]  # the idea's languages, lower-case; empty = unknown
+    excluded: frozenset[MemberId]  # already offered / declined / expired on this request
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Weights and limits of the ranking; a community may change them.
+
+    ``fairness_window_days`` is the window the core counts ``Peer.reviews_90d`` over; the
+    router only names it in explanations ("1 review in 90 days").
+    ``reciprocity_cap`` (hundredths): how far received-minus-given moves a peer forward;
+    beyond it a larger balance counts no more, and a balance of zero or below (gave at
+    least as much as received) counts as zero, so generous reviewers are not pushed back.
+    """
+
+    fairness_window_days: int = 90
+    reciprocity_cap: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.fairness_window_days < 1:
+            raise ValueError("fairness_window_days must be at least 1")
+        if self.reciprocity_cap < 0:
+            raise ValueError("reciprocity_cap must not be negative")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A peer the request may be offered to, with the reason in one line for people."""
+
+    member: MemberId
+    name: str
+    match: int  # sum over needed tags of the peer's level (0 when none needed)
+    explanation: str
+
+
+def _instant(moment: datetime) -> int:
+    """Microseconds since the epoch of a timezone-aware datetime (exact, for sorting)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"datetime must be timezone-aware (UTC): {moment!r}")
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def _needed_tags(need: Need) -> tuple[str, ...]:
+    """The need's tags in their order, each once (a repeated tag must not double a match)."""
+    return tuple(dict.fromkeys(need.tags))
+
+
+def why_not_eligible(peer: Peer, need: Need) -> str | None:
+    """The first rule of SPEC §5 that keeps ``peer`` from being offered ``need``, or None."""
+    if peer.member == need.requester:
+        return "is the requester"
+    if peer.member in need.co_owners:
+        return "is a co-owner of the idea"
+    if peer.member in need.excluded:
+        return "declined or already offered"
+    if peer.paused:
+        return "paused"
+    if peer.capacity <= 0:
+        return "takes no reviews (capacity 0)"
+    if peer.open_reviews >= peer.capacity:
+        return f"at capacity ({peer.open_reviews} of {peer.capacity} open)"
+    if need.requester in peer.conflicts:
+        return "declared a conflict with the requester"
+    if peer.languages and need.languages and not peer.languages & need.languages:
+        return "speaks none of the idea's languages"
+    return None
+
+
+class PeerIndex:
+    """A snapshot of the community's peers prepared for fast ranking.
+
+    Columns are numpy arrays in rank order on the request-independent keys (see the module
+    docstring), so a row number is a rank; tags are dense or sparse level columns;
+    languages are bitmasks; dicts map members to their peers and rows. Building it is a
+    few O(n) passes and one sort; ranking one request is a few vectorised passes over the
+    columns, never a Python loop over the peers.
+    """
+
+    def __init__(self, peers: Sequence[Peer], policy: Policy = Policy()) -> None:
+        self._policy = policy
+        # Kept in the caller's order. Columns are read in that order with map(attrgetter)
+        # passes, which run in C and visit the Peer objects in the order they were made;
+        # reading them in rank order instead jumps around memory and is several times
+        # slower. The arrays are permuted into rank order afterwards.
+        self._peers: tuple[Peer, ...] = tuple(peers)
+        n = len(self._peers)
+        members = _int_column(self._peers, "member")
+        self._position: dict[int, int] = dict(zip(members.tolist(), range(n), strict=True))
+        if len(self._position) != n:
+            raise ValueError("each member may appear only once in a snapshot")
+        reviews = _int_column(self._peers, "reviews_90d")
+        last = np.fromiter(_last_offer_keys(self._peers), np.int64, count=n)
+        owed = np.clip(
+            _int_column(self._peers, "received") - _int_column(self._peers, "given"),
+            0,
+            policy.reciprocity_cap,
+        )
+        # lexsort's last key is the primary one.
+        order: Rows = np.lexsort((members, -owed, last, reviews))
+        row_of: Rows = np.empty(n, dtype=np.intp)
+        row_of[order] = np.arange(n, dtype=np.intp)
+        self._peer_at = order  # row -> position in self._peers
+        self._row_of = row_of  # position in self._peers -> row
+        self._reviews: Ints = reviews[order]
+        self._last: Ints = last[order]
+        self._owed: Ints = owed[order]
+        paused = np.fromiter(map(attrgetter("paused"), self._peers), np.bool_, count=n)
+        has_room = _int_column(self._peers, "open_reviews") < _int_column(self._peers, "capacity")
+        # Eligibility that does not depend on the request, computed once.
+        self._available: Bools = (has_room & ~paused)[order]
+        self._run_ends()
+        self._index_tags()
+        self._index_languages()
+        self._index_conflicts()
+
+    def __len__(self) -> int:
+        return len(self._peers)
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    def rank(self, need: Need, now: datetime, limit: int) -> list[Candidate]:
+        """The eligible peers for ``need``, best first, at most ``limit`` of them."""
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        _instant(now)  # refuse a naive time before it reaches an explanation
+        if limit == 0 or not self._peers:
+            return []
+        tags = _needed_tags(need)
+        eligible = self._eligible(need)
+        match = self._match(tags)
+        # Level 0 holds the ineligible rows, so an eligible match m is level m + 1.
+        levels = match + 1
+        np.multiply(levels, eligible, out=levels)
+        chosen: list[int] = []
+        # The best levels usually hold `limit` rows, so this stops after a pass or two.
+        for level in range(int(levels.max()), 0, -1):
+            # Within one match level, row order is the order on the remaining keys.
+            chosen.extend(np.flatnonzero(levels == level)[: limit - len(chosen)].tolist())
+            if len(chosen) >= limit:
+                break
+        return [self._candidate(row, tags, eligible, match, now) for row in chosen]
+
+    def why_not(self, member: MemberId, need: Need) -> str | None:
+        """None when ``member`` may be offered ``need``, else a short reason for people."""
+        position = self._position.get(member)
+        if position is None:
+            return "not a member of this snapshot"
+        return why_not_eligible(self._peers[position], need)
+
+    # building
+
+    def _run_ends(self) -> None:
+        """For each row, where its run of equal fairness keys ends, with and without owed.
+
+        Rows between the two ends share the row's request-independent keys except for a
+        smaller reciprocity balance; an eligible one with the same match is a peer this
+        row was put ahead of *because of* reciprocity, which is when the explanation
+        mentions it.
+        """
+        n = len(self._peers)
+        same_fairness = (self._reviews[1:] == self._reviews[:-1]) & (
+            self._last[1:] == self._last[:-1]
+        )
+        same_owed = same_fairness & (self._owed[1:] == self._owed[:-1])
+        self._fairness_end = _run_ends(same_fairness, n)
+        self._owed_end = _run_ends(same_owed, n)
+
+    def _index_tags(self) -> None:
+        n = len(self._peers)
+        expertise = list(map(attrgetter("expertise"), self._peers))
+        holdings = np.fromiter(map(len, expertise), np.intp, count=n)
+        tags = list(chain.from_iterable(expertise))
+        level_lists = map(methodcaller("values"), expertise)
+        levels = np.array(list(chain.from_iterable(level_lists)), dtype=np.int64)
+        bad = np.flatnonzero((levels < MIN_LEVEL) | (levels > MAX_LEVEL))
+        if len(bad):
+            at = int(bad[0])
+            holder = self._peers[int(np.searchsorted(np.cumsum(holdings), at, side="right"))]
+            raise ValueError(
+                f"member {holder.member}: level of {tags[at]!r} must be "
+                f"{MIN_LEVEL}..{MAX_LEVEL}, not {levels[at]}"
+            )
+        rows = np.repeat(self._row_of, holdings)
+        tag_code = {tag: code for code, tag in enumerate(dict.fromkeys(tags))}
+        codes = np.fromiter(map(tag_code.__getitem__, tags), np.intp, count=len(tags))
+        # Grouped by tag, rows ascending within a tag, so sparse adds walk memory forwards.
+        by_tag = np.lexsort((rows, codes))
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(tag_code)))))
+        self._dense: dict[str, npt.NDArray[np.int8]] = {}
+        self._sparse: dict[str, tuple[Rows, npt.NDArray[np.int8]]] = {}
+        for tag, code in tag_code.items():
+            held = by_tag[bounds[code] : bounds[code + 1]]
+            tag_rows, tag_levels = rows[held], levels[held].astype(np.int8)
+            if len(tag_rows) * _SPARSE_BYTES_PER_HOLDER >= n:
+                column = np.zeros(n, dtype=np.int8)
+                column[tag_rows] = tag_levels
+                self._dense[tag] = column
+            else:
+                self._sparse[tag] = (tag_rows, tag_levels)
+
+    def _index_languages(self) -> None:
+        spoken = list(map(attrgetter("languages"), self._peers))
+        n = len(spoken)
+        # Peers share few distinct language sets, so each set's bitmask is computed once.
+        distinct = set(spoken)
+        vocabulary = sorted(set(chain.from_iterable(distinct)))
+        self._language_bit = {lang: bit for bit, lang in enumerate(vocabulary)}
+        mask_of = {s: sum(1 << self._language_bit[lang] for lang in s) for s in distinct}
+        masks = list(map(mask_of.__getitem__, spoken))
+        # One uint64 word per 64 languages, each word a contiguous column.
+        words = max(1, -(-len(vocabulary) // _WORD_BITS))
+        columns = (
+            [np.fromiter(masks, np.uint64, count=n)]
+            if words == 1
+            else [
+                np.fromiter(
+                    ((mask >> (word * _WORD_BITS)) & _WORD_MASK for mask in masks),
+                    dtype=np.uint64,
+                    count=n,
+                )
+                for word in range(words)
+            ]
+        )
+        self._language_words: list[npt.NDArray[np.uint64]] = [
+            column[self._peer_at] for column in columns
+        ]
+        known = np.fromiter(map(bool, spoken), np.bool_, count=n)
+        self._languages_known: Bools = known[self._peer_at]
+
+    def _index_conflicts(self) -> None:
+        declared = list(map(attrgetter("conflicts"), self._peers))
+        declared_against: dict[int, list[int]] = {}
+        # Few peers declare conflicts; visit only those.
+        for position in np.flatnonzero(np.fromiter(map(bool, declared), np.bool_)).tolist():
+            for other in declared[position]:
+                declared_against.setdefault(other, []).append(position)
+        self._declared_against: dict[int, Rows] = {
+            member: self._row_of[np.array(positions, dtype=np.intp)]
+            for member, positions in declared_against.items()
+        }
+
+    # ranking
+
+    def _rows(self, members: Iterable[MemberId]) -> Rows:
+        positions = [p for m in members if (p := self._position.get(m)) is not None]
+        rows: Rows = self._row_of[np.array(positions, dtype=np.intp)]
+        return rows
+
+    def _eligible(self, need: Need) -> Bools:
+        eligible = self._available.copy()
+        eligible[self._rows(need.co_owners | need.excluded | {need.requester})] = False
+        against = self._declared_against.get(need.requester)
+        if against is not None:
+            eligible[against] = False
+        if need.languages:
+            wanted = sum(
+                1 << bit
+                for lang in need.languages
+                if (bit := self._language_bit.get(lang)) is not None
+            )
+            speaks = np.zeros(len(self._peers), dtype=np.bool_)
+            for word, column in enumerate(self._language_words):
+                part = (wanted >> (word * _WORD_BITS)) & _WORD_MASK
+                if part:
+                    speaks |= (column & np.uint64(part)) != 0
+            # Peers whose languages are unknown stay eligible; the rest must share one.
+            eligible &= speaks
+        return eligible
+
+    def _match(self, tags: Sequence[str]) -> Matches:
+        # int16 passes are faster than int32 ones and hold any realistic need.
+        fits_int16 = (len(tags) * MAX_LEVEL + 1) <= np.iinfo(np.int16).max
+        match: Matches = np.zeros(len(self._peers), dtype=np.int16 if fits_int16 else np.int32)
+        for tag in tags:
+            column = self._dense.get(tag)
+            if column is not None:
+                np.add(match, column, out=match)
+            elif (sparse := self._sparse.get(tag)) is not None:
+                rows, levels = sparse
+                match[rows] += levels
+        return match
+
+    def _reciprocity_mattered(self, row: int, eligible: Bools, match: Matches) -> bool:
+        if self._owed[row] <= 0:
+            return False
+        start, stop = int(self._owed_end[row]), int(self._fairness_end[row])
+        if start >= stop:
+            return False
+        return bool(np.any(eligible[start:stop] & (match[start:stop] == match[row])))
+
+    def _candidate(
+        self,
+        row: int,
+        tags: Sequence[str],
+        eligible: Bools,
+        match: Matches,
+        now: datetime,
+    ) -> Candidate:
+        peer = self._peers[int(self._peer_at[row])]
+        parts = [
+            _expertise_phrase(peer, tags),
+            _reviews_phrase(peer.reviews_90d, self._policy.fairness_window_days),
+            _last_offer_phrase(peer.last_offer_at, now),
+        ]
+        if self._reciprocity_mattered(row, eligible, match):
+            parts.append(f"received {_sif(peer.received - peer.given)} more than given")
+        return Candidate(peer.member, peer.name, int(match[row]), "; ".join(parts))
+
+
+def rank(
+    peers: Sequence[Peer], need: Need, now: datetime, limit: int, policy: Policy = Policy()
+) -> list[Candidate]:
+    """Convenience for one request: ``PeerIndex(peers, policy).rank(need, now, limit)``."""
+    return PeerIndex(peers, policy).rank(need, now, limit)
+
+
+def _int_column(peers: Sequence[Peer], field: str) -> Ints:
+    column: Ints = np.fromiter(map(attrgetter(field), peers), np.int64, count=len(peers))
+    return column
+
+
+def _last_offer_keys(peers: Sequence[Peer]) -> list[int]:
+    """Each peer's last offer in microseconds since the epoch; never offered sorts first."""
+    try:
+        # Subtracting an aware epoch refuses naive datetimes, which _instant() would too,
+        # without a Python call per peer.
+        return [
+            _NEVER if moment is None else (moment - _EPOCH) // _MICROSECOND
+            for moment in map(attrgetter("last_offer_at"), peers)
+        ]
+    except TypeError:
+        for peer in peers:
+            if peer.last_offer_at is not None:
+                _instant(peer.last_offer_at)  # raises the ValueError naming the datetime
+        raise
+
+
+def _run_ends(same_as_previous: Bools, n: int) -> Rows:
+    """For each of ``n`` rows, the index one past the end of its run of equal rows."""
+    starts_run = np.concatenate(([True], ~same_as_previous)) if n else np.zeros(0, np.bool_)
+    run_of_row = np.cumsum(starts_run) - 1
+    starts = np.flatnonzero(starts_run)
+    ends = np.append(starts[1:], n).astype(np.intp)
+    result: Rows = ends[run_of_row]
+    return result
+
+
+def _expertise_phrase(peer: Peer, tags: Sequence[str]) -> str:
+    if not tags:
+        return "no expertise asked for"
+    matched = [f"{tag}:{peer.expertise[tag]}" for tag in tags if tag in peer.expertise]
+    if not matched:
+        return "matches none of " + ", ".join(tags)
+    return "matches " + ", ".join(matched)
+
+
+def _reviews_phrase(reviews: int, window_days: int) -> str:
+    return f"{_count(reviews, 'review')} in {window_days} days"
+
+
+def _last_offer_phrase(last_offer_at: datetime | None, now: datetime) -> str:
+    if last_offer_at is None:
+        return "never offered"
+    seconds = (now - last_offer_at).total_seconds()
+    if seconds < 60:  # includes a last offer stamped slightly after `now` by another clock
+        return "last offer just now"
+    if seconds < 3600:
+        return f"last offer {_count(int(seconds // 60), 'minute')} ago"
+    if seconds < 86400:
+        return f"last offer {_count(int(seconds // 3600), 'hour')} ago"
+    return f"last offer {_count(int(seconds // 86400), 'day')} ago"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+def _sif(hundredths: int) -> str:
+    whole, cents = divmod(hundredths, 100)
+    return f"{whole}.{cents:02d} SIF"

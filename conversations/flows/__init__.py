@@ -1,0 +1,1 @@
+"""The packaged flow definitions (intake.yaml, profile.yaml), read by conversations.loader."""
