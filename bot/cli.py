@@ -46,6 +46,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SettingsError as exc:
         print(f"sif-bot: invalid setting {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    from conversations.loader import FlowError, load_flows
+
+    try:
+        load_flows(settings.sif_flows_path)  # a bad community file stops start-up here
+    except FlowError as exc:
+        print(f"sif-bot: invalid setting SIF_FLOWS_PATH: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         code = asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:

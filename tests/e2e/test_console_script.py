@@ -98,3 +98,38 @@ def test_a_malformed_script_line_is_reported(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "line 1: expected 'NAME: text'" in done.stderr
     assert "[to ann] Expertise tags here:" in done.stdout
+
+
+def test_a_full_intake_in_the_console(tmp_path: Path) -> None:
+    """Bad answer, `back`, `skip`, `edit impact`, confirm; then `ideas` and the staff notice."""
+    script = (Path(__file__).parent / "scripts" / "intake.txt").read_text(encoding="utf-8")
+    done = run(["console", "--script", "-"], tmp_path, script)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "That is too short (2 characters; at least 3)." in out  # the bad title, re-asked
+    assert "(now: A network of repair cafés in Ghent.)" in out  # `back` showed the old answer
+    assert "Tenets" not in out.split("Here is what you told me:")[1]  # skipped
+    final = out.split("Here is what you told me:")[-1]
+    assert "Intended impact: Fewer items thrown away, and 200 neighbours meet each month" in final
+    assert "Summary: A network of volunteer-run repair cafés in every Ghent" in final
+    assert "Your idea is saved as I-1: Repair café network." in out
+    assert "[#staff] New idea I-1 from ann: Repair café network" in out
+    assert out.rstrip().splitlines()[-1].startswith("    I-1 Repair café network · submitted")
+
+
+def test_a_community_flow_file_changes_wording_and_a_bad_one_stops_start_up(
+    tmp_path: Path,
+) -> None:
+    flows = tmp_path / "flows.yaml"
+    flows.write_text(
+        "intake:\n  questions:\n    title:\n      prompt: 'How do you call your plan?'\n",
+        encoding="utf-8",
+    )
+    done = run(["console", "--script", "-"], tmp_path, "ann: intake\n", SIF_FLOWS_PATH=str(flows))
+    assert done.returncode == 0, done.stderr
+    assert "How do you call your plan?" in done.stdout
+    flows.write_text("intake:\n  questions:\n    titel:\n      prompt: 'x'\n", encoding="utf-8")
+    bad = run(["console", "--script", "-"], tmp_path, "ann: intake\n", SIF_FLOWS_PATH=str(flows))
+    assert bad.returncode == 2
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SIF_FLOWS_PATH" in lines[0] and "titel" in lines[0]
