@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
     console = sub.add_parser("console", help="chat with the bot in the terminal")
     console.add_argument("--as", dest="name", help="who you are (default: your login name)")
     console.add_argument("--script", help="play 'NAME: text' lines from FILE ('-' for stdin)")
+    sub.add_parser("demo", help="play the whole loop on a fresh temporary database")
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_cmd", required=True)
     db_sub.add_parser("upgrade", help="apply migrations up to the newest")
@@ -74,6 +75,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         await migrate(settings)
         print("Database is at the newest version.")
         return 0
+    if args.cmd == "demo":
+        from bot.demo import run_demo
+
+        return await run_demo()
     if args.cmd == "admin":
         from bot import admin
 

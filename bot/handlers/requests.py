@@ -152,7 +152,7 @@ async def accept(ctx: Context, cmd: Accept) -> None:
     if idea is not None:
         wanted = ("summary", "need", "impact", "uncertainties")
         details = "\n".join(
-            f"{key}: {idea.answers[key]}" for key in wanted if idea.answers.get(key)
+            f"{key.capitalize()}: {idea.answers[key]}" for key in wanted if idea.answers.get(key)
         )
     ctx.reply(
         f"You accepted {describe(request)}.\n{details}\n"
@@ -256,7 +256,7 @@ async def thanks(ctx: Context, cmd: Thanks) -> None:
         f"Thanks sent: {format_sif(request.price)} paid to {request.peer_name} for {request.ref}."
     )
     assert request.peer is not None
-    said = f": \u201c{cmd.comment}\u201d" if cmd.comment else "."
+    said = f": \u201c{cmd.comment}\u201d." if cmd.comment else "."
     await ctx.notices.dm_id(
         request.peer,
         f"{ctx.caller.name} thanked you for {request.ref}{stars}{said} "

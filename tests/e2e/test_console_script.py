@@ -133,3 +133,26 @@ def test_a_community_flow_file_changes_wording_and_a_bad_one_stops_start_up(
     assert bad.returncode == 2
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "SIF_FLOWS_PATH" in lines[0] and "titel" in lines[0]
+
+
+def test_the_demo_plays_the_whole_loop(tmp_path: Path) -> None:
+    done = run(["demo"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    steps = [
+        "[to ann] You received 5.00 SIF from staff",
+        "Your idea is saved as I-1: Repair café network.",
+        "Your peer profile is saved (expertise finance:3, business-model:2)",
+        "[to bob] Can you help? R-1: review of I-1",
+        "Why you: matches finance:3, business-model:2",
+        "[to cleo] Can you help? R-1",
+        "[to cleo] You accepted R-1",
+        "[to ann] cleo delivered R-1",
+        "[to cleo] ann thanked you for R-1 (5/5)",
+        "[#staff] Balances, lowest first (4 members, sum 5.00 SIF)",
+    ]
+    positions = [out.find(step) for step in steps]
+    assert -1 not in positions, [s for s, p in zip(steps, positions, strict=True) if p == -1]
+    assert positions == sorted(positions)
+    assert not list(tmp_path.iterdir())  # the demo leaves no database behind
+    assert "Traceback" not in out + done.stderr
