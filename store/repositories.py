@@ -961,9 +961,19 @@ class SqlRequests:
         return {key: value for key, value in await self.s.execute(statement)}
 
     async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
+        # Plain columns, not ORM objects: this runs for every routing round.
         members = list(
-            await self.s.scalars(
-                select(MemberRow).where(MemberRow.community_id == community).order_by(MemberRow.id)
+            await self.s.execute(
+                select(
+                    MemberRow.id,
+                    MemberRow.name,
+                    MemberRow.role,
+                    MemberRow.capacity,
+                    MemberRow.paused_until,
+                    MemberRow.languages,
+                )
+                .where(MemberRow.community_id == community)
+                .order_by(MemberRow.id)
             )
         )
         if not members:

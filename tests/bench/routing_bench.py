@@ -2,8 +2,9 @@
 
 For each size it builds random peers (fixed seed), then measures
 
-* snapshot build: ``PeerIndex(peers)`` from the list of :class:`Peer` (in production this
-  follows loading the peers from the store, which is not measured here);
+* store load: the snapshot as production gets it, ``requests.peer_facts`` on a SQLite
+  database holding that many members with expertise, reported on its own;
+* snapshot build: ``PeerIndex(peers)`` from the list of :class:`Peer`;
 * rank: ``PeerIndex.rank`` on 200 random needs (1-3 tags, limit 3), p50 and p99;
 * reference: a straightforward ``sorted()`` over the eligible peers with the same key,
   measured in the same run on fewer needs at the larger sizes (it is slow), and the
@@ -213,5 +214,75 @@ def main() -> None:
     )
 
 
+async def store_load_ms(size: int, rng: random.Random) -> float:
+    """Median time to load the routing snapshot of `size` members from SQLite."""
+    import tempfile
+
+    from sqlalchemy import insert
+
+    from bot.offering import peers_from
+    from bot.records import Role
+    from store.db import create_schema, make_engine, make_sessionmaker
+    from store.models import AccountRow, ExpertiseRow, MemberRow
+    from store.uow import SqlUnitOfWorkFactory
+
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
+        await create_schema(engine)
+        factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
+        async with factory() as uow:
+            community = await uow.communities.get_or_create("bench", "b", TAGS, now)
+            await uow.commit()
+        members = [
+            {
+                "id": i + 1,
+                "community_id": community.id,
+                "name": f"peer{i}",
+                "role": Role.MEMBER.value,
+                "capacity": rng.randint(0, 4),
+                "languages": rng.sample(LANGUAGES, rng.randint(1, 2)),
+                "bio": "",
+                "profile": {},
+                "created_at": now,
+            }
+            for i in range(size)
+        ]
+        expertise = [
+            {"member_id": i + 1, "tag": tag, "level": rng.randint(1, 3)}
+            for i in range(size)
+            for tag in rng.sample(TAGS, rng.randint(1, 4))
+        ]
+        accounts = [
+            {"community_id": community.id, "kind": "member", "member_id": i + 1, "balance": 0}
+            for i in range(size)
+        ]
+        async with engine.begin() as conn:
+            await conn.execute(insert(MemberRow), members)
+            await conn.execute(insert(ExpertiseRow), expertise)
+            await conn.execute(insert(AccountRow), accounts)
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            async with factory() as uow:
+                facts = await uow.requests.peer_facts(community.id, now - timedelta(days=90))
+            peers_from(facts, now)
+            times.append((time.perf_counter() - start) * 1000)
+            assert len(facts) == size
+        await engine.dispose()
+    return sorted(times)[1]
+
+
+def store_section() -> None:
+    import asyncio
+
+    rng = random.Random(SEED + 1)
+    print("store load (requests.peer_facts on SQLite + conversion to Peer), median of 3:")
+    for size in SIZES:
+        print(f"{size:>8,}  {asyncio.run(store_load_ms(size, rng)):>11.1f} ms")
+
+
 if __name__ == "__main__":
     main()
+    if "--no-store" not in sys.argv:
+        store_section()
