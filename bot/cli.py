@@ -9,9 +9,14 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from bot.ids import CommunityId
 from bot.records import Role
 from bot.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from bot.bootstrap import App
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +64,72 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = 130
     raise SystemExit(code)
+
+
+async def _serve(app: App, settings: Settings) -> int:
+    """Run the configured platform adapters, the scheduler and the HTTP server until stopped."""
+    import signal
+
+    from aiohttp import ClientSession, web
+
+    from bot.scheduler import start_scheduler
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    session = ClientSession()
+    routes = [web.get("/healthz", _health(app))]
+    closers = []
+    web_app = web.Application()
+    if settings.slack_enabled:
+        from adapters.slack.app import SlackAdapter
+
+        assert settings.slack_bot_token is not None
+        slack = SlackAdapter(
+            app.bot,
+            token=settings.slack_bot_token,
+            signing_secret=None if settings.slack_app_token else settings.slack_signing_secret,
+            api_url=settings.slack_api_url,
+            session=session,
+        )
+        if settings.slack_app_token:
+            handler = await slack.socket_mode(settings.slack_app_token)
+            closers.append(handler.close_async)
+            print("Slack: connected in Socket Mode.", flush=True)
+        else:
+            web_app = slack.web_app()
+            print(f"Slack: listening for events on port {settings.port} at /slack/events.")
+    web_app.add_routes(routes)
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, "0.0.0.0", settings.port).start()
+    scheduler = start_scheduler(app.bot)
+    await app.relay.flush()  # anything left from before a restart
+    print(f"sif-bot is running (health at http://localhost:{settings.port}/healthz).", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        for close in closers:
+            await close()
+        await runner.cleanup()
+        await session.close()
+    return 0
+
+
+def _health(app: App) -> Any:
+    from aiohttp import web
+
+    async def health(request: web.Request) -> web.Response:
+        try:
+            async with app.bot.uow_factory() as uow:
+                await uow.communities.tags(CommunityId(0))
+            return web.json_response({"status": "ok", "database": "ok"})
+        except Exception as exc:  # the point is to report it, whatever it is
+            return web.json_response({"status": "error", "database": str(exc)}, status=503)
+
+    return health
 
 
 def _read_script(name: str) -> list[str] | None:
@@ -114,7 +185,6 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             finally:
                 scheduler.shutdown(wait=False)
             return 0
-        print("Slack and Matrix adapters are not available in this version yet.", file=sys.stderr)
-        return 2
+        return await _serve(app, settings)
     finally:
         await app.close()

@@ -68,3 +68,20 @@ class Outbound:
     table: Table | None = None
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     outbox_id: int | None = None  # set when the message was stored in the outbox
+
+
+def render_table(table: Table) -> str:
+    """Aligned plain text for a table (every adapter's fallback)."""
+    widths = [
+        max(len(r[i]) for r in (table.headers, *table.rows)) for i in range(len(table.headers))
+    ]
+
+    def fmt(row: tuple[str, ...]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+
+    lines = [fmt(table.headers), "  ".join("-" * w for w in widths)]
+    lines += [fmt(r) for r in table.rows]
+    return "\n".join(lines)

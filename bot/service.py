@@ -218,6 +218,35 @@ class Bot:
         await self.relay.deliver(messages)
         return messages
 
+    async def home(self, platform: str, user: str) -> str:
+        """A member's overview (Slack App Home): balance, held SIF, open offers, ideas."""
+        async with self.uow_factory() as uow:
+            member = await uow.members.by_identity(platform, user)
+            if member is None:
+                return (
+                    "Welcome! Send me a direct message to start: describe your idea "
+                    "(`intake`) or offer your experience as a peer (`profile`)."
+                )
+            info = await uow.ledger.balance_info(member)
+            offers = await uow.requests.open_offers(member.id)
+            ideas = await uow.ideas.of_owner(member.id)
+        lines = [
+            f"*Balance* {ledger.format_sif(info.balance)} · *held* {ledger.format_sif(info.held)}"
+            f" · *credit limit* {ledger.format_sif(self.settings.credit_limit)}",
+            f"Given {ledger.format_sif(info.given)} in reviews, "
+            f"received {ledger.format_sif(info.received)}.",
+            "",
+            f"*Open offers* ({len(offers)})",
+            *(
+                f"• {o.request_ref} until {o.expires_at:%Y-%m-%d %H:%M} UTC — {o.explanation}"
+                for o in offers
+            ),
+            "",
+            f"*Your ideas* ({len(ideas)})",
+            *(f"• {i.ref} {i.title} · {i.status.value}" for i in ideas),
+        ]
+        return "\n".join(lines)
+
     def _error(self, inbound: Inbound, text: str) -> list[Outbound]:
         if inbound.channel is None:
             return [Outbound(inbound.platform, Delivery.DM, inbound.user, text)]

@@ -419,6 +419,63 @@ _INSERT_TX = {
 _INSERT_POSTING = insert(_POSTINGS)
 
 
+def _summary_statement() -> Select[Any]:
+    """Balance, held, given and received of every member of a community (`b_community`)."""
+    escrow = aliased(AccountRow)
+    held = (
+        select(func.coalesce(func.sum(PostingRow.amount), 0))
+        .join(escrow, escrow.id == PostingRow.account_id)
+        .where(
+            escrow.community_id == bindparam("b_community"),
+            escrow.kind == AccountKind.ESCROW.value,
+            PostingRow.holder_id == MemberRow.id,
+        )
+        .scalar_subquery()
+    )
+    given = (
+        select(func.coalesce(func.sum(PostingRow.amount), 0))
+        .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
+        .where(
+            PostingRow.account_id == AccountRow.id,
+            TransactionRow.kind == EntryKind.RELEASE.value,
+        )
+        .scalar_subquery()
+    )
+    received = (
+        select(func.coalesce(func.sum(-PostingRow.amount), 0))
+        .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
+        .where(
+            PostingRow.holder_id == MemberRow.id,
+            TransactionRow.kind == EntryKind.RELEASE.value,
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(
+            MemberRow.id,
+            MemberRow.name,
+            AccountRow.balance,
+            held,
+            given,
+            received,
+            MemberRow.last_active_at,
+        )
+        .join(
+            AccountRow,
+            and_(
+                AccountRow.member_id == MemberRow.id,
+                AccountRow.kind == AccountKind.MEMBER.value,
+            ),
+        )
+        .where(MemberRow.community_id == bindparam("b_community"))
+    )
+
+
+# Built once: constructing this statement costs more than running it.
+_SUMMARY = _summary_statement()
+_SUMMARY_OF_MEMBER = _SUMMARY.where(MemberRow.id == bindparam("b_member"))
+
+
 def _sort_key(account: AccountKey) -> tuple[str, int]:
     return (account.kind.value, int(account.member or 0))
 
@@ -527,56 +584,6 @@ class SqlLedger:
         value = await self.s.scalar(select(AccountRow.balance).where(AccountRow.id == ids[account]))
         return int(value or 0)
 
-    def _summary_query(self, community: CommunityId) -> Select[Any]:
-        escrow = aliased(AccountRow)
-        held = (
-            select(func.coalesce(func.sum(PostingRow.amount), 0))
-            .join(escrow, escrow.id == PostingRow.account_id)
-            .where(
-                escrow.community_id == community,
-                escrow.kind == AccountKind.ESCROW.value,
-                PostingRow.holder_id == MemberRow.id,
-            )
-            .scalar_subquery()
-        )
-        given = (
-            select(func.coalesce(func.sum(PostingRow.amount), 0))
-            .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
-            .where(
-                PostingRow.account_id == AccountRow.id,
-                TransactionRow.kind == EntryKind.RELEASE.value,
-            )
-            .scalar_subquery()
-        )
-        received = (
-            select(func.coalesce(func.sum(-PostingRow.amount), 0))
-            .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
-            .where(
-                PostingRow.holder_id == MemberRow.id,
-                TransactionRow.kind == EntryKind.RELEASE.value,
-            )
-            .scalar_subquery()
-        )
-        return (
-            select(
-                MemberRow.id,
-                MemberRow.name,
-                AccountRow.balance,
-                held,
-                given,
-                received,
-                MemberRow.last_active_at,
-            )
-            .join(
-                AccountRow,
-                and_(
-                    AccountRow.member_id == MemberRow.id,
-                    AccountRow.kind == AccountKind.MEMBER.value,
-                ),
-            )
-            .where(MemberRow.community_id == community)
-        )
-
     @staticmethod
     def _info(row: Any) -> BalanceInfo:
         mid, name, balance, held, given, received, last = row
@@ -587,14 +594,14 @@ class SqlLedger:
     async def balance_info(self, member: Member) -> BalanceInfo:
         row = (
             await self.s.execute(
-                self._summary_query(member.community).where(MemberRow.id == member.id)
+                _SUMMARY_OF_MEMBER, {"b_community": member.community, "b_member": member.id}
             )
         ).one()
         return self._info(row)
 
     async def all_balances(self, community: CommunityId) -> list[BalanceInfo]:
         rows = await self.s.execute(
-            self._summary_query(community).order_by(AccountRow.balance, MemberRow.id)
+            _SUMMARY.order_by(AccountRow.balance, MemberRow.id), {"b_community": community}
         )
         return [self._info(r) for r in rows]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot import ledger
 from bot.commands import Adjust, Balance, Balances, Grant, History
 from bot.ledger import format_sif
-from bot.messages import Table
+from bot.messages import Table, render_table
 from bot.records import BalanceInfo, Member, Role
 from bot.service import Context, handles
 
@@ -104,23 +104,6 @@ def _row(info: BalanceInfo) -> tuple[str, ...]:
         format_sif(info.received),
         last,
     )
-
-
-def render_table(table: Table) -> str:
-    """Aligned plain text for a table (every adapter's fallback)."""
-    widths = [
-        max(len(r[i]) for r in (table.headers, *table.rows)) for i in range(len(table.headers))
-    ]
-
-    def fmt(row: tuple[str, ...]) -> str:
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-
-    lines = [fmt(table.headers), "  ".join("-" * w for w in widths)]
-    lines += [fmt(r) for r in table.rows]
-    return "\n".join(lines)
 
 
 @handles(Balances)

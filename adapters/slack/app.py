@@ -1,0 +1,283 @@
+"""The Slack door: a Bolt AsyncApp that turns Slack into Inbound, and a Messenger back.
+
+HTTP mode serves ``POST /slack/events`` (signature checked by Bolt); Socket Mode is
+used when ``SLACK_APP_TOKEN`` is set. Every listener acks at once and works after the
+ack. Requests Bolt cannot take safely are answered here first: a malformed body gets
+400 (Bolt would answer 500 and Slack would retry), and a slash command is parsed
+here so that its text may contain the word "payload" (a slack-bolt 1.30 bug).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import ClientSession, web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import translate
+from bot.messages import Delivery, Inbound, Outbound
+from bot.service import Bot
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 256 * 1024  # Slack payloads are far smaller; anything bigger is not Slack
+
+
+class SlackMessenger:
+    """Delivers Outbound messages with the Web API; raises when Slack refused."""
+
+    platform = translate.PLATFORM
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        self._dm_channels: dict[str, str] = {}
+
+    async def _dm_channel(self, user: str) -> str:
+        if user not in self._dm_channels:
+            opened = await self.client.conversations_open(users=user)
+            self._dm_channels[user] = str(opened["channel"]["id"])
+        return self._dm_channels[user]
+
+    async def send(self, message: Outbound) -> None:
+        text = translate.fallback_text(message)
+        blocks = translate.blocks(message)
+        if message.delivery is Delivery.CHANNEL:
+            await self.client.chat_postMessage(channel=message.to, text=text, blocks=blocks)
+        elif message.delivery is Delivery.PRIVATE and message.channel:
+            await self.client.chat_postEphemeral(
+                channel=message.channel,
+                user=translate.user_of(message.to),
+                text=text,
+                blocks=blocks,
+            )
+        else:
+            channel = await self._dm_channel(translate.user_of(message.to))
+            await self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+
+
+def make_client(
+    token: str, base_url: str | None, session: ClientSession | None = None
+) -> AsyncWebClient:
+    kwargs: dict[str, Any] = {}
+    if base_url:
+        kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
+    client = AsyncWebClient(token=token, session=session, **kwargs)
+    # 429s wait for Retry-After; dropped connections are tried again.
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=3))
+    client.retry_handlers.append(AsyncConnectionErrorRetryHandler(max_retry_count=2))
+    return client
+
+
+class SlackAdapter:
+    """Wires one Bolt app to the core. Create it inside the running event loop."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        token: str,
+        signing_secret: str | None,
+        api_url: str | None = None,
+        session: ClientSession | None = None,
+    ) -> None:
+        self.bot = bot
+        self.client = make_client(token, api_url, session)
+        self.app = AsyncApp(
+            signing_secret=signing_secret or "socket-mode",
+            client=self.client,
+            request_verification_enabled=signing_secret is not None,
+        )
+        self.messenger = SlackMessenger(self.client)
+        bot.relay.register(self.messenger)
+        self._names: dict[str, str] = {}
+        self._register()
+
+    # -- helpers -------------------------------------------------------------------
+
+    async def _name(self, user_id: str, fallback: str = "") -> str:
+        """A person's display name, asked once from Slack (first contact names the member)."""
+        if user_id not in self._names:
+            name = fallback
+            try:
+                info = await self.client.users_info(user=user_id)
+                user = info.get("user") or {}
+                profile = user.get("profile") or {}
+                name = (
+                    profile.get("display_name")
+                    or user.get("real_name")
+                    or user.get("name")
+                    or fallback
+                )
+            except SlackApiError as exc:
+                log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
+            self._names[user_id] = str(name or user_id)
+        return self._names[user_id]
+
+    async def _run(self, inbound: Inbound) -> list[Outbound]:
+        return await self.bot.handle(inbound)
+
+    def _register(self) -> None:
+        app = self.app
+
+        @app.command("/sif")
+        async def on_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
+            await ack()
+            name = await self._name(str(body.get("user_id", "")), str(body.get("user_name", "")))
+            await self._run(translate.from_command(body, name))
+
+        @app.event("message")
+        async def on_message(
+            ack: Callable[..., Awaitable[None]], body: dict[str, Any], event: dict[str, Any]
+        ) -> None:
+            await ack()
+            if event.get("channel_type") != "im" or not translate.is_human_message(event):
+                return
+            team = str(body.get("team_id", ""))
+            name = await self._name(str(event.get("user", "")))
+            await self._run(translate.from_message(event, team, body.get("event_id"), name))
+
+        @app.event("app_mention")
+        async def on_mention(
+            ack: Callable[..., Awaitable[None]],
+            body: dict[str, Any],
+            event: dict[str, Any],
+            context: AsyncBoltContext,
+        ) -> None:
+            await ack()
+            if not translate.is_human_message(event):
+                return
+            team = str(body.get("team_id", ""))
+            name = await self._name(str(event.get("user", "")))
+            inbound = translate.from_mention(
+                event, team, body.get("event_id"), context.bot_user_id, name
+            )
+            await self._run(inbound)
+
+        @app.event("app_home_opened")
+        async def on_home(
+            ack: Callable[..., Awaitable[None]], body: dict[str, Any], event: dict[str, Any]
+        ) -> None:
+            await ack()
+            if event.get("tab", "home") != "home":
+                return
+            team = str(body.get("team_id", ""))
+            await self.publish_home(team, str(event.get("user", "")))
+
+        @app.action(re.compile(r"^sif_action_\d+$"))
+        async def on_action(
+            ack: Callable[..., Awaitable[None]], body: dict[str, Any], action: dict[str, Any]
+        ) -> None:
+            await ack()
+            user = body.get("user") or {}
+            name = await self._name(str(user.get("id", "")))
+            inbound = translate.from_action(body, action, name)
+            await self._run(inbound)
+            await self._close_buttons(body, action)
+            team = inbound.community_key.split(":", 1)[1]
+            await self.publish_home(team, str(user.get("id", "")))
+
+        # Anything else is acknowledged, so Slack does not retry it.
+        @app.event(re.compile(".*"))
+        async def on_other_event(ack: Callable[..., Awaitable[None]]) -> None:
+            await ack()
+
+    async def _close_buttons(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id")
+        if not channel or not message.get("ts"):
+            return  # an ephemeral message: Slack keeps no copy we could update
+        chosen = f"Done: {action.get('value', '')}"
+        try:
+            await self.client.chat_update(
+                channel=channel,
+                ts=message["ts"],
+                text=message.get("text") or chosen,
+                blocks=translate.closed_blocks(message.get("blocks") or [], chosen),
+            )
+        except SlackApiError as exc:
+            log.warning("could not close the buttons: %s", exc.response.get("error"))
+
+    async def publish_home(self, team: str, user_id: str) -> None:
+        text = await self.bot.home(translate.PLATFORM, translate.identity(team, user_id))
+        view = {
+            "type": "home",
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": "sif-bot"}},
+                *translate.blocks(Outbound(translate.PLATFORM, Delivery.DM, user_id, text)),
+            ],
+        }
+        try:
+            await self.client.views_publish(user_id=user_id, view=view)
+        except SlackApiError as exc:
+            log.warning("views.publish failed: %s", exc.response.get("error"))
+
+    # -- HTTP mode -----------------------------------------------------------------
+
+    async def handle_http(self, request: web.Request) -> web.Response:
+        """``POST /slack/events``: guard the body, then let Bolt verify and dispatch."""
+        raw = await request.content.read(MAX_BODY + 1)
+        if len(raw) > MAX_BODY:
+            return web.Response(status=413, text="request too large")
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("rejected a Slack request whose body is not UTF-8")
+            return web.Response(status=400, text="body is not UTF-8")
+        parsed = _parse(body, request.content_type)
+        if parsed is None:
+            log.warning("rejected a malformed Slack request body (%d bytes)", len(raw))
+            return web.Response(status=400, text="malformed body")
+        bolt_request = AsyncBoltRequest(
+            body=body, query=request.query_string, headers=dict(request.headers)
+        )
+        if "command" in parsed and "payload" not in parsed:
+            # slack-bolt 1.30 misreads a slash command whose text contains "payload".
+            bolt_request.body = parsed
+            bolt_request.context = build_async_context(AsyncBoltContext({}), parsed)
+        bolt_response = await self.app.async_dispatch(bolt_request)
+        return await to_aiohttp_response(bolt_response)
+
+    def web_app(self, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
+        application = web.Application(client_max_size=MAX_BODY * 2)
+        application.add_routes([web.post("/slack/events", self.handle_http), *(extra_routes or [])])
+        return application
+
+    async def socket_mode(self, app_token: str) -> Any:
+        """Connect over Socket Mode (returns the handler; `await handler.close_async()`)."""
+        from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        return handler
+
+
+def _parse(body: str, content_type: str) -> dict[str, Any] | None:
+    """The body as Slack sends it (JSON or a form, maybe with a JSON `payload`), or None."""
+    if not body:
+        return None
+    try:
+        if content_type == "application/json" or body.lstrip().startswith("{"):
+            value = json.loads(body)
+            return value if isinstance(value, dict) else None
+        form = dict(parse_qsl(body, keep_blank_values=True, strict_parsing=True))
+        if "payload" in form:
+            payload = json.loads(form["payload"])
+            return {"payload": payload} if isinstance(payload, dict) else None
+        return form or None
+    except (ValueError, TypeError):
+        return None
