@@ -100,6 +100,24 @@ async def _serve(app: App, settings: Settings) -> int:
         else:
             web_app = slack.web_app()
             print(f"Slack: listening for events on port {settings.port} at /slack/events.")
+    if settings.matrix_enabled:
+        from adapters.matrix.client import MatrixAdapter
+
+        assert settings.matrix_homeserver and settings.matrix_user_id
+        matrix = MatrixAdapter(
+            app.bot,
+            homeserver=settings.matrix_homeserver,
+            user_id=settings.matrix_user_id,
+            password=settings.matrix_password,
+            access_token=settings.matrix_access_token,
+            device_id=settings.matrix_device_id,
+            store_path=settings.matrix_store_path,
+            community=settings.matrix_community,
+            allowed_servers=settings.matrix_allowed_servers or None,
+        )
+        await matrix.start()
+        closers.append(matrix.stop)
+        print(f"Matrix: syncing as {settings.matrix_user_id}.", flush=True)
     web_app.add_routes(routes)
     runner = web.AppRunner(web_app)
     await runner.setup()

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     matrix_device_id: str | None = None
     matrix_store_path: Path = Path("./matrix-store")
     matrix_community: str | None = None
+    # servers whose users may invite the bot into rooms (empty: any)
+    matrix_allowed_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     sif_credit_limit: Decimal = Field(Decimal(-10), le=0, ge=-100000, decimal_places=2)
     sif_welcome_grant: Decimal = Field(Decimal(0), ge=0, le=1000, decimal_places=2)
@@ -84,7 +86,7 @@ class Settings(BaseSettings):
     sif_max_message_chars: int = Field(4000, ge=100, le=100_000)
     sif_flows_path: Path | None = None
 
-    @field_validator("sif_admins", "sif_tags", mode="before")
+    @field_validator("sif_admins", "sif_tags", "matrix_allowed_servers", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):

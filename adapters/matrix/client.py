@@ -1,0 +1,386 @@
+"""The Matrix door: a matrix-nio AsyncClient that syncs, turns room events into Inbound,
+and delivers Outbound as ``m.notice`` messages.
+
+The device and the sync token are kept in ``MATRIX_STORE_PATH``, so a restart neither
+replays old messages nor loses new ones (and the core drops an event it has already
+handled, should a batch be seen twice). The first sync of a new device only catches
+up: events from before it are not answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    JoinError,
+    LoginResponse,
+    MatrixRoom,
+    MegolmEvent,
+    ReactionEvent,
+    RoomCreateError,
+    RoomGetEventResponse,
+    RoomMemberEvent,
+    RoomMessageText,
+    RoomPreset,
+    RoomSendError,
+    SyncError,
+    SyncResponse,
+)
+
+from adapters.matrix import translate
+from bot.messages import Delivery, Outbound
+from bot.service import Bot
+
+log = logging.getLogger(__name__)
+
+SYNC_TIMEOUT_MS = 30_000
+MAX_BACKOFF = 60.0
+ENCRYPTED_NOTICE = (
+    "I can't read encrypted messages yet. Please talk to me in an unencrypted room, "
+    "or send me a direct message without encryption."
+)
+
+
+class MatrixError(RuntimeError):
+    pass
+
+
+class MatrixAdapter:
+    """One bot account on one homeserver, serving one community."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        homeserver: str,
+        user_id: str,
+        password: str | None = None,
+        access_token: str | None = None,
+        device_id: str | None = None,
+        store_path: Path,
+        community: str | None = None,
+        allowed_servers: list[str] | None = None,
+    ) -> None:
+        self.bot = bot
+        self.user_id = user_id
+        self.password = password
+        self.access_token = access_token
+        self.store_path = Path(store_path)
+        self.community = translate.community_key(community, user_id)
+        self.allowed_servers = allowed_servers
+        self.store_path.mkdir(parents=True, exist_ok=True)
+        saved = self._load("credentials.json")
+        self.client = AsyncClient(
+            homeserver,
+            user_id,
+            device_id=device_id or saved.get("device_id"),
+            config=AsyncClientConfig(encryption_enabled=False, store_sync_tokens=False),
+        )
+        self._saved_credentials = saved
+        self._direct: dict[str, str] = {}
+        self._warned_encrypted: set[str] = set(self._load("state.json").get("warned", []))
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.synced = asyncio.Event()
+        bot.relay.register(MatrixMessenger(self))
+
+    # -- persistence ---------------------------------------------------------------
+
+    def _load(self, name: str) -> dict[str, Any]:
+        path = self.store_path / name
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self, name: str, data: dict[str, Any]) -> None:
+        path = self.store_path / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(path)  # atomic: a crash leaves the old file or the new one
+
+    # -- life cycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._login()
+        token = self._load("sync.json").get("next_batch")
+        if token:
+            self.client.next_batch = token
+        else:
+            # A new device: catch up without answering anything from before now.
+            first = await self.client.sync(timeout=0, full_state=True)
+            if isinstance(first, SyncError):
+                raise MatrixError(f"first sync failed: {first.message}")
+            await self._join_invites(first)
+            self._save("sync.json", {"next_batch": first.next_batch})
+        await self._load_direct_rooms()
+        self._task = asyncio.create_task(self._sync_forever(), name="matrix-sync")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.client.close()
+
+    async def _login(self) -> None:
+        saved = self._saved_credentials
+        token = self.access_token or (
+            saved.get("access_token") if saved.get("user_id") == self.user_id else None
+        )
+        if token:
+            self.client.restore_login(
+                self.user_id, self.client.device_id or saved.get("device_id") or "", token
+            )
+            return
+        if not self.password:
+            raise MatrixError("set MATRIX_PASSWORD or MATRIX_ACCESS_TOKEN")
+        response = await self.client.login(self.password, device_name="sif-bot")
+        if not isinstance(response, LoginResponse):
+            raise MatrixError(f"login failed: {getattr(response, 'message', response)}")
+        self._save(
+            "credentials.json",
+            {
+                "user_id": response.user_id,
+                "device_id": response.device_id,
+                "access_token": response.access_token,
+            },
+        )
+
+    async def _sync_forever(self) -> None:
+        backoff = 1.0
+        while not self._stopping.is_set():
+            try:
+                response = await self.client.sync(
+                    timeout=SYNC_TIMEOUT_MS, since=self.client.next_batch
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # network errors: back off and resume
+                log.warning("sync failed (%s); retrying in %.0f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            if isinstance(response, SyncError):
+                wait = _retry_after(response) or backoff
+                log.warning("sync refused (%s); retrying in %.1f s", response.message, wait)
+                await asyncio.sleep(wait)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                continue
+            backoff = 1.0
+            await self.process(response)
+            self._save("sync.json", {"next_batch": response.next_batch})
+            self.synced.set()
+
+    # -- inbound -------------------------------------------------------------------
+
+    async def process(self, response: SyncResponse) -> None:
+        await self._join_invites(response)
+        for room_id, info in response.rooms.join.items():
+            for event in info.timeline.events:
+                try:
+                    await self.on_event(room_id, event)
+                except Exception:  # one bad event must not stop the others
+                    log.exception("could not handle event %s", getattr(event, "event_id", "?"))
+
+    async def _join_invites(self, response: SyncResponse) -> None:
+        for room_id in response.rooms.invite:
+            inviter = _inviter(response, room_id)
+            server = inviter.split(":", 1)[-1] if inviter else ""
+            if self.allowed_servers and server not in self.allowed_servers:
+                log.info("ignored an invite to %s from %s", room_id, inviter)
+                continue
+            result = await self.client.join(room_id)
+            if isinstance(result, JoinError):
+                log.warning("could not join %s: %s", room_id, result.message)
+
+    def _room(self, room_id: str) -> MatrixRoom | None:
+        room: MatrixRoom | None = self.client.rooms.get(room_id)
+        return room
+
+    def _is_direct(self, room_id: str) -> bool:
+        room = self._room(room_id)
+        if room is None:
+            return False
+        return room_id in self._direct.values() or len(room.users) <= 2
+
+    def _display_name(self, room_id: str, user_id: str) -> str:
+        room = self._room(room_id)
+        name = room.user_name(user_id) if room is not None else None
+        return name or user_id.split(":", 1)[0].lstrip("@")
+
+    async def on_event(self, room_id: str, event: Any) -> None:
+        sender = getattr(event, "sender", None)
+        if not sender or sender == self.user_id:
+            return
+        if self._room(room_id) is None:
+            log.info("ignored an event from unknown room %s", room_id)
+            return
+        if isinstance(event, RoomMessageText):
+            await self._on_text(room_id, event)
+        elif isinstance(event, ReactionEvent):
+            await self._on_reaction(room_id, event)
+        elif isinstance(event, MegolmEvent):
+            await self._on_encrypted(room_id)
+        elif isinstance(event, RoomMemberEvent) and event.membership in ("leave", "ban"):
+            room = self._room(room_id)
+            if room is not None and set(room.users) <= {self.user_id}:
+                await self.client.room_leave(room_id)
+
+    async def _on_text(self, room_id: str, event: RoomMessageText) -> None:
+        content = event.source.get("content") or {}
+        direct = self._is_direct(room_id)
+        replies_to_bot = False
+        reply_to = ((content.get("m.relates_to") or {}).get("m.in_reply_to") or {}).get("event_id")
+        if reply_to and not direct:
+            original = await self._event(room_id, reply_to)
+            replies_to_bot = original is not None and original.get("sender") == self.user_id
+        inbound = translate.from_message(
+            content,
+            sender=event.sender,
+            room_id=room_id,
+            event_id=event.event_id,
+            direct=direct,
+            replies_to_bot=replies_to_bot,
+            community=self.community,
+            display_name=self._display_name(room_id, event.sender),
+        )
+        if inbound is not None:
+            if direct:
+                self._direct.setdefault(event.sender, room_id)
+            await self.bot.handle(inbound)
+
+    async def _on_reaction(self, room_id: str, event: ReactionEvent) -> None:
+        original = await self._event(room_id, event.reacts_to)
+        if original is None or original.get("sender") != self.user_id:
+            return
+        actions = (original.get("content") or {}).get(translate.ACTIONS_KEY)
+        if not isinstance(actions, list):
+            return
+        action = translate.reaction_action(event.key, [str(a) for a in actions])
+        if action is None:
+            return
+        await self.bot.handle(
+            translate.from_reaction(
+                sender=event.sender,
+                room_id=room_id,
+                event_id=event.event_id,
+                action=action,
+                direct=self._is_direct(room_id),
+                community=self.community,
+                display_name=self._display_name(room_id, event.sender),
+            )
+        )
+
+    async def _on_encrypted(self, room_id: str) -> None:
+        if room_id in self._warned_encrypted:
+            return
+        self._warned_encrypted.add(room_id)
+        self._save("state.json", {"warned": sorted(self._warned_encrypted)})
+        await self.send(room_id, {"msgtype": "m.notice", "body": ENCRYPTED_NOTICE})
+
+    async def _event(self, room_id: str, event_id: str) -> dict[str, Any] | None:
+        response = await self.client.room_get_event(room_id, event_id)
+        if isinstance(response, RoomGetEventResponse):
+            source: dict[str, Any] = response.event.source
+            return source
+        return None
+
+    # -- outbound ------------------------------------------------------------------
+
+    async def _load_direct_rooms(self) -> None:
+        response = await self.client.list_direct_rooms()
+        rooms = getattr(response, "rooms", None)
+        if isinstance(rooms, dict):
+            for user, room_ids in rooms.items():
+                if room_ids:
+                    self._direct.setdefault(user, room_ids[-1])
+
+    async def direct_room(self, user_id: str) -> str:
+        """The direct room with a person: known, found among joined rooms, or created."""
+        known = self._direct.get(user_id)
+        if known and known in self.client.rooms:
+            return known
+        for room_id, room in self.client.rooms.items():
+            if set(room.users) == {self.user_id, user_id}:
+                self._direct[user_id] = str(room_id)
+                return str(room_id)
+        created = await self.client.room_create(
+            is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat
+        )
+        if isinstance(created, RoomCreateError):
+            raise MatrixError(f"could not open a direct room with {user_id}: {created.message}")
+        self._direct[user_id] = created.room_id
+        await self._update_m_direct()
+        return str(created.room_id)
+
+    async def _update_m_direct(self) -> None:
+        """Record our direct rooms in m.direct so clients show them as DMs."""
+        content: dict[str, list[str]] = {}
+        for user, room_id in self._direct.items():
+            content.setdefault(user, []).append(room_id)
+        path = self.client.api._build_path(  # nio has no helper for account data
+            ["user", self.user_id, "account_data", "m.direct"]
+        )
+        try:
+            response = await self.client.send(
+                "PUT",
+                path,
+                json.dumps(content),
+                headers={"Authorization": f"Bearer {self.client.access_token}"},
+            )
+            response.release()
+        except Exception as exc:
+            log.warning("could not update m.direct: %s", exc)
+
+    async def send(self, room_id: str, content: dict[str, Any], attempts: int = 5) -> str:
+        """Send one event; M_LIMIT_EXCEEDED waits for retry_after_ms. Raises when refused."""
+        for _ in range(attempts):
+            response = await self.client.room_send(room_id, "m.room.message", content)
+            if not isinstance(response, RoomSendError):
+                return str(response.event_id)
+            wait = _retry_after(response)
+            if wait is None:
+                raise MatrixError(f"could not send to {room_id}: {response.message}")
+            await asyncio.sleep(wait)
+        raise MatrixError(f"could not send to {room_id}: still rate limited")
+
+
+class MatrixMessenger:
+    platform = translate.PLATFORM
+
+    def __init__(self, adapter: MatrixAdapter) -> None:
+        self.adapter = adapter
+
+    async def send(self, message: Outbound) -> None:
+        if message.delivery is Delivery.CHANNEL:
+            room_id = message.to
+        else:
+            # Matrix has no private replies in a room: those go to the direct room.
+            room_id = await self.adapter.direct_room(message.to)
+        await self.adapter.send(room_id, translate.content(message))
+
+
+def _retry_after(response: Any) -> float | None:
+    if getattr(response, "status_code", None) != "M_LIMIT_EXCEEDED":
+        return None
+    millis = getattr(response, "retry_after_ms", None) or 1000
+    return float(millis) / 1000 + random.uniform(0, 0.1)
+
+
+def _inviter(response: SyncResponse, room_id: str) -> str | None:
+    info = response.rooms.invite.get(room_id)
+    for event in getattr(info, "invite_state", []) or []:
+        if getattr(event, "membership", None) == "invite" and getattr(event, "sender", None):
+            return str(event.sender)
+    return None

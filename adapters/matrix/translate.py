@@ -1,0 +1,170 @@
+"""Matrix room events ↔ the core's neutral messages (pure functions, no I/O).
+
+Inbound: ``!sif <command>`` in any joined room; plain text in a direct room with the
+bot; a reply to the bot; ✅ / ❌ reactions on a message that offered those actions.
+Outbound: ``m.notice`` with a plain ``body`` and an HTML ``formatted_body``; the actions a
+message offers travel in the content (``org.sif.actions``) so a later reaction can be
+understood without any state kept by the adapter.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from bot.messages import Inbound, Outbound, render_table
+
+PLATFORM = "matrix"
+PREFIX = re.compile(r"^\s*!sif\b\s*", re.I)
+USER_ID = re.compile(r"(?<![<\w])@[a-z0-9._=/+-]+:[a-z0-9.-]+(?::\d+)?", re.I)
+PILL = re.compile(r'<a href="https://matrix\.to/#/(@[^"?]+)[^"]*">(.*?)</a>', re.I | re.S)
+REPLY_FALLBACK = re.compile(r"^(> .*\n)+\n", re.M)
+ACTIONS_KEY = "org.sif.actions"
+ACCEPT_KEYS = {"✅", "✔️", "✔", "👍"}
+DECLINE_KEYS = {"❌", "✖️", "👎"}
+
+
+def community_key(settings_community: str | None, bot_user_id: str) -> str:
+    """One community per configured deployment (default: the bot's server name)."""
+    return f"{PLATFORM}:{settings_community or bot_user_id.split(':', 1)[-1]}"
+
+
+def mention(user_id: str) -> str:
+    return f"<@{PLATFORM}:{user_id}>"
+
+
+def member_references(body: str, formatted: str | None) -> str:
+    """Pills (from the HTML) and typed ``@user:server`` ids become member references."""
+    text = body
+    for user_id, label in PILL.findall(formatted or ""):
+        plain = re.sub(r"<[^>]+>", "", label).strip()
+        if plain and plain in text:
+            text = text.replace(plain, mention(user_id), 1)
+    return USER_ID.sub(lambda m: mention(m.group(0)), text)
+
+
+def strip_reply_fallback(body: str) -> str:
+    """A reply's body quotes the original as "> ..." lines; only the new text counts."""
+    return REPLY_FALLBACK.sub("", body, count=1) if body.startswith("> ") else body
+
+
+def from_message(
+    content: dict[str, Any],
+    *,
+    sender: str,
+    room_id: str,
+    event_id: str,
+    direct: bool,
+    replies_to_bot: bool,
+    community: str,
+    display_name: str = "",
+) -> Inbound | None:
+    """The Inbound for a text message, or None when it is not meant for the bot."""
+    body = content.get("body")
+    if not isinstance(body, str) or content.get("msgtype") not in ("m.text", None):
+        return None
+    formatted = content.get("formatted_body")
+    body = strip_reply_fallback(body)
+    explicit = bool(PREFIX.match(body))
+    if not (explicit or direct or replies_to_bot):
+        return None
+    text = PREFIX.sub("", body, count=1) if explicit else body
+    text = member_references(text, formatted if isinstance(formatted, str) else None)
+    return Inbound(
+        platform=PLATFORM,
+        community_key=community,
+        user=sender,
+        text=text.strip(),
+        display_name=display_name,
+        channel=None if direct else room_id,
+        event_id=event_id,
+        explicit=explicit,
+    )
+
+
+def reaction_action(key: str, actions: list[str]) -> str | None:
+    """✅ picks the message's first action (accept), ❌ its second (decline)."""
+    if key in ACCEPT_KEYS and actions:
+        return actions[0]
+    if key in DECLINE_KEYS and len(actions) > 1:
+        return actions[1]
+    return None
+
+
+def from_reaction(
+    *,
+    sender: str,
+    room_id: str,
+    event_id: str,
+    action: str,
+    direct: bool,
+    community: str,
+    display_name: str = "",
+) -> Inbound:
+    return Inbound(
+        platform=PLATFORM,
+        community_key=community,
+        user=sender,
+        text=action,
+        display_name=display_name,
+        channel=None if direct else room_id,
+        event_id=event_id,
+        action=action,
+        explicit=True,
+    )
+
+
+def _inline(text: str) -> str:
+    """Escape, then the little markup the core uses: `code` and *bold*."""
+    escaped = html.escape(text, quote=False)
+    escaped = re.sub(r"`([^`\n]+)`", r"<code>\1</code>", escaped)
+    return re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"<b>\1</b>", escaped)
+
+
+def _html_table(message: Outbound) -> tuple[str, str]:
+    assert message.table is not None
+    rendered = render_table(message.table)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in message.table.headers)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+        for row in message.table.rows
+    )
+    return rendered, f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def hint(message: Outbound) -> str:
+    """How to take a message's actions in Matrix (no buttons there)."""
+    actions = [b.action for b in message.buttons]
+    if len(actions) == 2 and actions[0].startswith("accept ") and actions[1].startswith("decline "):
+        return "React ✅ to accept or ❌ to decline."
+    if actions:
+        return "Reply with: " + ", ".join(f"`{a}`" for a in actions)
+    return ""
+
+
+def content(message: Outbound) -> dict[str, Any]:
+    """The ``m.notice`` content for an Outbound."""
+    body = message.text
+    extra = hint(message)
+    if extra and extra not in body:
+        body = f"{body}\n{extra}"
+    if message.table is not None:
+        rendered, table_html = _html_table(message)
+        before, _, after = body.partition(rendered)
+        formatted = (
+            _inline(before).replace("\n", "<br>")
+            + table_html
+            + _inline(after).replace("\n", "<br>")
+        )
+    else:
+        formatted = _inline(body).replace("\n", "<br>")
+    result: dict[str, Any] = {
+        "msgtype": "m.notice",
+        "body": body,
+        "format": "org.matrix.custom.html",
+        "formatted_body": formatted,
+    }
+    if message.buttons:
+        result[ACTIONS_KEY] = [b.action for b in message.buttons]
+    return result
