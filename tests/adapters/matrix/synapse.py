@@ -99,6 +99,7 @@ def ensure_synapse_venv(path: Path = SYNAPSE_VENV) -> Path:
                 check=True,
                 capture_output=True,
                 text=True,
+                preexec_fn=_die_with_parent,
             )
             _log(f"pip install {SYNAPSE_REQUIREMENT!r}")
             proc = subprocess.run(
@@ -106,6 +107,9 @@ def ensure_synapse_venv(path: Path = SYNAPSE_VENV) -> Path:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,
+                # An orphaned pip would go on writing into the directory that the next
+                # caller (free to take the lock once we are dead) deletes and rebuilds.
+                preexec_fn=_die_with_parent,
             )
         except (OSError, subprocess.CalledProcessError) as exc:
             shutil.rmtree(path, ignore_errors=True)
@@ -148,8 +152,8 @@ def _free_port() -> int:
 
 
 def _die_with_parent() -> None:
-    # Runs in the child before exec: ask Linux to SIGTERM Synapse when the thread that
-    # started it dies, so a killed pytest never leaves a homeserver behind.
+    # Runs in the child before exec: ask Linux to SIGTERM the child (Synapse, pip) when the
+    # thread that started it dies, so a killed pytest leaves nothing running behind.
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 

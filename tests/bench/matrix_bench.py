@@ -1,0 +1,134 @@
+"""`!sif balance` round trips through a real Synapse, next to a bare matrix-nio echo bot.
+
+Both bots run against the same local Synapse in the same run; a user driven by a plain
+HTTP client sends a message and waits for the bot's answer, one at a time. The ratio of
+the medians (sif-bot / echo) is the figure (goal ≤ 1.2); absolute numbers are mostly
+Synapse's own CPU and vary with the machine.
+
+    .venv/bin/python tests/bench/matrix_bench.py [--messages 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from nio import AsyncClient, InviteMemberEvent, MatrixRoom, RoomMessageText
+
+from adapters.matrix.client import MatrixAdapter
+from bot.outbox import Relay
+from bot.ports import SystemClock
+from bot.service import Bot
+from bot.settings import load_settings
+from store.db import make_engine, make_sessionmaker
+from store.migrate import upgrade
+from store.uow import SqlUnitOfWorkFactory
+from tests.adapters.matrix.synapse import (
+    MatrixUser,
+    Synapse,
+    ensure_synapse_venv,
+    synapse_server,
+)
+
+
+async def round_trips(
+    user: MatrixUser, room: str, bot_user: str, text: str, expect: str, count: int
+) -> list[float]:
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await user.send_text(room, text)
+        await user.wait_for_message(room, bot_user, contains=expect, timeout=30)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+async def echo_bot(synapse: Synapse, localpart: str) -> tuple[AsyncClient, asyncio.Task[None]]:
+    """The baseline: a minimal nio bot that answers every text with an m.notice."""
+    client = AsyncClient(synapse.base_url, f"@{localpart}:{synapse.server_name}")
+    await client.login(f"pw-{localpart}")
+    await client.sync(timeout=0)
+
+    async def on_text(room: MatrixRoom, event: RoomMessageText) -> None:
+        if event.sender != client.user_id:
+            await client.room_send(
+                room.room_id,
+                "m.room.message",
+                {"msgtype": "m.notice", "body": "echo " + event.body},
+            )
+
+    async def on_invite(room: MatrixRoom, event: InviteMemberEvent) -> None:
+        await client.join(room.room_id)
+
+    client.add_event_callback(on_text, RoomMessageText)  # type: ignore[arg-type]
+    client.add_event_callback(on_invite, InviteMemberEvent)  # type: ignore[arg-type]
+    return client, asyncio.create_task(client.sync_forever(timeout=30_000))
+
+
+def summary(label: str, times: list[float]) -> float:
+    times = sorted(times)
+    median = statistics.median(times)
+    p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+    print(f"{label:<28} median {median:7.1f} ms   p95 {p95:7.1f} ms   ({len(times)} messages)")
+    return median
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=50)
+    args = parser.parse_args()
+    ensure_synapse_venv()
+    async with synapse_server() as synapse:
+        user = await synapse.register(synapse.unique_localpart("user"))
+        echo_name = synapse.unique_localpart("echo")
+        await synapse.register(echo_name)
+        sif_name = synapse.unique_localpart("sif")
+        sif = await synapse.register(sif_name)
+
+        client, task = await echo_bot(synapse, echo_name)
+        room = await user.create_room(invite=[client.user_id], is_direct=True)
+        await user.wait_joined(room, client.user_id)
+        await round_trips(user, room, client.user_id, "warm", "echo warm", 5)
+        echo = await round_trips(user, room, client.user_id, "ping", "echo ping", args.messages)
+        task.cancel()
+        await client.close()
+
+        with tempfile.TemporaryDirectory() as tmp:
+            db_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+            await asyncio.to_thread(upgrade, db_url)
+            engine = make_engine(db_url)
+            uow = SqlUnitOfWorkFactory(make_sessionmaker(engine))
+            settings = load_settings(_env_file=None, database_url=db_url)
+            clock = SystemClock()
+            bot = Bot(uow, settings, clock, Relay(uow, clock))
+            adapter = MatrixAdapter(
+                bot,
+                homeserver=synapse.base_url,
+                user_id=sif.user_id,
+                password=f"pw-{sif_name}",
+                store_path=Path(tmp) / "store",
+            )
+            await adapter.start()
+            room = await user.create_room(invite=[sif.user_id], is_direct=True)
+            await user.wait_joined(room, sif.user_id)
+            await round_trips(user, room, sif.user_id, "!sif balance", "Your balance", 5)
+            ours = await round_trips(
+                user, room, sif.user_id, "!sif balance", "Your balance", args.messages
+            )
+            await adapter.stop()
+            await engine.dispose()
+        await user.close()
+    base = summary("bare nio echo bot", echo)
+    mine = summary("sif-bot !sif balance", ours)
+    print(f"ratio sif-bot / echo (medians): {mine / base:.2f} (goal ≤ 1.2)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
