@@ -2,7 +2,7 @@
 
 ``synapse`` starts one homeserver for the whole session (installing it into
 ``.cache/synapse-venv`` on first use). Without network access to PyPI the tests that need it
-are skipped, unless ``REQUIRE_MATRIX=1`` or ``CI`` is set, where that fails them.
+are skipped, unless ``REQUIRE_SYNAPSE=1`` (set by .ci/run), ``REQUIRE_MATRIX=1`` or ``CI`` is set, where that fails them.
 ``matrix_users`` registers fresh users (unique localparts, as the server is shared) and
 closes their HTTP sessions after the test.
 """
@@ -31,7 +31,11 @@ T = TypeVar("T")
 
 
 def _matrix_required() -> bool:
-    return os.environ.get("REQUIRE_MATRIX") == "1" or bool(os.environ.get("CI"))
+    return (
+        os.environ.get("REQUIRE_SYNAPSE") == "1"
+        or os.environ.get("REQUIRE_MATRIX") == "1"
+        or bool(os.environ.get("CI"))
+    )
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -52,7 +56,7 @@ def synapse() -> Iterator[Synapse]:
     except SynapseUnavailable as exc:
         message = f"Synapse could not be installed (no access to PyPI?): {exc}"
         if _matrix_required():
-            pytest.fail(f"Matrix tests are required (REQUIRE_MATRIX=1 or CI) but {message}")
+            pytest.fail(f"Matrix tests are required (REQUIRE_SYNAPSE=1 or CI) but {message}")
         pytest.skip(message)
     workdir = Path(tempfile.mkdtemp(prefix="sif-synapse-", dir=scratch_dir()))
     server = Synapse(workdir)

@@ -41,7 +41,8 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SYNAPSE_REQUIREMENT = "matrix-synapse>=1.160,<2"
-SYNAPSE_VENV = REPO_ROOT / ".cache" / "synapse-venv"
+# SIF_SYNAPSE_VENV moves it (e.g. to a directory a CI cache keeps).
+SYNAPSE_VENV = Path(os.environ.get("SIF_SYNAPSE_VENV") or REPO_ROOT / ".cache" / "synapse-venv")
 # Written as the last step of an install: without it (or with another requirement in it)
 # the directory is a half-finished or outdated install and is rebuilt.
 _MARKER = ".sif-install-complete"
@@ -159,8 +160,9 @@ def _die_with_parent() -> None:
 
 
 # Far above anything a test does. Keys are those Synapse 1.163 reads (synapse/config/
-# ratelimiting.py); its defaults allow e.g. 10 messages then 0.2/s, 10 room creations then
-# one a minute, and only 5 invites *received* per user — all of which break tests.
+# ratelimiting.py). Measured with its defaults: the 10th message in a burst is refused
+# (0.2/s after that, and createRoom draws on the same budget), the 11th room creation waits
+# a minute, and the 6th /invite of one user (from anyone) waits ≈ 5 minutes.
 _NO_LIMIT = {"per_second": 100_000, "burst_count": 100_000}
 RATE_LIMITS: dict[str, Any] = {
     "rc_message": _NO_LIMIT,
@@ -227,16 +229,18 @@ class Synapse:
             raise RuntimeError("Synapse already running")
         started = time.monotonic()
         venv_path = await asyncio.to_thread(ensure_synapse_venv)
-        # A port picked here may be taken before Synapse binds it; retry on that alone.
+        # A restart keeps the port, so users and bots made earlier keep their base_url.
+        # A fresh port may be taken by someone else before Synapse binds it: retry on that.
         for attempt in range(3):
-            self.port = _free_port()
+            if self.port is None or attempt > 0:
+                self.port = _free_port()
             self._write_config()
             self._spawn(venv_path)
             try:
                 await self._wait_ready(started + timeout)
                 break
-            except SynapseUnavailable:
-                if attempt < 2 and "Address already in use" in self._output_tail():
+            except SynapseUnavailable as exc:
+                if attempt < 2 and "Address already in use" in str(exc):
                     continue
                 raise
         self.start_seconds = time.monotonic() - started
