@@ -2,7 +2,8 @@
 
 ``synapse`` starts one homeserver for the whole session (installing it into
 ``.cache/synapse-venv`` on first use). Without network access to PyPI the tests that need it
-are skipped, unless ``REQUIRE_SYNAPSE=1`` (set by .ci/run), ``REQUIRE_MATRIX=1`` or ``CI`` is set, where that fails them.
+are skipped, unless ``REQUIRE_SYNAPSE=1`` (set by .ci/run), ``REQUIRE_MATRIX=1`` or ``CI``
+is set, where that fails them.
 ``matrix_users`` registers fresh users (unique localparts, as the server is shared) and
 closes their HTTP sessions after the test.
 """
