@@ -64,3 +64,5 @@ class Relay:
                         await uow.outbox.mark_sent(message.outbox_id, self.clock.now())
                         await uow.commit()
                     sent += 1
+                if len(pending) < batch:
+                    return sent  # that was all; no need to ask again
