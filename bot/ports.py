@@ -96,6 +96,27 @@ class MemberRepository(Protocol):
     ) -> None: ...
 
 
+class LinkRepository(Protocol):
+    """One-time codes that join a second platform identity to a member."""
+
+    async def create(
+        self, member: MemberId, code: str, at: datetime, expires: datetime
+    ) -> None: ...
+    async def claim(self, code: str, at: datetime) -> tuple[str, MemberId | None]:
+        """Use a code once: ("ok", member), or ("unknown"|"expired"|"used", None)."""
+        ...
+
+    async def has_history(self, member: MemberId) -> bool:
+        """Whether the member has ledger entries, ideas, requests or offers of its own."""
+        ...
+
+    async def move_identity(
+        self, platform: str, external_id: str, from_member: MemberId, to_member: MemberId
+    ) -> None:
+        """Give an identity to another member and remove the (empty) member it leaves."""
+        ...
+
+
 class ConversationRepository(Protocol):
     async def get(self, member: MemberId) -> Conversation | None: ...
     async def save(self, conversation: Conversation) -> None: ...
@@ -248,6 +269,8 @@ class UnitOfWork(Protocol):
     def ideas(self) -> IdeaRepository: ...
     @property
     def requests(self) -> RequestRepository: ...
+    @property
+    def links(self) -> LinkRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

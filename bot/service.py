@@ -285,6 +285,9 @@ class Bot:
                     now,
                 )
                 caller, is_new = await self._caller(uow, community, inbound)
+                if caller.community != community.id:
+                    # A linked account speaks in the community of the member it belongs to.
+                    community = await uow.communities.get(caller.community) or community
                 ctx = Context(
                     uow, community, caller, inbound, self.settings, self.clock, self.flows
                 )

@@ -399,9 +399,7 @@ class SimReport:
             b = sorted(snap.balances)
             lines.append(
                 f"    {snap.day / 7:4.0f}"
-                + "".join(
-                    f"{_percentile(b, q) / 100:8.2f}" for q in (0.0, 0.1, 0.5, 0.9, 1.0)
-                )
+                + "".join(f"{_percentile(b, q) / 100:8.2f}" for q in (0.0, 0.1, 0.5, 0.9, 1.0))
                 + f"{circulation(snap) / 100:13.2f}{snap.at_limit:10d}"
             )
         lines += [
@@ -412,8 +410,7 @@ class SimReport:
         for row in self.tags:
             share = _pct(row.within_48h / row.requests) if row.requests else "-"
             lines.append(
-                f"  {row.tag:<20}  {row.requests:8d}  {share:>11}  {row.never:5d}  "
-                f"{row.peers:14d}"
+                f"  {row.tag:<20}  {row.requests:8d}  {share:>11}  {row.never:5d}  {row.peers:14d}"
             )
         unmet = sorted(
             (r for r in self.tags if r.never or r.within_48h < r.requests),
@@ -421,10 +418,7 @@ class SimReport:
         )
         lines.append(
             "  tags with unmet demand (not accepted within 48 h / never): "
-            + (
-                ", ".join(f"{r.tag} {r.requests - r.within_48h}/{r.never}" for r in unmet)
-                or "none"
-            )
+            + (", ".join(f"{r.tag} {r.requests - r.within_48h}/{r.never}" for r in unmet) or "none")
         )
         lines += [
             "",
@@ -458,8 +452,9 @@ def compare_text(a: SimReport, b: SimReport) -> str:
             f"  {name:<42}{_fmt(fmt, x):>10}{_fmt(fmt, y):>10}{shown:>10}",
         )
     for (goal, va, ma), (_, vb, mb) in zip(a.goals(), b.goals(), strict=True):
-        lines.append(f"  goal {goal}: A {va} {'met' if ma else 'MISSED'}, "
-                     f"B {vb} {'met' if mb else 'MISSED'}")
+        lines.append(
+            f"  goal {goal}: A {va} {'met' if ma else 'MISSED'}, B {vb} {'met' if mb else 'MISSED'}"
+        )
     return "\n".join(lines)
 
 
@@ -576,9 +571,7 @@ def _community(rng: random.Random, size: int, tags: Sequence[str]) -> list[_Memb
     innovators = 0
     for i, arch in enumerate(kinds):
         own = random.Random(rng.getrandbits(64))
-        expertise = {
-            t: _draw(own, LEVELS) for t in _pick(own, supply, own.randint(*arch.tags))
-        }
+        expertise = {t: _draw(own, LEVELS) for t in _pick(own, supply, own.randint(*arch.tags))}
         uses_intake = False
         if arch.has_idea:
             # Every fifth innovator types the whole intake; the rest get the same kind
@@ -652,8 +645,7 @@ def _rules(settings: Settings) -> tuple[tuple[str, str], ...]:
         ("credit limit", format_sif(settings.credit_limit)),
         (
             "prices",
-            "/".join(f"{k} {prices[k] / 100:g}" for k in ("advice", "feedback", "review"))
-            + " SIF",
+            "/".join(f"{k} {prices[k] / 100:g}" for k in ("advice", "feedback", "review")) + " SIF",
         ),
         ("auto-release", f"{settings.sif_auto_release_days:g} days"),
         ("welcome grant", format_sif(settings.welcome_grant)),
@@ -665,7 +657,7 @@ def _rules(settings: Settings) -> tuple[tuple[str, str], ...]:
 Action = Callable[[], Awaitable[None]]
 
 OFFER = re.compile(r"^Can you help\? R-(\d+):")
-REMINDER = re.compile(r"^A reminder: R-(\d+) ")
+REMINDER = re.compile(r"^A reminder: R-(\d+):")
 YOU_ACCEPTED = re.compile(r"^You accepted R-(\d+):")
 ACCEPTED = re.compile(r"^\S+ accepted R-(\d+) ")
 DELIVERED = re.compile(r"^\S+ delivered R-(\d+) ")
@@ -739,9 +731,10 @@ class _Simulation:
             self.clock.advance_to(moment)
             await action()
         self.clock.advance_to(self.end)
-        if not self.snapshots or self.snapshots[-1].day * 86400 < (
-            self.end - SIM_START
-        ).total_seconds():
+        if (
+            not self.snapshots
+            or self.snapshots[-1].day * 86400 < (self.end - SIM_START).total_seconds()
+        ):
             await self.snapshot(schedule_next=False)
 
     # -- talking to the bot -----------------------------------------------------------
@@ -904,15 +897,14 @@ class _Simulation:
             self.at(self.later(member, 48, 0.3), partial(self.ask, member))
             return
         kind = rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
-        tags = member.idea_tags if len(member.idea_tags) == 1 else member.idea_tags[:1]
-        if len(member.idea_tags) > 1 and rng.random() < 0.3:
-            tags = tuple(rng.sample(member.idea_tags, 2))
-        elif len(member.idea_tags) > 1:
-            tags = (rng.choice(member.idea_tags),)
+        tags = member.idea_tags
+        if len(tags) > 1:  # mostly one question at a time, sometimes two topics
+            tags = tuple(rng.sample(tags, 2)) if rng.random() < 0.3 else (rng.choice(tags),)
+        before = len(self.requests)
         self.pending_tags[member.name] = tags
         await self.say(member, f"request I-{member.idea} {kind} {' '.join(tags)}")
         self.pending_tags.pop(member.name, None)
-        if member.waiting is not None and self.requests.get(member.waiting):
+        if len(self.requests) > before:
             self.bump("requests")
             self.bump(kind)
         gap = max(1.0, rng.expovariate(1 / member.ask_every_days))
@@ -1034,9 +1026,7 @@ class _Simulation:
             problems = await uow.ledger.check_invariants(self.cid)
             ideas = await uow.ideas.all(self.cid)
         eligible: list[MemberId] = [
-            f.member
-            for f in facts
-            if f.expertise and f.capacity > 0 and f.name in self.by_name
+            f.member for f in facts if f.expertise and f.capacity > 0 and f.name in self.by_name
         ]
         expertise = {f.member: f.expertise for f in facts}
         delivered: dict[MemberId, int] = {}
@@ -1131,9 +1121,7 @@ async def simulate(config: SimConfig) -> SimReport:
         inbox = _Inbox()
         app.relay.register(inbox)
         try:
-            await app.bot.handle(
-                Inbound(PLATFORM, PLATFORM, STAFF, "tags", display_name=STAFF)
-            )
+            await app.bot.handle(Inbound(PLATFORM, PLATFORM, STAFF, "tags", display_name=STAFF))
             inbox.take()
             async with app.bot.uow_factory() as uow:
                 staff = await uow.members.by_identity(PLATFORM, STAFF)
@@ -1144,3 +1132,298 @@ async def simulate(config: SimConfig) -> SimReport:
             return await sim.report()
         finally:
             await app.close()
+
+
+# -- charts ------------------------------------------------------------------------------
+
+
+def write_charts(reports: Sequence[SimReport], out: Path) -> list[Path]:
+    """PNG charts of one run, or of several overlaid (`--compare`); returns the files."""
+    # Figures without pyplot render on the Agg canvas and leave no global state behind.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    labelled = _labels(reports)
+    layouts: list[tuple[str, tuple[int, int], list[Callable[[Axes], None]]]] = [
+        (
+            "overview.png",
+            (2, 2),
+            [
+                partial(_plot_acceptance, runs=labelled),
+                partial(_plot_lorenz, runs=labelled),
+                partial(_plot_balances, runs=labelled),
+                partial(_plot_tags, runs=labelled),
+            ],
+        ),
+        ("acceptance.png", (1, 1), [partial(_plot_acceptance, runs=labelled)]),
+        (
+            "load.png",
+            (1, 2),
+            [partial(_plot_load_histogram, runs=labelled), partial(_plot_lorenz, runs=labelled)],
+        ),
+        (
+            "balances.png",
+            (1, 2),
+            [partial(_plot_balances, runs=labelled), partial(_plot_circulation, runs=labelled)],
+        ),
+        ("tags.png", (1, 1), [partial(_plot_tags, runs=labelled)]),
+    ]
+    written = []
+    for name, (rows, cols), plots in layouts:
+        fig = Figure(figsize=(6.4 * cols, 4.6 * rows), layout="constrained")
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(rows, cols, squeeze=False).flatten()
+        for ax, plot in zip(axes, plots, strict=True):
+            plot(ax)
+        config = reports[0].config
+        fig.suptitle(
+            f"sif-bot simulation: {config.members} members, {config.weeks} weeks, "
+            f"seed {config.seed}",
+            fontsize="large",
+        )
+        path = out / name
+        fig.savefig(path, dpi=100)
+        written.append(path)
+    return written
+
+
+def _labels(reports: Sequence[SimReport]) -> list[tuple[str, SimReport]]:
+    if len(reports) == 1:
+        return [(reports[0].config.label, reports[0])]
+    return [(f"{chr(65 + i)}: {r.config.label}", r) for i, r in enumerate(reports)]
+
+
+def _color(i: int) -> str:
+    return f"C{i}"
+
+
+def _plot_acceptance(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
+    horizon = 24 * 7
+    for i, (label, report) in enumerate(runs):
+        accepted = sorted(h for h in report.judged_hours if h is not None)
+        n = max(1, report.judged)
+        xs = [0.0, *accepted, float(horizon)]
+        ys = [0.0, *(100 * (k + 1) / n for k in range(len(accepted)))]
+        ys.append(ys[-1])
+        ax.step(
+            xs,
+            ys,
+            where="post",
+            color=_color(i),
+            label=f"{label} ({_pct(report.within_48h)} by 48 h)",
+        )
+    ax.axvline(24, color="grey", linestyle=":", label="24 h")
+    ax.axvline(48, color="grey", linestyle="--", label="48 h")
+    ax.axhline(
+        100 * GOAL_WITHIN_48H,
+        color="red",
+        linestyle="--",
+        linewidth=1,
+        label=f"goal: {GOAL_WITHIN_48H:.0%} by 48 h",
+    )
+    ax.set_xlim(0, horizon)
+    ax.set_ylim(0, 100)
+    ax.set_xticks(range(0, horizon + 1, 24))
+    ax.set_title("Time until a peer accepts a request")
+    ax.set_xlabel("hours after the request")
+    ax.set_ylabel("requests accepted (% of requests)")
+    ax.legend(loc="lower right", fontsize="small")
+    ax.grid(alpha=0.3)
+
+
+def _plot_lorenz(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
+    ax.plot([0, 100], [0, 100], color="grey", linestyle="--", label="every peer the same load")
+    for i, (label, report) in enumerate(runs):
+        load = sorted(report.load)
+        total = sum(load) or 1
+        xs = [100 * k / max(1, len(load)) for k in range(len(load) + 1)]
+        ys = [0.0]
+        for x in load:
+            ys.append(ys[-1] + 100 * x / total)
+        ax.plot(xs, ys, color=_color(i), label=f"{label} (Gini {report.gini:.2f})")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_title("Review load across eligible peers (Lorenz curve)")
+    ax.set_xlabel("eligible peers, least loaded first (%)")
+    ax.set_ylabel("reviews delivered (cumulative %)")
+    ax.legend(loc="upper left", fontsize="small")
+    ax.grid(alpha=0.3)
+
+
+def _plot_load_histogram(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
+    most = max((max(r.load, default=0) for _, r in runs), default=0)
+    width = 0.8 / len(runs)
+    for i, (label, report) in enumerate(runs):
+        counts = [sum(1 for x in report.load if x == k) for k in range(most + 1)]
+        ax.bar(
+            [k - 0.4 + width * (i + 0.5) for k in range(most + 1)],
+            counts,
+            width=width,
+            color=_color(i),
+            label=label,
+        )
+    ax.set_title("Reviews delivered per eligible peer")
+    ax.set_xlabel("reviews delivered during the simulation")
+    ax.set_ylabel("eligible peers")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3, axis="y")
+
+
+def _plot_balances(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
+    for i, (label, report) in enumerate(runs):
+        weeks = [s.day / 7 for s in report.snapshots]
+        ordered = [sorted(s.balances) for s in report.snapshots]
+
+        def line(q: float, rows: list[list[int]] = ordered) -> list[float]:
+            return [_percentile(b, q) / 100 for b in rows]
+
+        ax.fill_between(
+            weeks,
+            line(0.1),
+            line(0.9),
+            color=_color(i),
+            alpha=0.2,
+            label=f"{label}: 10th-90th percentile",
+        )
+        ax.plot(weeks, line(0.5), color=_color(i), label=f"{label}: median")
+        ax.plot(weeks, line(0.0), color=_color(i), linestyle=":", label=f"{label}: lowest")
+        ax.plot(
+            weeks,
+            line(1.0),
+            color=_color(i),
+            linestyle="--",
+            linewidth=1,
+            label=f"{label}: highest",
+        )
+    limit = runs[0][1].credit_limit / 100
+    ax.axhline(limit, color="red", linewidth=1, label=f"credit limit ({limit:g} SIF)")
+    ax.set_title("Member balances over time")
+    ax.set_xlabel("week")
+    ax.set_ylabel("balance (SIF)")
+    ax.legend(loc="upper left", fontsize="x-small", ncol=2)
+    ax.grid(alpha=0.3)
+
+
+def _plot_circulation(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
+    for i, (label, report) in enumerate(runs):
+        weeks = [s.day / 7 for s in report.snapshots]
+        ax.plot(
+            weeks,
+            [circulation(s) / 100 for s in report.snapshots],
+            color=_color(i),
+            label=f"{label}: in circulation (SIF)",
+        )
+        ax.plot(
+            weeks,
+            [s.escrow / 100 for s in report.snapshots],
+            color=_color(i),
+            linestyle="--",
+            label=f"{label}: held in escrow (SIF)",
+        )
+        ax.plot(
+            weeks,
+            [s.at_limit for s in report.snapshots],
+            color=_color(i),
+            linestyle=":",
+            label=f"{label}: members at the credit limit",
+        )
+    ax.set_title("SIF in circulation and members at the credit limit")
+    ax.set_xlabel("week")
+    ax.set_ylabel("SIF, or members")
+    ax.legend(loc="upper left", fontsize="x-small")
+    ax.grid(alpha=0.3)
+
+
+def _plot_tags(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
+    tags = [row.tag for row in runs[0][1].tags]
+    height = 0.8 / len(runs)
+    for i, (label, report) in enumerate(runs):
+        rows = {row.tag: row for row in report.tags}
+        ys = [k - 0.4 + height * (i + 0.5) for k in range(len(tags))]
+        ax.barh(
+            ys,
+            [rows[t].requests for t in tags],
+            height=height,
+            color=_color(i),
+            alpha=0.3,
+            label=f"{label}: requests",
+        )
+        ax.barh(
+            ys,
+            [rows[t].requests - rows[t].within_48h for t in tags],
+            height=height,
+            color=_color(i),
+            label=f"{label}: not accepted within 48 h",
+        )
+    ax.set_yticks(range(len(tags)), tags)
+    ax.invert_yaxis()
+    ax.set_title("Demand per expertise tag")
+    ax.set_xlabel("requests needing the tag")
+    ax.set_ylabel("tag")
+    ax.legend(loc="lower right", fontsize="small")
+    ax.grid(alpha=0.3, axis="x")
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `sif-bot simulate`."""
+    parser.add_argument("--members", type=int, default=500, help="community size (default 500)")
+    parser.add_argument("--weeks", type=int, default=12, help="weeks to simulate (default 12)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a rule setting without the sif_ prefix, e.g. offer_ttl_hours=12 (repeatable)",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        default=None,
+        metavar="KEY=VALUE",
+        help="also run with these settings on top, same seed, and print the differences",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write PNG charts to DIR")
+
+
+async def run(args: argparse.Namespace) -> int:
+    """`sif-bot simulate`: print the report (or two and their differences); charts to --out."""
+    from bot.settings import SettingsError
+
+    try:
+        if not 5 <= args.members <= 20_000:
+            raise ValueError("--members must be between 5 and 20000")
+        if not 1 <= args.weeks <= 104:
+            raise ValueError("--weeks must be between 1 and 104")
+        base = parse_overrides(args.overrides)
+        configs = [SimConfig(args.members, args.weeks, args.seed, base, sys.stderr)]
+        if args.compare is not None:
+            merged = dict(base)
+            merged.update(parse_overrides(args.compare))
+            configs.append(
+                SimConfig(args.members, args.weeks, args.seed, tuple(merged.items()), sys.stderr)
+            )
+        for config in configs:  # a bad value stops before minutes of simulation
+            _settings("sqlite+aiosqlite:///:memory:", config.overrides)
+    except (ValueError, SettingsError) as exc:
+        print(f"sif-bot simulate: {exc}", file=sys.stderr)
+        return 2
+    reports = []
+    for config in configs:
+        print(f"simulate: running {config.label} ...", file=sys.stderr, flush=True)
+        reports.append(await simulate(config))
+    if len(reports) == 1:
+        print(reports[0].text())
+    else:
+        for name, report in zip("AB", reports, strict=True):
+            print(f"== {name} ==\n{report.text()}\n")
+        print(compare_text(reports[0], reports[1]))
+    if args.out is not None:
+        for path in write_charts(reports, args.out):
+            print(f"chart: {path}", file=sys.stderr)
+    return 0

@@ -13,6 +13,7 @@ from store.repositories import (
     SqlEventLog,
     SqlIdeas,
     SqlLedger,
+    SqlLinks,
     SqlMembers,
     SqlOutbox,
     SqlRequests,
@@ -28,6 +29,7 @@ class SqlUnitOfWork:
     conversations: SqlConversations
     ideas: SqlIdeas
     requests: SqlRequests
+    links: SqlLinks
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -52,6 +54,7 @@ class SqlUnitOfWork:
         self.conversations = SqlConversations(s)
         self.ideas = SqlIdeas(s)
         self.requests = SqlRequests(s)
+        self.links = SqlLinks(s)
         return self
 
     async def __aexit__(

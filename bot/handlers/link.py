@@ -1,0 +1,56 @@
+"""`link`: one person, several chat accounts (Slack, Matrix, console), one member.
+
+`link` on the account that already has the person's history gives a one-time code;
+`link CODE` on the other account moves that account onto the same member, so balance,
+profile and an unfinished conversation are shared. Codes last 15 minutes and work once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from bot.commands import Link
+from bot.service import Context, UserError, handles
+
+CODE_LIFETIME = timedelta(minutes=15)
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: codes are typed by hand
+CODE_LENGTH = 8
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+@handles(Link)
+async def link(ctx: Context, cmd: Link) -> None:
+    now = ctx.clock.now()
+    if cmd.code is None:
+        code = new_code()
+        await ctx.uow.links.create(ctx.caller.id, code, now, now + CODE_LIFETIME)
+        ctx.reply(
+            f"Your link code is {code}. On your other chat account (Slack, Matrix, ...) send "
+            f"me `link {code}` within 15 minutes; it works once."
+        )
+        return
+    status, member = await ctx.uow.links.claim(cmd.code.strip().upper(), now)
+    if status == "unknown" or member is None:
+        problem = {"unknown": "is not valid", "expired": "has expired", "used": "was already used"}
+        raise UserError(
+            f"That link code {problem[status]}; type `link` on your other account for a new one."
+        )
+    if member == ctx.caller.id:
+        raise UserError("This account is already linked to that member.")
+    if await ctx.uow.links.has_history(ctx.caller.id):
+        raise UserError(
+            "This account already has its own SIF history, so it cannot be merged by a code; "
+            "ask staff to merge the two accounts."
+        )
+    target = await ctx.uow.members.get(member)
+    assert target is not None
+    await ctx.uow.links.move_identity(ctx.inbound.platform, ctx.inbound.user, ctx.caller.id, member)
+    ctx.reply(
+        f"Linked: this account is now {target.name}, with the same balance, profile and "
+        "conversations as your other account."
+    )
+    ctx.dm(target, f"Your {ctx.inbound.platform} account was linked to you.")

@@ -1,0 +1,77 @@
+"""`link`: a second platform identity joins a member, with its balance and conversation."""
+
+from __future__ import annotations
+
+import re
+
+from bot.bootstrap import App
+from bot.messages import Inbound
+from tests.fakes import FakeClock, RecordingMessenger, said
+
+ANN_MATRIX = "@ann:sif.test"
+
+
+def on_matrix(text: str) -> Inbound:
+    return Inbound("matrix", "matrix:sif.test", ANN_MATRIX, text, display_name="Ann")
+
+
+def code_in(text: str) -> str:
+    match = re.search(r"link code is ([A-Z0-9]{8})", text)
+    assert match, text
+    return match.group(1)
+
+
+async def test_link_shares_balance_and_conversation(app: App, clock: FakeClock) -> None:
+    bot = app.bot
+    out: RecordingMessenger = app.messenger  # type: ignore[attr-defined]
+    matrix = RecordingMessenger("matrix")
+    app.relay.register(matrix)
+    await bot.handle(said("ann", "balance"))
+    await bot.handle(said("staff", "grant @ann 5 welcome"))
+    await bot.handle(said("ann", "intake"))
+    await bot.handle(said("ann", "Repair café network"))  # now at question 2
+    await bot.handle(said("ann", "link"))
+    code = code_in(out.to("ann")[-1])
+
+    await bot.handle(on_matrix("link WRONGCOD"))
+    assert "That link code is not valid" in matrix.to(ANN_MATRIX)[-1]
+    await bot.handle(on_matrix(f"link {code.lower()}"))
+    assert matrix.to(ANN_MATRIX)[-1].startswith("Linked: this account is now ann")
+    assert "matrix account was linked" in out.to("ann")[-1]
+    await bot.handle(on_matrix("balance"))
+    assert matrix.to(ANN_MATRIX)[-1].startswith("Your balance: 5.00 SIF")
+    await bot.handle(on_matrix("A network of volunteer-run repair cafés."))
+    assert "(3/12)" in matrix.to(ANN_MATRIX)[-1]  # the same conversation went on
+
+    await bot.handle(said("bob", f"link {code}"))
+    assert "That link code was already used" in out.to("bob")[-1]
+    async with bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("matrix", ANN_MATRIX)
+        assert ann is not None and ann.name == "ann"
+        assert {i.platform for i in ann.identities} == {"console", "matrix"}
+        members = await uow.members.all(ann.community)
+        assert sorted(m.name for m in members) == ["ann", "staff"]  # no orphan left behind
+        assert await uow.ledger.check_invariants(ann.community) == []
+
+
+async def test_an_expired_code_or_an_account_with_history_is_refused(
+    app: App, clock: FakeClock
+) -> None:
+    bot = app.bot
+    out: RecordingMessenger = app.messenger  # type: ignore[attr-defined]
+    await bot.handle(said("ann", "link"))
+    code = code_in(out.to("ann")[-1])
+    clock.advance(minutes=16)
+    await bot.handle(said("bob", f"link {code}"))
+    assert "That link code has expired" in out.to("bob")[-1]
+    await bot.handle(said("ann", "link"))
+    code = code_in(out.to("ann")[-1])
+    await bot.handle(said("bob", "balance"))
+    await bot.handle(said("staff", "grant @bob 1 prize"))  # bob now has history
+    await bot.handle(said("bob", f"link {code}"))
+    assert "already has its own SIF history" in out.to("bob")[-1]
+    await bot.handle(said("ann", f"link {code}"))
+    assert "already linked" in out.to("ann")[-1]
+    async with bot.uow_factory() as uow:
+        bob = await uow.members.by_identity("console", "bob")
+        assert bob is not None and bob.name == "bob"
