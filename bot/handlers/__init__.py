@@ -2,4 +2,4 @@
 
 
 def load() -> None:
-    from bot.handlers import conversation, help, ledger, link, profile, requests  # noqa: F401
+    from bot.handlers import conversation, help, ledger, link, profile, requests, stats  # noqa: F401

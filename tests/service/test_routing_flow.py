@@ -220,3 +220,30 @@ async def test_a_request_past_the_credit_limit_is_refused(app: App) -> None:
         ann = await uow.members.by_identity("console", "ann")
         assert ann is not None
         assert len(await uow.requests.of_member(ann.id)) == 1
+
+
+async def test_stats_counts_requests_times_circulation_and_gaps(
+    app: App, clock: FakeClock
+) -> None:
+    bot, out = app.bot, messenger(app)
+    await setup_network(app)
+    await bot.handle(said("ann", "request I-1 review"))  # R-1 → bob
+    await bot.handle(said("bob", "decline R-1 busy"))  # → cleo
+    clock.advance(hours=3)
+    await bot.handle(said("cleo", "accept R-1"))
+    clock.advance(hours=5)
+    await bot.handle(said("cleo", "done R-1 2 Good plan."))
+    await bot.handle(said("ann", "thanks R-1 4"))
+    await bot.handle(said("ann", "request I-1 advice legal design"))  # dan (legal)
+    await bot.handle(said("staff", "stats", channel="staff"))
+    text = out.sent[-1].text
+    assert out.sent[-1].to == "staff" and out.sent[-1].channel is None  # posted in the channel
+    assert "Requests: 2 opened, 1 accepted, 1 delivered, 1 confirmed, 0 escalated." in text
+    assert "Offers answered: 2; acceptance rate 50%." in text
+    assert "Time to accept: median 3.0 h, p90 3.0 h. Time to deliver: median 5.0 h" in text
+    assert "SIF in circulation: 5.00 SIF." in text
+    assert "Busiest peers: cleo (1)." in text
+    assert "Peers never asked: none." in text  # bob, cleo and dan were all offered one
+    assert "Tags with no peer to review them: design." in text
+    await bot.handle(said("ann", "stats"))
+    assert "`stats` is for staff only" in out.to("ann")[-1]
