@@ -222,9 +222,7 @@ async def test_a_request_past_the_credit_limit_is_refused(app: App) -> None:
         assert len(await uow.requests.of_member(ann.id)) == 1
 
 
-async def test_stats_counts_requests_times_circulation_and_gaps(
-    app: App, clock: FakeClock
-) -> None:
+async def test_stats_counts_requests_times_circulation_and_gaps(app: App, clock: FakeClock) -> None:
     bot, out = app.bot, messenger(app)
     await setup_network(app)
     await bot.handle(said("ann", "request I-1 review"))  # R-1 → bob
