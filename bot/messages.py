@@ -53,6 +53,15 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message (an export, a chart)."""
+
+    filename: str
+    content: bytes
+    mimetype: str = "text/csv"
+
+
+@dataclass(frozen=True)
 class Outbound:
     """One message from the core to people.
 
@@ -68,6 +77,7 @@ class Outbound:
     table: Table | None = None
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     outbox_id: int | None = None  # set when the message was stored in the outbox
+    attachment: Attachment | None = None
 
 
 def render_table(table: Table) -> str:

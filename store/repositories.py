@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -14,7 +15,7 @@ from sqlalchemy.orm import aliased
 
 from bot.ids import CommunityId, IdeaId, MemberId, RequestId
 from bot.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft, floor_for
-from bot.messages import Button, Delivery, Outbound, Table
+from bot.messages import Attachment, Button, Delivery, Outbound, Table
 from bot.ports import LimitExceeded
 from bot.records import (
     BalanceInfo,
@@ -606,6 +607,42 @@ class SqlLedger:
         )
         return [self._info(r) for r in rows]
 
+    async def entries(self, community: CommunityId) -> list[dict[str, Any]]:
+        """Every posting of the community with its transaction, oldest first (exports)."""
+        author = aliased(MemberRow)
+        owner = aliased(MemberRow)
+        rows = await self.s.execute(
+            select(
+                TransactionRow.id,
+                TransactionRow.created_at,
+                TransactionRow.kind,
+                TransactionRow.request_id,
+                TransactionRow.reason,
+                author.name,
+                AccountRow.kind,
+                owner.name,
+                PostingRow.amount,
+            )
+            .join(PostingRow, PostingRow.transaction_id == TransactionRow.id)
+            .join(AccountRow, AccountRow.id == PostingRow.account_id)
+            .outerjoin(author, author.id == TransactionRow.author_id)
+            .outerjoin(owner, owner.id == AccountRow.member_id)
+            .where(TransactionRow.community_id == community)
+            .order_by(TransactionRow.id, PostingRow.id)
+        )
+        keys = (
+            "transaction",
+            "at",
+            "kind",
+            "request",
+            "reason",
+            "author",
+            "account",
+            "member",
+            "amount",
+        )
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     async def history(self, member: MemberId, limit: int) -> list[LedgerLine]:
         author = aliased(MemberRow)
         rows = await self.s.execute(
@@ -1154,6 +1191,12 @@ class SqlEventLog:
 
 def _parts(message: Outbound) -> dict[str, Any]:
     parts: dict[str, Any] = {}
+    if message.attachment is not None:
+        parts["attachment"] = {
+            "filename": message.attachment.filename,
+            "mimetype": message.attachment.mimetype,
+            "content": base64.b64encode(message.attachment.content).decode("ascii"),
+        }
     if message.table is not None:
         parts["table"] = {
             "headers": list(message.table.headers),
@@ -1178,6 +1221,11 @@ def _outbound(row: OutboxRow) -> Outbound:
         else None,
         buttons=tuple(Button(label, action) for label, action in parts.get("buttons", [])),
         outbox_id=row.id,
+        attachment=Attachment(
+            attached["filename"], base64.b64decode(attached["content"]), attached["mimetype"]
+        )
+        if (attached := parts.get("attachment"))
+        else None,
     )
 
 

@@ -38,6 +38,12 @@ class ConsoleMessenger:
         else:
             head = f"[to {message.to}]"
         body = message.text.replace("\n", "\n    ")
+        if message.attachment is not None:
+            # The terminal shows the file itself (CSV exports are text).
+            shown = message.attachment.content.decode("utf-8", errors="replace").rstrip("\n")
+            body += f"\n    --- {message.attachment.filename} ---\n    " + shown.replace(
+                "\n", "\n    "
+            )
         print(f"{head} {body}", file=out, flush=True)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import random
@@ -36,7 +37,7 @@ from nio import (
 )
 
 from adapters.matrix import translate
-from bot.messages import Delivery, Outbound
+from bot.messages import Attachment, Delivery, Outbound
 from bot.service import Bot
 
 log = logging.getLogger(__name__)
@@ -355,6 +356,31 @@ class MatrixAdapter:
             await asyncio.sleep(wait)
         raise MatrixError(f"could not send to {room_id}: still rate limited")
 
+    async def upload(self, attachment: Attachment) -> str:
+        response, _keys = await self.client.upload(
+            io.BytesIO(attachment.content),
+            content_type=attachment.mimetype,
+            filename=attachment.filename,
+            filesize=len(attachment.content),
+        )
+        uri = getattr(response, "content_uri", None)
+        if not uri:
+            raise MatrixError(f"upload of {attachment.filename} failed: {response}")
+        return str(uri)
+
+    async def send_file(self, room_id: str, attachment: Attachment) -> str:
+        uri = await self.upload(attachment)
+        msgtype = "m.image" if attachment.mimetype.startswith("image/") else "m.file"
+        return await self.send(
+            room_id,
+            {
+                "msgtype": msgtype,
+                "body": attachment.filename,
+                "url": uri,
+                "info": {"mimetype": attachment.mimetype, "size": len(attachment.content)},
+            },
+        )
+
 
 class MatrixMessenger:
     platform = translate.PLATFORM
@@ -369,6 +395,8 @@ class MatrixMessenger:
             # Matrix has no private replies in a room: those go to the direct room.
             room_id = await self.adapter.direct_room(message.to)
         await self.adapter.send(room_id, translate.content(message))
+        if message.attachment is not None:
+            await self.adapter.send_file(room_id, message.attachment)
 
 
 def _retry_after(response: Any) -> float | None:

@@ -56,6 +56,19 @@ class SlackMessenger:
     async def send(self, message: Outbound) -> None:
         text = translate.fallback_text(message)
         blocks = translate.blocks(message)
+        if message.attachment is not None:
+            channel = (
+                message.to
+                if message.delivery is Delivery.CHANNEL
+                else await self._dm_channel(translate.user_of(message.to))
+            )
+            await self.client.files_upload_v2(
+                channel=channel,
+                content=message.attachment.content,
+                filename=message.attachment.filename,
+                initial_comment=text,
+            )
+            return
         if message.delivery is Delivery.CHANNEL:
             await self.client.chat_postMessage(channel=message.to, text=text, blocks=blocks)
         elif message.delivery is Delivery.PRIVATE and message.channel:

@@ -2,4 +2,13 @@
 
 
 def load() -> None:
-    from bot.handlers import conversation, help, ledger, link, profile, requests, stats  # noqa: F401
+    from bot.handlers import (  # noqa: F401
+        conversation,
+        export,
+        help,
+        ledger,
+        link,
+        profile,
+        requests,
+        stats,
+    )

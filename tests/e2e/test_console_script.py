@@ -156,3 +156,26 @@ def test_the_demo_plays_the_whole_loop(tmp_path: Path) -> None:
     assert positions == sorted(positions)
     assert not list(tmp_path.iterdir())  # the demo leaves no database behind
     assert "Traceback" not in out + done.stderr
+
+
+def test_staff_export_csv_in_the_console(tmp_path: Path) -> None:
+    script = "\n".join(
+        [
+            "ann: balance",
+            "staff: grant @ann 5 welcome",
+            "staff: adjust @ann -1.25 correction",
+            "staff #staff: export ledger",
+            "staff: export members",
+            "ann: export requests",
+        ]
+    )
+    done = run(["console", "--script", "-"], tmp_path, script)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "[#staff] Export of ledger: 4 rows in sif-ledger-" in out
+    assert "The amounts sum to 0.00 SIF" in out
+    assert "transaction,at,kind,request,reason,author,account,member,amount_sif" in out
+    assert ",grant,,welcome,staff,member,ann,5.00" in out
+    assert ",adjust,,correction,staff,network,,1.25" in out
+    assert "member,name,role,identities,expertise" in out and ",ann,member,console:ann," in out
+    assert "[to ann] `export` is for staff only" in out

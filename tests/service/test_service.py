@@ -71,7 +71,6 @@ async def test_refusals_change_nothing(app: App) -> None:
         ("ann", "role @ann staff", "`role` is for admins only"),
         ("ann", "x" * 20_000, "too long (20,000 characters"),
         ("ann", "request I-1", "There is no idea I-1 here"),
-        ("staff", "export", "not available yet"),
         (
             "ann",
             "expertise add finance:3 astrology",
@@ -126,7 +125,7 @@ async def test_roles_profile_settings_and_help(app: App) -> None:
     await bot.handle(said("staff", "help"))
     assert "`grant @member <amount> <reason>`" in messenger(app).to("staff")[-1]
     await bot.handle(said("ann", "help export"))
-    assert "(not available yet)" in messenger(app).to("ann")[-1]
+    assert "`export [ledger|members|requests]` (staff only)" in messenger(app).to("ann")[-1]
     await bot.handle(said("staff", "role @ann staff"))
     await bot.handle(said("ann", "grant @ann 1 self"))
     assert "Granted 1.00 SIF to ann" in messenger(app).to("ann")[-1]

@@ -187,3 +187,26 @@ async def test_bad_input_gets_a_clear_answer_or_nothing(net: Net, matrix_users: 
         member = await uow.members.by_identity("matrix", alice.user_id)
         assert member is not None
         assert await uow.ledger.history(member.id, 5) == []
+
+
+async def test_an_export_arrives_as_a_file_in_the_room(net: Net, matrix_users: MakeUser) -> None:
+    await net.start()
+    room = await net.staff.create_room(invite=[net.bot_user], name="staff")
+    await net.staff.wait_joined(room, net.bot_user)
+    await say(net.staff, room, "!sif export members", net.bot_user, "Export of members")
+    files = [
+        e
+        for e in await net.staff.events(room, event_type="m.room.message", sender=net.bot_user)
+        if e["content"].get("msgtype") == "m.file"
+    ]
+    for _ in range(20):
+        if files:
+            break
+        await asyncio.sleep(0.25)
+        files = [
+            e
+            for e in await net.staff.events(room, event_type="m.room.message", sender=net.bot_user)
+            if e["content"].get("msgtype") == "m.file"
+        ]
+    assert files and files[0]["content"]["body"].startswith("sif-members-")
+    assert files[0]["content"]["url"].startswith("mxc://")

@@ -263,3 +263,16 @@ async def test_socket_mode_acks_a_slash_command(env: Env) -> None:
         assert call.args["text"].startswith("Your balance: 0.00 SIF")
     finally:
         await handler.close_async()
+
+
+async def test_an_export_is_uploaded_as_a_file(env: Env) -> None:
+    await env.command("balance")
+    await env.slack.wait_for("chat.postEphemeral")
+    await env.command(
+        "export members", user_id="USTAFF", user_name="staff", channel_id=STAFF_CHANNEL
+    )
+    await env.slack.wait_for("files.completeUploadExternal")
+    (name, content) = env.slack.uploads[-1]
+    assert name.startswith("sif-members-") and name.endswith(".csv")
+    assert content.decode().startswith("member,name,role,identities")
+    assert "T0001:U0002" in content.decode()

@@ -1,0 +1,102 @@
+"""`export [ledger|members|requests]`: the community's data as a CSV file, for staff."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from bot.commands import Export
+from bot.ledger import format_sif
+from bot.messages import Attachment, Delivery, Outbound
+from bot.records import HelpRequest
+from bot.service import Context, handles
+
+
+def to_csv(header: list[str], rows: list[list[Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _amount(hundredths: int) -> str:
+    return f"{hundredths / 100:.2f}"
+
+
+async def export_rows(ctx: Context, what: str) -> tuple[list[str], list[list[Any]]]:
+    uow, community = ctx.uow, ctx.community.id
+    if what == "ledger":
+        entries = await uow.ledger.entries(community)
+        header = ["transaction", "at", "kind", "request", "reason", "author", "account",
+                  "member", "amount_sif"]  # fmt: skip
+        return header, [
+            [
+                e["transaction"],
+                e["at"].isoformat(),
+                e["kind"],
+                e["request"] or "",
+                e["reason"],
+                e["author"] or "",
+                e["account"],
+                e["member"] or "",
+                _amount(e["amount"]),
+            ]
+            for e in entries
+        ]
+    if what == "members":
+        infos = {b.member: b for b in await uow.ledger.all_balances(community)}
+        rows = []
+        for member in await uow.members.all(community):
+            info = infos.get(member.id)
+            expertise = " ".join(
+                f"{e.tag}:{e.level}" for e in await uow.members.expertise(member.id)
+            )
+            rows.append([
+                member.id, member.name, member.role.value,
+                " ".join(f"{i.platform}:{i.external_id}" for i in member.identities),
+                expertise, " ".join(member.languages), member.capacity,
+                _amount(info.balance if info else 0), _amount(info.held if info else 0),
+                _amount(info.given if info else 0), _amount(info.received if info else 0),
+            ])  # fmt: skip
+        header = ["member", "name", "role", "identities", "expertise", "languages", "capacity",
+                  "balance_sif", "held_sif", "given_sif", "received_sif"]  # fmt: skip
+        return header, rows
+    header = [
+        "request", "idea", "kind", "price_sif", "requester", "peer", "status", "tags",
+        "created_at", "accepted_at", "delivered_at", "closed_at", "hours", "rating",
+    ]  # fmt: skip
+    return header, [_request_row(r) for r in await uow.requests.all(community)]
+
+
+def _when(value: Any) -> str:
+    return value.isoformat() if value else ""
+
+
+def _request_row(r: HelpRequest) -> list[Any]:
+    return [
+        r.ref, f"I-{r.idea_number}", r.kind, _amount(r.price), r.requester_name,
+        r.peer_name or "", r.status.value, " ".join(r.tags), _when(r.created_at),
+        _when(r.accepted_at), _when(r.delivered_at), _when(r.closed_at),
+        "" if r.hours is None else r.hours, "" if r.rating is None else r.rating,
+    ]  # fmt: skip
+
+
+@handles(Export)
+async def export(ctx: Context, cmd: Export) -> None:
+    header, rows = await export_rows(ctx, cmd.what)
+    content = to_csv(header, rows)
+    filename = f"sif-{cmd.what}-{ctx.clock.now():%Y%m%d}.csv"
+    text = f"Export of {cmd.what}: {len(rows)} rows in {filename}."
+    if cmd.what == "ledger":
+        total = sum(e["amount"] for e in await ctx.uow.ledger.entries(ctx.community.id))
+        text += f" The amounts sum to {format_sif(total)}, as a double-entry ledger must."
+    inbound = ctx.inbound
+    # A file is never ephemeral: in a channel it is posted there, else sent as a DM.
+    delivery, to = (
+        (Delivery.CHANNEL, inbound.channel) if inbound.channel else (Delivery.DM, inbound.user)
+    )
+    ctx.outbound.append(
+        Outbound(inbound.platform, delivery, to, text, attachment=Attachment(filename, content))
+    )
