@@ -41,3 +41,29 @@ async def build(settings: Settings, clock: Clock | None = None, *, migrate_db: b
     relay = Relay(uow_factory, clock)
     bot = Bot(uow_factory, settings, clock, relay)
     return App(settings, bot, relay, engine)
+
+
+async def backup(settings: Settings) -> dict[str, Any]:
+    """The whole database as a JSON-ready dict (`sif-bot export --format json`)."""
+    from store.backup import dump
+    from store.db import make_engine
+
+    await migrate(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        return await dump(engine)
+    finally:
+        await engine.dispose()
+
+
+async def restore(settings: Settings, data: dict[str, Any]) -> dict[str, int]:
+    """Load a backup into an empty database (`sif-bot import`); ValueError when refused."""
+    from store.backup import restore as restore_rows
+    from store.db import make_engine
+
+    await migrate(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        return await restore_rows(engine, data)
+    finally:
+        await engine.dispose()

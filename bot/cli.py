@@ -27,6 +27,15 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument("--as", dest="name", help="who you are (default: your login name)")
     console.add_argument("--script", help="play 'NAME: text' lines from FILE ('-' for stdin)")
     sub.add_parser("demo", help="play the whole loop on a fresh temporary database")
+    export = sub.add_parser("export", help="CSV of a community's data, or a JSON backup")
+    export.add_argument(
+        "what", nargs="?", default="ledger", choices=["ledger", "members", "requests"]
+    )
+    export.add_argument("--format", choices=["csv", "json"], default="csv")
+    export.add_argument("--community", default="console", help="community key (e.g. slack:T0001)")
+    export.add_argument("--out", help="file to write (default: standard output)")
+    restore = sub.add_parser("import", help="restore a JSON backup into an empty database")
+    restore.add_argument("file")
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_cmd", required=True)
     db_sub.add_parser("upgrade", help="apply migrations up to the newest")
@@ -150,6 +159,49 @@ def _health(app: App) -> Any:
     return health
 
 
+async def _export(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from bot.bootstrap import backup, build
+
+    if args.format == "json":
+        content = json.dumps(await backup(settings), ensure_ascii=False).encode("utf-8")
+    else:
+        from bot.handlers.export import export_csv
+
+        app = await build(settings)
+        try:
+            found = await export_csv(app.bot, args.community, args.what)
+        finally:
+            await app.close()
+        if found is None:
+            print(f"sif-bot: there is no community {args.community!r}", file=sys.stderr)
+            return 2
+        content = found
+    if args.out:
+        await asyncio.to_thread(Path(args.out).write_bytes, content)
+        print(f"Wrote {len(content):,} bytes to {args.out}.", file=sys.stderr)
+    else:
+        sys.stdout.write(content.decode("utf-8"))
+    return 0
+
+
+async def _import(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from bot.bootstrap import restore
+
+    try:
+        text = await asyncio.to_thread(Path(args.file).read_text, encoding="utf-8")
+        counts = await restore(settings, json.loads(text))
+    except (OSError, ValueError) as exc:
+        print(f"sif-bot: cannot import {args.file}: {exc}", file=sys.stderr)
+        return 2
+    total = sum(counts.values())
+    print(f"Imported {total:,} rows into {settings.database_url}.")
+    return 0
+
+
 def _read_script(name: str) -> list[str] | None:
     if name == "-":
         return sys.stdin.readlines()
@@ -164,6 +216,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         await migrate(settings)
         print("Database is at the newest version.")
         return 0
+    if args.cmd == "export":
+        return await _export(args, settings)
+    if args.cmd == "import":
+        return await _import(args, settings)
     if args.cmd == "demo":
         from bot.demo import run_demo
 

@@ -103,6 +103,10 @@ class SqlCommunities:
         row = await self.s.get(CommunityRow, community)
         return Community(CommunityId(row.id), row.key, row.name) if row else None
 
+    async def find(self, key: str) -> Community | None:
+        row = await self.s.scalar(select(CommunityRow).where(CommunityRow.key == key))
+        return Community(CommunityId(row.id), row.key, row.name) if row else None
+
     async def next_number(self, community: CommunityId, counter: str) -> int:
         # One atomic upsert: concurrent transactions queue on the counter row.
         dialect = self.s.get_bind().dialect.name

@@ -7,10 +7,12 @@ import io
 from typing import Any
 
 from bot.commands import Export
+from bot.ids import CommunityId
 from bot.ledger import format_sif
 from bot.messages import Attachment, Delivery, Outbound
+from bot.ports import UnitOfWork
 from bot.records import HelpRequest
-from bot.service import Context, handles
+from bot.service import Bot, Context, handles
 
 
 def to_csv(header: list[str], rows: list[list[Any]]) -> bytes:
@@ -25,8 +27,9 @@ def _amount(hundredths: int) -> str:
     return f"{hundredths / 100:.2f}"
 
 
-async def export_rows(ctx: Context, what: str) -> tuple[list[str], list[list[Any]]]:
-    uow, community = ctx.uow, ctx.community.id
+async def export_rows(
+    uow: UnitOfWork, community: CommunityId, what: str
+) -> tuple[list[str], list[list[Any]]]:
     if what == "ledger":
         entries = await uow.ledger.entries(community)
         header = ["transaction", "at", "kind", "request", "reason", "author", "account",
@@ -83,9 +86,18 @@ def _request_row(r: HelpRequest) -> list[Any]:
     ]  # fmt: skip
 
 
+async def export_csv(bot: Bot, community_key: str, what: str) -> bytes | None:
+    """The CSV the chat command would send, for the command line (None: no such community)."""
+    async with bot.uow_factory() as uow:
+        community = await uow.communities.find(community_key)
+        if community is None:
+            return None
+        return to_csv(*await export_rows(uow, community.id, what))
+
+
 @handles(Export)
 async def export(ctx: Context, cmd: Export) -> None:
-    header, rows = await export_rows(ctx, cmd.what)
+    header, rows = await export_rows(ctx.uow, ctx.community.id, cmd.what)
     content = to_csv(header, rows)
     filename = f"sif-{cmd.what}-{ctx.clock.now():%Y%m%d}.csv"
     text = f"Export of {cmd.what}: {len(rows)} rows in {filename}."

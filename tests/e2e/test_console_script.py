@@ -179,3 +179,20 @@ def test_staff_export_csv_in_the_console(tmp_path: Path) -> None:
     assert ",adjust,,correction,staff,network,,1.25" in out
     assert "member,name,role,identities,expertise" in out and ",ann,member,console:ann," in out
     assert "[to ann] `export` is for staff only" in out
+
+
+def test_cli_backup_and_import_give_the_same_ledger(tmp_path: Path) -> None:
+    run(["console", "--script", "-"], tmp_path, "ann: balance\nstaff: grant @ann 5 welcome\n")
+    backup = tmp_path / "backup.json"
+    done = run(["export", "--format", "json", "--out", str(backup)], tmp_path)
+    assert done.returncode == 0 and backup.stat().st_size > 0, done.stderr
+    other = {"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/restored.db"}
+    imported = run(["import", str(backup)], tmp_path, **other)
+    assert imported.returncode == 0 and "Imported" in imported.stdout, imported.stderr
+    original = run(["export", "ledger"], tmp_path).stdout
+    restored = run(["export", "ledger"], tmp_path, **other).stdout
+    assert original == restored and ",grant,,welcome,staff,member,ann,5.00" in original
+    again = run(["import", str(backup)], tmp_path, **other)
+    assert again.returncode == 2 and "not empty" in again.stderr
+    missing = run(["export", "members", "--community", "slack:T9"], tmp_path)
+    assert missing.returncode == 2 and "no community 'slack:T9'" in missing.stderr
