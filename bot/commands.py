@@ -472,6 +472,42 @@ class Link:
     code: Annotated[str | None, Word(32)] = None
 
 
+@command("find", M, "find <tag or word> ...", "Find members by expertise, name or what they offer.")
+@dataclass(frozen=True)
+class Find:
+    words: Annotated[str, Rest("search", 200)]
+
+
+@command(
+    "intro",
+    M,
+    "intro @member <I-n> [note]",
+    "Introduce a member to your idea; both of you get a short message.",
+)
+@dataclass(frozen=True)
+class Intro:
+    member: Annotated[MemberRef, Member()]
+    idea: Annotated[int, IDEA]
+    note: Annotated[str, Rest("note", 500)] = ""
+
+
+@command("mydata", M, "mydata", "Sends you a file with everything sif-bot stores about you.")
+@dataclass(frozen=True)
+class MyData:
+    pass
+
+
+@command(
+    "forget",
+    M,
+    "forget [confirm]",
+    "Remove your profile and answers; ledger entries stay, anonymised, so totals stay true.",
+)
+@dataclass(frozen=True)
+class Forget:
+    confirm: Annotated[str | None, Choice("confirm")] = None
+
+
 # -- parsing ------------------------------------------------------------------------
 
 

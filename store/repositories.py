@@ -247,6 +247,22 @@ class SqlMembers:
         await self.s.flush()
         return True
 
+    async def forget(self, member: MemberId, placeholder: str) -> None:
+        await self._set(member, name=placeholder, bio="", languages=[], profile={}, capacity=0)
+        for table, column in (
+            (ExpertiseRow, ExpertiseRow.member_id),
+            (ConversationRow, ConversationRow.member_id),
+            (LinkCodeRow, LinkCodeRow.member_id),
+            (IdentityRow, IdentityRow.member_id),
+        ):
+            await self.s.execute(delete(table).where(column == member))
+        await self.s.execute(
+            update(IdeaRow)
+            .where(IdeaRow.owner_id == member)
+            .values(title="(removed on request)", answers={})
+            .execution_options(synchronize_session=False)
+        )
+
     async def set_profile(
         self,
         member: MemberId,

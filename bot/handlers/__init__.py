@@ -8,6 +8,7 @@ def load() -> None:
         help,
         ledger,
         link,
+        people,
         profile,
         requests,
         stats,

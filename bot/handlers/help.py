@@ -24,7 +24,8 @@ GROUPS = (
         ),
     ),
     ("SIF", ("balance", "history")),
-    ("Other", ("tags", "link", "help")),
+    ("Network", ("find", "intro", "tags")),
+    ("You", ("link", "mydata", "forget", "help")),
     ("Staff", ("balances", "stats", "grant", "adjust", "assign", "resolve", "export")),
     ("Admin", ("role",)),
 )

@@ -196,3 +196,54 @@ def test_cli_backup_and_import_give_the_same_ledger(tmp_path: Path) -> None:
     assert again.returncode == 2 and "not empty" in again.stderr
     missing = run(["export", "members", "--community", "slack:T9"], tmp_path)
     assert missing.returncode == 2 and "no community 'slack:T9'" in missing.stderr
+
+
+def test_find_intro_mydata_and_forget(tmp_path: Path) -> None:
+    script = "\n".join(
+        [
+            "bob: expertise add finance:3 legal",
+            "cleo: expertise add finance:1",
+            "dan: expertise add design",
+            "ann: balance",
+            "staff: grant @ann 2 welcome",
+            "ann: find finance",
+            "ann: find astrology",
+            "ann: intro @bob I-1 he knows grants",
+            "ann: mydata",
+            "ann: forget",
+            "ann: forget confirm",
+            "staff #staff: balances",
+        ]
+    )
+    done = run(["console", "--script", "-"], tmp_path, script)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    found = out.split("[to ann] Members who match:")[1]
+    assert found.index("bob — finance:3, legal:2") < found.index("cleo — finance:1")
+    assert "dan" not in found.split("[to")[0]
+    assert "[to ann] Nobody matches 'astrology'" in out
+    assert "[to ann] There is no idea I-1 here" in out  # ann has no idea yet
+    assert '"name": "ann"' in out and '"balance_sif": 2.0' in out  # the mydata file
+    assert "Type `forget confirm` to go ahead." in out
+    assert "[to ann] Done: your data is erased." in out
+    assert "[#staff] A member asked to be forgotten: now former member" in out
+    table = out.split("[#staff] Balances")[1]
+    assert "former member" in table and "sum 2.00 SIF" in table  # totals stay true
+    again = run(["console", "--script", "-"], tmp_path, "ann: balance\n")
+    assert "[to ann] Your balance: 0.00 SIF" in again.stdout  # a fresh member now
+
+
+def test_intro_sends_the_idea_to_both(tmp_path: Path) -> None:
+    run(["console", "--script", "-"], tmp_path, "ann: balance\nbob: balance\n")
+    done = run(
+        ["console", "--script", "-"],
+        tmp_path,
+        (Path(__file__).parent / "scripts" / "intake.txt").read_text()
+        + "ann: intro @bob I-1 he knows grants\nbob: intro @ann I-1\n",
+    )
+    out = done.stdout
+    assert "[to bob] ann would like to introduce you to I-1 “Repair café network” by ann." in out
+    assert "ann adds: he knows grants" in out
+    assert "[to ann] Introduced bob to I-1" in out
+    assert "[#staff] Introduction: ann introduced bob to I-1." in out
+    assert "[to bob] I-1 is not your idea" in out

@@ -34,6 +34,7 @@ def test_the_whole_grammar_is_registered() -> None:
         "pause", "resume", "ideas", "request", "offers", "accept", "decline", "done",
         "thanks", "dispute", "cancel", "balance", "history", "tags", "balances", "stats",
         "grant", "adjust", "assign", "resolve", "role", "export", "link",
+        "find", "intro", "mydata", "forget",
     }  # fmt: skip
     assert set(COMMANDS) == expected
 

@@ -1,0 +1,156 @@
+"""Finding people and personal data: `find`, `intro`, `mydata`, `forget`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.commands import Find, Forget, Intro, MyData
+from bot.ledger import format_sif
+from bot.messages import Attachment, Delivery, Outbound
+from bot.records import Member, RequestStatus, Role
+from bot.service import Context, UserError, handles
+
+FIND_LIMIT = 10
+
+
+def _offers(member: Member) -> str:
+    offers = member.profile.get("offers")
+    if isinstance(offers, dict):
+        items = ", ".join(str(c) for c in offers.get("choices", []))
+        note = str(offers.get("note") or "")
+        return f"offers {items}" + (f" ({note})" if note else "") if items else ""
+    return ""
+
+
+@handles(Find)
+async def find(ctx: Context, cmd: Find) -> None:
+    words = [w.lower() for w in cmd.words.split() if w.strip()]
+    found: list[tuple[int, str]] = []
+    for member in await ctx.uow.members.all(ctx.community.id):
+        if member.id == ctx.caller.id or not member.identities:
+            continue
+        expertise = {e.tag: e.level for e in await ctx.uow.members.expertise(member.id)}
+        offers = _offers(member)
+        haystack = " ".join([member.name, member.bio, offers, *expertise]).lower()
+        score = sum(expertise.get(w, 0) * 10 + (w in haystack) for w in words)
+        if score:
+            skills = ", ".join(f"{t}:{lv}" for t, lv in sorted(expertise.items())) or "no tags"
+            extra = f"; {offers}" if offers else ""
+            found.append((score, f"{member.name} — {skills}{extra}"))
+    if not found:
+        raise UserError(f"Nobody matches '{cmd.words[:40]}'; try a tag from `tags`.")
+    found.sort(key=lambda item: -item[0])
+    lines = [line for _, line in found[:FIND_LIMIT]]
+    more = f"\n…and {len(found) - FIND_LIMIT} more." if len(found) > FIND_LIMIT else ""
+    ctx.reply(
+        "Members who match:\n" + "\n".join(lines) + more
+        + "\n`intro @member I-n [note]` introduces one of them to your idea."
+    )  # fmt: skip
+
+
+@handles(Intro)
+async def intro(ctx: Context, cmd: Intro) -> None:
+    idea = await ctx.uow.ideas.by_number(ctx.community.id, cmd.idea)
+    if idea is None:
+        raise UserError(f"There is no idea I-{cmd.idea} here; `ideas` lists yours.")
+    if idea.owner != ctx.caller.id and not ctx.caller.role.allows(Role.STAFF):
+        raise UserError(f"{idea.ref} is not your idea; you can introduce people to your own.")
+    other = await ctx.resolve(cmd.member)
+    if other.id == ctx.caller.id:
+        raise UserError("You cannot introduce yourself to yourself.")
+    summary = str(idea.answers.get("summary", ""))[:400]
+    note = f"\n{ctx.caller.name} adds: {cmd.note}" if cmd.note else ""
+    ctx.dm(
+        other,
+        f"{ctx.caller.name} would like to introduce you to {idea.ref} \u201c{idea.title}\u201d"
+        f" by {idea.owner_name}.\n{summary}{note}\nReply to them directly if you would like "
+        "to talk; if not, you can simply let it be.",
+    )
+    ctx.reply(f"Introduced {other.name} to {idea.ref}; they have the idea's summary.")
+    await ctx.tell_staff(f"Introduction: {ctx.caller.name} introduced {other.name} to {idea.ref}.")
+
+
+@handles(MyData)
+async def mydata(ctx: Context, cmd: MyData) -> None:
+    uow, me = ctx.uow, ctx.caller
+    info = await uow.ledger.balance_info(me)
+    conversation = await uow.conversations.get(me.id)
+    data: dict[str, Any] = {
+        "member": {
+            "name": me.name,
+            "role": me.role.value,
+            "identities": [f"{i.platform}:{i.external_id}" for i in me.identities],
+            "languages": list(me.languages),
+            "capacity": me.capacity,
+            "bio": me.bio,
+            "profile": me.profile,
+            "expertise": {e.tag: e.level for e in await uow.members.expertise(me.id)},
+        },
+        "balance_sif": info.balance / 100,
+        "held_sif": info.held / 100,
+        "ideas": [
+            {"idea": i.ref, "title": i.title, "status": i.status.value, "answers": i.answers}
+            for i in await uow.ideas.of_owner(me.id)
+        ],
+        "requests": [
+            {
+                "request": r.ref,
+                "kind": r.kind,
+                "status": r.status.value,
+                "role": "requester" if r.requester == me.id else "reviewer",
+                "feedback": r.feedback,
+            }
+            for r in await uow.requests.of_member(me.id)
+        ],
+        "ledger": [
+            {
+                "at": line.at.isoformat(),
+                "kind": line.kind.value,
+                "amount_sif": line.amount / 100,
+                "reason": line.reason,
+            }
+            for line in await uow.ledger.history(me.id, 10_000)
+        ],
+        "conversation": conversation.state if conversation else None,
+    }
+    content = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
+    ctx.outbound.append(
+        Outbound(
+            ctx.inbound.platform,
+            Delivery.DM,
+            ctx.inbound.user,
+            "Here is everything sif-bot stores about you. `forget` erases your profile and "
+            "answers.",
+            attachment=Attachment("sif-mydata.json", content, "application/json"),
+        )
+    )
+
+
+@handles(Forget)
+async def forget(ctx: Context, cmd: Forget) -> None:
+    me = ctx.caller
+    busy = [
+        r.ref
+        for r in await ctx.uow.requests.of_member(me.id)
+        if r.status in (RequestStatus.OPEN, RequestStatus.ESCALATED, RequestStatus.ASSIGNED,
+                        RequestStatus.DELIVERED, RequestStatus.DISPUTED)
+    ]  # fmt: skip
+    if busy:
+        raise UserError(
+            f"Finish or cancel {', '.join(busy)} first; then `forget` can erase your data."
+        )
+    if cmd.confirm is None:
+        ctx.reply(
+            "This erases your profile, expertise, ideas' answers, conversation and chat "
+            "accounts from sif-bot. Your ledger entries stay, without your name, so the "
+            "network's totals stay true. Type `forget confirm` to go ahead."
+        )
+        return
+    info = await ctx.uow.ledger.balance_info(me)
+    placeholder = f"former member {me.id}"
+    await ctx.uow.members.forget(me.id, placeholder)
+    ctx.reply("Done: your data is erased. Thank you for being part of the network.")
+    await ctx.tell_staff(
+        f"A member asked to be forgotten: now {placeholder} (balance {format_sif(info.balance)})."
+    )
