@@ -29,7 +29,9 @@ class Relay:
         self.messengers[messenger.platform] = messenger
 
     async def deliver(self, messages: Sequence[Outbound]) -> None:
-        """Send direct replies now and flush the outbox (which holds the others)."""
+        """Send what one command produced: direct replies, then its outbox messages (which
+        are already committed), marking those sent. A failure leaves the rest in the outbox
+        for the next `flush` (the scheduler's retry), rather than hammering the platform."""
         for message in messages:
             if message.outbox_id is None:
                 messenger = self.messengers.get(message.platform)
@@ -38,8 +40,27 @@ class Relay:
                         await messenger.send(message)
                     except Exception:
                         log.exception("could not send a reply on %s", message.platform)
-        if any(m.outbox_id is not None for m in messages):
-            await self.flush()
+        stored = [m for m in messages if m.outbox_id is not None]
+        if not stored:
+            return
+        async with self._lock:
+            sent: list[int] = []
+            for message in stored:
+                messenger = self.messengers.get(message.platform)
+                if messenger is None:
+                    continue  # another process with that platform delivers it
+                try:
+                    await messenger.send(message)
+                except Exception:
+                    log.exception("outbox message %s not delivered yet", message.outbox_id)
+                    break
+                assert message.outbox_id is not None
+                sent.append(message.outbox_id)
+            if sent:
+                async with self.uow_factory() as uow:
+                    for outbox_id in sent:
+                        await uow.outbox.mark_sent(outbox_id, self.clock.now())
+                    await uow.commit()
 
     async def flush(self, batch: int = 100) -> int:
         """Send every pending outbox message this process can deliver; returns how many."""

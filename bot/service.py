@@ -211,6 +211,7 @@ class Bot:
         self.clock = clock
         self.relay = relay or Relay(uow_factory, clock)
         self.community_names = community_names or {}
+        self._communities: dict[str, Community] = {}
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         """Handle one inbound event; returns (and delivers) what the bot said."""
@@ -276,14 +277,17 @@ class Bot:
                     if not await uow.events.first_time(key, now):
                         log.info("event %s seen before; ignored", key)
                         return []
-                community = await uow.communities.get_or_create(
-                    inbound.community_key,
-                    self.community_names.get(
-                        inbound.community_key, self.settings.sif_community_name
-                    ),
-                    self.settings.sif_tags,
-                    now,
-                )
+                community = self._communities.get(inbound.community_key)
+                if community is None:
+                    community = await uow.communities.get_or_create(
+                        inbound.community_key,
+                        self.community_names.get(
+                            inbound.community_key, self.settings.sif_community_name
+                        ),
+                        self.settings.sif_tags,
+                        now,
+                    )
+                own_community = community  # the inbound's, before a linked account moves it
                 caller, is_new = await self._caller(uow, community, inbound)
                 if caller.community != community.id:
                     # A linked account speaks in the community of the member it belongs to.
@@ -311,6 +315,8 @@ class Bot:
                     stored.append(_with_id(message, outbox_id))
                 await uow.members.touch(caller.id, now)
                 await uow.commit()
+                # Community rows are never deleted or renumbered: safe to remember.
+                self._communities[inbound.community_key] = own_community
                 return stored
         except UserError as exc:
             return self._error(inbound, str(exc))
