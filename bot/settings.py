@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     sif_conversation_expiry_days: float = Field(14, gt=0, le=365)
     sif_max_message_chars: int = Field(4000, ge=100, le=100_000)
     sif_flows_path: Path | None = None
+    # the weekly staff digest: weekday (0=Monday..6=Sunday) and hour, in UTC
+    sif_digest_day: int = Field(0, ge=0, le=6)
+    sif_digest_hour: int = Field(8, ge=0, le=23)
 
     @field_validator("sif_admins", "sif_tags", "matrix_allowed_servers", mode="before")
     @classmethod

@@ -103,6 +103,10 @@ class SqlCommunities:
         row = await self.s.get(CommunityRow, community)
         return Community(CommunityId(row.id), row.key, row.name) if row else None
 
+    async def all(self) -> list[Community]:
+        rows = await self.s.scalars(select(CommunityRow).order_by(CommunityRow.id))
+        return [Community(CommunityId(r.id), r.key, r.name) for r in rows]
+
     async def find(self, key: str) -> Community | None:
         row = await self.s.scalar(select(CommunityRow).where(CommunityRow.key == key))
         return Community(CommunityId(row.id), row.key, row.name) if row else None

@@ -1,17 +1,107 @@
-"""`stats [days]`: how the network is doing, for staff (SPEC §3)."""
+"""`stats [days]`: how the network is doing, for staff (SPEC §3), as text and a chart.
+
+The figures come from :func:`compute_stats`, a plain function over a unit of work,
+so the weekly staff digest (bot.digest) reports exactly what `stats 7` would.
+"""
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
+from bot.charts import ChartData, stats_chart
 from bot.commands import Stats
-from bot.ledger import NETWORK, format_sif
+from bot.ids import CommunityId
+from bot.ledger import NETWORK, EntryKind, format_sif
+from bot.messages import Attachment, Delivery, Outbound
+from bot.ports import UnitOfWork
 from bot.records import HelpRequest, OfferStatus, RequestStatus
 from bot.service import Context, handles
 
 BUSIEST = 3
+# Up to two months one point per day reads well; longer windows get one per week.
+DAILY_UP_TO_DAYS = 62
+
+
+@dataclass(frozen=True)
+class Series:
+    """Per-bucket counts over the window; SIF amounts in hundredths."""
+
+    days: tuple[date, ...]
+    released: tuple[int, ...]
+    held: tuple[int, ...]
+    opened: tuple[int, ...]
+    accepted: tuple[int, ...]
+    delivered: tuple[int, ...]
+    confirmed: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StatsResult:
+    """What `stats` reports, computed once for the text, the chart and the digest."""
+
+    days: int
+    since: datetime
+    now: datetime
+    opened: int
+    accepted: int
+    delivered: int
+    confirmed: int
+    escalated: int
+    answered: int
+    acceptance_rate: str
+    accept_median: str
+    accept_p90: str
+    deliver_median: str
+    deliver_p90: str
+    circulation: int
+    released: int  # SIF paid out to peers in the window
+    held: int  # SIF moved into escrow in the window
+    share_both: str
+    busiest: str
+    never_asked: tuple[str, ...]
+    top_tags: str
+    gaps: tuple[str, ...]
+    series: Series
+
+    def lines(self) -> list[str]:
+        """The text reply, one figure group per line."""
+        never = self.never_asked
+        return [
+            f"Network over the last {self.days} days:",
+            f"Requests: {self.opened} opened, {self.accepted} accepted, {self.delivered} "
+            f"delivered, {self.confirmed} confirmed, {self.escalated} escalated.",
+            f"Offers answered: {self.answered}; acceptance rate {self.acceptance_rate}.",
+            f"Time to accept: median {self.accept_median}, p90 {self.accept_p90}. "
+            f"Time to deliver: median {self.deliver_median}, p90 {self.deliver_p90}.",
+            f"SIF in circulation: {format_sif(self.circulation)}. "
+            f"Members who both gave and received: {self.share_both}.",
+            f"SIF flow: {format_sif(self.held)} held in escrow, "
+            f"{format_sif(self.released)} paid out.",
+            f"Busiest peers: {self.busiest}.",
+            f"Peers never asked: {', '.join(never[:10]) or 'none'}"
+            + (f" and {len(never) - 10} more." if len(never) > 10 else "."),
+            f"Most requested tags: {self.top_tags}.",
+            f"Tags with no peer to review them: {', '.join(self.gaps) or 'none'}.",
+        ]
+
+    def chart_data(self, community: str) -> ChartData:
+        s = self.series
+        return ChartData(
+            community=community,
+            window=f"last {self.days} days to {self.now:%Y-%m-%d}"
+            + (" (per week)" if self.days > DAILY_UP_TO_DAYS else " (per day)"),
+            days=s.days,
+            released=s.released,
+            held=s.held,
+            opened=s.opened,
+            accepted=s.accepted,
+            delivered=s.delivered,
+            confirmed=s.confirmed,
+        )
 
 
 def _hours(deltas: list[timedelta]) -> tuple[str, str]:
@@ -27,12 +117,30 @@ def _in_window(request: HelpRequest, since: datetime) -> bool:
     return request.created_at >= since
 
 
-@handles(Stats)
-async def stats(ctx: Context, cmd: Stats) -> None:
-    now = ctx.clock.now()
-    since = now - timedelta(days=cmd.days)
-    uow = ctx.uow
-    requests = [r for r in await uow.requests.all(ctx.community.id) if _in_window(r, since)]
+class _Buckets:
+    """Calendar days (UTC) from the window's first day to today, or weeks of them."""
+
+    def __init__(self, since: datetime, now: datetime, days: int) -> None:
+        self.start = since.date()
+        self.step = 1 if days <= DAILY_UP_TO_DAYS else 7
+        self.count = (now.date() - self.start).days // self.step + 1
+        self.days = tuple(self.start + timedelta(days=i * self.step) for i in range(self.count))
+
+    def tally(self, items: Iterable[tuple[datetime, int]]) -> tuple[int, ...]:
+        totals = [0] * self.count
+        for at, amount in items:
+            index = (at.date() - self.start).days // self.step
+            if 0 <= index < self.count:
+                totals[index] += amount
+        return tuple(totals)
+
+
+async def compute_stats(
+    uow: UnitOfWork, community_id: CommunityId, now: datetime, days: int
+) -> StatsResult:
+    """Every figure of `stats` over the last `days` days before `now`."""
+    since = now - timedelta(days=days)
+    requests = [r for r in await uow.requests.all(community_id) if _in_window(r, since)]
     accepted = [r for r in requests if r.accepted_at is not None]
     delivered = [r for r in requests if r.delivered_at is not None]
     confirmed = [r for r in requests if r.status is RequestStatus.CONFIRMED]
@@ -52,32 +160,86 @@ async def stats(ctx: Context, cmd: Stats) -> None:
         [r.delivered_at - r.accepted_at for r in delivered if r.delivered_at and r.accepted_at]
     )
     rate = f"{(answered - declined) / answered:.0%}" if answered else "–"
-    circulation = -await uow.ledger.balance(ctx.community.id, NETWORK)
-    balances = await uow.ledger.all_balances(ctx.community.id)
+    circulation = -await uow.ledger.balance(community_id, NETWORK)
+    balances = await uow.ledger.all_balances(community_id)
     both = sum(1 for b in balances if b.given > 0 and b.received > 0)
-    share_both = f"{both / len(balances):.0%}" if balances else "–"
     reviews = Counter(r.peer_name for r in delivered if r.peer_name)
-    busiest = ", ".join(f"{name} ({n})" for name, n in reviews.most_common(BUSIEST)) or "none yet"
-    facts = await uow.requests.peer_facts(ctx.community.id, since)
+    facts = await uow.requests.peer_facts(community_id, since)
     peers = [f for f in facts if f.expertise and f.capacity > 0]
-    never = sorted(f.name for f in peers if f.name not in asked)
     wanted: Counter[str] = Counter(tag for r in requests for tag in r.tags)
     offered_tags = {tag for f in peers for tag in f.expertise}
-    gaps = sorted(tag for tag in wanted if tag not in offered_tags)
-    top_tags = ", ".join(f"{t} ({n})" for t, n in wanted.most_common(3)) or "none yet"
-    lines = [
-        f"Network over the last {cmd.days} days:",
-        f"Requests: {len(requests)} opened, {len(accepted)} accepted, {len(delivered)} delivered,"
-        f" {len(confirmed)} confirmed, {len(escalated)} escalated.",
-        f"Offers answered: {answered}; acceptance rate {rate}.",
-        f"Time to accept: median {accept_median}, p90 {accept_p90}. "
-        f"Time to deliver: median {deliver_median}, p90 {deliver_p90}.",
-        f"SIF in circulation: {format_sif(circulation)}. "
-        f"Members who both gave and received: {share_both}.",
-        f"Busiest peers: {busiest}.",
-        f"Peers never asked: {', '.join(never[:10]) or 'none'}"
-        + (f" and {len(never) - 10} more." if len(never) > 10 else "."),
-        f"Most requested tags: {top_tags}.",
-        f"Tags with no peer to review them: {', '.join(gaps) or 'none'}.",
+
+    # Money moves: a release credits the peer, a hold credits escrow; counting the
+    # positive posting of each gives the amount moved once per transaction.
+    moves = [
+        (e["at"], EntryKind(e["kind"]), e["amount"])
+        for e in await uow.ledger.entries(community_id)
+        if e["amount"] > 0 and since <= e["at"] <= now
     ]
-    ctx.reply("\n".join(lines), public=True)
+    released = [(at, amount) for at, kind, amount in moves if kind is EntryKind.RELEASE]
+    held = [(at, amount) for at, kind, amount in moves if kind is EntryKind.HOLD]
+    buckets = _Buckets(since, now, days)
+    series = Series(
+        days=buckets.days,
+        released=buckets.tally(released),
+        held=buckets.tally(held),
+        opened=buckets.tally((r.created_at, 1) for r in requests),
+        accepted=buckets.tally((r.accepted_at, 1) for r in accepted if r.accepted_at),
+        delivered=buckets.tally((r.delivered_at, 1) for r in delivered if r.delivered_at),
+        # a confirmation closes the request; older rows without closed_at count at delivery
+        confirmed=buckets.tally(
+            (r.closed_at or r.delivered_at or r.created_at, 1) for r in confirmed
+        ),
+    )
+    return StatsResult(
+        days=days,
+        since=since,
+        now=now,
+        opened=len(requests),
+        accepted=len(accepted),
+        delivered=len(delivered),
+        confirmed=len(confirmed),
+        escalated=len(escalated),
+        answered=answered,
+        acceptance_rate=rate,
+        accept_median=accept_median,
+        accept_p90=accept_p90,
+        deliver_median=deliver_median,
+        deliver_p90=deliver_p90,
+        circulation=circulation,
+        released=sum(amount for _, amount in released),
+        held=sum(amount for _, amount in held),
+        share_both=f"{both / len(balances):.0%}" if balances else "–",
+        busiest=", ".join(f"{name} ({n})" for name, n in reviews.most_common(BUSIEST))
+        or "none yet",
+        never_asked=tuple(sorted(f.name for f in peers if f.name not in asked)),
+        top_tags=", ".join(f"{t} ({n})" for t, n in wanted.most_common(3)) or "none yet",
+        gaps=tuple(sorted(tag for tag in wanted if tag not in offered_tags)),
+        series=series,
+    )
+
+
+def chart_attachment(result: StatsResult, community: str) -> Attachment:
+    """The chart of a result as a PNG file named after the day it was drawn."""
+    png = stats_chart(result.chart_data(community))
+    return Attachment(f"sif-stats-{result.now:%Y%m%d}.png", png, "image/png")
+
+
+@handles(Stats)
+async def stats(ctx: Context, cmd: Stats) -> None:
+    result = await compute_stats(ctx.uow, ctx.community.id, ctx.clock.now(), cmd.days)
+    inbound = ctx.inbound
+    # Posted where it was asked (public): in the channel, or as a DM. Built here rather
+    # than with ctx.reply, which cannot carry a file.
+    delivery, to = (
+        (Delivery.CHANNEL, inbound.channel) if inbound.channel else (Delivery.DM, inbound.user)
+    )
+    ctx.outbound.append(
+        Outbound(
+            inbound.platform,
+            delivery,
+            to,
+            "\n".join(result.lines()),
+            attachment=chart_attachment(result, ctx.community.name),
+        )
+    )

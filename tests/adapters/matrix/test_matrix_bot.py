@@ -210,3 +210,19 @@ async def test_an_export_arrives_as_a_file_in_the_room(net: Net, matrix_users: M
         ]
     assert files and files[0]["content"]["body"].startswith("sif-members-")
     assert files[0]["content"]["url"].startswith("mxc://")
+
+
+async def test_stats_chart_arrives_as_an_image(net: Net, matrix_users: MakeUser) -> None:
+    await net.start()
+    room = await net.staff.create_room(invite=[net.bot_user], name="staff")
+    await net.staff.wait_joined(room, net.bot_user)
+    await say(net.staff, room, "!sif stats", net.bot_user, "Requests: 0 opened")
+    images: list[dict[str, Any]] = []
+    for _ in range(40):
+        events = await net.staff.events(room, event_type="m.room.message", sender=net.bot_user)
+        images = [e for e in events if e["content"].get("msgtype") == "m.image"]
+        if images:
+            break
+        await asyncio.sleep(0.25)
+    assert images and images[0]["content"]["info"]["mimetype"] == "image/png"
+    assert images[0]["content"]["url"].startswith("mxc://")

@@ -276,3 +276,13 @@ async def test_an_export_is_uploaded_as_a_file(env: Env) -> None:
     assert name.startswith("sif-members-") and name.endswith(".csv")
     assert content.decode().startswith("member,name,role,identities")
     assert "T0001:U0002" in content.decode()
+
+
+async def test_stats_posts_its_chart_as_a_file(env: Env) -> None:
+    await env.command("stats", user_id="USTAFF", user_name="staff", channel_id=STAFF_CHANNEL)
+    await env.slack.wait_for("files.completeUploadExternal")
+    (name, content) = env.slack.uploads[-1]
+    assert name.startswith("sif-stats-") and content.startswith(b"\x89PNG")
+    complete = env.slack.calls_to("files.completeUploadExternal")[-1]
+    assert complete.args["channel_id"] == STAFF_CHANNEL
+    assert "Requests: 0 opened" in complete.args["initial_comment"]

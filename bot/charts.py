@@ -1,0 +1,100 @@
+"""The `stats` chart: plain numbers in, PNG bytes out (matplotlib, no I/O).
+
+Two panels over the stats window — SIF flow (lines: paid out, held in escrow) and
+the request funnel (grouped bars: opened, accepted, delivered, confirmed) — one
+point per day, or per week for long windows. The same numbers always give the same
+bytes, so a digest sent twice (or a test) sees one picture.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import matplotlib
+
+# Agg draws without a display; it must be chosen before pyplot is imported, and the
+# bot runs on servers without one.
+matplotlib.use("Agg")
+
+from matplotlib.dates import DateFormatter
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+FUNNEL = ("opened", "accepted", "delivered", "confirmed")
+FUNNEL = ("opened", "accepted", "delivered", "confirmed")
+WIDTH_IN, HEIGHT_IN, DPI = 9, 6, 100  # 900×600 px: readable in a chat preview, small file
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """One value per bucket (a day, or a week): SIF amounts in hundredths, requests counted."""
+
+    community: str
+    window: str  # e.g. "last 30 days to 2026-03-09"
+    days: tuple[date, ...]  # the first day of each bucket
+    released: tuple[int, ...]
+    held: tuple[int, ...]
+    opened: tuple[int, ...]
+    accepted: tuple[int, ...]
+    delivered: tuple[int, ...]
+    confirmed: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.days)
+        series = (
+            self.released,
+            self.held,
+            self.opened,
+            self.accepted,
+            self.delivered,
+            self.confirmed,
+        )
+        if any(len(s) != n for s in series):
+            raise ValueError("every series needs one value per day")
+
+
+def stats_figure(series: ChartData) -> Figure:
+    """The chart as a Figure (tests inspect its axes; `stats_chart` renders it)."""
+    # A bare Figure rather than pyplot: no global figure registry to leak or to clean up.
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
+    flow, funnel = fig.subplots(2, 1, sharex=True)
+    x = list(series.days)
+    flow.plot(x, [v / 100 for v in series.released], marker="o", label="paid out (released)")
+    flow.plot(x, [v / 100 for v in series.held], marker="s", label="held in escrow")
+    flow.set_title("SIF flow")
+    flow.set_ylabel("SIF")
+    # Grouped bars, one group per bucket: lines of small counts hide one another.
+    step = (series.days[1] - series.days[0]).days if len(series.days) > 1 else 1
+    width = 0.8 * step / len(FUNNEL)
+    counts = (series.opened, series.accepted, series.delivered, series.confirmed)
+    for i, (name, values) in enumerate(zip(FUNNEL, counts, strict=True)):
+        offset = (i - (len(FUNNEL) - 1) / 2) * width
+        starts = [datetime.combine(day, time()) + timedelta(days=offset) for day in series.days]
+        funnel.bar(starts, list(values), width, label=name)  # width in days on a date axis
+    funnel.set_title("Request funnel")
+    funnel.set_ylabel("requests")
+    funnel.set_xlabel("date (UTC)")
+    flow.set_xlabel("date (UTC)")
+    for axes in (flow, funnel):
+        axes.set_ylim(bottom=0)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(True, alpha=0.3)
+        # beside the plot, so it never covers a point
+        axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+        # matplotlib leaves DateFormatter.__init__ unannotated
+        axes.xaxis.set_major_formatter(DateFormatter("%d %b"))  # type: ignore[no-untyped-call]
+    # sharex hides the upper panel's tick labels; dates on both read more easily.
+    flow.tick_params(labelbottom=True)
+    fig.suptitle(f"{series.community}: {series.window}")
+    return fig
+
+
+def stats_chart(series: ChartData) -> bytes:
+    """PNG bytes of the chart; identical input gives identical bytes."""
+    buffer = io.BytesIO()
+    # No "Software" entry: it names the matplotlib version, which would change the bytes
+    # between installs; Agg writes no timestamp into PNGs.
+    stats_figure(series).savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()

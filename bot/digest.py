@@ -1,0 +1,146 @@
+"""The weekly staff digest: `stats 7`, what is stuck, disputes and members near the limit.
+
+Called by the scheduler (a cron job at `SIF_DIGEST_DAY`/`SIF_DIGEST_HOUR` UTC). Each
+community's digest is written to the outbox in the same transaction that records
+"digest of ISO week W sent" in the processed-event log, so a restart or a second
+scheduler process never sends a week's digest twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from bot.handlers.stats import chart_attachment, compute_stats
+from bot.ledger import HUNDREDTHS_PER_SIF, format_sif
+from bot.messages import Attachment
+from bot.notices import Notices, platform_of
+from bot.outbox import Relay
+from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from bot.records import Community, HelpRequest, OfferStatus, RequestStatus
+from bot.settings import Settings
+
+DIGEST_DAYS = 7
+STUCK_AFTER = timedelta(days=2)
+NEAR_LIMIT = HUNDREDTHS_PER_SIF  # within 1 SIF of the credit limit
+# Stand-in for a `communities.all()` query: community ids are a sequence, so walk it;
+# a few misses in a row are tolerated because PostgreSQL may skip an id whose
+# creating transaction rolled back.
+LISTED = 10  # longest list of requests or members shown before "and n more"
+
+
+def digest_key(community: Community, now: datetime) -> str:
+    """The processed-event key that marks this community's digest of `now`'s ISO week."""
+    iso_year, week, _ = now.isocalendar()
+    return f"digest:{community.key}:{iso_year}-W{week:02d}"
+
+
+async def _communities(uow: UnitOfWork, keys: Sequence[str] | None) -> list[Community]:
+    if keys is not None:
+        found = [await uow.communities.find(key) for key in keys]
+        return [c for c in found if c is not None]
+    return await uow.communities.all()
+
+
+def _listed(items: list[str]) -> list[str]:
+    shown = [f"• {item}" for item in items[:LISTED]]
+    if len(items) > LISTED:
+        shown.append(f"• and {len(items) - LISTED} more")
+    return shown
+
+
+async def _why_stuck(uow: UnitOfWork, request: HelpRequest, now: datetime) -> str:
+    age = (now - request.created_at).total_seconds() / 86400
+    if request.status is RequestStatus.ESCALATED:
+        why = f"escalated to staff: {request.note or 'no peer accepted it'}"
+    else:
+        waiting = [
+            o for o in await uow.requests.offers(request.id) if o.status is OfferStatus.OFFERED
+        ]
+        why = (
+            f"round {request.round}, waiting for "
+            + (", ".join(o.peer_name for o in waiting) if waiting else "a peer")
+            + " to answer"
+        )
+    return f"{request.ref} ({request.kind} of I-{request.idea_number}, open {age:.1f} days): {why}"
+
+
+async def build_digest(
+    uow: UnitOfWork, community: Community, settings: Settings, now: datetime
+) -> tuple[str, Attachment]:
+    """The digest's text and its chart."""
+    result = await compute_stats(uow, community.id, now, DIGEST_DAYS)
+    iso_year, week, _ = now.isocalendar()
+    requests = await uow.requests.all(community.id)
+    stuck = [
+        r
+        for r in sorted(requests, key=lambda r: r.number)
+        if r.status.is_open and now - r.created_at > STUCK_AFTER
+    ]
+    disputes = [
+        r for r in sorted(requests, key=lambda r: r.number) if r.status is RequestStatus.DISPUTED
+    ]
+    near = sorted(
+        (
+            b
+            for b in await uow.ledger.all_balances(community.id)
+            if b.balance - settings.credit_limit <= NEAR_LIMIT
+        ),
+        key=lambda b: (b.balance, b.name),
+    )
+    lines = [f"Weekly digest for {community.name}, week {iso_year}-W{week:02d}.", ""]
+    lines += result.lines()
+    lines += ["", f"Stuck requests (open for more than {STUCK_AFTER.days} days): {len(stuck)}"]
+    lines += _listed([await _why_stuck(uow, r, now) for r in stuck])
+    lines += ["", f"Disputes waiting: {len(disputes)}"]
+    lines += _listed(
+        [
+            f"{r.ref} ({r.kind} of I-{r.idea_number}), {r.requester_name} vs "
+            f"{r.peer_name or 'nobody'}: {r.note or 'no reason given'} — "
+            f"`resolve {r.ref} pay|refund`"
+            for r in disputes
+        ]
+    )
+    lines += [
+        "",
+        f"Members within {format_sif(NEAR_LIMIT)} of the credit limit "
+        f"({format_sif(settings.credit_limit)}): {len(near)}",
+    ]
+    lines += _listed([f"{b.name}: balance {format_sif(b.balance)}" for b in near])
+    return "\n".join(lines), chart_attachment(result, community.name)
+
+
+async def weekly_digest(
+    uow_factory: UnitOfWorkFactory,
+    settings: Settings,
+    clock: Clock,
+    relay: Relay | None = None,
+    community_keys: Sequence[str] | None = None,
+) -> int:
+    """Post this week's digest to each community's staff; returns how many were written.
+
+    `community_keys` limits it to those communities; without it every community is
+    covered. A community whose digest of this ISO week was already written is skipped.
+    """
+    now = clock.now()
+    async with uow_factory() as uow:
+        communities = await _communities(uow, community_keys)
+    written = 0
+    for community in communities:
+        # One transaction per community: the "sent" mark and the outbox rows commit
+        # together, and one community's failure leaves the others' digests intact.
+        async with uow_factory() as uow:
+            if not await uow.events.first_time(digest_key(community, now), now):
+                continue
+            text, chart = await build_digest(uow, community, settings, now)
+            notices = Notices(uow, settings, community, platform_of(community.key))
+            await notices.staff(text)
+            for message in notices.outbound:
+                # Notices posts text only; every copy (channel, or each staff DM) gets the chart.
+                await uow.outbox.add(dataclasses.replace(message, attachment=chart), now)
+            await uow.commit()
+            written += 1
+    if relay is not None and written:
+        await relay.flush()
+    return written
