@@ -32,6 +32,7 @@ ORDER = (
     "offers",
     "conversations",
     "link_codes",
+    "introductions",
     "processed_events",
     "outbox",
 )

@@ -266,3 +266,16 @@ class LinkCodeRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class IntroductionRow(Base):
+    """`intro`: who introduced whom to which idea, for staff's stats."""
+
+    __tablename__ = "introductions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
+    idea_id: Mapped[int] = mapped_column(ForeignKey("ideas.id"))
+    from_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    to_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -42,6 +42,7 @@ from store.models import (
     ExpertiseRow,
     IdeaRow,
     IdentityRow,
+    IntroductionRow,
     LinkCodeRow,
     MemberRow,
     OfferRow,
@@ -1203,6 +1204,40 @@ class SqlLinks:
         await self.s.execute(delete(MemberRow).where(MemberRow.id == from_member))
 
 
+class SqlIntroductions:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def add(
+        self,
+        community: CommunityId,
+        idea: IdeaId,
+        from_member: MemberId,
+        to_member: MemberId,
+        note: str,
+        at: datetime,
+    ) -> None:
+        self.s.add(
+            IntroductionRow(
+                community_id=community,
+                idea_id=idea,
+                from_id=from_member,
+                to_id=to_member,
+                note=note,
+                created_at=at,
+            )
+        )
+        await self.s.flush()
+
+    async def count(self, community: CommunityId, since: datetime) -> int:
+        found = await self.s.scalar(
+            select(func.count()).where(
+                IntroductionRow.community_id == community, IntroductionRow.created_at >= since
+            )
+        )
+        return int(found or 0)
+
+
 class SqlEventLog:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -1294,6 +1329,7 @@ __all__ = [
     "SqlConversations",
     "SqlEventLog",
     "SqlIdeas",
+    "SqlIntroductions",
     "SqlLedger",
     "SqlLinks",
     "SqlMembers",

@@ -12,6 +12,7 @@ from store.repositories import (
     SqlConversations,
     SqlEventLog,
     SqlIdeas,
+    SqlIntroductions,
     SqlLedger,
     SqlLinks,
     SqlMembers,
@@ -30,6 +31,7 @@ class SqlUnitOfWork:
     ideas: SqlIdeas
     requests: SqlRequests
     links: SqlLinks
+    introductions: SqlIntroductions
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -55,6 +57,7 @@ class SqlUnitOfWork:
         self.ideas = SqlIdeas(s)
         self.requests = SqlRequests(s)
         self.links = SqlLinks(s)
+        self.introductions = SqlIntroductions(s)
         return self
 
     async def __aexit__(

@@ -26,6 +26,7 @@ from tests.fakes import FakeClock, RecordingMessenger
 
 PG_ADMIN_DSN = os.environ.get("SIF_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TABLES = (
+    "introductions",
     "link_codes",
     "offers",
     "requests",

@@ -38,12 +38,17 @@ class ConsoleMessenger:
         else:
             head = f"[to {message.to}]"
         body = message.text.replace("\n", "\n    ")
-        if message.attachment is not None:
-            # The terminal shows the file itself (CSV exports are text).
-            shown = message.attachment.content.decode("utf-8", errors="replace").rstrip("\n")
-            body += f"\n    --- {message.attachment.filename} ---\n    " + shown.replace(
-                "\n", "\n    "
-            )
+        attachment = message.attachment
+        if attachment is not None:
+            size = len(attachment.content)
+            if attachment.mimetype.startswith(("text/", "application/json")):
+                # The terminal shows text files (CSV exports, your data) themselves.
+                shown = attachment.content.decode("utf-8", errors="replace").rstrip("\n")
+                body += f"\n    --- {attachment.filename} ---\n    " + shown.replace(
+                    "\n", "\n    "
+                )
+            else:
+                body += f"\n    --- {attachment.filename} ({size:,} bytes, not shown) ---"
         print(f"{head} {body}", file=out, flush=True)
 
 

@@ -67,6 +67,9 @@ async def intro(ctx: Context, cmd: Intro) -> None:
         f" by {idea.owner_name}.\n{summary}{note}\nReply to them directly if you would like "
         "to talk; if not, you can simply let it be.",
     )
+    await ctx.uow.introductions.add(
+        ctx.community.id, idea.id, ctx.caller.id, other.id, cmd.note, ctx.clock.now()
+    )
     ctx.reply(f"Introduced {other.name} to {idea.ref}; they have the idea's summary.")
     await ctx.tell_staff(f"Introduction: {ctx.caller.name} introduced {other.name} to {idea.ref}.")
 

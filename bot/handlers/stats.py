@@ -66,6 +66,7 @@ class StatsResult:
     top_tags: str
     gaps: tuple[str, ...]
     series: Series
+    introductions: int = 0
 
     def lines(self) -> list[str]:
         """The text reply, one figure group per line."""
@@ -86,6 +87,7 @@ class StatsResult:
             + (f" and {len(never) - 10} more." if len(never) > 10 else "."),
             f"Most requested tags: {self.top_tags}.",
             f"Tags with no peer to review them: {', '.join(self.gaps) or 'none'}.",
+            f"Introductions made: {self.introductions}.",
         ]
 
     def chart_data(self, community: str) -> ChartData:
@@ -216,6 +218,7 @@ async def compute_stats(
         top_tags=", ".join(f"{t} ({n})" for t, n in wanted.most_common(3)) or "none yet",
         gaps=tuple(sorted(tag for tag in wanted if tag not in offered_tags)),
         series=series,
+        introductions=await uow.introductions.count(community_id, since),
     )
 
 

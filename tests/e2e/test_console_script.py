@@ -247,3 +247,24 @@ def test_intro_sends_the_idea_to_both(tmp_path: Path) -> None:
     assert "[to ann] Introduced bob to I-1" in out
     assert "[#staff] Introduction: ann introduced bob to I-1." in out
     assert "[to bob] I-1 is not your idea" in out
+
+
+def test_stats_and_link_in_the_console(tmp_path: Path) -> None:
+    intake = (Path(__file__).parent / "scripts" / "intake.txt").read_text(encoding="utf-8")
+    script = intake + "\n".join(
+        [
+            "bob: expertise add finance:3",
+            "ann: intro @bob I-1",
+            "staff #staff: stats 7",
+            "ann: link",
+        ]
+    )
+    done = run(["console", "--script", "-"], tmp_path, script)
+    assert done.returncode == 0, done.stderr
+    stats = done.stdout.split("[#staff] Network over the last 7 days:")[1]
+    assert "Requests: 0 opened" in stats and "Introductions made: 1." in stats
+    assert "--- sif-stats-" in stats  # the chart file came with it
+    code = done.stdout.split("Your link code is ")[1][:8]
+    linked = run(["console", "--script", "-"], tmp_path, f"ann2: link {code}\nann2: ideas\n")
+    assert "[to ann2] Linked: this account is now ann" in linked.stdout
+    assert "I-1 Repair café network · submitted" in linked.stdout
