@@ -44,9 +44,7 @@ class ConsoleMessenger:
             if attachment.mimetype.startswith(("text/", "application/json")):
                 # The terminal shows text files (CSV exports, your data) themselves.
                 shown = attachment.content.decode("utf-8", errors="replace").rstrip("\n")
-                body += f"\n    --- {attachment.filename} ---\n    " + shown.replace(
-                    "\n", "\n    "
-                )
+                body += f"\n    --- {attachment.filename} ---\n    " + shown.replace("\n", "\n    ")
             else:
                 body += f"\n    --- {attachment.filename} ({size:,} bytes, not shown) ---"
         print(f"{head} {body}", file=out, flush=True)
