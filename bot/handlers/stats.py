@@ -9,8 +9,8 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from bot.charts import ChartData, stats_chart
 from bot.commands import Stats
@@ -24,19 +24,6 @@ from bot.service import Context, handles
 BUSIEST = 3
 # Up to two months one point per day reads well; longer windows get one per week.
 DAILY_UP_TO_DAYS = 62
-
-
-@dataclass(frozen=True)
-class Series:
-    """Per-bucket counts over the window; SIF amounts in hundredths."""
-
-    days: tuple[date, ...]
-    released: tuple[int, ...]
-    held: tuple[int, ...]
-    opened: tuple[int, ...]
-    accepted: tuple[int, ...]
-    delivered: tuple[int, ...]
-    confirmed: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -65,7 +52,7 @@ class StatsResult:
     never_asked: tuple[str, ...]
     top_tags: str
     gaps: tuple[str, ...]
-    series: Series
+    series: ChartData  # community and window are filled in by chart_data()
     introductions: int = 0
 
     def lines(self) -> list[str]:
@@ -91,18 +78,11 @@ class StatsResult:
         ]
 
     def chart_data(self, community: str) -> ChartData:
-        s = self.series
-        return ChartData(
+        per = " (per week)" if self.days > DAILY_UP_TO_DAYS else " (per day)"
+        return replace(
+            self.series,
             community=community,
-            window=f"last {self.days} days to {self.now:%Y-%m-%d}"
-            + (" (per week)" if self.days > DAILY_UP_TO_DAYS else " (per day)"),
-            days=s.days,
-            released=s.released,
-            held=s.held,
-            opened=s.opened,
-            accepted=s.accepted,
-            delivered=s.delivered,
-            confirmed=s.confirmed,
+            window=f"last {self.days} days to {self.now:%Y-%m-%d}{per}",
         )
 
 
@@ -181,7 +161,9 @@ async def compute_stats(
     released = [(at, amount) for at, kind, amount in moves if kind is EntryKind.RELEASE]
     held = [(at, amount) for at, kind, amount in moves if kind is EntryKind.HOLD]
     buckets = _Buckets(since, now, days)
-    series = Series(
+    series = ChartData(
+        community="",
+        window="",
         days=buckets.days,
         released=buckets.tally(released),
         held=buckets.tally(held),
