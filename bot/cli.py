@@ -27,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument("--as", dest="name", help="who you are (default: your login name)")
     console.add_argument("--script", help="play 'NAME: text' lines from FILE ('-' for stdin)")
     sub.add_parser("demo", help="play the whole loop on a fresh temporary database")
+    from bot import simulate
+
+    simulate.add_arguments(
+        sub.add_parser("simulate", help="try the community's rules on a synthetic network")
+    )
     export = sub.add_parser("export", help="CSV of a community's data, or a JSON backup")
     export.add_argument(
         "what", nargs="?", default="ledger", choices=["ledger", "members", "requests"]
@@ -220,6 +225,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await _export(args, settings)
     if args.cmd == "import":
         return await _import(args, settings)
+    if args.cmd == "simulate":
+        from bot import simulate
+
+        return await simulate.run(args)
     if args.cmd == "demo":
         from bot.demo import run_demo
 

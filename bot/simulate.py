@@ -24,15 +24,23 @@ taker                8 %   an idea; asks every 10-21 days, never answers offers,
 ghost               10 %   signed up with 1-2 tags, never answers anything
 ==================  =====  =======================================================
 
-Everyone joins during the first week. Answers to offers come after a delay drawn per
-member (median 5 h, some members much slower); half of the slower ones answer soon
-after the bot's reminder; nobody acts between 22:00 and 08:00. Reviews are delivered
-1-5 days after accepting and thanked (or paid automatically) a day or so later. A
-request nobody accepted within a week is cancelled by its requester. Staff look at
-escalations every morning at 10:00 and `assign` each (at most twice) to the
-best-matching peer who has delivered before. Expertise is supplied and demanded
+Everyone joins during the first week: peers type `expertise add` (and `availability`
+when they take other than two reviews at once); one innovator in ten types the whole
+intake conversation, and a quarter of those stop halfway until the bot's reminder (or
+for good); the other ideas are stored directly with the same answers, to keep a
+500-member run within minutes. Answers to offers come after a delay drawn per member
+(median 5 h, some members much slower); the bot's reminder brings half of those who
+had not answered yet to answer soon; nobody acts between 22:00 and 08:00. Reviews are
+delivered 1-5 days after accepting and thanked (or paid automatically) a day or so
+later. A request nobody accepted within a week is cancelled by its requester. Staff
+look at escalations every morning at 10:00 and `assign` each (at most twice) to the
+matching peer who is not busy and has delivered before. Expertise is supplied and demanded
 unevenly: many peers know marketing, communication and technology; innovators most
 often ask for business-model, finance and fundraising.
+
+The sweeps run on the hour, in every hour in which something falls due (an offer's
+reminder or expiry, an auto-release, a conversation's reminder or expiry: the
+simulator knows each from what the bot said), and at midnight for anything else.
 
 Everything random comes from one ``random.Random(seed)``: it draws the community, and
 gives each member their own generator for their later choices, so two runs with the
@@ -84,7 +92,8 @@ GOAL_GINI = 0.30
 GOAL_DAYS_AT_LIMIT = 28
 PATIENCE = timedelta(days=7)  # a requester cancels a request nobody took in this time
 STAFF_ASSIGNS_PER_REQUEST = 2
-INTAKE_SHARE = 0.2  # innovators who go through the full intake conversation
+INTAKE_SHARE = 0.1  # innovators who type the whole intake conversation
+ABANDON = 0.25  # of those, who stop halfway and fall silent
 
 # Relative popularity of the default tags: what peers know and what innovators ask for.
 # Tags a community adds through SIF_TAGS get weight 1 on both sides.
@@ -510,6 +519,9 @@ class _Member:
     ask_every_days: float | None
     joins_at: datetime
     uses_intake: bool
+    script: tuple[str, ...] = ()  # what they type in the intake conversation
+    typed: int = 0  # how much of it so far
+    intake_tries: int = 0
     idea: int | None = None
     idea_tags: tuple[str, ...] = ()
     waiting: int | None = None  # own request not yet accepted
@@ -574,8 +586,8 @@ def _community(rng: random.Random, size: int, tags: Sequence[str]) -> list[_Memb
         expertise = {t: _draw(own, LEVELS) for t in _pick(own, supply, own.randint(*arch.tags))}
         uses_intake = False
         if arch.has_idea:
-            # Every fifth innovator types the whole intake; the rest get the same kind
-            # of idea stored directly, which keeps a 500-member run within minutes.
+            # Every tenth innovator types the whole intake; the others' ideas are stored
+            # directly with the same answers, which keeps a 500-member run within minutes.
             uses_intake = innovators % round(1 / INTAKE_SHARE) == 0
             innovators += 1
         member = _Member(
@@ -670,6 +682,9 @@ GONE = re.compile(
 )
 PAID_AUTOMATICALLY = re.compile(r"^R-(\d+) was paid to \S+ automatically")
 ESCALATION = re.compile(r"^Escalation: R-(\d+):")
+INTAKE_REMINDER = re.compile(r"^A reminder: your intake is waiting")
+INTAKE_ENDED = re.compile(r"^Your unfinished intake ended")
+OFFERS, CHATS = "offers", "conversations"  # the two sweeps
 SORRY = "Sorry, something went wrong on my side"
 
 
@@ -690,7 +705,7 @@ class _Simulation:
         self.requests: dict[int, _Request] = {}
         self.queue: list[tuple[datetime, int, Action]] = []
         self.seq = 0
-        self.sweeps_at: set[datetime] = set()  # only asked "is it in", never iterated
+        self.sweeps_due: set[tuple[datetime, str]] = set()  # only asked "is it in"
         self.escalated: dict[int, None] = {}  # staff's to-do list, in arrival order
         self.snapshots: list[DaySnapshot] = []
         self.counts: dict[str, int] = {}
@@ -720,8 +735,7 @@ class _Simulation:
         return self.awake(member, self.clock.now() + timedelta(seconds=round(delay * 3600)))
 
     async def run(self) -> None:
-        self.at(SIM_START, self.sweep_hourly)
-        self.at(SIM_START, self.snapshot)
+        self.at(SIM_START, self.midnight)
         self.at(SIM_START + timedelta(hours=10), self.staff_round)
         self.at(SIM_START, partial(self.say_as, STAFF, "availability 0"))
         for member in self.members:
@@ -731,11 +745,6 @@ class _Simulation:
             self.clock.advance_to(moment)
             await action()
         self.clock.advance_to(self.end)
-        if (
-            not self.snapshots
-            or self.snapshots[-1].day * 86400 < (self.end - SIM_START).total_seconds()
-        ):
-            await self.snapshot(schedule_next=False)
 
     # -- talking to the bot -----------------------------------------------------------
 
@@ -769,10 +778,8 @@ class _Simulation:
             request = self.requests.get(number)
             if request is not None:
                 request.offered.append(member.name)
-            # Sweep exactly when the offer's reminder and expiry fall due (the real
-            # scheduler sweeps every minute; this gives the same moments).
-            self.sweep_at(now + self.ttl / 2)
-            self.sweep_at(now + self.ttl)
+            self.due(now + self.ttl / 2, OFFERS)  # the reminder
+            self.due(now + self.ttl, OFFERS)  # the expiry
             if member.answers:
                 self.plan_answer(member, number, self.later(member, member.response_hours, 0.7))
         elif found := REMINDER.match(text):
@@ -799,8 +806,7 @@ class _Simulation:
                     request.requester.waiting = None
         elif found := DELIVERED.match(text):
             number = int(found.group(1))
-            # Auto-release runs in the sweep; sweep when it falls due.
-            self.sweep_at(now + timedelta(days=self.settings.sif_auto_release_days))
+            self.due(now + timedelta(days=self.settings.sif_auto_release_days), OFFERS)
             if member.rng.random() < member.thanks:
                 self.at(self.later(member, 24, 0.8), partial(self.thank, member, number))
         elif found := PAID_AUTOMATICALLY.match(text):
@@ -817,6 +823,15 @@ class _Simulation:
             self.bump("refused")
         elif found := IDEA_SAVED.search(text):
             member.idea = int(found.group(1))
+        elif INTAKE_REMINDER.match(text):
+            self.bump("intake reminders")
+            if member.rng.random() < 0.6:  # the reminder brings most of them back
+                self.at(self.later(member, 3, 0.8), partial(self.type_intake, member))
+        elif INTAKE_ENDED.match(text):
+            self.bump("intakes expired")
+            member.typed = 0
+            if member.rng.random() < 0.5:  # half start again a few days later
+                self.at(self.later(member, 72, 0.5), partial(self.type_intake, member))
 
     def plan_answer(self, member: _Member, number: int, moment: datetime) -> None:
         """Plan a member's answer to an offer, or bring a planned one forward."""
@@ -827,10 +842,20 @@ class _Simulation:
         member.planned[number] = (self.seq, moment)
         self.at(moment, partial(self.answer, member, number, self.seq))
 
-    def sweep_at(self, moment: datetime) -> None:
-        if moment <= self.end and moment not in self.sweeps_at:
-            self.sweeps_at.add(moment)
-            self.at(moment, self.sweep_offers)
+    def due(self, moment: datetime, job: str) -> None:
+        """Have `job` swept on the first full hour after something falls due at `moment`.
+
+        The real scheduler sweeps offers every minute and conversations every 15 minutes;
+        the simulation sweeps hourly but skips the hours in which a sweep would find
+        nothing (it knows every due moment from what the bot said), which saves thousands
+        of empty sweeps and changes nothing else. A sweep at midnight catches the rest.
+        """
+        # A second past the moment: conversation sweeps take only rows silent *before*.
+        hour = (moment + timedelta(seconds=1)).replace(minute=0, second=0, microsecond=0)
+        hour += timedelta(hours=1)
+        if hour <= self.end and (hour, job) not in self.sweeps_due:
+            self.sweeps_due.add((hour, job))
+            self.at(hour, partial(self.sweep, job))
 
     # -- member actions -------------------------------------------------------------
 
@@ -842,16 +867,18 @@ class _Simulation:
                 await self.say(member, f"availability {member.capacity}")
         if member.idea_tags:
             if member.uses_intake:
-                await self.intake(member)
+                member.script = self.intake_script(member)
+                await self.type_intake(member)
             else:
                 await self.stored_idea(member)
-            first = self.later(member, 36, 0.8)
-            self.at(first, partial(self.ask, member))
 
-    async def intake(self, member: _Member) -> None:
-        """The whole intake conversation, typed in one sitting."""
+    def idea_ready(self, member: _Member) -> None:
+        """With an idea saved, the first request comes a day or two later."""
+        self.at(self.later(member, 36, 0.8), partial(self.ask, member))
+
+    def intake_script(self, member: _Member) -> tuple[str, ...]:
         rng = member.rng
-        answers = (
+        return (
             "intake",
             rng.choice(TITLES),
             "A service run with volunteers for households on a small budget.",
@@ -867,11 +894,27 @@ class _Simulation:
             "English",
             "confirm",
         )
-        for answer in answers:
+
+    async def type_intake(self, member: _Member) -> None:
+        """Type the intake from where it stopped; a quarter stop halfway the first time."""
+        stop = len(member.script)
+        if member.typed == 0:
+            member.intake_tries += 1
+            if member.intake_tries == 1 and member.rng.random() < ABANDON:
+                stop = member.rng.randint(3, 9)
+        for answer in member.script[member.typed : stop]:
             await self.say(member, answer)
+            member.typed += 1
+        if member.typed < len(member.script):
+            self.bump("intakes abandoned")
+            now = self.clock.now()
+            self.due(now + timedelta(days=self.settings.sif_conversation_reminder_days), CHATS)
+            self.due(now + timedelta(days=self.settings.sif_conversation_expiry_days), CHATS)
+            return
         if member.idea is None:
             raise RuntimeError(f"{member.name}'s intake did not create an idea")
         self.bump("intakes")
+        self.idea_ready(member)
 
     async def stored_idea(self, member: _Member) -> None:
         """The member says hello with a command, and their idea is stored as intake would."""
@@ -889,6 +932,7 @@ class _Simulation:
             idea = await uow.ideas.create(self.cid, found.id, title, answers, self.clock.now())
             await uow.commit()
         member.idea = idea.number
+        self.idea_ready(member)
 
     async def ask(self, member: _Member) -> None:
         assert member.ask_every_days is not None and member.idea is not None
@@ -965,32 +1009,42 @@ class _Simulation:
         self.at(self.clock.now() + timedelta(days=1), self.staff_round)
 
     def staff_choice(self, request: _Request) -> _Member | None:
-        """The best-matching peer who has delivered before, with the least work on hand."""
-        best: tuple[tuple[int, int, int, int], _Member] | None = None
+        """Whom staff ask: a matching peer not busy with a review, preferably one who has
+        delivered before, then the best match, then the one with the fewest reviews."""
+        best: tuple[tuple[int, bool, int, int, int], _Member] | None = None
         for index, member in enumerate(self.members):
             if member is request.requester or member.name in request.offered:
                 continue
             match = sum(member.expertise.get(t, 0) for t in request.tags)
             if not match or member.capacity == 0:
                 continue
-            key = (-min(member.delivered, 1), -match, member.working, index)
+            key = (member.working, member.delivered == 0, -match, member.delivered, index)
             if best is None or key < best[0]:
                 best = (key, member)
         return best[1] if best else None
 
     # -- sweeps and measurements ------------------------------------------------------------
 
-    async def sweep_offers(self) -> None:
-        await sweep_offers(self.app.bot.uow_factory, self.settings, self.clock, self.app.relay)
+    async def sweep(self, job: str) -> None:
+        bot = self.app.bot
+        if job == OFFERS:
+            await sweep_offers(bot.uow_factory, self.settings, self.clock, bot.relay)
+        else:
+            await sweep_conversations(
+                bot.uow_factory, self.settings, self.clock, bot.flows, bot.relay
+            )
+        self.bump("sweeps")
         self.read_messages()
 
-    async def sweep_hourly(self) -> None:
-        bot = self.app.bot
-        await sweep_conversations(bot.uow_factory, self.settings, self.clock, bot.flows, bot.relay)
-        await self.sweep_offers()
-        self.at(self.clock.now() + timedelta(hours=1), self.sweep_hourly)
+    async def midnight(self) -> None:
+        """Both sweeps (whatever was not foreseen), then the day's balance snapshot."""
+        await self.sweep(OFFERS)
+        await self.sweep(CHATS)
+        await self.snapshot()
+        if self.clock.now() < self.end:
+            self.at(self.clock.now() + timedelta(days=1), self.midnight)
 
-    async def snapshot(self, schedule_next: bool = True) -> None:
+    async def snapshot(self) -> None:
         async with self.app.bot.uow_factory() as uow:
             infos = {i.name: i.balance for i in await uow.ledger.all_balances(self.cid)}
             escrow = await uow.ledger.balance(self.cid, ESCROW)
@@ -1005,17 +1059,15 @@ class _Simulation:
                 at_limit=sum(1 for b in balances if b - self.cheapest < floor),
             )
         )
-        if schedule_next:
-            if day % 7 == 0 and day and self.config.progress is not None:
-                print(
-                    f"simulate: week {day // 7}/{self.config.weeks}: "
-                    f"{self.counts.get('requests', 0)} requests, "
-                    f"{sum(1 for r in self.requests.values() if r.accepted)} accepted, "
-                    f"{self.counts.get('escalations', 0)} escalations",
-                    file=self.config.progress,
-                    flush=True,
-                )
-            self.at(self.clock.now() + timedelta(days=1), self.snapshot)
+        if day % 7 == 0 and day and self.config.progress is not None:
+            print(
+                f"simulate: week {day // 7}/{self.config.weeks}: "
+                f"{self.counts.get('requests', 0)} requests, "
+                f"{sum(1 for r in self.requests.values() if r.accepted)} accepted, "
+                f"{self.counts.get('escalations', 0)} escalations",
+                file=self.config.progress,
+                flush=True,
+            )
 
     async def report(self) -> SimReport:
         judged_before = self.end - timedelta(hours=48)

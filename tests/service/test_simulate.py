@@ -1,0 +1,89 @@
+"""`sif-bot simulate`: deterministic reports over the real core, sane figures, charts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from bot.simulate import SimConfig, SimReport, add_arguments, gini, parse_overrides, run, simulate
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="sif-bot simulate")
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def _assert_sane(report: SimReport) -> None:
+    assert report.count("requests") > 0 and report.judged > 0
+    assert 0 <= report.within_24h <= report.within_48h <= 1
+    assert 0 <= report.never <= 1 - report.within_48h + 1e-9
+    assert report.median_hours is None or report.median_hours >= 0
+    assert 0 <= report.gini <= 1
+    assert len(report.load) > 0 and min(report.load) >= 0
+    assert report.invariant_problems == ()  # the ledger repository's check_invariants
+    assert report.count("errors") == 0  # the core never answered "something went wrong"
+    floor = report.credit_limit
+    for snap in report.snapshots:
+        # No grants: mutual credit sums to zero over members and escrow, every day.
+        assert sum(snap.balances) + snap.escrow == 0
+        assert min(snap.balances) >= floor and snap.escrow >= 0
+    assert [s.day for s in report.snapshots] == list(range(len(report.snapshots)))
+    text = report.text()
+    assert "sif-simulate-" not in text and "/tmp" not in text  # no temporary paths
+
+
+async def test_same_seed_same_report_other_seed_another() -> None:
+    config = SimConfig(members=50, weeks=4, seed=7)
+    first = await simulate(config)
+    again = await simulate(config)
+    assert first.text() == again.text()
+    assert first == again
+    other = await simulate(SimConfig(members=50, weeks=4, seed=8))
+    assert other.text() != first.text()
+    for report in (first, other):
+        _assert_sane(report)
+    assert "Goals for the rules" in first.text()
+
+
+async def test_cli_compare_prints_both_and_writes_charts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "charts"
+    args = _args(
+        "--members", "20", "--weeks", "1", "--seed", "3",
+        "--set", "offer_ttl_hours=12", "--compare", "fanout=2", "--out", str(out),
+    )  # fmt: skip
+    assert await run(args) == 0
+    printed = capsys.readouterr().out
+    assert "== A ==" in printed and "== B ==" in printed
+    assert "Changed from the defaults: offer_ttl_hours=12, fanout=2" in printed
+    assert "Comparison (same community and seed)" in printed
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["acceptance.png", "balances.png", "load.png", "overview.png", "tags.png"]
+    for name in pngs:
+        data = (out / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000
+
+
+async def test_bad_settings_stop_before_simulating(capsys: pytest.CaptureFixture[str]) -> None:
+    assert await run(_args("--set", "colour=blue")) == 2
+    assert "unknown setting 'colour'" in capsys.readouterr().err
+    assert await run(_args("--set", "fanout=0")) == 2
+    assert "SIF_FANOUT" in capsys.readouterr().err
+    assert await run(_args("--members", "2")) == 2
+
+
+def test_overrides_and_gini() -> None:
+    assert parse_overrides(["sif_fanout=2", "offer_ttl_hours = 12", "fanout=3"]) == (
+        ("fanout", "3"),
+        ("offer_ttl_hours", "12"),
+    )
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(["fanout"])
+    with pytest.raises(ValueError, match="unknown setting 'admins'"):
+        parse_overrides(["admins=console:me"])
+    assert gini([]) == 0 and gini([0, 0]) == 0 and gini([2, 2, 2]) == 0
+    assert gini([0, 0, 3]) == pytest.approx(2 / 3)
