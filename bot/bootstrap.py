@@ -38,7 +38,7 @@ async def build(settings: Settings, clock: Clock | None = None, *, migrate_db: b
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
     uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
-    relay = Relay(uow_factory, clock)
+    relay = Relay(uow_factory, clock, settings.sif_outbox_lease_seconds)
     bot = Bot(uow_factory, settings, clock, relay)
     return App(settings, bot, relay, engine)
 

@@ -9,9 +9,9 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from bot.ids import CommunityId
+from bot.observability import configure_logging
 from bot.records import Role
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -60,12 +60,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
     except SettingsError as exc:
         print(f"sif-bot: invalid setting {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    configure_logging(level=_log_level(args, settings))
     from conversations.loader import FlowError, load_flows
 
     try:
@@ -80,12 +80,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     raise SystemExit(code)
 
 
+def _log_level(args: argparse.Namespace, settings: Settings) -> str:
+    """SIF_LOG_LEVEL, else INFO for a bot serving a chat platform and WARNING for the
+    rest (the console and one-off commands, whose output is for a person)."""
+    if settings.sif_log_level:
+        return settings.sif_log_level
+    serving = args.cmd == "run" and (settings.slack_enabled or settings.matrix_enabled)
+    return "INFO" if serving else "WARNING"
+
+
 async def _serve(app: App, settings: Settings) -> int:
     """Run the configured platform adapters, the scheduler and the HTTP server until stopped."""
     import signal
 
     from aiohttp import ClientSession, web
 
+    from bot.http import Monitor
     from bot.scheduler import start_scheduler
 
     stop = asyncio.Event()
@@ -93,8 +103,10 @@ async def _serve(app: App, settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     session = ClientSession()
-    routes = [web.get("/healthz", _health(app))]
+    monitor = Monitor(app.bot)
+    routes = monitor.routes()
     closers = []
+    drains = []
     web_app = web.Application()
     if settings.slack_enabled:
         from adapters.slack.app import SlackAdapter
@@ -107,6 +119,8 @@ async def _serve(app: App, settings: Settings) -> int:
             api_url=settings.slack_api_url,
             session=session,
         )
+        monitor.add_adapter("slack", slack.status)
+        drains.append(slack.drain)
         if settings.slack_app_token:
             handler = await slack.socket_mode(settings.slack_app_token)
             closers.append(handler.close_async)
@@ -129,6 +143,7 @@ async def _serve(app: App, settings: Settings) -> int:
             community=settings.matrix_community,
             allowed_servers=settings.matrix_allowed_servers or None,
         )
+        monitor.add_adapter("matrix", matrix.status)
         await matrix.start()
         closers.append(matrix.stop)
         print(f"Matrix: syncing as {settings.matrix_user_id}.", flush=True)
@@ -137,31 +152,27 @@ async def _serve(app: App, settings: Settings) -> int:
     await runner.setup()
     await web.TCPSite(runner, "0.0.0.0", settings.port).start()
     scheduler = start_scheduler(app.bot)
+    monitor.scheduler = scheduler
     await app.relay.flush()  # anything left from before a restart
     print(f"sif-bot is running (health at http://localhost:{settings.port}/healthz).", flush=True)
     try:
         await stop.wait()
     finally:
+        # Graceful stop: take no new events, let the ones in flight finish and their
+        # answers go out, then send what is still in the outbox.
+        print("sif-bot is stopping: finishing the work in flight.", flush=True)
         scheduler.shutdown(wait=False)
         for close in closers:
             await close()
-        await runner.cleanup()
+        await runner.cleanup()  # stops listening, waits for requests being handled
+        for drain in drains:
+            await drain()
+        try:
+            await app.relay.flush()
+        except Exception:
+            logging.getLogger(__name__).exception("could not flush the outbox while stopping")
         await session.close()
     return 0
-
-
-def _health(app: App) -> Any:
-    from aiohttp import web
-
-    async def health(request: web.Request) -> web.Response:
-        try:
-            async with app.bot.uow_factory() as uow:
-                await uow.communities.tags(CommunityId(0))
-            return web.json_response({"status": "ok", "database": "ok"})
-        except Exception as exc:  # the point is to report it, whatever it is
-            return web.json_response({"status": "error", "database": str(exc)}, status=503)
-
-    return health
 
 
 async def _export(args: argparse.Namespace, settings: Settings) -> int:

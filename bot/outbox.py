@@ -1,37 +1,56 @@
 """Delivery of outbound messages through the adapters' messengers.
 
-Messages written to the outbox are sent after their transaction committed and
-marked sent once the platform accepted them; replies that changed nothing
-(errors) are sent directly. A message whose platform has no messenger in this
-process stays in the outbox for a process that has one.
+Messages written to the outbox are sent after their transaction committed and marked
+sent (with the platform's id for them) once the platform accepted them; replies that
+changed nothing and answer no platform event are sent directly.
+
+Exactly once, across crashes and processes: the process that commits a message holds
+it (a lease, `SIF_OUTBOX_LEASE_SECONDS`) while it sends it; any process's `flush`
+claims only messages nobody holds, with `FOR UPDATE SKIP LOCKED`. A message whose
+send was tried before (the process died between sending and recording, or the send
+failed midway) is first looked up on the platform by the messenger's `delivered`,
+and only sent when it did not arrive. A message whose platform has no messenger in
+this process stays in the outbox for a process that has one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import cast
 
 from bot.messages import Outbound
 from bot.ports import Clock, Messenger, UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
+LEASE_SECONDS = 120.0
+
 
 class Relay:
-    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self, uow_factory: UnitOfWorkFactory, clock: Clock, lease_seconds: float = LEASE_SECONDS
+    ) -> None:
         self.uow_factory = uow_factory
         self.clock = clock
+        self.lease = timedelta(seconds=lease_seconds)
         self.messengers: dict[str, Messenger] = {}
         self._lock = asyncio.Lock()
 
     def register(self, messenger: Messenger) -> None:
         self.messengers[messenger.platform] = messenger
 
+    def holds(self, platform: str, now: datetime) -> datetime | None:
+        """The lease for a message this process will send itself (None: it cannot)."""
+        return now + self.lease if platform in self.messengers else None
+
     async def deliver(self, messages: Sequence[Outbound]) -> None:
         """Send what one command produced: direct replies, then its outbox messages (which
-        are already committed), marking those sent. A failure leaves the rest in the outbox
-        for the next `flush` (the scheduler's retry), rather than hammering the platform."""
+        are already committed and held for this process), recording each as sent. After
+        a failure the rest are released for the next `flush` (the scheduler's retry),
+        rather than hammering the platform."""
         for message in messages:
             if message.outbox_id is None:
                 messenger = self.messengers.get(message.platform)
@@ -41,49 +60,66 @@ class Relay:
                     except Exception:
                         log.exception("could not send a reply on %s", message.platform)
         stored = [m for m in messages if m.outbox_id is not None]
-        if not stored:
-            return
-        async with self._lock:
-            sent: list[int] = []
-            for message in stored:
-                messenger = self.messengers.get(message.platform)
-                if messenger is None:
-                    continue  # another process with that platform delivers it
-                try:
-                    await messenger.send(message)
-                except Exception:
-                    log.exception("outbox message %s not delivered yet", message.outbox_id)
-                    break
-                assert message.outbox_id is not None
-                sent.append(message.outbox_id)
-            if sent:
-                async with self.uow_factory() as uow:
-                    for outbox_id in sent:
-                        await uow.outbox.mark_sent(outbox_id, self.clock.now())
-                    await uow.commit()
+        if stored:
+            await self._send_all([(m, False) for m in stored])
 
     async def flush(self, batch: int = 100) -> int:
         """Send every pending outbox message this process can deliver; returns how many."""
         if not self.messengers:
             return 0
         sent = 0
-        # One flush at a time per process, so a message is not picked up twice here.
-        async with self._lock:
-            while True:
+        while True:
+            now = self.clock.now()
+            async with self.uow_factory() as uow:
+                claimed = await uow.outbox.claim(
+                    sorted(self.messengers), now, now + self.lease, batch
+                )
+                await uow.commit()
+            if not claimed:
+                return sent
+            done, failed = await self._send_all(claimed)
+            sent += done
+            if failed or len(claimed) < batch:
+                return sent
+
+    async def _send_all(self, messages: Sequence[tuple[Outbound, bool]]) -> tuple[int, bool]:
+        """Send held messages in order and record them as sent in one commit; on a failure
+        the rest are released. A crash before that commit leaves them held and tried, so
+        the next claim looks each up before sending it. Returns how many were sent and
+        whether one failed."""
+        sent: list[tuple[int, str | None]] = []
+        failed: list[int] = []
+        async with self._lock:  # one sender at a time keeps a member's messages in order
+            for index, (message, tried) in enumerate(messages):
+                assert message.outbox_id is not None
+                messenger = self.messengers.get(message.platform)
+                if messenger is None:
+                    continue  # another process with that platform delivers it
+                try:
+                    ref = await self._lookup(messenger, message) if tried else None
+                    if ref is None:
+                        ref = await messenger.send(message)
+                except Exception:
+                    log.exception("outbox message %s not delivered yet", message.outbox_id)
+                    failed = [m.outbox_id for m, _ in messages[index:] if m.outbox_id is not None]
+                    break
+                sent.append((message.outbox_id, ref))
+            if sent or failed:
                 async with self.uow_factory() as uow:
-                    pending = await uow.outbox.pending(sorted(self.messengers), batch)
-                if not pending:
-                    return sent
-                for message in pending:
-                    try:
-                        await self.messengers[message.platform].send(message)
-                    except Exception:
-                        log.exception("outbox message %s not delivered yet", message.outbox_id)
-                        return sent
-                    assert message.outbox_id is not None
-                    async with self.uow_factory() as uow:
-                        await uow.outbox.mark_sent(message.outbox_id, self.clock.now())
-                        await uow.commit()
-                    sent += 1
-                if len(pending) < batch:
-                    return sent  # that was all; no need to ask again
+                    now = self.clock.now()
+                    for outbox_id, ref in sent:
+                        await uow.outbox.mark_sent(outbox_id, now, ref)
+                    await uow.outbox.release(failed, now)
+                    await uow.commit()
+        return len(sent), bool(failed)
+
+    @staticmethod
+    async def _lookup(messenger: Messenger, message: Outbound) -> str | None:
+        """The platform's id of the message if it already arrived, else None."""
+        delivered = getattr(messenger, "delivered", None)
+        if delivered is None:
+            return None
+        found = await cast(Callable[[Outbound], Awaitable[str | None]], delivered)(message)
+        if found is not None:
+            log.info("outbox message %s had arrived before; not sent again", message.outbox_id)
+        return found

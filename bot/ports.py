@@ -202,9 +202,22 @@ class EventLog(Protocol):
 
 
 class Outbox(Protocol):
-    async def add(self, message: Outbound, at: datetime) -> int: ...
+    async def add(
+        self, message: Outbound, at: datetime, claimed_until: datetime | None = None
+    ) -> int:
+        """Store a message; `claimed_until` holds it for the process about to send it."""
+
     async def pending(self, platforms: Sequence[str], limit: int) -> list[Outbound]: ...
-    async def mark_sent(self, outbox_id: int, at: datetime) -> None: ...
+    async def claim(
+        self, platforms: Sequence[str], now: datetime, until: datetime, limit: int
+    ) -> list[tuple[Outbound, bool]]:
+        """Hold unsent, unheld messages until `until`; each with whether it was tried."""
+
+    async def release(self, outbox_ids: Sequence[int], now: datetime) -> None: ...
+    async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None: ...
+    async def backlog(self) -> int:
+        """How many messages are not sent yet, on every platform (a metric)."""
+        ...
 
 
 class RequestRepository(Protocol):
@@ -274,6 +287,10 @@ class RequestRepository(Protocol):
         """Every member of the community with what routing needs; reviews counted since `since`."""
         ...
 
+    async def count_open_offers(self) -> int:
+        """Offers waiting for the peer's answer, in every community (a metric)."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One database transaction; rolls back unless committed."""
@@ -315,8 +332,13 @@ class UnitOfWorkFactory(Protocol):
 
 
 class Messenger(Protocol):
-    """Delivers outbound messages on one platform; raises when the platform refused."""
+    """Delivers outbound messages on one platform; raises when the platform refused.
+
+    `send` may return the platform's id of the message. A messenger that can tell whether
+    a message from the outbox already arrived (after a crash between sending and
+    recording it) also has `async def delivered(message) -> str | None`, returning that
+    id; without it such a message is sent again."""
 
     platform: str
 
-    async def send(self, message: Outbound) -> None: ...
+    async def send(self, message: Outbound) -> str | None: ...

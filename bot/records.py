@@ -87,7 +87,7 @@ class LedgerLine:
     amount: int
     reason: str
     author: str | None
-    request: int | None
+    request: int | None  # the request's number, as people know it (R-n)
 
 
 @dataclass(frozen=True)

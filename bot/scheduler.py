@@ -8,21 +8,24 @@ doubles nothing.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.digest import weekly_digest
 from bot.jobs import sweep_conversations, sweep_offers
+from bot.observability import Status
 from bot.service import Bot
 
 log = logging.getLogger(__name__)
 
 OFFER_SWEEP_SECONDS = 60
 CONVERSATION_SWEEP_SECONDS = 15 * 60
-OUTBOX_RETRY_SECONDS = 30
 # A digest still goes out if the bot was down at its hour and starts within this time;
 # the processed-event log keeps it to one per ISO week either way.
 DIGEST_GRACE_SECONDS = 12 * 3600
+# A job whose run time passed this long ago means a stuck scheduler or a blocked loop.
+OVERDUE_SECONDS = 120
 
 
 def start_scheduler(bot: Bot) -> AsyncIOScheduler:
@@ -56,8 +59,30 @@ def start_scheduler(bot: Bot) -> AsyncIOScheduler:
         **{**common, "misfire_grace_time": DIGEST_GRACE_SECONDS},
     )
     scheduler.add_job(
-        bot.relay.flush, "interval", seconds=OUTBOX_RETRY_SECONDS, id="outbox", **common
+        bot.relay.flush,
+        "interval",
+        seconds=bot.settings.sif_outbox_retry_seconds,
+        id="outbox",
+        **common,
     )
     scheduler.start()
     log.info("scheduler started with %d jobs", len(scheduler.get_jobs()))
     return scheduler
+
+
+def scheduler_status(scheduler: AsyncIOScheduler | None, now: datetime) -> Status:
+    """Whether the scheduler runs and none of its jobs is overdue (for /healthz)."""
+    if scheduler is None:
+        return Status(False, "not started")
+    if not scheduler.running:
+        return Status(False, "stopped")
+    jobs = scheduler.get_jobs()
+    late = []
+    for job in jobs:
+        if job.next_run_time is None:
+            late.append(f"{job.id} paused")
+        elif (overdue := (now - job.next_run_time).total_seconds()) > OVERDUE_SECONDS:
+            late.append(f"{job.id} overdue by {overdue:.0f} s")
+    if late:
+        return Status(False, "; ".join(late))
+    return Status(True, f"running {len(jobs)} jobs")

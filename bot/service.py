@@ -8,15 +8,20 @@ before the commit changes nothing and the caller gets one clear sentence.
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+import structlog
 
 from bot import ledger
 from bot.commands import COMMANDS, Cancel, Help, MemberRef, ParseError, parse, spec_of, suggest
 from bot.ledger import format_sif
 from bot.messages import Button, Delivery, Inbound, Outbound, Table
 from bot.notices import Notices
+from bot.observability import Metrics, new_request_id
 from bot.outbox import Relay
 from bot.ports import Clock, LimitExceeded, UnitOfWork, UnitOfWorkFactory
 from bot.records import Community, Conversation, Member, Role
@@ -209,15 +214,54 @@ class Bot:
         self.uow_factory = uow_factory
         self.settings = settings
         self.clock = clock
-        self.relay = relay or Relay(uow_factory, clock)
+        self.relay = relay or Relay(uow_factory, clock, settings.sif_outbox_lease_seconds)
         self.community_names = community_names or {}
         self._communities: dict[str, Community] = {}
+        self.metrics = Metrics()
 
-    async def handle(self, inbound: Inbound) -> list[Outbound]:
-        """Handle one inbound event; returns (and delivers) what the bot said."""
-        messages = await self._handle(inbound)
-        await self.relay.deliver(messages)
+    async def handle(
+        self, inbound: Inbound, committed: Callable[[], Awaitable[None]] | None = None
+    ) -> list[Outbound]:
+        """Handle one inbound event; returns (and delivers) what the bot said.
+
+        `committed` is awaited once the outcome is durable and before anything is sent:
+        an adapter acknowledges the platform's event there, so an event is acknowledged
+        only when a retry of it would find it done.
+
+        Every log line while it is handled carries the same request id; one info line
+        and the metrics record the command (never the text), its outcome and duration."""
+        report = _Report()
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(
+            request_id=new_request_id(),
+            platform=inbound.platform,
+            community=inbound.community_key,
+        ):
+            try:
+                messages = await self._handle(inbound, report)
+                if report.outcome == "refused" and not messages:
+                    report.outcome = "duplicate"  # a refusal already given for this event
+                if committed is not None:
+                    await committed()
+                await self.relay.deliver(messages)
+            except Exception:
+                report.outcome = "error"
+                raise
+            finally:
+                self._observe(report, time.perf_counter() - started)
+                structlog.contextvars.unbind_contextvars("command")
         return messages
+
+    def _observe(self, report: _Report, seconds: float) -> None:
+        self.metrics.record(report.command, report.outcome, seconds)
+        log.info(
+            "command handled",
+            extra={
+                "command": report.command,
+                "outcome": report.outcome,
+                "duration_ms": round(seconds * 1000, 1),
+            },
+        )
 
     async def home(self, platform: str, user: str) -> str:
         """A member's overview (Slack App Home): balance, held SIF, open offers, ideas."""
@@ -253,10 +297,35 @@ class Bot:
             return [Outbound(inbound.platform, Delivery.DM, inbound.user, text)]
         return [Outbound(inbound.platform, Delivery.PRIVATE, inbound.user, text, inbound.channel)]
 
-    async def _handle(self, inbound: Inbound) -> list[Outbound]:
+    async def _refuse(self, inbound: Inbound, text: str) -> list[Outbound]:
+        """A refusal that changed nothing. For a platform event it goes through the outbox
+        with the event recorded as handled, so a redelivered event is not refused twice and
+        a crash before sending does not lose it; otherwise it is sent directly."""
+        messages = self._error(inbound, text)
+        if inbound.event_id is None:
+            return messages
+        try:
+            async with self.uow_factory() as uow:
+                now = self.clock.now()
+                if not await uow.events.first_time(_event_key(inbound), now):
+                    return []
+                stored = [
+                    _with_id(m, await uow.outbox.add(m, now, self.relay.holds(m.platform, now)))
+                    for m in messages
+                ]
+                await uow.commit()
+                return stored
+        except Exception:
+            log.exception("could not record a refusal; answering directly")
+            return messages
+
+    async def _handle(self, inbound: Inbound, report: _Report | None = None) -> list[Outbound]:
+        report = report if report is not None else _Report()
+        inbound = _storable(inbound)
         limit = self.settings.sif_max_message_chars
         if len(inbound.text) > limit:
-            return self._error(
+            report.outcome = "refused"
+            return await self._refuse(
                 inbound,
                 f"Your message is too long ({len(inbound.text):,} characters; the most is "
                 f"{limit:,}); nothing was changed.",
@@ -269,13 +338,16 @@ class Bot:
         except ParseError as exc:
             problem = exc
         name = spec_of(command).name if command is not None else "answer"
+        report.command = name
+        structlog.contextvars.bind_contextvars(command=name)
         try:
             async with self.uow_factory() as uow:
                 now = self.clock.now()
                 if inbound.event_id is not None:
-                    key = f"{inbound.platform}:{inbound.community_key}:{inbound.event_id}"
+                    key = _event_key(inbound)
                     if not await uow.events.first_time(key, now):
                         log.info("event %s seen before; ignored", key)
+                        report.outcome = "duplicate"
                         return []
                 community = self._communities.get(inbound.community_key)
                 if community is None:
@@ -311,7 +383,9 @@ class Bot:
                     await self._run_command(ctx, command)
                 stored = []
                 for message in ctx.outbound:
-                    outbox_id = await uow.outbox.add(message, now)
+                    outbox_id = await uow.outbox.add(
+                        message, now, self.relay.holds(message.platform, now)
+                    )
                     stored.append(_with_id(message, outbox_id))
                 await uow.members.touch(caller.id, now)
                 await uow.commit()
@@ -319,10 +393,12 @@ class Bot:
                 self._communities[inbound.community_key] = own_community
                 return stored
         except UserError as exc:
-            return self._error(inbound, str(exc))
+            report.outcome = "refused"
+            return await self._refuse(inbound, str(exc))
         except Exception:
+            report.outcome = "error"
             log.exception("handling %s failed", name)
-            return self._error(inbound, SORRY)
+            return await self._refuse(inbound, SORRY)
 
     async def _run_command(self, ctx: Context, command: Any) -> None:
         spec = spec_of(command)
@@ -364,6 +440,32 @@ class Bot:
             await uow.members.set_role(member.id, Role.ADMIN)
             member = await uow.members.get(member.id) or member
         return member, False
+
+
+def _event_key(inbound: Inbound) -> str:
+    return f"{inbound.platform}:{inbound.community_key}:{inbound.event_id}"
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(inbound: Inbound) -> Inbound:
+    """The event with text every database can store: a lone surrogate (a broken JSON
+    escape from a platform) becomes U+FFFD and NUL (refused by PostgreSQL) is dropped."""
+    changes: dict[str, Any] = {
+        f.name: _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+        for f in fields(inbound)
+        if isinstance(value := getattr(inbound, f.name), str) and _UNSTORABLE.search(value)
+    }
+    return replace(inbound, **changes) if changes else inbound
+
+
+@dataclass
+class _Report:
+    """What `Bot.handle` logs and counts about one inbound event."""
+
+    command: str = "unknown"  # until the text is parsed
+    outcome: str = "ok"  # ok, refused, error or duplicate
 
 
 def _with_id(message: Outbound, outbox_id: int) -> Outbound:

@@ -31,6 +31,7 @@ DEFAULT_TAGS = (
 )
 
 PLATFORMS = ("console", "slack", "matrix")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class SettingsError(ValueError):
@@ -61,6 +62,8 @@ class Settings(BaseSettings):
     slack_app_token: str | None = None
     slack_api_url: str | None = None
     port: int = Field(3000, ge=1, le=65535)
+    # log level; unset: INFO for `run` with a chat platform, WARNING for everything else
+    sif_log_level: str | None = None
 
     matrix_homeserver: str | None = None
     matrix_user_id: str | None = None
@@ -88,6 +91,11 @@ class Settings(BaseSettings):
     # the weekly staff digest: weekday (0=Monday..6=Sunday) and hour, in UTC
     sif_digest_day: int = Field(0, ge=0, le=6)
     sif_digest_hour: int = Field(8, ge=0, le=23)
+    # how long a process holds an outbox message it is sending before another may check
+    # whether it arrived and send it (longer than a send with its retries can take)
+    sif_outbox_lease_seconds: float = Field(120, ge=1, le=3600)
+    # how often pending outbox messages are tried again
+    sif_outbox_retry_seconds: float = Field(30, ge=1, le=3600)
 
     @field_validator("sif_admins", "sif_tags", "matrix_allowed_servers", mode="before")
     @classmethod
@@ -117,6 +125,15 @@ class Settings(BaseSettings):
             if not TAG_PATTERN.fullmatch(tag):
                 raise ValueError(f"'{tag}' is not a tag: use lowercase letters, digits and dashes")
         return value
+
+    @field_validator("sif_log_level")
+    @classmethod
+    def _log_level(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+        return value.strip().upper()
 
     @field_validator("database_url")
     @classmethod

@@ -162,7 +162,12 @@ class OutboxRow(Base):
     parts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Sends started: a message tried before may have arrived, so it is checked first.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A process delivering the message holds it until then; others leave it alone.
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The platform's id of the delivered message (Slack ts, Matrix event id).
+    platform_ref: Mapped[str | None] = mapped_column(String(255))
 
 
 class CounterRow(Base):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy import Select, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
@@ -678,11 +678,12 @@ class SqlLedger:
                 PostingRow.amount,
                 TransactionRow.reason,
                 author.name,
-                TransactionRow.request_id,
+                RequestRow.number,
             )
             .join(PostingRow, PostingRow.transaction_id == TransactionRow.id)
             .join(AccountRow, AccountRow.id == PostingRow.account_id)
             .outerjoin(author, author.id == TransactionRow.author_id)
+            .outerjoin(RequestRow, RequestRow.id == TransactionRow.request_id)
             .where(
                 AccountRow.member_id == member,
                 AccountRow.kind == AccountKind.MEMBER.value,
@@ -1122,6 +1123,14 @@ class SqlRequests:
             for m in members
         ]
 
+    async def count_open_offers(self) -> int:
+        value = await self.s.scalar(
+            select(func.count())
+            .select_from(OfferRow)
+            .where(OfferRow.status == OfferStatus.OFFERED.value)
+        )
+        return int(value or 0)
+
 
 def _as_utc(value: Any) -> datetime | None:
     """Aggregates bypass the column type: SQLite returns a naive string or datetime."""
@@ -1292,7 +1301,9 @@ class SqlOutbox:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
-    async def add(self, message: Outbound, at: datetime) -> int:
+    async def add(
+        self, message: Outbound, at: datetime, claimed_until: datetime | None = None
+    ) -> int:
         row = OutboxRow(
             platform=message.platform,
             delivery=message.delivery.value,
@@ -1301,7 +1312,9 @@ class SqlOutbox:
             text=message.text,
             parts=_parts(message),
             created_at=at,
-            attempts=0,
+            # Claimed by the process about to send it, which counts the attempt now.
+            attempts=0 if claimed_until is None else 1,
+            claimed_until=claimed_until,
         )
         self.s.add(row)
         await self.s.flush()
@@ -1316,12 +1329,57 @@ class SqlOutbox:
         )
         return [_outbound(r) for r in rows]
 
-    async def mark_sent(self, outbox_id: int, at: datetime) -> None:
+    async def claim(
+        self, platforms: Sequence[str], now: datetime, until: datetime, limit: int
+    ) -> list[tuple[Outbound, bool]]:
+        """Unsent messages nobody holds, now held until `until`; with each, whether a send
+        was tried before (then it may have arrived). Rows other processes are claiming at
+        this moment are skipped, not waited for."""
+        rows = list(
+            await self.s.scalars(
+                select(OutboxRow)
+                .where(
+                    OutboxRow.sent_at.is_(None),
+                    OutboxRow.platform.in_(list(platforms)),
+                    or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now),
+                )
+                .order_by(OutboxRow.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        claimed = [(_outbound(r), r.attempts > 0) for r in rows]
+        if rows:
+            await self.s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_([r.id for r in rows]))
+                .values(claimed_until=until, attempts=OutboxRow.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+        return claimed
+
+    async def release(self, outbox_ids: Sequence[int], now: datetime) -> None:
+        """Let other deliveries take these messages again (a send failed or never began)."""
+        if outbox_ids:
+            await self.s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(list(outbox_ids)), OutboxRow.sent_at.is_(None))
+                .values(claimed_until=now)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None:
         await self.s.execute(
             update(OutboxRow)
             .where(OutboxRow.id == outbox_id)
-            .values(sent_at=at, attempts=OutboxRow.attempts + 1)
+            .values(sent_at=at, claimed_until=None, platform_ref=ref)
         )
+
+    async def backlog(self) -> int:
+        value = await self.s.scalar(
+            select(func.count()).select_from(OutboxRow).where(OutboxRow.sent_at.is_(None))
+        )
+        return int(value or 0)
 
 
 __all__ = [

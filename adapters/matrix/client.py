@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import json
 import logging
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +40,16 @@ from nio import (
 
 from adapters.matrix import translate
 from bot.messages import Attachment, Delivery, Outbound
+from bot.observability import Status
 from bot.service import Bot
 
 log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT_MS = 30_000
 MAX_BACKOFF = 60.0
+# A healthy long poll returns at least every SYNC_TIMEOUT_MS; allow a failed one and a
+# full back-off before /healthz calls the sync stale.
+STALE_SYNC_SECONDS = 2 * SYNC_TIMEOUT_MS / 1000 + MAX_BACKOFF
 ENCRYPTED_NOTICE = (
     "I can't read encrypted messages yet. Please talk to me in an unencrypted room, "
     "or send me a direct message without encryption."
@@ -56,6 +62,8 @@ class MatrixError(RuntimeError):
 
 class MatrixAdapter:
     """One bot account on one homeserver, serving one community."""
+
+    _last_sync: float | None = None  # time.monotonic() of the last good sync
 
     def __init__(
         self,
@@ -124,7 +132,9 @@ class MatrixAdapter:
             await self._join_invites(first)
             self._save("sync.json", {"next_batch": first.next_batch})
         await self._load_direct_rooms()
+        self._last_sync = time.monotonic()
         self._task = asyncio.create_task(self._sync_forever(), name="matrix-sync")
+        log.info("Matrix sync started for %s", self.user_id)
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -133,6 +143,19 @@ class MatrixAdapter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.client.close()
+
+    async def status(self) -> Status:
+        """For /healthz: logged in, and the sync loop ran a sync recently."""
+        if not self.client.logged_in:
+            return Status(False, "not logged in")
+        if self._task is None or self._last_sync is None:
+            return Status(False, "not started")
+        if self._task.done():
+            return Status(False, "sync loop stopped")
+        age = time.monotonic() - self._last_sync
+        if age > STALE_SYNC_SECONDS:
+            return Status(False, f"last sync {age:.0f} s ago")
+        return Status(True, f"syncing (last sync {age:.0f} s ago)")
 
     async def _login(self) -> None:
         saved = self._saved_credentials
@@ -179,6 +202,7 @@ class MatrixAdapter:
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             backoff = 1.0
+            self._last_sync = time.monotonic()
             await self.process(response)
             self._save("sync.json", {"next_batch": response.next_batch})
             self.synced.set()
@@ -344,10 +368,17 @@ class MatrixAdapter:
         except Exception as exc:
             log.warning("could not update m.direct: %s", exc)
 
-    async def send(self, room_id: str, content: dict[str, Any], attempts: int = 5) -> str:
-        """Send one event; M_LIMIT_EXCEEDED waits for retry_after_ms. Raises when refused."""
+    async def send(
+        self,
+        room_id: str,
+        content: dict[str, Any],
+        attempts: int = 5,
+        txn_id: str | None = None,
+    ) -> str:
+        """Send one event; M_LIMIT_EXCEEDED waits for retry_after_ms. Raises when refused.
+        The homeserver turns a repeated `txn_id` (same device) into the first event."""
         for _ in range(attempts):
-            response = await self.client.room_send(room_id, "m.room.message", content)
+            response = await self.client.room_send(room_id, "m.room.message", content, tx_id=txn_id)
             if not isinstance(response, RoomSendError):
                 return str(response.event_id)
             wait = _retry_after(response)
@@ -368,7 +399,9 @@ class MatrixAdapter:
             raise MatrixError(f"upload of {attachment.filename} failed: {response}")
         return str(uri)
 
-    async def send_file(self, room_id: str, attachment: Attachment) -> str:
+    async def send_file(
+        self, room_id: str, attachment: Attachment, txn_id: str | None = None
+    ) -> str:
         uri = await self.upload(attachment)
         msgtype = "m.image" if attachment.mimetype.startswith("image/") else "m.file"
         return await self.send(
@@ -379,6 +412,7 @@ class MatrixAdapter:
                 "url": uri,
                 "info": {"mimetype": attachment.mimetype, "size": len(attachment.content)},
             },
+            txn_id=txn_id,
         )
 
 
@@ -388,15 +422,28 @@ class MatrixMessenger:
     def __init__(self, adapter: MatrixAdapter) -> None:
         self.adapter = adapter
 
-    async def send(self, message: Outbound) -> None:
+    async def send(self, message: Outbound) -> str:
+        """Send one message; returns its event id. An outbox message is sent with a
+        transaction id made from its outbox id and content, so sending it again after a
+        crash (same device) gives back the first event instead of a second message."""
         if message.delivery is Delivery.CHANNEL:
             room_id = message.to
         else:
             # Matrix has no private replies in a room: those go to the direct room.
             room_id = await self.adapter.direct_room(message.to)
-        await self.adapter.send(room_id, translate.content(message))
+        content = translate.content(message)
+        txn = None
+        if message.outbox_id is not None:
+            digest = hashlib.sha256(
+                json.dumps([room_id, content], sort_keys=True).encode("utf-8")
+            ).hexdigest()[:16]
+            txn = f"sif-outbox-{message.outbox_id}-{digest}"
+        event_id = await self.adapter.send(room_id, content, txn_id=txn)
         if message.attachment is not None:
-            await self.adapter.send_file(room_id, message.attachment)
+            await self.adapter.send_file(
+                room_id, message.attachment, txn_id=None if txn is None else f"{txn}-file"
+            )
+        return event_id
 
 
 def _retry_after(response: Any) -> float | None:

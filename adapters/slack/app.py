@@ -1,18 +1,22 @@
 """The Slack door: a Bolt AsyncApp that turns Slack into Inbound, and a Messenger back.
 
 HTTP mode serves ``POST /slack/events`` (signature checked by Bolt); Socket Mode is
-used when ``SLACK_APP_TOKEN`` is set. Every listener acks at once and works after the
-ack. Requests Bolt cannot take safely are answered here first: a malformed body gets
-400 (Bolt would answer 500 and Slack would retry), and a slash command is parsed
-here so that its text may contain the word "payload" (a slack-bolt 1.30 bug).
+used when ``SLACK_APP_TOKEN`` is set. A listener acks as soon as the core has committed
+the outcome, before anything is sent: an event that dies with the process before that
+is not acknowledged, so Slack sends it again, and the core's event keys make the retry
+a no-op when the first try did commit. Requests Bolt cannot take safely are answered
+here first: a malformed body gets 400 (Bolt would answer 500 and Slack would retry),
+and a slash command is parsed here so that its text may contain the word "payload"
+(a slack-bolt 1.30 bug).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -31,11 +35,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import translate
 from bot.messages import Delivery, Inbound, Outbound
+from bot.observability import Status
 from bot.service import Bot
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024  # Slack payloads are far smaller; anything bigger is not Slack
+OUTBOX_EVENT = "sif_outbox"  # message metadata type naming the outbox row a message came from
+HISTORY_LOOKBACK = 200  # latest messages searched for one whose delivery is in doubt
 
 
 class SlackMessenger:
@@ -53,7 +60,8 @@ class SlackMessenger:
             self._dm_channels[user] = str(opened["channel"]["id"])
         return self._dm_channels[user]
 
-    async def send(self, message: Outbound) -> None:
+    async def send(self, message: Outbound) -> str | None:
+        """Send one message; returns its ts (None for an ephemeral message or a file)."""
         text = translate.fallback_text(message)
         blocks = translate.blocks(message)
         if message.attachment is not None:
@@ -68,19 +76,55 @@ class SlackMessenger:
                 filename=message.attachment.filename,
                 initial_comment=text,
             )
-            return
-        if message.delivery is Delivery.CHANNEL:
-            await self.client.chat_postMessage(channel=message.to, text=text, blocks=blocks)
-        elif message.delivery is Delivery.PRIVATE and message.channel:
+            return None
+        if message.delivery is Delivery.PRIVATE and message.channel:
             await self.client.chat_postEphemeral(
                 channel=message.channel,
                 user=translate.user_of(message.to),
                 text=text,
                 blocks=blocks,
             )
-        else:
-            channel = await self._dm_channel(translate.user_of(message.to))
-            await self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+            return None
+        channel = await self._channel_of(message)
+        extra: dict[str, Any] = {}
+        if message.outbox_id is not None:
+            # Tagged with its outbox id, so `delivered` can find it after a crash.
+            extra["metadata"] = {
+                "event_type": OUTBOX_EVENT,
+                "event_payload": {"outbox_id": message.outbox_id},
+            }
+        response = await self.client.chat_postMessage(
+            channel=channel, text=text, blocks=blocks, **extra
+        )
+        return str(response.get("ts") or "") or None
+
+    async def delivered(self, message: Outbound) -> str | None:
+        """The ts of this outbox message if it is already in its conversation (looked up
+        among the latest messages there by its metadata), else None. Ephemeral messages
+        and files leave nothing to find, so they are sent again."""
+        if message.outbox_id is None or message.attachment is not None:
+            return None
+        if message.delivery is Delivery.PRIVATE and message.channel:
+            return None
+        history = await self.client.conversations_history(
+            channel=await self._channel_of(message),
+            limit=HISTORY_LOOKBACK,
+            include_all_metadata=True,
+        )
+        for found in history.get("messages") or []:
+            metadata = found.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (
+                metadata.get("event_type") == OUTBOX_EVENT
+                and payload.get("outbox_id") == message.outbox_id
+            ):
+                return str(found.get("ts") or "") or None
+        return None
+
+    async def _channel_of(self, message: Outbound) -> str:
+        if message.delivery is Delivery.CHANNEL:
+            return message.to
+        return await self._dm_channel(translate.user_of(message.to))
 
 
 def make_client(
@@ -99,6 +143,9 @@ def make_client(
 class SlackAdapter:
     """Wires one Bolt app to the core. Create it inside the running event loop."""
 
+    _socket: Any = None  # the Socket Mode handler, once connected
+    _listening = False  # HTTP mode: the events route is served
+
     def __init__(
         self,
         bot: Bot,
@@ -114,10 +161,14 @@ class SlackAdapter:
             signing_secret=signing_secret or "socket-mode",
             client=self.client,
             request_verification_enabled=signing_secret is not None,
+            # Bolt acks events on its own when a listener starts; only with this does the
+            # response wait for the listener, which returns once the work is committed.
+            process_before_response=True,
         )
         self.messenger = SlackMessenger(self.client)
         bot.relay.register(self.messenger)
         self._names: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._register()
 
     # -- helpers -------------------------------------------------------------------
@@ -141,28 +192,52 @@ class SlackAdapter:
             self._names[user_id] = str(name or user_id)
         return self._names[user_id]
 
-    async def _run(self, inbound: Inbound) -> list[Outbound]:
-        return await self.bot.handle(inbound)
+    async def _run(self, inbound: Inbound, ack: Callable[..., Awaitable[None]]) -> None:
+        """Hand the event to the core and return (so Bolt answers Slack) once its outcome is
+        committed; sending the answers goes on in the background."""
+        committed = asyncio.Event()
+
+        async def acknowledge() -> None:
+            await ack()
+            committed.set()
+
+        task = self.later(self.bot.handle(inbound, committed=acknowledge))
+        waiter = asyncio.ensure_future(committed.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if task.done():
+            task.result()  # Bot.handle does not raise; if it ever did, Bolt answers 500
+
+    def later(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run work after the response, kept until done so a shutdown can wait for it."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def drain(self, seconds: float = 20.0) -> None:
+        """Wait for work still running after its response (graceful shutdown)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=seconds)
 
     def _register(self) -> None:
         app = self.app
 
         @app.command("/sif")
         async def on_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
-            await ack()
             name = await self._name(str(body.get("user_id", "")), str(body.get("user_name", "")))
-            await self._run(translate.from_command(body, name))
+            await self._run(translate.from_command(body, name), ack)
 
         @app.event("message")
         async def on_message(
             ack: Callable[..., Awaitable[None]], body: dict[str, Any], event: dict[str, Any]
         ) -> None:
-            await ack()
             if event.get("channel_type") != "im" or not translate.is_human_message(event):
+                await ack()
                 return
             team = str(body.get("team_id", ""))
             name = await self._name(str(event.get("user", "")))
-            await self._run(translate.from_message(event, team, body.get("event_id"), name))
+            await self._run(translate.from_message(event, team, body.get("event_id"), name), ack)
 
         @app.event("app_mention")
         async def on_mention(
@@ -171,15 +246,15 @@ class SlackAdapter:
             event: dict[str, Any],
             context: AsyncBoltContext,
         ) -> None:
-            await ack()
             if not translate.is_human_message(event):
+                await ack()
                 return
             team = str(body.get("team_id", ""))
             name = await self._name(str(event.get("user", "")))
             inbound = translate.from_mention(
                 event, team, body.get("event_id"), context.bot_user_id, name
             )
-            await self._run(inbound)
+            await self._run(inbound, ack)
 
         @app.event("app_home_opened")
         async def on_home(
@@ -189,25 +264,29 @@ class SlackAdapter:
             if event.get("tab", "home") != "home":
                 return
             team = str(body.get("team_id", ""))
-            await self.publish_home(team, str(event.get("user", "")))
+            self.later(self.publish_home(team, str(event.get("user", ""))))
 
         @app.action(re.compile(r"^sif_action_\d+$"))
         async def on_action(
             ack: Callable[..., Awaitable[None]], body: dict[str, Any], action: dict[str, Any]
         ) -> None:
-            await ack()
             user = body.get("user") or {}
             name = await self._name(str(user.get("id", "")))
             inbound = translate.from_action(body, action, name)
-            await self._run(inbound)
-            await self._close_buttons(body, action)
+            await self._run(inbound, ack)
             team = inbound.community_key.split(":", 1)[1]
-            await self.publish_home(team, str(user.get("id", "")))
+            self.later(self._after_click(body, action, team, str(user.get("id", ""))))
 
-        # Anything else is acknowledged, so Slack does not retry it.
-        @app.event(re.compile(".*"))
+        # Any other event is acknowledged, so Slack does not retry it.
+        @app.event(re.compile(r"^(?!(message|app_mention|app_home_opened)$)"))
         async def on_other_event(ack: Callable[..., Awaitable[None]]) -> None:
             await ack()
+
+    async def _after_click(
+        self, body: dict[str, Any], action: dict[str, Any], team: str, user_id: str
+    ) -> None:
+        await self._close_buttons(body, action)
+        await self.publish_home(team, user_id)
 
     async def _close_buttons(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         message = body.get("message") or {}
@@ -267,6 +346,7 @@ class SlackAdapter:
 
     def web_app(self, extra_routes: list[web.RouteDef] | None = None) -> web.Application:
         application = web.Application(client_max_size=MAX_BODY * 2)
+        self._listening = True
         application.add_routes([web.post("/slack/events", self.handle_http), *(extra_routes or [])])
         return application
 
@@ -276,7 +356,19 @@ class SlackAdapter:
 
         handler = AsyncSocketModeHandler(self.app, app_token, web_client=self.client)
         await handler.connect_async()  # type: ignore[no-untyped-call]
+        self._socket = handler
+        log.info("connected to Slack in Socket Mode")
         return handler
+
+    async def status(self) -> Status:
+        """For /healthz: Socket Mode connected, or HTTP mode listening for events."""
+        if self._socket is not None:
+            if await self._socket.client.is_connected():
+                return Status(True, "connected (Socket Mode)")
+            return Status(False, "Socket Mode disconnected")
+        if self._listening:
+            return Status(True, "listening (HTTP)")
+        return Status(False, "not started")
 
 
 def _parse(body: str, content_type: str) -> dict[str, Any] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.bootstrap import App
 from bot.jobs import sweep_offers
 from bot.ledger import ESCROW, AccountKey
+from bot.records import Role
 from tests.fakes import FakeClock, RecordingMessenger, said
 
 IDEA = {
@@ -245,3 +246,21 @@ async def test_stats_counts_requests_times_circulation_and_gaps(app: App, clock:
     assert "Tags with no peer to review them: design." in text
     await bot.handle(said("ann", "stats"))
     assert "`stats` is for staff only" in out.to("ann")[-1]
+
+
+async def test_history_names_requests_by_their_number(app: App) -> None:
+    """Request numbers are per community; database ids are not (another community's
+    request, or a rolled-back one, takes an id), and history must show the number."""
+    bot, out = app.bot, messenger(app)
+    now = bot.clock.now()
+    async with bot.uow_factory() as uow:
+        other = await uow.communities.get_or_create("slack:TOTHER", "Other", ["finance"], now)
+        zoe = await uow.members.create(other.id, "zoe", Role.MEMBER, "slack", "TOTHER:U1", now)
+        idea = await uow.ideas.create(other.id, zoe.id, IDEA["title"], IDEA, now)
+        await uow.requests.create(other.id, idea.id, zoe.id, "review", 200, ["finance"], now)
+        await uow.commit()
+    await setup_network(app)
+    await bot.handle(said("ann", "request I-1 review"))
+    await bot.handle(said("bob", "accept R-1"))
+    await bot.handle(said("ann", "history"))
+    assert "hold R-1 -2.00 SIF" in out.to("ann")[-1]

@@ -115,6 +115,7 @@ class FakeSlack:
       socket_received  every JSON message a Socket Mode client sent (acks)
       home_views       the last view published per user by views.publish
       users            per-user overrides for users.info: {"name", "real_name", "tz", ...}
+      history          messages posted per channel, oldest first (conversations.history)
     """
 
     def __init__(
@@ -137,6 +138,7 @@ class FakeSlack:
         self.socket_received: list[dict[str, Any]] = []
         self.home_views: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
+        self.history: dict[str, list[dict[str, Any]]] = {}
 
         self._failures: dict[str, list[_Failure]] = {}
         self._pending_uploads: dict[str, _PendingUpload] = {}
@@ -387,6 +389,7 @@ class FakeSlack:
         return {
             "auth.test": self._auth_test,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
@@ -444,7 +447,24 @@ class FakeSlack:
     def _chat_post_message(self, call: Call) -> dict[str, Any]:
         ts = self._next_ts()
         channel = str(call.args.get("channel", ""))
-        return {"ok": True, "channel": channel, "ts": ts, "message": self._bot_message(call, ts)}
+        message = self._bot_message(call, ts)
+        self.history.setdefault(channel, []).append(message)
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _conversations_history(self, call: Call) -> dict[str, Any]:
+        """Newest first, at most `limit`; metadata only with include_all_metadata."""
+        channel = str(call.args.get("channel", ""))
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        limit = int(call.args.get("limit") or 100)
+        with_metadata = str(call.args.get("include_all_metadata", "")).lower() in {"1", "true"}
+        messages = []
+        for message in reversed(self.history.get(channel, [])[-limit:]):
+            shown = dict(message)
+            if not with_metadata:
+                shown.pop("metadata", None)
+            messages.append(shown)
+        return {"ok": True, "messages": messages, "has_more": False}
 
     def _chat_post_ephemeral(self, call: Call) -> dict[str, Any]:
         return {"ok": True, "message_ts": self._next_ts()}

@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from bot.outbox import Relay
 from bot.records import RequestStatus
 from bot.service import Bot
 from store.db import create_schema, make_engine, make_sessionmaker
+from store.models import OutboxRow
 from store.uow import SqlUnitOfWorkFactory
 from tests.adapters.slack.fake_slack import (
     FakeSlack,
@@ -230,6 +232,65 @@ async def test_a_retried_event_acts_once(env: Env) -> None:
     await env.slack.wait_for("chat.postMessage")
     await asyncio.sleep(0.5)
     assert len(env.slack.calls_to("chat.postMessage")) == 1
+
+
+async def _interrupt_delivery(env: Env) -> int:
+    """Staff grant ann 2 SIF; the DM to ann reaches Slack, then the process 'dies' before
+    recording it: the outbox row is put back as unsent, tried once, its lease run out."""
+    await env.command("balance")  # ann exists
+    await env.slack.wait_for("chat.postEphemeral")
+    await env.command("grant <@U0002> 2 prize", user_id="USTAFF", user_name="staff")
+    (dm,) = await env.slack.wait_for(
+        "chat.postMessage", where=lambda c: "You received 2.00 SIF" in c.args["text"]
+    )
+    outbox_id = dm.args["metadata"]["event_payload"]["outbox_id"]
+    for _ in range(100):  # the sender records it just after Slack answered
+        async with env.bot.uow_factory() as uow:
+            row = await uow.session.get(OutboxRow, outbox_id)  # type: ignore[attr-defined]
+            if row.sent_at is not None:
+                break
+        await asyncio.sleep(0.02)
+    async with env.bot.uow_factory() as uow:
+        row = await uow.session.get(OutboxRow, outbox_id)  # type: ignore[attr-defined]
+        posted = env.slack.history[env.slack.dm_channel("U0002")][-1]
+        assert row.sent_at is not None and row.platform_ref == posted["ts"]
+        row.sent_at, row.platform_ref = None, None
+        row.claimed_until = env.bot.clock.now() - timedelta(seconds=1)
+        await uow.commit()
+    return int(outbox_id)
+
+
+async def test_a_message_that_arrived_before_a_crash_is_not_sent_again(env: Env) -> None:
+    outbox_id = await _interrupt_delivery(env)
+    before = len(env.slack.calls_to("chat.postMessage"))
+    assert await env.bot.relay.flush() == 1
+    assert len(env.slack.calls_to("chat.postMessage")) == before  # found, not re-sent
+    (lookup,) = env.slack.calls_to("conversations.history")
+    assert lookup.args["channel"] == env.slack.dm_channel("U0002")
+    async with env.bot.uow_factory() as uow:
+        row = await uow.session.get(OutboxRow, outbox_id)  # type: ignore[attr-defined]
+        assert row.sent_at is not None and row.platform_ref
+    assert await env.bot.relay.flush() == 0
+
+
+async def test_a_message_that_did_not_arrive_before_a_crash_is_sent_once(env: Env) -> None:
+    outbox_id = await _interrupt_delivery(env)
+    env.slack.history[env.slack.dm_channel("U0002")].clear()  # it never got there
+    before = len(env.slack.calls_to("chat.postMessage"))
+    assert await env.bot.relay.flush() == 1
+    again = env.slack.calls_to("chat.postMessage")[before:]
+    assert [c.args["metadata"]["event_payload"]["outbox_id"] for c in again] == [outbox_id]
+    assert await env.bot.relay.flush() == 0
+
+
+async def test_a_message_held_by_a_live_sender_is_left_alone(env: Env) -> None:
+    outbox_id = await _interrupt_delivery(env)
+    async with env.bot.uow_factory() as uow:
+        row = await uow.session.get(OutboxRow, outbox_id)  # type: ignore[attr-defined]
+        row.claimed_until = env.bot.clock.now() + timedelta(seconds=60)
+        await uow.commit()
+    assert await env.bot.relay.flush() == 0
+    assert env.slack.calls_to("conversations.history") == []
 
 
 async def test_a_429_is_retried_and_the_message_arrives_once(env: Env) -> None:
