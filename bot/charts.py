@@ -11,16 +11,10 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-# Agg draws without a display; it must be chosen before pyplot is imported, and the
-# bot runs on servers without one.
-matplotlib.use("Agg")
-
-from matplotlib.dates import DateFormatter
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FUNNEL = ("opened", "accepted", "delivered", "confirmed")
 FUNNEL = ("opened", "accepted", "delivered", "confirmed")
@@ -57,6 +51,17 @@ class ChartData:
 
 def stats_figure(series: ChartData) -> Figure:
     """The chart as a Figure (tests inspect its axes; `stats_chart` renders it)."""
+    # matplotlib (with numpy, about 45 MB) is imported on the first chart, not when the
+    # bot starts: most processes never draw one.
+    import matplotlib
+
+    # Agg draws without a display; it must be chosen before pyplot is imported, and the
+    # bot runs on servers without one.
+    matplotlib.use("Agg")
+    from matplotlib.dates import DateFormatter
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     # A bare Figure rather than pyplot: no global figure registry to leak or to clean up.
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
     flow, funnel = fig.subplots(2, 1, sharex=True)

@@ -161,12 +161,12 @@ async def _serve(app: App, settings: Settings) -> int:
         # Graceful stop: take no new events, let the ones in flight finish and their
         # answers go out, then send what is still in the outbox.
         print("sif-bot is stopping: finishing the work in flight.", flush=True)
-        scheduler.shutdown(wait=False)
         for close in closers:
             await close()
         await runner.cleanup()  # stops listening, waits for requests being handled
         for drain in drains:
             await drain()
+        await scheduler.stop()
         try:
             await app.relay.flush()
         except Exception:
@@ -277,7 +277,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 await interactive(app.bot, getpass.getuser())
             finally:
-                scheduler.shutdown(wait=False)
+                await scheduler.stop()
             return 0
         return await _serve(app, settings)
     finally:

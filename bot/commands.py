@@ -84,17 +84,22 @@ class Amount(Arg):
             raise ParseError(str(exc)) from None
 
 
+INT_PATTERN = re.compile(r"[+-]?\d+")  # \d: the decimal digits int() reads, of any script
+
+
 class Int(Arg):
     def __init__(self, low: int, high: int, what: str) -> None:
         self.low, self.high, self.what = low, high, what
 
     def looks_like(self, token: str) -> bool:
-        return token.lstrip("+-").isdigit()
+        return bool(INT_PATTERN.fullmatch(token))
 
     def read(self, token: str) -> int:
-        if not token.lstrip("+-").isdigit():
-            raise ParseError(f"{self.what} must be a whole number, not '{token}'.")
-        value = int(token)
+        # Not str.isdigit: it accepts "²" and "--5", which int() refuses.
+        if not INT_PATTERN.fullmatch(token):
+            raise ParseError(f"{self.what} must be a whole number, not '{token[:20]}'.")
+        # A few thousand digits would make int() itself refuse; no range needs 19.
+        value = int(token) if len(token) < 20 else self.high + 1
         if not self.low <= value <= self.high:
             raise ParseError(f"{self.what} must be between {self.low} and {self.high}.")
         return value

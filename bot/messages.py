@@ -8,6 +8,7 @@ carries platform objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -78,6 +79,8 @@ class Outbound:
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     outbox_id: int | None = None  # set when the message was stored in the outbox
     attachment: Attachment | None = None
+    # until when this process holds the stored message for sending (see bot.outbox)
+    held_until: datetime | None = field(default=None, compare=False)
 
 
 def render_table(table: Table) -> str:

@@ -97,12 +97,13 @@ async def offer_next(
         await escalate(uow, notices, request, reason, now)
         return 0
     round_ = request.round + 1
-    await uow.requests.transition(
+    if not await uow.requests.transition(
         request.id,
         [RequestStatus.OPEN, RequestStatus.ESCALATED],
         RequestStatus.OPEN,
         round=round_,
-    )
+    ):
+        return 0  # cancelled or taken meanwhile: nothing to offer
     ttl = timedelta(hours=settings.sif_offer_ttl_hours)
     for candidate in candidates:
         await uow.requests.add_offer(

@@ -16,8 +16,10 @@ this process stays in the outbox for a process that has one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -27,6 +29,9 @@ from bot.ports import Clock, Messenger, UnitOfWorkFactory
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 120.0
+# After a failed send the platform's messages wait, doubling with each failure in a row.
+BACKOFF_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 15 * 60.0
 
 
 class Relay:
@@ -37,7 +42,8 @@ class Relay:
         self.clock = clock
         self.lease = timedelta(seconds=lease_seconds)
         self.messengers: dict[str, Messenger] = {}
-        self._lock = asyncio.Lock()
+        self._locks = _KeyedLocks()
+        self._failures: dict[str, int] = {}  # failed sends in a row, per platform
 
     def register(self, messenger: Messenger) -> None:
         self.messengers[messenger.platform] = messenger
@@ -77,7 +83,8 @@ class Relay:
                 await uow.commit()
             if not claimed:
                 return sent
-            done, failed = await self._send_all(claimed)
+            held = [(replace(m, held_until=now + self.lease), tried) for m, tried in claimed]
+            done, failed = await self._send_all(held)
             sent += done
             if failed or len(claimed) < batch:
                 return sent
@@ -89,29 +96,65 @@ class Relay:
         whether one failed."""
         sent: list[tuple[int, str | None]] = []
         failed: list[int] = []
-        async with self._lock:  # one sender at a time keeps a member's messages in order
+        wait = timedelta(0)
+        # One sender at a time per conversation keeps each person's messages in order;
+        # messages to different people go out side by side.
+        async with self._locks.holding({(m.platform, m.to, m.channel) for m, _ in messages}):
             for index, (message, tried) in enumerate(messages):
                 assert message.outbox_id is not None
                 messenger = self.messengers.get(message.platform)
                 if messenger is None:
                     continue  # another process with that platform delivers it
+                if not await self._still_held(message):
+                    continue  # its hold ran out and another delivery took it
                 try:
                     ref = await self._lookup(messenger, message) if tried else None
                     if ref is None:
                         ref = await messenger.send(message)
                 except Exception:
-                    log.exception("outbox message %s not delivered yet", message.outbox_id)
+                    wait = self.backoff(message.platform, failed=True)
+                    log.exception(
+                        "outbox message %s not delivered yet; trying again in %.0f s",
+                        message.outbox_id,
+                        wait.total_seconds(),
+                    )
                     failed = [m.outbox_id for m, _ in messages[index:] if m.outbox_id is not None]
                     break
+                self.backoff(message.platform, failed=False)
                 sent.append((message.outbox_id, ref))
             if sent or failed:
                 async with self.uow_factory() as uow:
                     now = self.clock.now()
                     for outbox_id, ref in sent:
                         await uow.outbox.mark_sent(outbox_id, now, ref)
-                    await uow.outbox.release(failed, now)
+                    await uow.outbox.release(failed, now + wait)
                     await uow.commit()
         return len(sent), bool(failed)
+
+    async def _still_held(self, message: Outbound) -> bool:
+        """Whether this process may send the message now: its hold has at least half a
+        lease to run (a send takes far less), or it could be renewed because nobody else
+        took it meanwhile (sending was delayed, e.g. behind a slow platform)."""
+        now = self.clock.now()
+        if message.held_until is not None and now + self.lease / 2 < message.held_until:
+            return True
+        assert message.outbox_id is not None
+        async with self.uow_factory() as uow:
+            renewed = await uow.outbox.renew(
+                message.outbox_id, message.held_until, now + self.lease
+            )
+            await uow.commit()
+        if not renewed:
+            log.info("outbox message %s is held by another delivery now", message.outbox_id)
+        return renewed
+
+    def backoff(self, platform: str, *, failed: bool) -> timedelta:
+        """Count a send's outcome; how long the platform's messages wait after a failure."""
+        if not failed:
+            self._failures.pop(platform, None)
+            return timedelta(0)
+        count = self._failures[platform] = self._failures.get(platform, 0) + 1
+        return timedelta(seconds=min(BACKOFF_SECONDS * 2 ** (count - 1), MAX_BACKOFF_SECONDS))
 
     @staticmethod
     async def _lookup(messenger: Messenger, message: Outbound) -> str | None:
@@ -123,3 +166,34 @@ class Relay:
         if found is not None:
             log.info("outbox message %s had arrived before; not sent again", message.outbox_id)
         return found
+
+
+class _KeyedLocks:
+    """Locks by key, taken together in a fixed order (so two holders never deadlock), and
+    forgotten when nobody holds or waits for them."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, str, str | None], tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def holding(self, keys: set[tuple[str, str, str | None]]) -> AsyncIterator[None]:
+        ordered = sorted(keys, key=lambda k: (k[0], k[1], k[2] or ""))
+        for key in ordered:
+            lock, users = self._locks.get(key, (None, 0))
+            self._locks[key] = (lock or asyncio.Lock(), users + 1)
+        taken: list[asyncio.Lock] = []
+        try:
+            for key in ordered:
+                lock = self._locks[key][0]
+                await lock.acquire()
+                taken.append(lock)
+            yield
+        finally:
+            for lock in taken:
+                lock.release()
+            for key in ordered:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)

@@ -184,9 +184,12 @@ class LedgerRepository(Protocol):
     async def balance_info(self, member: Member) -> BalanceInfo: ...
     async def all_balances(self, community: CommunityId) -> list[BalanceInfo]: ...
     async def history(self, member: MemberId, limit: int) -> list[LedgerLine]: ...
-    async def entries(self, community: CommunityId) -> list[dict[str, Any]]:
+    async def entries(
+        self, community: CommunityId, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
         """Every posting with its transaction (transaction, at, kind, request, reason,
-        author, account, member, amount), oldest first."""
+        author, account, member, amount), oldest first; with `since`, only those of
+        transactions made then or later."""
         ...
 
     async def check_invariants(self, community: CommunityId) -> list[str]:
@@ -213,7 +216,12 @@ class Outbox(Protocol):
     ) -> list[tuple[Outbound, bool]]:
         """Hold unsent, unheld messages until `until`; each with whether it was tried."""
 
-    async def release(self, outbox_ids: Sequence[int], now: datetime) -> None: ...
+    async def renew(self, outbox_id: int, held_until: datetime | None, until: datetime) -> bool:
+        """Hold an unsent message until `until` if it is still held until `held_until`."""
+
+    async def release(self, outbox_ids: Sequence[int], at: datetime) -> None:
+        """Make held messages claimable again from `at`."""
+
     async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None: ...
     async def backlog(self) -> int:
         """How many messages are not sent yet, on every platform (a metric)."""

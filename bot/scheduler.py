@@ -7,8 +7,12 @@ doubles nothing.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -28,12 +32,44 @@ DIGEST_GRACE_SECONDS = 12 * 3600
 OVERDUE_SECONDS = 120
 
 
-def start_scheduler(bot: Bot) -> AsyncIOScheduler:
+class Scheduler(AsyncIOScheduler):  # type: ignore[misc]
+    """AsyncIOScheduler that can stop gracefully: no new runs, running ones finish."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.running_jobs: set[asyncio.Task[Any]] = set()
+
+    def tracked(self, job: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(job)
+        async def run(*args: Any) -> Any:
+            task = asyncio.current_task()
+            assert task is not None
+            self.running_jobs.add(task)
+            try:
+                return await job(*args)
+            finally:
+                self.running_jobs.discard(task)
+
+        return run
+
+    async def stop(self, seconds: float = 20.0) -> None:
+        """Take no new runs, give the running ones `seconds` to finish, then shut down
+        (APScheduler's own shutdown would cancel them halfway)."""
+        if not self.running:
+            return
+        self.pause()
+        if self.running_jobs:
+            await asyncio.wait(set(self.running_jobs), timeout=seconds)
+        self.shutdown(wait=False)
+        await asyncio.sleep(0)  # AsyncIOScheduler shuts down in the loop's next turn
+
+
+def start_scheduler(bot: Bot) -> Scheduler:
     """Start the periodic sweeps; call from inside the running event loop."""
-    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler = Scheduler(timezone="UTC")
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 300}
     scheduler.add_job(
-        sweep_offers,
+        scheduler.tracked(sweep_offers),
         "interval",
         seconds=OFFER_SWEEP_SECONDS,
         args=[bot.uow_factory, bot.settings, bot.clock, bot.relay],
@@ -41,7 +77,7 @@ def start_scheduler(bot: Bot) -> AsyncIOScheduler:
         **common,
     )
     scheduler.add_job(
-        sweep_conversations,
+        scheduler.tracked(sweep_conversations),
         "interval",
         seconds=CONVERSATION_SWEEP_SECONDS,
         args=[bot.uow_factory, bot.settings, bot.clock, bot.flows, bot.relay],
@@ -49,7 +85,7 @@ def start_scheduler(bot: Bot) -> AsyncIOScheduler:
         **common,
     )
     scheduler.add_job(
-        weekly_digest,
+        scheduler.tracked(weekly_digest),
         "cron",
         day_of_week=bot.settings.sif_digest_day,  # APScheduler counts 0=Monday, as we do
         hour=bot.settings.sif_digest_hour,
@@ -59,7 +95,7 @@ def start_scheduler(bot: Bot) -> AsyncIOScheduler:
         **{**common, "misfire_grace_time": DIGEST_GRACE_SECONDS},
     )
     scheduler.add_job(
-        bot.relay.flush,
+        scheduler.tracked(bot.relay.flush),
         "interval",
         seconds=bot.settings.sif_outbox_retry_seconds,
         id="outbox",

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -309,10 +310,11 @@ class Bot:
                 now = self.clock.now()
                 if not await uow.events.first_time(_event_key(inbound), now):
                     return []
-                stored = [
-                    _with_id(m, await uow.outbox.add(m, now, self.relay.holds(m.platform, now)))
-                    for m in messages
-                ]
+                stored = []
+                for message in messages:
+                    held = self.relay.holds(message.platform, now)
+                    outbox_id = await uow.outbox.add(message, now, held)
+                    stored.append(_with_id(message, outbox_id, held))
                 await uow.commit()
                 return stored
         except Exception:
@@ -383,10 +385,9 @@ class Bot:
                     await self._run_command(ctx, command)
                 stored = []
                 for message in ctx.outbound:
-                    outbox_id = await uow.outbox.add(
-                        message, now, self.relay.holds(message.platform, now)
-                    )
-                    stored.append(_with_id(message, outbox_id))
+                    held = self.relay.holds(message.platform, now)
+                    outbox_id = await uow.outbox.add(message, now, held)
+                    stored.append(_with_id(message, outbox_id, held))
                 await uow.members.touch(caller.id, now)
                 await uow.commit()
                 # Community rows are never deleted or renumbered: safe to remember.
@@ -468,7 +469,7 @@ class _Report:
     outcome: str = "ok"  # ok, refused, error or duplicate
 
 
-def _with_id(message: Outbound, outbox_id: int) -> Outbound:
+def _with_id(message: Outbound, outbox_id: int, held_until: datetime | None) -> Outbound:
     from dataclasses import replace
 
-    return replace(message, outbox_id=outbox_id)
+    return replace(message, outbox_id=outbox_id, held_until=held_until)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
@@ -124,7 +124,8 @@ class SqlCommunities:
         return int(await self.s.scalar(stmt) or 0)
 
 
-def _member(row: MemberRow, identities: Sequence[IdentityRow] = ()) -> Member:
+def _member(row: Any, identities: Sequence[Any] = ()) -> Member:
+    """A member from its row (an ORM object or plain columns) and its identities' rows."""
     return Member(
         id=MemberId(row.id),
         community=CommunityId(row.community_id),
@@ -143,15 +144,15 @@ class SqlMembers:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
-    async def _with_identities(self, rows: Sequence[MemberRow]) -> list[Member]:
+    async def _with_identities(self, rows: Sequence[Any]) -> list[Member]:
         if not rows:
             return []
-        ids = await self.s.scalars(
-            select(IdentityRow)
+        ids = await self.s.execute(
+            select(IdentityRow.member_id, IdentityRow.platform, IdentityRow.external_id)
             .where(IdentityRow.member_id.in_([r.id for r in rows]))
             .order_by(IdentityRow.id)
         )
-        by_member: dict[int, list[IdentityRow]] = {}
+        by_member: dict[int, list[Any]] = {}
         for ident in ids:
             by_member.setdefault(ident.member_id, []).append(ident)
         return [_member(r, by_member.get(r.id, [])) for r in rows]
@@ -210,10 +211,14 @@ class SqlMembers:
         return _member(row, [IdentityRow(platform=platform, external_id=external_id)])
 
     async def all(self, community: CommunityId) -> list[Member]:
-        rows = await self.s.scalars(
-            select(MemberRow).where(MemberRow.community_id == community).order_by(MemberRow.id)
+        # Plain rows rather than ORM objects: with 10,000 members the ORM's bookkeeping
+        # would cost more memory than the members themselves (`find`, exports).
+        rows = await self.s.execute(
+            select(*MemberRow.__table__.columns)
+            .where(MemberRow.community_id == community)
+            .order_by(MemberRow.id)
         )
-        return await self._with_identities(list(rows))
+        return await self._with_identities(rows.all())
 
     async def _set(self, member: MemberId, **values: Any) -> None:
         await self.s.execute(update(MemberRow).where(MemberRow.id == member).values(**values))
@@ -632,8 +637,12 @@ class SqlLedger:
         )
         return [self._info(r) for r in rows]
 
-    async def entries(self, community: CommunityId) -> list[dict[str, Any]]:
-        """Every posting of the community with its transaction, oldest first (exports)."""
+    async def entries(
+        self, community: CommunityId, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Every posting of the community with its transaction, oldest first (exports);
+        with `since`, those of transactions made then or later (stats' window)."""
+        window = TransactionRow.created_at >= since if since is not None else true()
         author = aliased(MemberRow)
         owner = aliased(MemberRow)
         rows = await self.s.execute(
@@ -652,7 +661,7 @@ class SqlLedger:
             .join(AccountRow, AccountRow.id == PostingRow.account_id)
             .outerjoin(author, author.id == TransactionRow.author_id)
             .outerjoin(owner, owner.id == AccountRow.member_id)
-            .where(TransactionRow.community_id == community)
+            .where(TransactionRow.community_id == community, window)
             .order_by(TransactionRow.id, PostingRow.id)
         )
         keys = (
@@ -1358,13 +1367,28 @@ class SqlOutbox:
             )
         return claimed
 
-    async def release(self, outbox_ids: Sequence[int], now: datetime) -> None:
-        """Let other deliveries take these messages again (a send failed or never began)."""
+    async def renew(self, outbox_id: int, held_until: datetime | None, until: datetime) -> bool:
+        """Extend a hold that is still ours: unsent and held until exactly `held_until`."""
+        held = (
+            OutboxRow.claimed_until.is_(None)
+            if held_until is None
+            else OutboxRow.claimed_until == held_until
+        )
+        result = await self.s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id, OutboxRow.sent_at.is_(None), held)
+            .values(claimed_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def release(self, outbox_ids: Sequence[int], at: datetime) -> None:
+        """Let deliveries take these messages again from `at` (a send failed or never began)."""
         if outbox_ids:
             await self.s.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id.in_(list(outbox_ids)), OutboxRow.sent_at.is_(None))
-                .values(claimed_until=now)
+                .values(claimed_until=at)
                 .execution_options(synchronize_session=False)
             )
 

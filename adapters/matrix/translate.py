@@ -13,6 +13,7 @@ import html
 import re
 from typing import Any
 
+from bot import markup
 from bot.messages import Inbound, Outbound, render_table
 
 PLATFORM = "matrix"
@@ -116,10 +117,18 @@ def from_reaction(
 
 
 def _inline(text: str) -> str:
-    """Escape, then the little markup the core uses: `code` and *bold*."""
-    escaped = html.escape(text, quote=False)
-    escaped = re.sub(r"`([^`\n]+)`", r"<code>\1</code>", escaped)
-    return re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"<b>\1</b>", escaped)
+    """HTML for the core's text: its own `code` and *headings* marked up, and everything
+    else (names, titles, reasons: whatever people typed) escaped, so it shows literally."""
+    out = []
+    for kind, content in markup.segments(text):
+        escaped = html.escape(content)
+        if kind == "code":
+            out.append(f"<code>{escaped}</code>")
+        elif kind == "bold":
+            out.append(f"<b>{escaped}</b>")
+        else:
+            out.append(escaped)
+    return "".join(out)
 
 
 def _html_table(message: Outbound) -> tuple[str, str]:
@@ -143,22 +152,34 @@ def hint(message: Outbound) -> str:
     return ""
 
 
+def _hint_html(message: Outbound) -> str:
+    """The hint with its actions as code: they are the bot's own, not text people typed."""
+    actions = [b.action for b in message.buttons]
+    extra = hint(message)
+    if extra.startswith("Reply with: "):
+        return "Reply with: " + ", ".join(f"<code>{html.escape(a)}</code>" for a in actions)
+    return html.escape(extra)
+
+
 def content(message: Outbound) -> dict[str, Any]:
     """The ``m.notice`` content for an Outbound."""
     body = message.text
     extra = hint(message)
-    if extra and extra not in body:
-        body = f"{body}\n{extra}"
     if message.table is not None:
         rendered, table_html = _html_table(message)
-        before, _, after = body.partition(rendered)
+        before, found, after = body.partition(rendered)
         formatted = (
             _inline(before).replace("\n", "<br>")
             + table_html
             + _inline(after).replace("\n", "<br>")
+            if found
+            else _inline(body).replace("\n", "<br>")
         )
     else:
         formatted = _inline(body).replace("\n", "<br>")
+    if extra and extra not in body:
+        body = f"{body}\n{extra}"
+        formatted = f"{formatted}<br>{_hint_html(message)}"
     result: dict[str, Any] = {
         "msgtype": "m.notice",
         "body": body,

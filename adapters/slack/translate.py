@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot import markup
 from bot.messages import Inbound, Outbound, render_table
 
 PLATFORM = "slack"
@@ -52,6 +53,52 @@ def unescape(text: str) -> str:
 
 def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# Slack has no escape for its formatting characters. One between two zero-width spaces
+# can neither open nor close bold, italics, strike-through or code, whether Slack takes
+# the space for a word character or for a boundary. A *, _ or ~ between two letters or
+# digits (snake_case, a URL) formats nothing anyway and is left alone; a backtick never.
+ZWSP = "\u200b"
+FORMATTING = re.compile(r"[*_~`]")
+QUOTE = re.compile(r"^&gt;", re.M)
+
+
+def _neutral(match: re.Match[str]) -> str:
+    text, at = match.string, match.start()
+    inside_word = 0 < at < len(text) - 1 and text[at - 1].isalnum() and text[at + 1].isalnum()
+    if inside_word and match.group() != "`":
+        return match.group()
+    return f"{ZWSP}{match.group()}{ZWSP}"
+
+
+def _inline(text: str) -> str:
+    return FORMATTING.sub(_neutral, escape(text))
+
+
+def literal(text: str) -> str:
+    """Text that shows exactly as given in mrkdwn: escaped, formatting neutralised, and a
+    line starting with > not taken for a quote."""
+    return QUOTE.sub(f"{ZWSP}&gt;", _inline(text))
+
+
+def mrkdwn(text: str) -> str:
+    """The core's text as mrkdwn: its own `code` and *headings* formatted, everything else
+    (names, titles, reasons: whatever people typed) literal."""
+    out = []
+    for kind, content in markup.segments(text):
+        if kind == "code":
+            out.append(f"`{escape(content)}`")
+        elif kind == "bold":
+            out.append(f"*{escape(content)}*")
+        else:
+            out.append(_inline(content))
+    return QUOTE.sub(f"{ZWSP}&gt;", "".join(out))
+
+
+def preformatted(text: str) -> str:
+    """A block of monospace text (a table): inside ``` only a backtick can end it."""
+    return "```" + escape(text).replace("`", f"{ZWSP}`{ZWSP}") + "```"
 
 
 def from_command(body: dict[str, Any], display_name: str = "") -> Inbound:
@@ -147,15 +194,26 @@ def _sections(text: str) -> list[dict[str, Any]]:
         cut = cut if cut > 0 else SECTION_LIMIT
         chunks.append(rest[:cut])
         rest = rest[cut:].lstrip("\n")
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks if c]
+    # verbatim: no automatic links or mentions made of what people typed
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": c, "verbatim": True}}
+        for c in chunks
+        if c
+    ]
 
 
 def blocks(message: Outbound) -> list[dict[str, Any]]:
     """Block Kit for a message: text sections (a table in monospace) and its buttons."""
-    text = escape(message.text)
     if message.table is not None:
-        rendered = escape(render_table(message.table))
-        text = text.replace(rendered, f"```{rendered}```")
+        rendered = render_table(message.table)
+        before, found, after = message.text.partition(rendered)
+        text = (
+            mrkdwn(before) + preformatted(rendered) + mrkdwn(after)
+            if found
+            else mrkdwn(message.text)
+        )
+    else:
+        text = mrkdwn(message.text)
     out = _sections(text)
     if message.buttons:
         out.append(
@@ -180,10 +238,13 @@ def blocks(message: Outbound) -> list[dict[str, Any]]:
 def closed_blocks(original: list[dict[str, Any]], chosen: str) -> list[dict[str, Any]]:
     """The clicked message without its buttons, saying what was chosen."""
     kept = [b for b in original if b.get("type") != "actions"]
-    note = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"✓ {escape(chosen)}"}]}
+    note = {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": f"✓ {literal(chosen)}", "verbatim": True}],
+    }
     return [*kept, note]
 
 
 def fallback_text(message: Outbound) -> str:
-    """The notification text: Slack needs escaping here too."""
-    return escape(message.text)[:39000]
+    """The notification text: mrkdwn too, so escaped and neutralised the same way."""
+    return mrkdwn(message.text)[:39000]

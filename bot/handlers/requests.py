@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from bot import ledger
 from bot.commands import (
@@ -186,8 +188,9 @@ async def done(ctx: Context, cmd: Done) -> None:
         raise UserError(f"{request.ref} is {request.status.value}, not waiting for delivery.")
     now = ctx.clock.now()
     release_at = now + timedelta(days=ctx.settings.sif_auto_release_days)
-    await ctx.uow.requests.transition(
-        request.id,
+    await _move(
+        ctx,
+        request,
         [RequestStatus.ASSIGNED],
         RequestStatus.DELIVERED,
         hours=cmd.hours,
@@ -242,8 +245,9 @@ async def thanks(ctx: Context, cmd: Thanks) -> None:
             f"{request.ref} is {request.status.value}; thanks is for a delivered review."
         )
     now = ctx.clock.now()
-    await ctx.uow.requests.transition(
-        request.id,
+    await _move(
+        ctx,
+        request,
         [RequestStatus.DELIVERED],
         RequestStatus.CONFIRMED,
         rating=cmd.rating,
@@ -292,22 +296,36 @@ async def dispute(ctx: Context, cmd: Dispute) -> None:
         )
 
 
+async def _move(
+    ctx: Context,
+    request: HelpRequest,
+    from_: Sequence[RequestStatus],
+    to: RequestStatus,
+    **fields: Any,
+) -> None:
+    """Move the request on, unless something else moved it since it was read (a peer's
+    accept racing a cancel): then nothing is changed and the caller is told."""
+    if not await ctx.uow.requests.transition(request.id, from_, to, **fields):
+        now = await ctx.uow.requests.get(request.id)
+        state = now.status.value if now is not None else "gone"
+        raise UserError(
+            f"{request.ref} changed just now (it is {state}); nothing was changed, "
+            "please check it and try again."
+        )
+
+
 async def cancel_request(ctx: Context, number: int) -> None:
     request = await _request(ctx, number)
     _requester_only(ctx, request, "cancel")
     now = ctx.clock.now()
     if request.status.is_open:
-        await ctx.uow.requests.transition(
-            request.id, [request.status], RequestStatus.CANCELLED, closed_at=now
-        )
+        await _move(ctx, request, [request.status], RequestStatus.CANCELLED, closed_at=now)
         for offer in await ctx.uow.requests.withdraw_offers(request.id, now):
             await ctx.notices.dm_id(offer.peer, f"{request.ref} was cancelled by its requester.")
         ctx.reply(f"Cancelled {request.ref}; nothing was charged.")
         return
     if request.status is RequestStatus.ASSIGNED:
-        await ctx.uow.requests.transition(
-            request.id, [RequestStatus.ASSIGNED], RequestStatus.CANCELLED, closed_at=now
-        )
+        await _move(ctx, request, [RequestStatus.ASSIGNED], RequestStatus.CANCELLED, closed_at=now)
         await ctx.post(
             ledger.refund(
                 request.requester,
@@ -347,9 +365,7 @@ async def assign(ctx: Context, cmd: Assign) -> None:
         raise UserError(f"{request.ref} is already offered to {peer.name}.")
     now = ctx.clock.now()
     ttl = timedelta(hours=ctx.settings.sif_offer_ttl_hours)
-    await ctx.uow.requests.transition(
-        request.id, [request.status], RequestStatus.OPEN, round=request.round + 1
-    )
+    await _move(ctx, request, [request.status], RequestStatus.OPEN, round=request.round + 1)
     why = f"chosen by {ctx.caller.name} (staff)"
     await ctx.uow.requests.add_offer(
         request.id, peer.id, request.round + 1, why, now, now + ttl, now + ttl / 2
@@ -368,8 +384,8 @@ async def resolve(ctx: Context, cmd: Resolve) -> None:
         raise UserError(f"{request.ref} is {request.status.value}, not disputed.")
     now = ctx.clock.now()
     note = cmd.note or f"resolved by {ctx.caller.name}"
-    await ctx.uow.requests.transition(
-        request.id, [RequestStatus.DISPUTED], RequestStatus.CLOSED, closed_at=now, note=note
+    await _move(
+        ctx, request, [RequestStatus.DISPUTED], RequestStatus.CLOSED, closed_at=now, note=note
     )
     if cmd.outcome == "pay" and request.peer is not None:
         await release_payment(ctx, request, f"{request.ref} dispute resolved: pay")

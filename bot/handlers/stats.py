@@ -155,7 +155,7 @@ async def compute_stats(
     # positive posting of each gives the amount moved once per transaction.
     moves = [
         (e["at"], EntryKind(e["kind"]), e["amount"])
-        for e in await uow.ledger.entries(community_id)
+        for e in await uow.ledger.entries(community_id, since=since)
         if e["amount"] > 0 and since <= e["at"] <= now
     ]
     released = [(at, amount) for at, kind, amount in moves if kind is EntryKind.RELEASE]

@@ -143,6 +143,7 @@ async def main() -> None:
                     url, args.requests, args.clients, answered
                 )
                 await runner.cleanup()
+                await adapter.drain()
             await engine.dispose()
     print(f"{args.requests} requests, {args.clients} concurrent clients, loopback, SQLite")
     bare = report("bare Bolt app, ack only", bare_seconds, bare_latencies, args.requests)

@@ -92,6 +92,55 @@ async def test_first_accept_wins_among_twenty_peers(pg_url: str) -> None:
     await engine.dispose()
 
 
+async def test_a_cancel_racing_an_accept_says_what_really_happened(pg_url: str) -> None:
+    """The requester cancels while the peer accepts: whichever wins, the replies match the
+    request's final state (a cancel that lost must not claim it cancelled)."""
+    await _clean(pg_url)
+    clock = FakeClock()
+    engine = make_engine(pg_url, pool_size=4, max_overflow=2)
+    uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
+    bot = Bot(uow_factory, make_settings(pg_url), clock, Relay(uow_factory, clock))
+    await bot.handle(said("ann", "balance"))
+    await bot.handle(said("bob", "balance"))
+    await bot.handle(said("staff", "grant @ann 100 rounds"))
+    async with uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        bob = await uow.members.by_identity("console", "bob")
+        assert ann is not None and bob is not None
+        idea = await uow.ideas.create(ann.community, ann.id, "Idea", {}, clock.now())
+        await uow.commit()
+    outcomes: set[RequestStatus] = set()
+    for _ in range(40):
+        async with uow_factory() as uow:
+            request = await uow.requests.create(
+                ann.community, idea.id, ann.id, "review", 200, [], clock.now()
+            )
+            await uow.requests.add_offer(
+                request.id, bob.id, 1, "test", clock.now(), clock.now() + timedelta(days=1), None
+            )
+            await uow.commit()
+        cancel, accept = await asyncio.gather(
+            bot.handle(said("ann", f"cancel {request.ref}")),
+            bot.handle(said("bob", f"accept {request.ref}")),
+        )
+        async with uow_factory() as uow:
+            final = await uow.requests.get(request.id)
+        assert final is not None
+        outcomes.add(final.status)
+        said_cancelled = any(f"Cancelled {request.ref}" in m.text for m in cancel)
+        said_accepted = any(m.text.startswith("You accepted") for m in accept)
+        if final.status is RequestStatus.CANCELLED:
+            assert said_cancelled and not said_accepted, (cancel, accept)
+        else:
+            assert final.status is RequestStatus.ASSIGNED, final.status
+            assert said_accepted, accept
+            # the cancel either lost (told so) or came after the accept (refund)
+            assert not any("nothing was charged" in m.text for m in cancel), cancel
+    async with uow_factory() as uow:
+        assert await uow.ledger.check_invariants(ann.community) == []
+    await engine.dispose()
+
+
 async def test_two_sweepers_act_once_on_each_due_row(pg_url: str) -> None:
     await _clean(pg_url)
     clock = FakeClock()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.bootstrap import App
 from bot.ledger import AccountKey
-from tests.fakes import RecordingMessenger, said
+from bot.outbox import Relay
+from tests.fakes import FakeClock, RecordingMessenger, said
 
 
 def messenger(app: App) -> RecordingMessenger:
@@ -47,14 +48,35 @@ async def test_messages_are_delivered_after_commit_and_marked_sent(app: App) -> 
     assert await app.relay.flush() == 0  # nothing left pending
 
 
-async def test_a_message_the_platform_refused_stays_in_the_outbox(app: App) -> None:
+async def test_a_message_the_platform_refused_stays_in_the_outbox(
+    app: App, clock: FakeClock
+) -> None:
     await app.bot.handle(said("ann", "balance"))
     messenger(app).clear()
     messenger(app).fail_next = 1
     await app.bot.handle(said("staff", "grant @ann 2 prize"))
     assert messenger(app).sent == []
+    assert await app.relay.flush() == 0  # the platform gets a break first
+    clock.advance(seconds=5)
     assert await app.relay.flush() == 2
     assert len(messenger(app).to("ann")) == 1 and len(messenger(app).to("staff")) == 1
+
+
+async def test_failures_in_a_row_wait_longer_each_time(app: App, clock: FakeClock) -> None:
+    await app.bot.handle(said("ann", "balance"))
+    messenger(app).clear()
+    messenger(app).fail_next = 3
+    await app.bot.handle(said("staff", "grant @ann 2 prize"))  # failure 1: wait 5 s
+    for wait in (5, 10):  # failures 2 and 3 on the retries: 10 s, then 20 s
+        clock.advance(seconds=wait - 1)
+        assert await app.relay.flush() == 0
+        clock.advance(seconds=1)
+        assert await app.relay.flush() == 0  # tried, and refused again
+    clock.advance(seconds=19)
+    assert await app.relay.flush() == 0
+    clock.advance(seconds=1)
+    assert await app.relay.flush() == 2  # a success resets the wait
+    assert app.relay.backoff("console", failed=True).total_seconds() == 5
 
 
 async def test_refusals_change_nothing(app: App) -> None:
@@ -143,3 +165,41 @@ async def test_roles_profile_settings_and_help(app: App) -> None:
     async with bot.uow_factory() as uow:
         ann = await uow.members.by_identity("console", "ann")
         assert ann is not None and ann.paused_until is None
+
+
+async def _late_delivery(
+    app: App, clock: FakeClock, other_process_flushes: bool
+) -> RecordingMessenger:
+    """Staff grant ann 2 SIF; between the commit and this process's sending, the hold runs
+    out (a long stall) and, maybe, another process's retry job takes the messages."""
+    await app.bot.handle(said("ann", "balance"))
+    messenger(app).clear()
+    other = RecordingMessenger("console")
+    second = Relay(app.bot.uow_factory, clock)
+    second.register(other)
+
+    async def stall() -> None:
+        clock.advance(seconds=app.bot.settings.sif_outbox_lease_seconds + 1)
+        if other_process_flushes:
+            assert await second.flush() == 2
+
+    await app.bot.handle(said("staff", "grant @ann 2 prize"), committed=stall)
+    return other
+
+
+async def test_a_sender_whose_hold_ran_out_leaves_the_message_to_the_new_holder(
+    app: App, clock: FakeClock
+) -> None:
+    other = await _late_delivery(app, clock, other_process_flushes=True)
+    assert messenger(app).sent == []  # this process did not send them a second time
+    assert len(other.to("ann")) == 1 and len(other.to("staff")) == 1
+    assert await app.relay.flush() == 0
+
+
+async def test_a_late_sender_renews_its_hold_when_nobody_took_it(
+    app: App, clock: FakeClock
+) -> None:
+    other = await _late_delivery(app, clock, other_process_flushes=False)
+    assert len(messenger(app).to("ann")) == 1 and len(messenger(app).to("staff")) == 1
+    assert other.sent == []
+    assert await app.relay.flush() == 0
