@@ -10,19 +10,29 @@ requester; speaks one of the idea's languages when both sides' languages are kno
 
 Order, best first:
 
-1. expertise match: the sum of the peer's levels over the needed tags (0 when none);
-2. fairness: fewer reviews in the fairness window, then the oldest last offer
-   (never offered before any offer);
-3. reciprocity: more SIF received than given first, counted up to ``Policy.reciprocity_cap``;
-4. member id ascending, so the order is total and the same on every run.
+1. expertise, as a threshold: peers who hold at least one of the needed tags at
+   ``Policy.qualifying_level`` or above (everyone, when no tag is needed) come before
+   those who hold none. Among qualified peers a higher level or a second matching tag
+   gives no advantage: expertise decides *who may* review, fairness *who is asked*;
+2. rest: longer since the last offer, counted up to ``Policy.rest_days`` (never offered
+   counts as rested). Everyone asked within those days waits behind everyone who was
+   not, oldest offer first, so a peer who ignores offers is asked at most once in that
+   time while rested peers are available;
+3. fairness: fewer reviews in the fairness window, then the oldest last offer (never
+   offered before any offer);
+4. reciprocity: more SIF received than given first, counted up to ``Policy.reciprocity_cap``;
+5. member id ascending, so the order is total and the same on every run.
 
-Why it is fast: only key 1 depends on the request. Keys 2-4 are properties of the peer,
-so :class:`PeerIndex` sorts the peers by them once (one ``np.lexsort``) and keeps every
-column in that order; the position of a row *is* its rank on keys 2-4. The combined key
-of a request is then (match descending, row ascending): ranking computes the match column
-for the needed tags, masks the ineligible rows and takes the first rows of the best match
-level, then of the next one while fewer than ``limit`` were found. That is a few vectorised
-O(n) passes over small integer columns and no sort at request time.
+Why it is fast: keys 3-5 are properties of the peer, so :class:`PeerIndex` sorts the
+peers by them once (one ``np.lexsort``) and keeps every column in that order; the
+position of a row *is* its rank on keys 3-5. Key 1 depends on the request and key 2 on
+the time, each a yes/no: ranking computes both columns for the needed tags and ``now``,
+combines them with eligibility into a level per row (qualified and rested best) and
+takes the first rows of the best level, then of the next one while fewer than ``limit``
+were found. Rested rows are taken in row order; peers asked within the rest days are
+ordered by their last offer, then by row, which sorts only the rows of that one level.
+That is a few vectorised O(n) passes over small integer columns and usually no sort at
+request time.
 """
 
 from __future__ import annotations
@@ -32,7 +42,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from operator import attrgetter, methodcaller
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -55,7 +64,6 @@ _SPARSE_BYTES_PER_HOLDER = 9
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 Rows = npt.NDArray[np.intp]
-Matches = npt.NDArray[np.signedinteger[Any]]  # int16, or int32 for a need of many tags
 
 
 @dataclass(frozen=True)
@@ -89,8 +97,12 @@ class Need:
 
 @dataclass(frozen=True)
 class Policy:
-    """Weights and limits of the ranking; a community may change them.
+    """Thresholds and limits of the ranking; a community may change them.
 
+    ``qualifying_level``: the lowest level at which a needed tag qualifies a peer (1: any
+    level the peer declared).
+    ``rest_days``: a peer asked within this many days waits behind peers who were not
+    (0: no rest, fairness alone decides).
     ``fairness_window_days`` is the window the core counts ``Peer.reviews_90d`` over; the
     router only names it in explanations ("1 review in 90 days").
     ``reciprocity_cap`` (hundredths): how far received-minus-given moves a peer forward;
@@ -98,14 +110,24 @@ class Policy:
     least as much as received) counts as zero, so generous reviewers are not pushed back.
     """
 
+    qualifying_level: int = MIN_LEVEL
+    rest_days: float = 2.0
     fairness_window_days: int = 90
     reciprocity_cap: int = 1000
 
     def __post_init__(self) -> None:
+        if not MIN_LEVEL <= self.qualifying_level <= MAX_LEVEL:
+            raise ValueError(f"qualifying_level must be {MIN_LEVEL}..{MAX_LEVEL}")
+        if not 0 <= self.rest_days <= 3650:
+            raise ValueError("rest_days must be 0..3650")
         if self.fairness_window_days < 1:
             raise ValueError("fairness_window_days must be at least 1")
         if self.reciprocity_cap < 0:
             raise ValueError("reciprocity_cap must not be negative")
+
+    @property
+    def rest(self) -> timedelta:
+        return timedelta(days=self.rest_days)
 
 
 @dataclass(frozen=True)
@@ -114,7 +136,8 @@ class Candidate:
 
     member: MemberId
     name: str
-    match: int  # sum over needed tags of the peer's level (0 when none needed)
+    qualified: bool  # holds a needed tag at the qualifying level (or none is needed)
+    match: int  # sum over needed tags of the peer's level (0 when none needed); shown only
     explanation: str
 
 
@@ -209,23 +232,33 @@ class PeerIndex:
         """The eligible peers for ``need``, best first, at most ``limit`` of them."""
         if limit < 0:
             raise ValueError("limit must not be negative")
-        _instant(now)  # refuse a naive time before it reaches an explanation
+        moment = _instant(now)  # also refuses a naive time before it reaches an explanation
         if limit == 0 or not self._peers:
             return []
         tags = _needed_tags(need)
         eligible = self._eligible(need)
-        match = self._match(tags)
-        # Level 0 holds the ineligible rows, so an eligible match m is level m + 1.
-        levels = match + 1
+        qualified = self._qualified(tags)
+        rested = self._last <= moment - self._policy.rest // _MICROSECOND
+        # Level 0 holds the ineligible rows; then unqualified recent, unqualified rested,
+        # qualified recent, qualified rested (best).
+        levels = np.add(qualified, qualified, dtype=np.int8)
+        levels += rested
+        levels += 1
         np.multiply(levels, eligible, out=levels)
         chosen: list[int] = []
-        # The best levels usually hold `limit` rows, so this stops after a pass or two.
+        # The best level usually holds `limit` rows, so this stops after a pass or two.
         for level in range(int(levels.max()), 0, -1):
-            # Within one match level, row order is the order on the remaining keys.
-            chosen.extend(np.flatnonzero(levels == level)[: limit - len(chosen)].tolist())
+            rows = np.flatnonzero(levels == level)
+            wanted = limit - len(chosen)
+            if level % 2 == 0:
+                # Rested: row order is the order on the remaining keys.
+                chosen.extend(rows[:wanted].tolist())
+            else:
+                # Asked within the rest days: the oldest last offer first, then row order.
+                chosen.extend(rows[np.lexsort((rows, self._last[rows]))[:wanted]].tolist())
             if len(chosen) >= limit:
                 break
-        return [self._candidate(row, tags, eligible, match, now) for row in chosen]
+        return [self._candidate(row, tags, eligible, qualified, now) for row in chosen]
 
     def why_not(self, member: MemberId, need: Need) -> str | None:
         """None when ``member`` may be offered ``need``, else a short reason for people."""
@@ -354,44 +387,50 @@ class PeerIndex:
             eligible &= speaks | ~self._languages_known
         return eligible
 
-    def _match(self, tags: Sequence[str]) -> Matches:
-        # int16 passes are faster than int32 ones and hold any realistic need.
-        fits_int16 = (len(tags) * MAX_LEVEL + 1) <= np.iinfo(np.int16).max
-        match: Matches = np.zeros(len(self._peers), dtype=np.int16 if fits_int16 else np.int32)
+    def _qualified(self, tags: Sequence[str]) -> Bools:
+        """Rows holding at least one of ``tags`` at the qualifying level; all, when none."""
+        n = len(self._peers)
+        if not tags:
+            return np.ones(n, dtype=np.bool_)
+        level = self._policy.qualifying_level
+        qualified = np.zeros(n, dtype=np.bool_)
         for tag in tags:
             column = self._dense.get(tag)
             if column is not None:
-                np.add(match, column, out=match)
+                qualified |= column >= level
             elif (sparse := self._sparse.get(tag)) is not None:
                 rows, levels = sparse
-                match[rows] += levels
-        return match
+                qualified[rows[levels >= level]] = True
+        return qualified
 
-    def _reciprocity_mattered(self, row: int, eligible: Bools, match: Matches) -> bool:
+    def _reciprocity_mattered(self, row: int, eligible: Bools, qualified: Bools) -> bool:
         if self._owed[row] <= 0:
             return False
         start, stop = int(self._owed_end[row]), int(self._fairness_end[row])
         if start >= stop:
             return False
-        return bool(np.any(eligible[start:stop] & (match[start:stop] == match[row])))
+        # Rows of one fairness run share the last offer, so they are equally rested too.
+        same = eligible[start:stop] & (qualified[start:stop] == qualified[row])
+        return bool(np.any(same))
 
     def _candidate(
         self,
         row: int,
         tags: Sequence[str],
         eligible: Bools,
-        match: Matches,
+        qualified: Bools,
         now: datetime,
     ) -> Candidate:
         peer = self._peers[int(self._peer_at[row])]
         parts = [
-            _expertise_phrase(peer, tags),
+            _expertise_phrase(peer, tags, self._policy.qualifying_level),
             _reviews_phrase(peer.reviews_90d, self._policy.fairness_window_days),
             _last_offer_phrase(peer.last_offer_at, now),
         ]
-        if self._reciprocity_mattered(row, eligible, match):
+        if self._reciprocity_mattered(row, eligible, qualified):
             parts.append(f"received {_sif(peer.received - peer.given)} more than given")
-        return Candidate(peer.member, peer.name, int(match[row]), "; ".join(parts))
+        match = sum(peer.expertise.get(tag, 0) for tag in tags)
+        return Candidate(peer.member, peer.name, bool(qualified[row]), match, "; ".join(parts))
 
 
 def rank(
@@ -432,13 +471,17 @@ def _run_ends(same_as_previous: Bools, n: int) -> Rows:
     return result
 
 
-def _expertise_phrase(peer: Peer, tags: Sequence[str]) -> str:
+def _expertise_phrase(peer: Peer, tags: Sequence[str], qualifying_level: int) -> str:
     if not tags:
         return "no expertise asked for"
-    matched = [f"{tag}:{peer.expertise[tag]}" for tag in tags if tag in peer.expertise]
-    if not matched:
-        return "matches none of " + ", ".join(tags)
-    return "matches " + ", ".join(matched)
+    held = [(tag, peer.expertise[tag]) for tag in tags if tag in peer.expertise]
+    matched = [f"{tag}:{level}" for tag, level in held if level >= qualifying_level]
+    if matched:
+        return "matches " + ", ".join(matched)
+    if held:
+        below = ", ".join(f"{tag}:{level}" for tag, level in held)
+        return f"matches only {below} (level {qualifying_level} wanted)"
+    return "matches none of " + ", ".join(tags)
 
 
 def _reviews_phrase(reviews: int, window_days: int) -> str:

@@ -68,7 +68,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot.ids import CommunityId, MemberId
-from bot.jobs import sweep_conversations, sweep_offers
+from bot.jobs import OfferSweep, SweepResult, sweep_conversations, sweep_offers
 from bot.ledger import ESCROW, format_sif
 from bot.messages import Delivery, Inbound, Outbound
 from bot.records import OfferStatus
@@ -532,6 +532,12 @@ class _Member:
 
 
 @dataclass
+class _OfferDue:
+    reminder: datetime | None  # None once sent
+    expires: datetime
+
+
+@dataclass
 class _Request:
     number: int
     requester: _Member
@@ -681,6 +687,9 @@ GONE = re.compile(
     r"|R-(\d+) was cancelled by its requester)"
 )
 PAID_AUTOMATICALLY = re.compile(r"^R-(\d+) was paid to \S+ automatically")
+# Answers that end an offer for the member who gets them (with GONE and YOU_ACCEPTED).
+OFFER_ENDED = re.compile(r"^(?:Declined R-(\d+);|Sorry, R-(\d+) was just taken)")
+THANKED = re.compile(r"^Thanks sent: .* for R-(\d+)\.$")
 ESCALATION = re.compile(r"^Escalation: R-(\d+):")
 INTAKE_REMINDER = re.compile(r"^A reminder: your intake is waiting")
 INTAKE_ENDED = re.compile(r"^Your unfinished intake ended")
@@ -706,6 +715,10 @@ class _Simulation:
         self.queue: list[tuple[datetime, int, Action]] = []
         self.seq = 0
         self.sweeps_due: set[tuple[datetime, str]] = set()  # only asked "is it in"
+        # What an offer sweep may find due, as far as the bot told: each offer not known to
+        # have ended, and each delivered request not known to be paid (its auto-release).
+        self.open_offers: dict[tuple[int, str], _OfferDue] = {}
+        self.releases: dict[int, datetime] = {}
         self.escalated: dict[int, None] = {}  # staff's to-do list, in arrival order
         self.snapshots: list[DaySnapshot] = []
         self.counts: dict[str, int] = {}
@@ -778,6 +791,7 @@ class _Simulation:
             request = self.requests.get(number)
             if request is not None:
                 request.offered.append(member.name)
+            self.open_offers[(number, member.name)] = _OfferDue(now + self.ttl / 2, now + self.ttl)
             self.due(now + self.ttl / 2, OFFERS)  # the reminder
             self.due(now + self.ttl, OFFERS)  # the expiry
             if member.answers:
@@ -785,14 +799,21 @@ class _Simulation:
         elif found := REMINDER.match(text):
             number = int(found.group(1))
             self.bump("reminders")
+            if (offer := self.open_offers.get((number, member.name))) is not None:
+                offer.reminder = None
             # A reminder gets half of those who had not answered yet to answer soon.
             if number in member.planned and member.rng.random() < 0.5:
                 self.plan_answer(member, number, self.later(member, 1.0, 0.8))
         elif found := GONE.match(text):
             number = int(next(g for g in found.groups() if g))
             member.planned.pop(number, None)  # nothing left to answer
+            self.open_offers.pop((number, member.name), None)
+        elif found := OFFER_ENDED.match(text):
+            number = int(next(g for g in found.groups() if g))
+            self.open_offers.pop((number, member.name), None)
         elif found := YOU_ACCEPTED.match(text):
             number = int(found.group(1))
+            self.open_offers.pop((number, member.name), None)
             member.working += 1
             self.at(
                 self.later(member, member.delivery_days * 24, 0.5),
@@ -806,13 +827,19 @@ class _Simulation:
                     request.requester.waiting = None
         elif found := DELIVERED.match(text):
             number = int(found.group(1))
-            self.due(now + timedelta(days=self.settings.sif_auto_release_days), OFFERS)
+            release = now + timedelta(days=self.settings.sif_auto_release_days)
+            self.releases[number] = release
+            self.due(release, OFFERS)
             if member.rng.random() < member.thanks:
                 self.at(self.later(member, 24, 0.8), partial(self.thank, member, number))
         elif found := PAID_AUTOMATICALLY.match(text):
-            request = self.requests.get(int(found.group(1)))
+            number = int(found.group(1))
+            self.releases.pop(number, None)
+            request = self.requests.get(number)
             if request is not None:
                 request.paid = True
+        elif found := THANKED.match(text):
+            self.releases.pop(int(found.group(1)), None)
         elif found := ASKED.match(text):
             number = int(found.group(1))
             tags = self.pending_tags.pop(member.name, ())
@@ -855,7 +882,16 @@ class _Simulation:
         hour += timedelta(hours=1)
         if hour <= self.end and (hour, job) not in self.sweeps_due:
             self.sweeps_due.add((hour, job))
-            self.at(hour, partial(self.sweep, job))
+            self.at(hour, partial(self.sweep_if_due, job))
+
+    def offers_due(self) -> bool:
+        """Whether an offer sweep now could find anything to do (a reminder, an expiry or
+        an auto-release), judged from what the bot said; when in doubt, yes."""
+        now = self.clock.now()
+        offers = self.open_offers.values()
+        return any((o.reminder or o.expires) <= now for o in offers) or any(
+            moment <= now for moment in self.releases.values()
+        )
 
     # -- member actions -------------------------------------------------------------
 
@@ -1025,16 +1061,25 @@ class _Simulation:
 
     # -- sweeps and measurements ------------------------------------------------------------
 
-    async def sweep(self, job: str) -> None:
+    async def sweep_if_due(self, job: str) -> None:
+        """A sweep planned for something that fell due; an offer sweep is left out when
+        that has ended meanwhile (an answered offer, a thanked review), since it would
+        find nothing, change nothing and say nothing. About half of them are."""
+        if job != OFFERS or self.offers_due():
+            await self.sweep(job)
+
+    async def sweep(self, job: str) -> OfferSweep | SweepResult:
         bot = self.app.bot
+        result: OfferSweep | SweepResult
         if job == OFFERS:
-            await sweep_offers(bot.uow_factory, self.settings, self.clock, bot.relay)
+            result = await sweep_offers(bot.uow_factory, self.settings, self.clock, bot.relay)
         else:
-            await sweep_conversations(
+            result = await sweep_conversations(
                 bot.uow_factory, self.settings, self.clock, bot.flows, bot.relay
             )
         self.bump("sweeps")
         self.read_messages()
+        return result
 
     async def midnight(self) -> None:
         """Both sweeps (whatever was not foreseen), then the day's balance snapshot."""

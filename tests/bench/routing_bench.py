@@ -124,11 +124,13 @@ def reference_rank(peers: Sequence[Peer], need: Need, limit: int, policy: Policy
             and (not p.languages or not need.languages or bool(p.languages & need.languages))
         )
 
-    def key(p: Peer) -> tuple[int, int, datetime, int, int]:
+    rested_since = NOW - timedelta(days=policy.rest_days)
+
+    def key(p: Peer) -> tuple[bool, datetime, int, datetime, int, int]:
         owed = min(max(p.received - p.given, 0), policy.reciprocity_cap)
-        match = sum(p.expertise.get(t, 0) for t in tags)
+        qualified = any(p.expertise.get(t, 0) >= policy.qualifying_level for t in tags)
         last = never if p.last_offer_at is None else p.last_offer_at
-        return (-match, p.reviews_90d, last, -owed, p.member)
+        return (not qualified, max(last, rested_since), p.reviews_90d, last, -owed, p.member)
 
     return [p.member for p in sorted(filter(eligible, peers), key=key)[:limit]]
 

@@ -14,7 +14,7 @@ accepted, delivered, thanked, disputed and resolved, or cancelled) with guessed 
 Now and then the clock moves on and the offer and conversation sweeps run.
 
 Each Hypothesis example is a batch of about 50 inputs against a fresh copy of a seeded
-SQLite database; the invariants are checked after each batch. By default 2,000 inputs run;
+SQLite database; the invariants are checked after each batch. By default 1,500 inputs run;
 `--slow` adds the 100,000-input run, and SIF_ABUSE_EXAMPLES=N sets the default run's
 number of inputs.
 """
@@ -69,7 +69,7 @@ from tests.conftest import make_settings
 from tests.fakes import FakeClock, RecordingMessenger
 
 BATCH = 50  # about this many inputs per Hypothesis example (one database copy each)
-DEFAULT_INPUTS = int(os.environ.get("SIF_ABUSE_EXAMPLES") or 2_000)
+DEFAULT_INPUTS = int(os.environ.get("SIF_ABUSE_EXAMPLES") or 1_500)
 SLOW_INPUTS = 100_000
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 STAFF_CHANNEL = "#staff"

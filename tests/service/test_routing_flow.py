@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
 from bot.bootstrap import App
 from bot.jobs import sweep_offers
 from bot.ledger import ESCROW, AccountKey
+from bot.outbox import Relay
 from bot.records import Role
+from bot.service import Bot
+from tests.conftest import Store, make_settings
 from tests.fakes import FakeClock, RecordingMessenger, said
+
+# The flows below walk through one offer at a time: one peer per round, 24 h to answer,
+# three rounds, a -10 SIF credit limit. They test the mechanics, not the default rules.
+ONE_AT_A_TIME = {
+    "sif_fanout": 1,
+    "sif_offer_ttl_hours": 24,
+    "sif_max_rounds": 3,
+    "sif_credit_limit": -10,
+}
 
 IDEA = {
     "title": "Repair café network",
@@ -14,6 +31,21 @@ IDEA = {
     "help": ["finance"],
     "language": {"choices": ["English"], "note": ""},
 }
+
+
+def build_app(store: Store, clock: FakeClock, **settings: Any) -> App:
+    rules = make_settings(store.url, **settings)
+    relay = Relay(store.uow, clock)
+    recording = RecordingMessenger("console")
+    relay.register(recording)
+    application = App(rules, Bot(store.uow, rules, clock, relay), relay, store.engine)
+    application.messenger = recording  # type: ignore[attr-defined]
+    return application
+
+
+@pytest.fixture
+def app(store: Store, clock: FakeClock) -> App:
+    return build_app(store, clock, **ONE_AT_A_TIME)
 
 
 def messenger(app: App) -> RecordingMessenger:
@@ -113,6 +145,54 @@ async def test_decline_expiry_escalation_assign_and_auto_release(
     assert await balances(app) == {"escrow": 0, "ann": 300, "bob": 200, "cleo": 0, "dan": 0}
     await bot.handle(said("bob", "balance"))
     assert "given 2.00 SIF in reviews" in out.to("bob")[-1]
+
+
+async def test_by_default_three_peers_are_asked_at_once_and_the_first_to_accept_wins(
+    store: Store, clock: FakeClock
+) -> None:
+    app = build_app(store, clock)  # the default rules
+    bot, out = app.bot, messenger(app)
+    await setup_network(app)
+    await bot.handle(said("ann", "request I-1 review"))
+    assert "Offered to 3 peers" in out.to("ann")[-1]
+    until = f"before {clock.now() + timedelta(hours=12):%Y-%m-%d %H:%M} UTC"
+    # Both finance peers qualify whatever their level; dan, without it, fills the third place.
+    for name, why in (
+        ("bob", "matches finance:3"),
+        ("cleo", "matches finance:2"),
+        ("dan", "matches none of finance"),
+    ):
+        offer = out.to(name)[-1]
+        assert offer.startswith("Can you help? R-1:"), name
+        assert f"Why you: {why}; 0 reviews in 90 days; never offered." in offer
+        assert until in offer
+    await bot.handle(said("cleo", "accept R-1"))
+    assert "You accepted R-1" in out.to("cleo")[-1]
+    for name in ("bob", "dan"):
+        assert out.to(name)[-1] == "R-1 was taken by another peer; thanks anyway."
+
+
+async def test_among_qualified_peers_fewer_recent_reviews_come_first_not_the_level(
+    app: App, clock: FakeClock
+) -> None:
+    bot, out = app.bot, messenger(app)
+    await setup_network(app)
+    await bot.handle(said("ann", "request I-1 advice"))  # bob and cleo tie: member id
+    assert offered_to(out, "R-1") == "bob"
+    await bot.handle(said("bob", "accept R-1"))
+    await bot.handle(said("bob", "done R-1 1 Start with ten households."))
+    await bot.handle(said("ann", "thanks R-1"))
+    clock.advance(days=3)  # bob's last offer is past the rest; only his review differs
+    await bot.handle(said("ann", "request I-1 advice"))
+    assert offered_to(out, "R-2") == "cleo"
+    assert "Why you: matches finance:2; 0 reviews in 90 days; never offered." in out.to("cleo")[-1]
+    await bot.handle(said("cleo", "decline R-2 travelling"))
+    # bob is next: dan is free and idle but holds no finance expertise.
+    assert offered_to(out, "R-2") == "bob"
+    assert (
+        "Why you: matches finance:3; 1 review in 90 days; last offer 3 days ago."
+        in (out.to("bob")[-1])
+    )
 
 
 async def test_nobody_eligible_escalates_at_once(app: App) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import simulate as simulation
 from bot.simulate import SimConfig, SimReport, add_arguments, gini, parse_overrides, run, simulate
 
 
@@ -48,18 +49,29 @@ async def test_same_seed_same_report_other_seed_another() -> None:
     assert "Goals for the rules" in first.text()
 
 
+async def test_leaving_out_sweeps_that_would_find_nothing_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = SimConfig(members=40, weeks=3, seed=5)
+    quick = await simulate(config)
+    monkeypatch.setattr(simulation._Simulation, "offers_due", lambda self: True)
+    every_sweep = await simulate(config)
+    assert quick.text() == every_sweep.text()
+    assert quick.count("sweeps") < every_sweep.count("sweeps")
+
+
 async def test_cli_compare_prints_both_and_writes_charts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "charts"
     args = _args(
         "--members", "20", "--weeks", "1", "--seed", "3",
-        "--set", "offer_ttl_hours=12", "--compare", "fanout=2", "--out", str(out),
+        "--set", "offer_ttl_hours=8", "--compare", "fanout=2", "--out", str(out),
     )  # fmt: skip
     assert await run(args) == 0
     printed = capsys.readouterr().out
     assert "== A ==" in printed and "== B ==" in printed
-    assert "Changed from the defaults: offer_ttl_hours=12, fanout=2" in printed
+    assert "Changed from the defaults: offer_ttl_hours=8, fanout=2" in printed
     assert "Comparison (same community and seed)" in printed
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert pngs == ["acceptance.png", "balances.png", "load.png", "overview.png", "tags.png"]

@@ -171,25 +171,53 @@ def test_match_is_the_sum_of_levels_over_the_needed_tags() -> None:
     assert candidate.match == 5
 
 
-def test_a_better_match_comes_first_whatever_its_fairness_and_reciprocity() -> None:
+def test_among_qualified_peers_fewer_reviews_come_first_whatever_the_level() -> None:
+    busy_expert = peer(1, expertise={"finance": 3}, reviews_90d=4)
+    idle_novice = peer(2, expertise={"finance": 1}, reviews_90d=1)
+    candidates = rank([busy_expert, idle_novice], need(tags=("finance",)), NOW, 2)
+    assert [(c.member, c.qualified, c.match) for c in candidates] == [(2, True, 1), (1, True, 3)]
+
+
+def test_a_second_matching_tag_gives_no_advantage() -> None:
+    both = peer(1, expertise={"finance": 3, "legal": 3}, reviews_90d=2)
+    one = peer(2, expertise={"legal": 1}, reviews_90d=1)
+    assert ranked([both, one], need(tags=("finance", "legal"))) == [2, 1]
+
+
+def test_a_peer_without_matching_expertise_never_beats_a_qualified_one() -> None:
     busy_expert = peer(
         1,
-        expertise={"finance": 3},
+        expertise={"finance": 1},
         reviews_90d=9,
         last_offer_at=NOW - timedelta(hours=1),
         given=9000,
     )
-    idle_novice = peer(2, expertise={"finance": 1}, received=9000)
-    assert ranked([idle_novice, busy_expert], need(tags=("finance",))) == [1, 2]
+    idle_generalist = peer(2, expertise={"design": 3}, received=9000)
+    idle_newcomer = peer(3)
+    candidates = rank(
+        [idle_generalist, idle_newcomer, busy_expert], need(tags=("finance",)), NOW, 3
+    )
+    assert [(c.member, c.qualified) for c in candidates] == [(1, True), (2, False), (3, False)]
 
 
-def test_a_peer_without_a_needed_tag_is_offered_when_nobody_better_is_eligible() -> None:
+def test_a_peer_without_a_needed_tag_is_offered_when_nobody_qualified_is_eligible() -> None:
     expert = peer(1, expertise={"finance": 2}, paused=True)
     generalist = peer(2, expertise={"design": 3})
     [candidate] = rank([expert, generalist], need(tags=("finance",)), NOW, 3)
-    assert (candidate.member, candidate.match) == (2, 0)
-    # ...and comes after everyone who matches.
+    assert (candidate.member, candidate.qualified, candidate.match) == (2, False, 0)
+    # ...and comes after everyone who qualifies.
     assert ranked([generalist, replace(expert, paused=False)], need(tags=("finance",))) == [1, 2]
+
+
+def test_the_qualifying_level_is_a_policy() -> None:
+    novice = peer(1, expertise={"finance": 1})
+    expert = peer(2, expertise={"finance": 2}, reviews_90d=5)
+    policy = Policy(qualifying_level=2)
+    first, second = rank([novice, expert], need(tags=("finance",)), NOW, 2, policy)
+    assert (first.member, first.qualified) == (2, True)
+    assert (second.member, second.qualified) == (1, False)
+    assert second.explanation.startswith("matches only finance:1 (level 2 wanted); ")
+    assert ranked([novice, expert], need(tags=("finance",))) == [1, 2]
 
 
 def test_fewer_reviews_in_the_window_first_at_equal_match() -> None:
@@ -207,10 +235,30 @@ def test_longer_since_the_last_offer_first_and_never_offered_before_everyone() -
     assert ranked(peers, need()) == [3, 2, 1, 4]
 
 
-def test_reviews_count_before_the_last_offer() -> None:
-    recently_offered = peer(1, reviews_90d=0, last_offer_at=NOW - timedelta(hours=1))
+def test_who_was_asked_within_the_rest_days_waits_behind_rested_peers() -> None:
+    recently_offered = peer(1, reviews_90d=0, last_offer_at=NOW - timedelta(days=1))
+    rested = peer(2, reviews_90d=3, last_offer_at=NOW - timedelta(days=3))
+    assert ranked([recently_offered, rested], need()) == [2, 1]
+    # Rest 0: fairness alone decides.
+    assert members(rank([recently_offered, rested], need(), NOW, 2, Policy(rest_days=0))) == [1, 2]
+
+
+def test_among_rested_peers_reviews_count_before_the_last_offer() -> None:
+    offered_recently = peer(1, reviews_90d=0, last_offer_at=NOW - timedelta(days=8))
     long_ago = peer(2, reviews_90d=1, last_offer_at=NOW - timedelta(days=60))
-    assert ranked([long_ago, recently_offered], need()) == [1, 2]
+    never = peer(3, reviews_90d=2)
+    assert ranked([long_ago, never, offered_recently], need()) == [1, 2, 3]
+
+
+def test_among_peers_asked_within_the_rest_days_the_oldest_offer_comes_first() -> None:
+    peers = [
+        peer(1, reviews_90d=0, last_offer_at=NOW - timedelta(hours=2)),
+        peer(2, reviews_90d=5, last_offer_at=NOW - timedelta(days=3)),
+        peer(3, reviews_90d=1, last_offer_at=NOW - timedelta(hours=2)),
+        peer(4, reviews_90d=0, last_offer_at=NOW - timedelta(hours=2)),
+    ]
+    # Equal last offers (one round of a fan-out): fewer reviews, then member id.
+    assert ranked(peers, need()) == [2, 1, 4, 3]
 
 
 def test_who_received_more_than_they_gave_is_asked_sooner() -> None:
@@ -258,15 +306,18 @@ def test_at_most_limit_candidates_best_first() -> None:
     assert ranked(peers, need(), limit=50) == list(range(1, 11))
 
 
-def test_limit_spans_match_levels() -> None:
+def test_limit_spans_qualification_and_rest() -> None:
+    recently = NOW - timedelta(days=1)
     peers = [
-        peer(1, expertise={"a": 1}),
-        peer(2, expertise={"a": 3}),
+        peer(1, expertise={"a": 1}, last_offer_at=recently),
+        peer(2, expertise={"a": 3}, reviews_90d=2),
         peer(3),
         peer(4, expertise={"a": 2}),
-        peer(5, expertise={"a": 3}),
+        peer(5, expertise={"a": 3}, last_offer_at=recently - timedelta(hours=1)),
+        peer(6, last_offer_at=recently),
     ]
-    assert ranked(peers, need(tags=("a",)), limit=4) == [2, 5, 4, 1]
+    assert ranked(peers, need(tags=("a",)), limit=3) == [4, 2, 5]
+    assert ranked(peers, need(tags=("a",)), limit=6) == [4, 2, 5, 1, 3, 6]
 
 
 def test_a_negative_limit_is_refused() -> None:
@@ -325,12 +376,18 @@ def test_a_repeated_tag_counts_once() -> None:
     assert candidate.explanation.startswith("matches a:2;")
 
 
-def test_rare_and_common_tags_add_up_the_same() -> None:
-    # With many peers a rare tag is stored sparse and a common one dense; the sum is the same.
+def test_rare_and_common_tags_qualify_the_same() -> None:
+    # With many peers a rare tag is stored sparse and a common one dense; both qualify.
     peers = [peer(i, expertise={"common": 1 + i % 3}) for i in range(1, 200)]
     peers[10] = peer(11, expertise={"common": 1, "rare": 3})
+    candidates = rank(peers, need(tags=("rare",)), NOW, 2)
+    assert [(c.member, c.qualified, c.match) for c in candidates] == [(11, True, 3), (1, False, 0)]
     candidates = rank(peers, need(tags=("rare", "common")), NOW, 2)
-    assert [(c.member, c.match) for c in candidates] == [(11, 4), (2, 3)]
+    assert [(c.member, c.match) for c in candidates] == [(1, 2), (2, 3)]
+    strict = Policy(qualifying_level=3)
+    candidates = rank(peers, need(tags=("rare", "common")), NOW, 5, strict)
+    assert [(c.member, c.match) for c in candidates] == [(2, 3), (5, 3), (8, 3), (11, 4), (14, 3)]
+    assert members(rank(peers, need(tags=("rare",)), NOW, 2, strict)) == [11, 1]
 
 
 # explanations
@@ -347,6 +404,7 @@ def test_the_explanation_names_tags_reviews_and_last_offer() -> None:
     assert candidate == Candidate(
         member=MemberId(1),
         name="peer 1",
+        qualified=True,
         match=5,
         explanation=(
             "matches business-model:3, finance:2; 1 review in 90 days; last offer 3 days ago"
@@ -406,7 +464,8 @@ def test_reciprocity_is_mentioned_even_when_the_peer_it_beat_is_past_the_limit()
         pytest.param(900, [], id="alone"),
         pytest.param(900, [peer(1, reviews_90d=1)], id="fairness decided"),
         pytest.param(900, [peer(1, last_offer_at=NOW - timedelta(days=1))], id="last offer"),
-        pytest.param(900, [peer(1, expertise={"a": 1})], id="other matched better"),
+        pytest.param(900, [peer(1, expertise={"a": 1})], id="other qualified"),
+        pytest.param(900, [peer(1, last_offer_at=NOW - timedelta(days=9))], id="both rested"),
         pytest.param(900, [peer(1, paused=True)], id="other not eligible"),
         pytest.param(900, [peer(3, received=900)], id="equal balance, member id decided"),
         pytest.param(1500, [peer(3, received=5000)], id="both past the cap"),
@@ -445,6 +504,12 @@ def test_a_policy_refuses_nonsense() -> None:
         Policy(reciprocity_cap=-1)
     with pytest.raises(ValueError):
         Policy(fairness_window_days=0)
+    with pytest.raises(ValueError, match="qualifying_level"):
+        Policy(qualifying_level=0)
+    with pytest.raises(ValueError, match="qualifying_level"):
+        Policy(qualifying_level=4)
+    with pytest.raises(ValueError, match="rest_days"):
+        Policy(rest_days=-1)
 
 
 # the index against a straightforward reference
@@ -528,16 +593,28 @@ def reference_match(p: Peer, n: Need) -> int:
     return sum(p.expertise.get(tag, 0) for tag in set(n.tags))
 
 
+def reference_qualified(p: Peer, n: Need, policy: Policy) -> bool:
+    return not n.tags or any(p.expertise.get(tag, 0) >= policy.qualifying_level for tag in n.tags)
+
+
 def reference_owed(p: Peer, policy: Policy) -> int:
     return min(max(p.received - p.given, 0), policy.reciprocity_cap)
 
 
 def reference_rank(peers: list[Peer], n: Need, policy: Policy) -> list[Peer]:
     never = datetime.min.replace(tzinfo=UTC)
+    rested_since = NOW - timedelta(days=policy.rest_days)
 
-    def key(p: Peer) -> tuple[int, int, datetime, int, int]:
+    def key(p: Peer) -> tuple[bool, datetime, int, datetime, int, int]:
         last = never if p.last_offer_at is None else p.last_offer_at
-        return (-reference_match(p, n), p.reviews_90d, last, -reference_owed(p, policy), p.member)
+        return (
+            not reference_qualified(p, n, policy),
+            max(last, rested_since),  # longer since the last offer, counted up to the rest
+            p.reviews_90d,
+            last,
+            -reference_owed(p, policy),
+            p.member,
+        )
 
     return sorted((p for p in peers if reference_eligible(p, n)), key=key)
 
@@ -548,25 +625,30 @@ def reference_rank(peers: list[Peer], n: Need, policy: Policy) -> list[Peer]:
     a_need=needs_strategy,
     limit=st.integers(0, 14),
     cap=st.sampled_from((0, 500, 1000)),
+    level=st.sampled_from((1, 2, 3)),
+    rest_days=st.sampled_from((0, 1, 7)),
 )
 def test_the_index_ranks_like_a_plain_sort(
-    peers: list[Peer], a_need: Need, limit: int, cap: int
+    peers: list[Peer], a_need: Need, limit: int, cap: int, level: int, rest_days: int
 ) -> None:
-    policy = Policy(reciprocity_cap=cap)
+    policy = Policy(reciprocity_cap=cap, qualifying_level=level, rest_days=rest_days)
     index = PeerIndex(peers, policy)
     expected = reference_rank(peers, a_need, policy)
     got = index.rank(a_need, NOW, limit)
 
     assert members(got) == [p.member for p in expected[:limit]]
     assert [c.match for c in got] == [reference_match(p, a_need) for p in expected[:limit]]
+    assert [c.qualified for c in got] == [
+        reference_qualified(p, a_need, policy) for p in expected[:limit]
+    ]
     for p in peers:
         assert (index.why_not(p.member, a_need) is None) == reference_eligible(p, a_need)
     # Reciprocity is mentioned exactly when it put the peer ahead of an eligible one that
-    # was equal on match and fairness.
+    # was equal on qualification, rest and fairness.
     for candidate, p in zip(got, expected, strict=False):
         mattered = reference_owed(p, policy) > 0 and any(
-            (reference_match(q, a_need), q.reviews_90d, q.last_offer_at)
-            == (reference_match(p, a_need), p.reviews_90d, p.last_offer_at)
+            (reference_qualified(q, a_need, policy), q.reviews_90d, q.last_offer_at)
+            == (reference_qualified(p, a_need, policy), p.reviews_90d, p.last_offer_at)
             and reference_owed(q, policy) < reference_owed(p, policy)
             for q in expected
         )

@@ -18,9 +18,10 @@ def settings(**values: object):  # type: ignore[no-untyped-def]
 def test_defaults() -> None:
     s = settings()
     assert s.database_url == "sqlite+aiosqlite:///./sif.db"
-    assert s.credit_limit == -1000
+    # The rules that met the simulator's goals (README, "Trying the rules").
+    assert s.credit_limit == -2000 and s.welcome_grant == 0
     assert s.prices == {"advice": 100, "feedback": 100, "review": 200}
-    assert s.sif_offer_ttl_hours == 24 and s.sif_max_rounds == 3 and s.sif_fanout == 1
+    assert s.sif_offer_ttl_hours == 12 and s.sif_max_rounds == 4 and s.sif_fanout == 3
     assert not s.slack_enabled and not s.matrix_enabled
 
 

@@ -58,7 +58,8 @@ async def net(synapse: Synapse, matrix_users: MakeUser, tmp_path: Path) -> Async
     uow = SqlUnitOfWorkFactory(make_sessionmaker(engine))
     bot_account = await matrix_users("sifbot")
     staff = await matrix_users("staff")
-    settings = make_settings(url, sif_admins=f"matrix:{staff.user_id}")
+    # One peer per round: the flow below expects the request to go to bob alone.
+    settings = make_settings(url, sif_admins=f"matrix:{staff.user_id}", sif_fanout=1)
     clock = FakeClock()
     bot = Bot(uow, settings, clock, Relay(uow, clock))
     adapters: list[MatrixAdapter] = []
