@@ -146,7 +146,8 @@ async def test_two_sweepers_act_once_on_each_due_row(pg_url: str) -> None:
     clock = FakeClock()
     engines = [make_engine(pg_url) for _ in range(2)]
     factories = [SqlUnitOfWorkFactory(make_sessionmaker(e)) for e in engines]
-    settings = make_settings(pg_url)
+    # the rules this cascade was written for: one peer per round, three rounds
+    settings = make_settings(pg_url, sif_fanout=1, sif_max_rounds=3, sif_offer_ttl_hours=24)
     bot = Bot(factories[0], settings, clock, Relay(factories[0], clock))
     await bot.handle(said("staff", "availability 0"))
     for name in ("ann", "bob", "cleo", "dan"):

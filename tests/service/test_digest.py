@@ -8,6 +8,7 @@ from bot.bootstrap import App
 from bot.charts import stats_chart
 from bot.digest import weekly_digest
 from bot.handlers.stats import compute_stats
+from bot.ledger import format_sif
 from bot.messages import Delivery, Outbound
 from tests.fakes import FakeClock, said
 from tests.service.test_routing_flow import messenger, offered_to, setup_network
@@ -84,6 +85,10 @@ async def test_weekly_digest_once_per_week_with_stuck_disputes_and_limits(
     app: App, clock: FakeClock
 ) -> None:
     bot, out = app.bot, messenger(app)
+    # the rules this story was written for: one peer per round, offers for a day
+    bot.settings = bot.settings.model_copy(
+        update={"sif_fanout": 1, "sif_max_rounds": 3, "sif_offer_ttl_hours": 24}
+    )
     await activity(app, clock)
     stats_text = (await stats_reply(app, 7)).text
 
@@ -99,7 +104,8 @@ async def test_weekly_digest_once_per_week_with_stuck_disputes_and_limits(
     assert first.attachment.mimetype == "image/png"
     assert "Stuck requests (open for more than 2 days): 0" in first.text
     assert "Disputes waiting: 0" in first.text
-    assert "credit limit (-10.00 SIF): 0" in first.text
+    limit = app.settings.credit_limit
+    assert f"credit limit ({format_sif(limit)}): 0" in first.text
 
     # The next week: R-2 is still waiting, R-3 is disputed, cleo is near the limit.
     clock.advance(days=3)
@@ -107,7 +113,8 @@ async def test_weekly_digest_once_per_week_with_stuck_disputes_and_limits(
     peer = offered_to(out, "R-3")
     await bot.handle(said(peer, "accept R-3"))
     await bot.handle(said("ann", "dispute R-3 never heard back"))
-    await bot.handle(said("staff", "adjust @cleo -11.5 correction"))
+    near = format_sif(limit - 150).removesuffix(" SIF")  # cleo has 2.00: ends 0.50 above
+    await bot.handle(said("staff", f"adjust @cleo {near} correction"))
     clock.advance(days=4)
     assert await run_digest(app, clock) == 1
     assert await run_digest(app, clock) == 0
@@ -119,7 +126,10 @@ async def test_weekly_digest_once_per_week_with_stuck_disputes_and_limits(
     assert "• R-2 (advice of I-1, open 7.0 days): round 1, waiting for dan to answer" in second.text
     assert "Disputes waiting: 1" in second.text
     assert f"• R-3 (advice of I-1), ann vs {peer}: never heard back" in second.text
-    assert "credit limit (-10.00 SIF): 1\n• cleo: balance -9.50 SIF" in second.text
+    assert (
+        f"credit limit ({format_sif(limit)}): 1\n• cleo: balance {format_sif(limit + 50)}"
+        in second.text
+    )
     # the digest's figures are those of `stats 7` at the same moment
     for line in (await stats_reply(app, 7)).text.splitlines():
         assert line in second.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.bootstrap import App
-from bot.ledger import AccountKey
+from bot.ledger import AccountKey, format_sif
 from bot.outbox import Relay
 from tests.fakes import FakeClock, RecordingMessenger, said
 
@@ -83,11 +83,17 @@ async def test_refusals_change_nothing(app: App) -> None:
     await app.bot.handle(said("ann", "balance"))
     await app.bot.handle(said("bob", "balance"))
     messenger(app).clear()
+    limit = app.settings.credit_limit  # one hundredth past it, whatever the default
+    past_limit = format_sif(limit - 1).removesuffix(" SIF")
     cases = [
         ("ann", "grant @bob 5 x", "`grant` is for staff only"),
         ("staff", "grant @ann abc x", "'abc' is not an amount"),
         ("staff", "grant @nobody 5 x", "I don't know a member @nobody"),
-        ("staff", "adjust @ann -10.01 too much", "below the credit limit of -10.00 SIF"),
+        (
+            "staff",
+            f"adjust @ann {past_limit} too much",
+            f"below the credit limit of {format_sif(limit)}",
+        ),
         ("ann", "balance @bob", "Only staff can see another member's balance"),
         ("ann", "history @bob", "Only staff can see another member's history"),
         ("ann", "role @ann staff", "`role` is for admins only"),

@@ -243,6 +243,13 @@ def test_who_was_asked_within_the_rest_days_waits_behind_rested_peers() -> None:
     assert members(rank([recently_offered, rested], need(), NOW, 2, Policy(rest_days=0))) == [1, 2]
 
 
+def test_the_default_rest_is_two_days() -> None:
+    assert Policy().rest_days == 2
+    rested = peer(1, reviews_90d=2, last_offer_at=NOW - timedelta(days=2))
+    resting = peer(2, reviews_90d=0, last_offer_at=NOW - timedelta(days=2) + timedelta(seconds=1))
+    assert ranked([resting, rested], need()) == [1, 2]
+
+
 def test_among_rested_peers_reviews_count_before_the_last_offer() -> None:
     offered_recently = peer(1, reviews_90d=0, last_offer_at=NOW - timedelta(days=8))
     long_ago = peer(2, reviews_90d=1, last_offer_at=NOW - timedelta(days=60))
