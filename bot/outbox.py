@@ -76,14 +76,13 @@ class Relay:
         sent = 0
         while True:
             now = self.clock.now()
+            until = now + self.lease
             async with self.uow_factory() as uow:
-                claimed = await uow.outbox.claim(
-                    sorted(self.messengers), now, now + self.lease, batch
-                )
+                claimed = await uow.outbox.claim(sorted(self.messengers), now, until, batch)
                 await uow.commit()
             if not claimed:
                 return sent
-            held = [(replace(m, held_until=now + self.lease), tried) for m, tried in claimed]
+            held = [(replace(m, held_until=until), tried) for m, tried in claimed]
             done, failed = await self._send_all(held)
             sent += done
             if failed or len(claimed) < batch:

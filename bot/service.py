@@ -298,6 +298,17 @@ class Bot:
             return [Outbound(inbound.platform, Delivery.DM, inbound.user, text)]
         return [Outbound(inbound.platform, Delivery.PRIVATE, inbound.user, text, inbound.channel)]
 
+    async def _store(
+        self, uow: UnitOfWork, messages: list[Outbound], now: datetime
+    ) -> list[Outbound]:
+        """Write messages to the outbox, held for this process when it can send them."""
+        stored = []
+        for message in messages:
+            held = self.relay.holds(message.platform, now)
+            outbox_id = await uow.outbox.add(message, now, held)
+            stored.append(_with_id(message, outbox_id, held))
+        return stored
+
     async def _refuse(self, inbound: Inbound, text: str) -> list[Outbound]:
         """A refusal that changed nothing. For a platform event it goes through the outbox
         with the event recorded as handled, so a redelivered event is not refused twice and
@@ -310,11 +321,7 @@ class Bot:
                 now = self.clock.now()
                 if not await uow.events.first_time(_event_key(inbound), now):
                     return []
-                stored = []
-                for message in messages:
-                    held = self.relay.holds(message.platform, now)
-                    outbox_id = await uow.outbox.add(message, now, held)
-                    stored.append(_with_id(message, outbox_id, held))
+                stored = await self._store(uow, messages, now)
                 await uow.commit()
                 return stored
         except Exception:
@@ -383,11 +390,7 @@ class Bot:
                     await HOOKS.greeting(ctx, is_new)
                 else:
                     await self._run_command(ctx, command)
-                stored = []
-                for message in ctx.outbound:
-                    held = self.relay.holds(message.platform, now)
-                    outbox_id = await uow.outbox.add(message, now, held)
-                    stored.append(_with_id(message, outbox_id, held))
+                stored = await self._store(uow, ctx.outbound, now)
                 await uow.members.touch(caller.id, now)
                 await uow.commit()
                 # Community rows are never deleted or renumbered: safe to remember.
