@@ -208,12 +208,15 @@ class Spec:
     summary: str
     cls: type[Any]
     fields: tuple[tuple[str, Arg, bool], ...]  # (field name, how to read it, required)
+    reads_only: bool = False  # changes nothing: its answer may ride on the platform's ack
 
 
 COMMANDS: dict[str, Spec] = {}
 
 
-def command(name: str, role: Role, usage: str, summary: str) -> Callable[[type[Any]], type[Any]]:
+def command(
+    name: str, role: Role, usage: str, summary: str, *, reads_only: bool = False
+) -> Callable[[type[Any]], type[Any]]:
     def register(cls: type[Any]) -> type[Any]:
         hints = get_type_hints(cls, include_extras=True)
         fields: list[tuple[str, Arg, bool]] = []
@@ -224,7 +227,7 @@ def command(name: str, role: Role, usage: str, summary: str) -> Callable[[type[A
             reader = next(a for a in get_args(hint)[1:] if isinstance(a, Arg))
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             fields.append((f.name, reader, required))
-        COMMANDS[name] = Spec(name, role, usage, summary, cls, tuple(fields))
+        COMMANDS[name] = Spec(name, role, usage, summary, cls, tuple(fields), reads_only)
         cls.spec = COMMANDS[name]
         return cls
 
@@ -239,7 +242,9 @@ def spec_of(cmd: object) -> Spec:
 M, S, A = Role.MEMBER, Role.STAFF, Role.ADMIN
 
 
-@command("help", M, "help [command]", "List the commands you can use, or explain one.")
+@command(
+    "help", M, "help [command]", "List the commands you can use, or explain one.", reads_only=True
+)
 @dataclass(frozen=True)
 class Help:
     topic: Annotated[str | None, Rest("command name", 64)] = None
@@ -302,7 +307,9 @@ class Resume:
     pass
 
 
-@command("ideas", M, "ideas [all]", "Your ideas and their status (staff: ideas all).")
+@command(
+    "ideas", M, "ideas [all]", "Your ideas and their status (staff: ideas all).", reads_only=True
+)
 @dataclass(frozen=True)
 class Ideas:
     scope: Annotated[str | None, Choice("all")] = None
@@ -321,7 +328,7 @@ class RequestHelp:
     tags: Annotated[tuple[str, ...], Tags()] = ()
 
 
-@command("offers", M, "offers", "Review requests offered to you.")
+@command("offers", M, "offers", "Review requests offered to you.", reads_only=True)
 @dataclass(frozen=True)
 class Offers:
     pass
@@ -381,19 +388,31 @@ class Cancel:
     request: Annotated[int | None, REQUEST] = None
 
 
-@command("balance", M, "balance [@member]", "Your SIF balance, held SIF and credit limit.")
+@command(
+    "balance",
+    M,
+    "balance [@member]",
+    "Your SIF balance, held SIF and credit limit.",
+    reads_only=True,
+)
 @dataclass(frozen=True)
 class Balance:
     member: Annotated[MemberRef | None, Member()] = None
 
 
-@command("history", M, "history [@member]", "Your latest ledger entries with their reasons.")
+@command(
+    "history",
+    M,
+    "history [@member]",
+    "Your latest ledger entries with their reasons.",
+    reads_only=True,
+)
 @dataclass(frozen=True)
 class History:
     member: Annotated[MemberRef | None, Member()] = None
 
 
-@command("tags", M, "tags", "The expertise tags of this community.")
+@command("tags", M, "tags", "The expertise tags of this community.", reads_only=True)
 @dataclass(frozen=True)
 class TagsList:
     pass
@@ -404,6 +423,7 @@ class TagsList:
     S,
     "balances [negative|@member]",
     "A table of all balances, lowest and highest first.",
+    reads_only=True,
 )
 @dataclass(frozen=True)
 class Balances:
@@ -411,7 +431,13 @@ class Balances:
     filter: Annotated[str | None, Choice("negative")] = None
 
 
-@command("stats", S, "stats [days]", "Requests, acceptance, SIF in circulation, busiest peers.")
+@command(
+    "stats",
+    S,
+    "stats [days]",
+    "Requests, acceptance, SIF in circulation, busiest peers.",
+    reads_only=True,
+)
 @dataclass(frozen=True)
 class Stats:
     days: Annotated[int, Int(1, 3650, "The number of days")] = 30
@@ -477,7 +503,13 @@ class Link:
     code: Annotated[str | None, Word(32)] = None
 
 
-@command("find", M, "find <tag or word> ...", "Find members by expertise, name or what they offer.")
+@command(
+    "find",
+    M,
+    "find <tag or word> ...",
+    "Find members by expertise, name or what they offer.",
+    reads_only=True,
+)
 @dataclass(frozen=True)
 class Find:
     words: Annotated[str, Rest("search", 200)]

@@ -56,6 +56,7 @@ class Member:
     bio: str = ""
     identities: tuple[Identity, ...] = field(default_factory=tuple)
     profile: dict[str, Any] = field(default_factory=dict)
+    last_active: datetime | None = field(default=None, compare=False)  # last command or answer
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -221,13 +221,24 @@ class Bot:
         self.metrics = Metrics()
 
     async def handle(
-        self, inbound: Inbound, committed: Callable[[], Awaitable[None]] | None = None
+        self,
+        inbound: Inbound,
+        committed: Callable[[list[Outbound]], Awaitable[None]] | None = None,
+        *,
+        answer_in_ack: bool = False,
     ) -> list[Outbound]:
         """Handle one inbound event; returns (and delivers) what the bot said.
 
         `committed` is awaited once the outcome is durable and before anything is sent:
         an adapter acknowledges the platform's event there, so an event is acknowledged
         only when a retry of it would find it done.
+
+        With `answer_in_ack` (a platform that shows the acknowledgement's text to the
+        caller, like a Slack slash command's response) answers that change nothing — a
+        read-only command's private answer, a refusal — are handed to `committed` to
+        carry in the acknowledgement instead of going through the outbox: if the ack is
+        lost, nothing happened and the caller asks again. Everything else is handed an
+        empty list and delivered from the outbox.
 
         Every log line while it is handled carries the same request id; one info line
         and the metrics record the command (never the text), its outcome and duration."""
@@ -239,11 +250,14 @@ class Bot:
             community=inbound.community_key,
         ):
             try:
-                messages = await self._handle(inbound, report)
-                if report.outcome == "refused" and not messages:
+                messages, in_ack = await self._handle(inbound, report, answer_in_ack)
+                if report.outcome == "refused" and not messages and not in_ack:
                     report.outcome = "duplicate"  # a refusal already given for this event
                 if committed is not None:
-                    await committed()
+                    await committed(in_ack)
+                elif in_ack:
+                    messages = [*in_ack, *messages]
+                    in_ack = []
                 await self.relay.deliver(messages)
             except Exception:
                 report.outcome = "error"
@@ -251,7 +265,7 @@ class Bot:
             finally:
                 self._observe(report, time.perf_counter() - started)
                 structlog.contextvars.unbind_contextvars("command")
-        return messages
+        return [*in_ack, *messages]
 
     def _observe(self, report: _Report, seconds: float) -> None:
         self.metrics.record(report.command, report.outcome, seconds)
@@ -309,34 +323,42 @@ class Bot:
             stored.append(_with_id(message, outbox_id, held))
         return stored
 
-    async def _refuse(self, inbound: Inbound, text: str) -> list[Outbound]:
-        """A refusal that changed nothing. For a platform event it goes through the outbox
-        with the event recorded as handled, so a redelivered event is not refused twice and
-        a crash before sending does not lose it; otherwise it is sent directly."""
+    async def _refuse(
+        self, inbound: Inbound, text: str, in_ack: bool = False
+    ) -> tuple[list[Outbound], list[Outbound]]:
+        """A refusal that changed nothing, as (messages, messages for the ack). Carried
+        in the ack when the adapter can; for a platform event otherwise it goes through
+        the outbox with the event recorded as handled, so a redelivered event is not
+        refused twice and a crash before sending does not lose it; else sent directly."""
         messages = self._error(inbound, text)
+        if in_ack:
+            return [], messages
         if inbound.event_id is None:
-            return messages
+            return messages, []
         try:
             async with self.uow_factory() as uow:
                 now = self.clock.now()
                 if not await uow.events.first_time(_event_key(inbound), now):
-                    return []
+                    return [], []
                 stored = await self._store(uow, messages, now)
                 await uow.commit()
-                return stored
+                return stored, []
         except Exception:
             log.exception("could not record a refusal; answering directly")
-            return messages
+            return messages, []
 
-    async def _handle(self, inbound: Inbound, report: _Report | None = None) -> list[Outbound]:
-        report = report if report is not None else _Report()
+    async def _handle(
+        self, inbound: Inbound, report: _Report, answer_in_ack: bool = False
+    ) -> tuple[list[Outbound], list[Outbound]]:
+        """(messages stored in the outbox, messages for the ack) — see `handle`."""
         inbound = _storable(inbound)
         limit = self.settings.sif_max_message_chars
         if len(inbound.text) > limit:
             report.outcome = "refused"
             return await self._refuse(
                 inbound,
-                f"Your message is too long ({len(inbound.text):,} characters; the most is "
+                in_ack=answer_in_ack,
+                text=f"Your message is too long ({len(inbound.text):,} characters; the most is "
                 f"{limit:,}); nothing was changed.",
             )
         text = (inbound.action or inbound.text).strip()
@@ -347,17 +369,20 @@ class Bot:
         except ParseError as exc:
             problem = exc
         name = spec_of(command).name if command is not None else "answer"
+        # A read-only command's private answer may ride on the ack (see `handle`); its
+        # event is recorded only if it turns out to need the outbox after all.
+        reads = answer_in_ack and command is not None and spec_of(command).reads_only
         report.command = name
         structlog.contextvars.bind_contextvars(command=name)
         try:
             async with self.uow_factory() as uow:
                 now = self.clock.now()
-                if inbound.event_id is not None:
+                if inbound.event_id is not None and not reads:
                     key = _event_key(inbound)
                     if not await uow.events.first_time(key, now):
                         log.info("event %s seen before; ignored", key)
                         report.outcome = "duplicate"
-                        return []
+                        return [], []
                 community = self._communities.get(inbound.community_key)
                 if community is None:
                     community = await uow.communities.get_or_create(
@@ -390,19 +415,25 @@ class Bot:
                     await HOOKS.greeting(ctx, is_new)
                 else:
                     await self._run_command(ctx, command)
+                if reads and not is_new and _fresh(caller, now) and _private(ctx):
+                    return [], ctx.outbound  # nothing to commit: rolled back
+                if reads and inbound.event_id is not None:
+                    if not await uow.events.first_time(_event_key(inbound), now):
+                        report.outcome = "duplicate"
+                        return [], []
                 stored = await self._store(uow, ctx.outbound, now)
                 await uow.members.touch(caller.id, now)
                 await uow.commit()
                 # Community rows are never deleted or renumbered: safe to remember.
                 self._communities[inbound.community_key] = own_community
-                return stored
+                return stored, []
         except UserError as exc:
             report.outcome = "refused"
-            return await self._refuse(inbound, str(exc))
+            return await self._refuse(inbound, str(exc), answer_in_ack)
         except Exception:
             report.outcome = "error"
             log.exception("handling %s failed", name)
-            return await self._refuse(inbound, SORRY)
+            return await self._refuse(inbound, SORRY, answer_in_ack)
 
     async def _run_command(self, ctx: Context, command: Any) -> None:
         spec = spec_of(command)
@@ -444,6 +475,23 @@ class Bot:
             await uow.members.set_role(member.id, Role.ADMIN)
             member = await uow.members.get(member.id) or member
         return member, False
+
+
+# How stale a member's "last active" may get before a read-only command records it.
+ACTIVITY_RESOLUTION = timedelta(minutes=10)
+
+
+def _fresh(member: Member, now: datetime) -> bool:
+    """Whether the member's last activity is recent enough to leave it as it is."""
+    return member.last_active is not None and now - member.last_active < ACTIVITY_RESOLUTION
+
+
+def _private(ctx: Context) -> bool:
+    """Whether everything said is a private answer to the caller without a file."""
+    return all(
+        m.delivery is Delivery.PRIVATE and m.to == ctx.inbound.user and m.attachment is None
+        for m in ctx.outbound
+    )
 
 
 def _event_key(inbound: Inbound) -> str:

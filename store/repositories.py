@@ -137,6 +137,7 @@ def _member(row: Any, identities: Sequence[Any] = ()) -> Member:
         bio=row.bio or "",
         identities=tuple(Identity(i.platform, i.external_id) for i in identities),
         profile=dict(row.profile or {}),
+        last_active=getattr(row, "last_active_at", None),
     )
 
 

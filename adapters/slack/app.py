@@ -192,16 +192,23 @@ class SlackAdapter:
             self._names[user_id] = str(name or user_id)
         return self._names[user_id]
 
-    async def _run(self, inbound: Inbound, ack: Callable[..., Awaitable[None]]) -> None:
+    async def _run(
+        self, inbound: Inbound, ack: Callable[..., Awaitable[None]], in_ack: bool = False
+    ) -> None:
         """Hand the event to the core and return (so Bolt answers Slack) once its outcome is
-        committed; sending the answers goes on in the background."""
+        committed; sending the answers goes on in the background. With `in_ack` (a slash
+        command) answers that change nothing are the ack's body, shown to the caller."""
         committed = asyncio.Event()
 
-        async def acknowledge() -> None:
-            await ack()
+        async def acknowledge(answers: list[Outbound]) -> None:
+            reply = translate.ack_reply(answers)
+            if reply is None and answers:
+                # Too big for one response: sent as they are (nothing to lose on a crash).
+                self.later(self.bot.relay.deliver(answers))
+            await (ack(**reply) if reply is not None else ack())
             committed.set()
 
-        task = self.later(self.bot.handle(inbound, committed=acknowledge))
+        task = self.later(self.bot.handle(inbound, committed=acknowledge, answer_in_ack=in_ack))
         waiter = asyncio.ensure_future(committed.wait())
         await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
@@ -226,7 +233,7 @@ class SlackAdapter:
         @app.command("/sif")
         async def on_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
             name = await self._name(str(body.get("user_id", "")), str(body.get("user_name", "")))
-            await self._run(translate.from_command(body, name), ack)
+            await self._run(translate.from_command(body, name), ack, in_ack=True)
 
         @app.event("message")
         async def on_message(

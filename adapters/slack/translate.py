@@ -248,3 +248,23 @@ def closed_blocks(original: list[dict[str, Any]], chosen: str) -> list[dict[str,
 def fallback_text(message: Outbound) -> str:
     """The notification text: mrkdwn too, so escaped and neutralised the same way."""
     return mrkdwn(message.text)[:39000]
+
+
+MAX_BLOCKS = 50  # Slack's limit per message
+
+
+def ack_reply(messages: list[Outbound]) -> dict[str, Any] | None:
+    """The slash command's response body carrying these private answers (Slack shows it
+    to the caller only), or None when they do not fit in one message."""
+    if not messages:
+        return None
+    out: list[dict[str, Any]] = []
+    for i, message in enumerate(messages):
+        for block in blocks(message):
+            if "block_id" in block and len(messages) > 1:
+                block = {**block, "block_id": f"{block['block_id']}_{i}"}
+            out.append(block)
+    text = "\n\n".join(fallback_text(m) for m in messages)
+    if len(out) > MAX_BLOCKS or len(text) > 39000:
+        return None
+    return {"response_type": "ephemeral", "text": text, "blocks": out}

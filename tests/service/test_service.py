@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.bootstrap import App
 from bot.ledger import AccountKey, format_sif
+from bot.messages import Outbound
 from bot.outbox import Relay
 from tests.fakes import FakeClock, RecordingMessenger, said
 
@@ -184,7 +185,8 @@ async def _late_delivery(
     second = Relay(app.bot.uow_factory, clock)
     second.register(other)
 
-    async def stall() -> None:
+    async def stall(in_ack: list[Outbound]) -> None:
+        assert in_ack == []  # without answer_in_ack everything goes through the outbox
         clock.advance(seconds=app.bot.settings.sif_outbox_lease_seconds + 1)
         if other_process_flushes:
             assert await second.flush() == 2

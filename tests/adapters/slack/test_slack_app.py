@@ -4,6 +4,7 @@ requests, and a local fake Slack Web API that records every call."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -50,10 +51,19 @@ class Env:
     url: str
 
     async def command(self, text: str, **kwargs: Any) -> int:
-        status, _ = await post_signed(
+        status, self.response = await post_signed(
             self.url, slash_command_body(text=text, **kwargs), SECRET, content_type=FORM
         )
         return status
+
+    response: str = ""  # the body of the last slash command's response
+
+    def answer(self) -> dict[str, Any]:
+        """The last slash command's answer carried in its response (shown to the caller)."""
+        assert self.response, "the last command was not answered in its response"
+        reply: dict[str, Any] = json.loads(self.response)
+        assert reply["response_type"] == "ephemeral"
+        return reply
 
     async def event(self, event: dict[str, Any], **kwargs: Any) -> int:
         status, _ = await post_signed(
@@ -97,18 +107,50 @@ def texts(calls: list[Any]) -> list[str]:
 
 
 async def test_slash_balance_is_answered_privately(env: Env) -> None:
+    # First contact creates the member: committed, so the answer comes from the outbox.
     assert await env.command("balance") == 200
+    assert env.response == ""
     (call,) = await env.slack.wait_for("chat.postEphemeral")
     assert call.args["channel"] == "C0001" and call.args["user"] == "U0002"
     assert call.args["text"].startswith("Your balance: 0.00 SIF")
     assert call.args["blocks"][0]["type"] == "section"
+    # Afterwards an answer that changes nothing is the response itself: no Web API call.
+    assert await env.command("balance") == 200
+    answer = env.answer()
+    assert answer["text"].startswith("Your balance: 0.00 SIF")
+    assert answer["blocks"][0]["type"] == "section"
+    await asyncio.sleep(0.2)
+    assert len(env.slack.calls_to("chat.postEphemeral")) == 1
     assert env.slack.calls_to("chat.postMessage") == []
+
+
+async def test_a_read_only_command_records_activity_at_most_every_ten_minutes(env: Env) -> None:
+    assert await env.command("balance") == 200
+    await env.slack.wait_for("chat.postEphemeral")
+    env.bot.clock.advance(minutes=9)  # type: ignore[attr-defined]
+    assert await env.command("balance") == 200
+    assert env.answer()["text"].startswith("Your balance")
+    env.bot.clock.advance(minutes=2)  # type: ignore[attr-defined]
+    assert await env.command("balance") == 200
+    assert env.response == ""  # recorded the member's activity: through the outbox
+    await env.slack.wait_for("chat.postEphemeral", count=2)
+    async with env.bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("slack", "T0001:U0002")
+        assert ann is not None and ann.last_active is not None
+        assert ann.last_active.replace(tzinfo=None) == env.bot.clock.now().replace(tzinfo=None)
+
+
+async def test_a_command_that_changes_something_is_answered_from_the_outbox(env: Env) -> None:
+    assert await env.command("balance") == 200
+    await env.slack.wait_for("chat.postEphemeral")
+    assert await env.command("availability 3") == 200
+    assert env.response == ""
+    await env.slack.wait_for("chat.postEphemeral", count=2)
 
 
 async def test_slash_command_text_may_contain_the_word_payload(env: Env) -> None:
     assert await env.command("help payload") == 200
-    (call,) = await env.slack.wait_for("chat.postEphemeral")
-    assert "There is no command 'payload'" in call.args["text"]
+    assert "There is no command 'payload'" in env.answer()["text"]
 
 
 async def test_intake_moves_to_the_dm_and_answers_flow_through_message_im(env: Env) -> None:
@@ -202,8 +244,7 @@ async def test_staff_balances_are_posted_in_the_channel(env: Env) -> None:
     assert post.args["text"].startswith("Balances, lowest first (2 members")
     assert "```member" in post.args["blocks"][0]["text"]["text"]
     await env.command("balances", channel_id=STAFF_CHANNEL)  # ann is not staff
-    refusal = await env.slack.wait_for("chat.postEphemeral", count=2)
-    assert "`balances` is for staff only" in refusal[-1].args["text"]
+    assert "`balances` is for staff only" in env.answer()["text"]
 
 
 async def test_forged_stale_and_malformed_requests_change_nothing(env: Env) -> None:
