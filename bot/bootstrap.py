@@ -17,9 +17,12 @@ class App:
     bot: Bot
     relay: Relay
     engine: Any  # the store's engine, closed by `close()`
+    readers: Any = None  # SQLite's reader engine, if any
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.readers is not None:
+            await self.readers.dispose()
 
 
 async def migrate(settings: Settings) -> None:
@@ -30,17 +33,20 @@ async def migrate(settings: Settings) -> None:
 
 async def build(settings: Settings, clock: Clock | None = None, *, migrate_db: bool = True) -> App:
     """Build the store, the relay and the bot for `settings` (migrating first)."""
-    from store.db import make_engine, make_sessionmaker
+    from store.db import make_engine, make_reader_engine, make_sessionmaker
     from store.uow import SqlUnitOfWorkFactory
 
     if migrate_db:
         await migrate(settings)
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
-    uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
+    readers = make_reader_engine(settings.database_url)
+    uow_factory = SqlUnitOfWorkFactory(
+        make_sessionmaker(engine), make_sessionmaker(readers) if readers else None
+    )
     relay = Relay(uow_factory, clock, settings.sif_outbox_lease_seconds)
     bot = Bot(uow_factory, settings, clock, relay)
-    return App(settings, bot, relay, engine)
+    return App(settings, bot, relay, engine, readers)
 
 
 async def backup(settings: Settings) -> dict[str, Any]:

@@ -338,6 +338,12 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
 
+    def reading(self) -> UnitOfWork:
+        """A unit of work for reading only: never committed, refused by the database if it
+        tries to write where the database can enforce it, and on SQLite served by reader
+        connections that do not queue behind writers."""
+        ...
+
 
 class Messenger(Protocol):
     """Delivers outbound messages on one platform; raises when the platform refused.

@@ -372,12 +372,24 @@ class Bot:
         # A read-only command's private answer may ride on the ack (see `handle`); its
         # event is recorded only if it turns out to need the outbox after all.
         reads = answer_in_ack and command is not None and spec_of(command).reads_only
+        try:
+            if reads:
+                answers = await self._read_only(inbound, command)
+                if answers is not None:
+                    return [], answers
+        except UserError as exc:
+            report.outcome = "refused"
+            return await self._refuse(inbound, str(exc), answer_in_ack)
+        except Exception:
+            report.outcome = "error"
+            log.exception("handling %s failed", name)
+            return await self._refuse(inbound, SORRY, answer_in_ack)
         report.command = name
         structlog.contextvars.bind_contextvars(command=name)
         try:
             async with self.uow_factory() as uow:
                 now = self.clock.now()
-                if inbound.event_id is not None and not reads:
+                if inbound.event_id is not None:
                     key = _event_key(inbound)
                     if not await uow.events.first_time(key, now):
                         log.info("event %s seen before; ignored", key)
@@ -401,7 +413,12 @@ class Bot:
                 ctx = Context(
                     uow, community, caller, inbound, self.settings, self.clock, self.flows
                 )
-                conversation = await uow.conversations.get(caller.id)
+                # An explicit command never answers a conversation: no need to look it up.
+                conversation = (
+                    None
+                    if inbound.explicit and command is not None
+                    else await uow.conversations.get(caller.id)
+                )
                 if conversation is not None and is_answer(inbound, text, command):
                     assert HOOKS.conversation is not None
                     await HOOKS.conversation(ctx, conversation, text)
@@ -415,12 +432,6 @@ class Bot:
                     await HOOKS.greeting(ctx, is_new)
                 else:
                     await self._run_command(ctx, command)
-                if reads and not is_new and _fresh(caller, now) and _private(ctx):
-                    return [], ctx.outbound  # nothing to commit: rolled back
-                if reads and inbound.event_id is not None:
-                    if not await uow.events.first_time(_event_key(inbound), now):
-                        report.outcome = "duplicate"
-                        return [], []
                 stored = await self._store(uow, ctx.outbound, now)
                 await uow.members.touch(caller.id, now)
                 await uow.commit()
@@ -434,6 +445,26 @@ class Bot:
             report.outcome = "error"
             log.exception("handling %s failed", name)
             return await self._refuse(inbound, SORRY, answer_in_ack)
+
+    async def _read_only(self, inbound: Inbound, command: Any) -> list[Outbound] | None:
+        """A read-only command's private answers, from a read-only unit of work; None when
+        it needs the full path (a first contact, activity to record, a role to raise, an
+        answer for others or with a file)."""
+        community = self._communities.get(inbound.community_key)
+        if community is None:
+            return None
+        async with self.uow_factory.reading() as uow:
+            caller = await uow.members.by_identity(inbound.platform, inbound.user)
+            if caller is None or not _fresh(caller, self.clock.now()):
+                return None
+            is_admin = (inbound.platform, inbound.user) in self.settings.admins
+            if is_admin and caller.role is not Role.ADMIN:
+                return None
+            if caller.community != community.id:
+                community = await uow.communities.get(caller.community) or community
+            ctx = Context(uow, community, caller, inbound, self.settings, self.clock, self.flows)
+            await self._run_command(ctx, command)
+            return ctx.outbound if _private(ctx) else None
 
     async def _run_command(self, ctx: Context, command: Any) -> None:
         spec = spec_of(command)

@@ -52,6 +52,25 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+def make_reader_engine(url: str, connections: int = 4) -> AsyncEngine | None:
+    """For a SQLite file: connections that only read (``PRAGMA query_only``), so read-only
+    commands run side by side instead of queueing behind writers on the one writing
+    connection (WAL lets readers and a writer work at once). None for other databases,
+    whose own pool already serves reads in parallel."""
+    if not is_sqlite(url) or make_url(url).database in (None, "", ":memory:"):
+        return None
+    engine = create_async_engine(url, pool_size=connections, max_overflow=0, pool_timeout=60)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return engine
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 

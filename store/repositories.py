@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, true, update
@@ -141,6 +141,34 @@ def _member(row: Any, identities: Sequence[Any] = ()) -> Member:
     )
 
 
+class _IdentityOf(NamedTuple):
+    platform: str
+    external_id: str
+
+
+def _by_identity_statement() -> Select[Any]:
+    members = MemberRow.__table__
+    asked = IdentityRow.__table__.alias("asked")
+    every = IdentityRow.__table__.alias("every")
+    return (
+        select(
+            *members.c,
+            every.c.platform.label("i_platform"),
+            every.c.external_id.label("i_external_id"),
+        )
+        .join(asked, asked.c.member_id == members.c.id)
+        .join(every, every.c.member_id == members.c.id)
+        .where(
+            asked.c.platform == bindparam("platform"),
+            asked.c.external_id == bindparam("external_id"),
+        )
+        .order_by(every.c.id)
+    )
+
+
+_BY_IDENTITY = _by_identity_statement()
+
+
 class SqlMembers:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -159,12 +187,16 @@ class SqlMembers:
         return [_member(r, by_member.get(r.id, [])) for r in rows]
 
     async def by_identity(self, platform: str, external_id: str) -> Member | None:
-        row = await self.s.scalar(
-            select(MemberRow)
-            .join(IdentityRow, IdentityRow.member_id == MemberRow.id)
-            .where(IdentityRow.platform == platform, IdentityRow.external_id == external_id)
-        )
-        return (await self._with_identities([row]))[0] if row else None
+        # Every command starts here: one prebuilt statement, the member with all identities.
+        connection = await self.s.connection()  # a plain statement: skip the ORM layer
+        rows = (
+            await connection.execute(
+                _BY_IDENTITY, {"platform": platform, "external_id": external_id}
+            )
+        ).all()
+        if not rows:
+            return None
+        return _member(rows[0], [_IdentityOf(r.i_platform, r.i_external_id) for r in rows])
 
     async def get(self, member: MemberId) -> Member | None:
         row = await self.s.get(MemberRow, member)
@@ -625,8 +657,9 @@ class SqlLedger:
         )
 
     async def balance_info(self, member: Member) -> BalanceInfo:
+        connection = await self.s.connection()  # rows, not objects: skip the ORM layer
         row = (
-            await self.s.execute(
+            await connection.execute(
                 _SUMMARY_OF_MEMBER, {"b_community": member.community, "b_member": member.id}
             )
         ).one()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.repositories import (
@@ -33,10 +34,11 @@ class SqlUnitOfWork:
     links: SqlLinks
     introductions: SqlIntroductions
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], read_only: bool = False) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
         self._committed = False
+        self._read_only = read_only
 
     @property
     def session(self) -> AsyncSession:
@@ -48,6 +50,9 @@ class SqlUnitOfWork:
         await self._session.begin()
         self._committed = False
         s = self._session
+        bind = s.bind
+        if self._read_only and bind is not None and bind.dialect.name == "postgresql":
+            await s.execute(text("SET TRANSACTION READ ONLY"))
         self.communities = SqlCommunities(s)
         self.members = SqlMembers(s)
         self.ledger = SqlLedger(s)
@@ -75,6 +80,8 @@ class SqlUnitOfWork:
             self._session = None
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         await self.session.commit()
         self._committed = True
 
@@ -83,8 +90,19 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Units of work on `sessions`; read-only ones on `readers` when given (SQLite's
+    reader connections, see `store.db.make_reader_engine`), else on `sessions` too."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        readers: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self.sessions = sessions
+        self.readers = readers
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions)
+
+    def reading(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.readers or self.sessions, read_only=True)

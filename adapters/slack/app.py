@@ -4,10 +4,13 @@ HTTP mode serves ``POST /slack/events`` (signature checked by Bolt); Socket Mode
 used when ``SLACK_APP_TOKEN`` is set. A listener acks as soon as the core has committed
 the outcome, before anything is sent: an event that dies with the process before that
 is not acknowledged, so Slack sends it again, and the core's event keys make the retry
-a no-op when the first try did commit. Requests Bolt cannot take safely are answered
-here first: a malformed body gets 400 (Bolt would answer 500 and Slack would retry),
-and a slash command is parsed here so that its text may contain the word "payload"
-(a slack-bolt 1.30 bug).
+a no-op when the first try did commit. A slash command's answer that changes nothing
+(a read-only command's private answer, a refusal) is the command's response itself,
+shown by Slack to the caller only; everything else goes through the outbox. Requests
+Bolt cannot take safely are answered here first: a malformed body gets 400 and a
+timestamp that is not a number 401 (Bolt would answer 500 to either, and Slack would
+retry), and a slash command is parsed here so that its text may contain the word
+"payload" (a slack-bolt 1.30 bug).
 """
 
 from __future__ import annotations
@@ -156,6 +159,7 @@ class SlackAdapter:
         session: ClientSession | None = None,
     ) -> None:
         self.bot = bot
+        self._verifying = signing_secret is not None
         self.client = make_client(token, api_url, session)
         self.app = AsyncApp(
             signing_secret=signing_secret or "socket-mode",
@@ -329,6 +333,11 @@ class SlackAdapter:
 
     async def handle_http(self, request: web.Request) -> web.Response:
         """``POST /slack/events``: guard the body, then let Bolt verify and dispatch."""
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        if self._verifying and not (timestamp.isascii() and timestamp.isdigit()):
+            # Bolt's verifier would raise on it and answer 500, which Slack retries.
+            log.warning("rejected a Slack request without a numeric timestamp")
+            return web.Response(status=401, text="invalid request timestamp")
         raw = await request.content.read(MAX_BODY + 1)
         if len(raw) > MAX_BODY:
             return web.Response(status=413, text="request too large")

@@ -30,13 +30,8 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 
 from adapters.slack.app import SlackAdapter, make_client
-from bot.outbox import Relay
-from bot.ports import SystemClock
-from bot.service import Bot
+from bot.bootstrap import build
 from bot.settings import load_settings
-from store.db import make_engine, make_sessionmaker
-from store.migrate import upgrade
-from store.uow import SqlUnitOfWorkFactory
 from tests.adapters.slack.fake_slack import FakeSlack, sign, slash_command_body
 
 SECRET = "bench-secret"
@@ -54,8 +49,10 @@ async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
 
 async def drive(
     url: str, requests: int, clients: int, done: Callable[[int], Awaitable[None]]
-) -> tuple[float, list[float]]:
-    """Send `requests` signed `/sif balance` commands; returns (seconds, ack latencies ms).
+) -> tuple[float, list[float], float]:
+    """Send `requests` signed `/sif balance` commands; returns (seconds, ack latencies ms,
+    this process's CPU ms per request — clients included, so comparable between apps and
+    less disturbed than wall time by other work on the machine).
     `done` is given how many were not answered in their response, and waits for those."""
     latencies: list[float] = []
     answered = 0
@@ -76,11 +73,12 @@ async def drive(
                 nonlocal answered
                 answered += 1
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     async with aiohttp.ClientSession() as session:
         await asyncio.gather(*(client(session) for _ in range(clients)))
     await done(requests - answered)
-    return time.perf_counter() - start, latencies
+    cpu_ms = (time.process_time() - cpu) * 1000 / requests
+    return time.perf_counter() - start, latencies, cpu_ms
 
 
 def bare_app(slack: FakeSlack) -> web.Application:
@@ -98,13 +96,17 @@ def bare_app(slack: FakeSlack) -> web.Application:
     return web_app
 
 
-def report(label: str, seconds: float, latencies: list[float], requests: int) -> float:
+def report(label: str, run: tuple[float, list[float], float], requests: int) -> tuple[float, float]:
+    seconds, latencies, cpu_ms = run
     latencies = sorted(latencies)
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     rate = requests / seconds
-    print(f"{label:<34} {rate:8.0f} req/s   ack p50 {p50:6.1f} ms   p99 {p99:6.1f} ms")
-    return rate
+    print(
+        f"{label:<34} {rate:6.0f} req/s   ack p50 {p50:6.1f} ms   p99 {p99:6.1f} ms"
+        f"   CPU {cpu_ms:5.2f} ms/request"
+    )
+    return rate, cpu_ms
 
 
 async def main() -> None:
@@ -119,17 +121,14 @@ async def main() -> None:
             return None
 
         await drive(url, 100, args.clients, acked)  # warm-up
-        bare_seconds, bare_latencies = await drive(url, args.requests, args.clients, acked)
+        bare_run = await drive(url, args.requests, args.clients, acked)
         await runner.cleanup()
 
         with tempfile.TemporaryDirectory() as tmp:
             db_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            await asyncio.to_thread(upgrade, db_url)
-            engine = make_engine(db_url)
-            uow = SqlUnitOfWorkFactory(make_sessionmaker(engine))
             settings = load_settings(_env_file=None, database_url=db_url)
-            clock = SystemClock()
-            bot = Bot(uow, settings, clock, Relay(uow, clock))
+            app = await build(settings)  # wired as `sif-bot run` wires it
+            bot = app.bot
             async with aiohttp.ClientSession() as http:
                 adapter = SlackAdapter(
                     bot,
@@ -146,16 +145,15 @@ async def main() -> None:
 
                 await drive(url, 100, args.clients, answered)  # warm-up: members created
                 slack.clear()
-                ours_seconds, ours_latencies = await drive(
-                    url, args.requests, args.clients, answered
-                )
+                ours_run = await drive(url, args.requests, args.clients, answered)
                 await runner.cleanup()
                 await adapter.drain()
-            await engine.dispose()
+            await app.close()
     print(f"{args.requests} requests, {args.clients} concurrent clients, loopback, SQLite")
-    bare = report("bare Bolt app, ack only", bare_seconds, bare_latencies, args.requests)
-    ours = report("sif-bot /sif balance (answered)", ours_seconds, ours_latencies, args.requests)
+    bare, bare_cpu = report("bare Bolt app, ack only", bare_run, args.requests)
+    ours, ours_cpu = report("sif-bot /sif balance (answered)", ours_run, args.requests)
     print(f"ratio sif-bot / bare Bolt: {ours / bare:.2f} (goal ≥ 0.5)")
+    print(f"CPU ratio bare Bolt / sif-bot per request: {bare_cpu / ours_cpu:.2f}")
 
 
 if __name__ == "__main__":

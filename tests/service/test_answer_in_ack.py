@@ -1,0 +1,130 @@
+"""Answers that change nothing ride on the platform's acknowledgement (a Slack slash
+command's response): read-only commands run in a read-only unit of work and leave no trace;
+anything else still goes through the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.bootstrap import App
+from bot.commands import COMMANDS
+from bot.messages import Delivery, Inbound, Outbound
+from bot.service import SORRY
+from store.models import MemberRow, OutboxRow, ProcessedEventRow
+from tests.conftest import Store
+from tests.fakes import FakeClock, RecordingMessenger, said
+
+CHANNEL = "general"
+
+
+def messenger(app: App) -> RecordingMessenger:
+    return app.messenger  # type: ignore[attr-defined,no-any-return]
+
+
+async def rows(app: App) -> tuple[int, int, int]:
+    """Outbox rows, recorded events and members: what a command that changed nothing
+    leaves as it was."""
+    async with app.bot.uow_factory() as uow:
+        session = uow.session  # type: ignore[attr-defined]
+        counts = [
+            await session.scalar(select(func.count()).select_from(table))
+            for table in (OutboxRow, ProcessedEventRow, MemberRow)
+        ]
+    return counts[0], counts[1], counts[2]
+
+
+async def in_ack(app: App, inbound: Inbound) -> tuple[list[Outbound], list[Outbound]]:
+    """Handle with answers in the ack: (what the ack carries, everything said)."""
+    carried: list[Outbound] = []
+
+    async def committed(answers: list[Outbound]) -> None:
+        carried.extend(answers)
+
+    said_all = await app.bot.handle(inbound, committed=committed, answer_in_ack=True)
+    return carried, said_all
+
+
+async def test_a_read_only_answer_rides_on_the_ack_and_leaves_no_trace(app: App) -> None:
+    await app.bot.handle(said("ann", "balance", channel=CHANNEL))  # first contact
+    messenger(app).clear()
+    before = await rows(app)
+    carried, said_all = await in_ack(app, said("ann", "balance", channel=CHANNEL, event_id="e1"))
+    assert [m.text.splitlines()[0] for m in carried] == ["Your balance: 0.00 SIF"]
+    assert carried[0].delivery is Delivery.PRIVATE and carried[0].outbox_id is None
+    assert said_all == carried
+    assert messenger(app).sent == []  # the adapter sends it, in its ack
+    assert await rows(app) == before
+
+
+async def test_a_refusal_rides_on_the_ack(app: App) -> None:
+    await app.bot.handle(said("ann", "balance", channel=CHANNEL))
+    before = await rows(app)
+    for text in ("balance @nobody", "grant @ann 5 x", "balanse"):
+        carried, _ = await in_ack(app, said("ann", text, channel=CHANNEL, event_id=text))
+        assert len(carried) == 1 and carried[0].text != SORRY
+    assert await rows(app) == before
+
+
+async def test_a_first_contact_and_a_change_go_through_the_outbox(app: App) -> None:
+    carried, said_all = await in_ack(app, said("bob", "balance", channel=CHANNEL, event_id="1"))
+    assert carried == [] and said_all[0].outbox_id is not None  # bob was created
+    carried, said_all = await in_ack(
+        app, said("bob", "availability 3", channel=CHANNEL, event_id="2")
+    )
+    assert carried == [] and said_all[0].outbox_id is not None
+    assert said_all[0].text.startswith("You will get review offers while you have fewer than 3")
+
+
+async def test_activity_is_recorded_when_ten_minutes_old(app: App, clock: FakeClock) -> None:
+    await app.bot.handle(said("ann", "balance", channel=CHANNEL))
+    clock.advance(minutes=10)
+    carried, said_all = await in_ack(app, said("ann", "balance", channel=CHANNEL))
+    assert carried == [] and said_all[0].outbox_id is not None
+    async with app.bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None and ann.last_active == clock.now()
+
+
+async def test_an_answer_for_the_channel_or_with_a_file_goes_through_the_outbox(
+    app: App,
+) -> None:
+    await app.bot.handle(said("staff", "balance", channel=CHANNEL))
+    for text in ("balances", "stats"):  # a table in the channel, a chart file
+        carried, said_all = await in_ack(app, said("staff", text, channel=CHANNEL))
+        assert carried == [] and said_all and all(m.outbox_id is not None for m in said_all)
+
+
+ARGUMENTS = {"find": "finance", "help": "balance"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in COMMANDS.items() if s.reads_only))
+async def test_every_read_only_command_only_reads(app: App, name: str) -> None:
+    """Read-only commands run on reader connections that refuse writes (SQLite's
+    query_only, PostgreSQL's READ ONLY transaction): one that wrote would fail here."""
+    await app.bot.handle(said("staff", "balance", channel=CHANNEL))
+    await app.bot.handle(said("ann", "expertise add finance:2", channel=CHANNEL))
+    messages: list[Any] = []
+    for text in (name, f"{name} {ARGUMENTS.get(name, '')}".strip()):
+        for who in ("staff", "ann"):
+            _, said_all = await in_ack(app, said(who, text, channel=CHANNEL))
+            messages.extend(said_all)
+    assert messages and all(m.text != SORRY for m in messages)
+
+
+async def test_a_reading_unit_of_work_cannot_write(store: Store, clock: FakeClock) -> None:
+    from bot.records import Role
+
+    async with store.uow() as uow:
+        community = await uow.communities.get_or_create("c", "C", ("finance",), clock.now())
+        await uow.commit()
+    async with store.uow.reading() as uow:
+        with pytest.raises(Exception):  # noqa: B017 - each database words it differently
+            await uow.members.create(community.id, "ann", Role.MEMBER, "x", "ann", clock.now())
+    async with store.uow.reading() as uow:
+        with pytest.raises(RuntimeError):
+            await uow.commit()
+    async with store.uow() as uow:
+        assert await uow.members.by_identity("x", "ann") is None
