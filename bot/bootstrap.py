@@ -17,12 +17,12 @@ class App:
     bot: Bot
     relay: Relay
     engine: Any  # the store's engine, closed by `close()`
-    readers: Any = None  # SQLite's reader engine, if any
+    readers: Any = None  # the engine of read-only units of work, if any
 
     async def close(self) -> None:
-        await self.engine.dispose()
-        if self.readers is not None:
-            await self.readers.dispose()
+        from store.db import dispose
+
+        await dispose(self.engine, self.readers)
 
 
 async def migrate(settings: Settings) -> None:
@@ -40,7 +40,7 @@ async def build(settings: Settings, clock: Clock | None = None, *, migrate_db: b
         await migrate(settings)
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
-    readers = make_reader_engine(settings.database_url)
+    readers = make_reader_engine(settings.database_url, engine)
     uow_factory = SqlUnitOfWorkFactory(
         make_sessionmaker(engine), make_sessionmaker(readers) if readers else None
     )

@@ -52,23 +52,39 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def make_reader_engine(url: str, connections: int = 4) -> AsyncEngine | None:
-    """For a SQLite file: connections that only read (``PRAGMA query_only``), so read-only
-    commands run side by side instead of queueing behind writers on the one writing
-    connection (WAL lets readers and a writer work at once). None for other databases,
-    whose own pool already serves reads in parallel."""
-    if not is_sqlite(url) or make_url(url).database in (None, "", ":memory:"):
+def make_reader_engine(url: str, engine: AsyncEngine, connections: int = 4) -> AsyncEngine | None:
+    """The engine read-only units of work use, refusing writes. For a SQLite file: its own
+    connections with ``PRAGMA query_only``, so read-only commands run side by side instead
+    of queueing behind writers on the one writing connection (WAL lets readers and a
+    writer work at once). For PostgreSQL: `engine`'s pool, its transactions begun READ
+    ONLY (asyncpg does that in BEGIN: no extra round trip). None for SQLite in memory."""
+    if not is_sqlite(url):
+        return engine.execution_options(postgresql_readonly=True)
+    if make_url(url).database in (None, "", ":memory:"):
         return None
-    engine = create_async_engine(url, pool_size=connections, max_overflow=0, pool_timeout=60)
+    readers = create_async_engine(
+        url,
+        pool_size=connections,
+        max_overflow=0,
+        pool_timeout=60,
+        pool_reset_on_return=None,  # nothing to roll back: they never write
+    )
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(readers.sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
-    return engine
+    return readers
+
+
+async def dispose(engine: AsyncEngine, readers: AsyncEngine | None) -> None:
+    """Close the engine and, when it has connections of its own, the reader engine."""
+    await engine.dispose()
+    if readers is not None and readers.sync_engine.pool is not engine.sync_engine.pool:
+        await readers.dispose()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

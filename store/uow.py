@@ -5,7 +5,6 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from store.repositories import (
@@ -50,9 +49,6 @@ class SqlUnitOfWork:
         await self._session.begin()
         self._committed = False
         s = self._session
-        bind = s.bind
-        if self._read_only and bind is not None and bind.dialect.name == "postgresql":
-            await s.execute(text("SET TRANSACTION READ ONLY"))
         self.communities = SqlCommunities(s)
         self.members = SqlMembers(s)
         self.ledger = SqlLedger(s)
@@ -90,8 +86,8 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    """Units of work on `sessions`; read-only ones on `readers` when given (SQLite's
-    reader connections, see `store.db.make_reader_engine`), else on `sessions` too."""
+    """Units of work on `sessions`; read-only ones on `readers` when given (sessions of
+    `store.db.make_reader_engine`, which refuse writes), else on `sessions` too."""
 
     def __init__(
         self,

@@ -20,7 +20,13 @@ from bot.bootstrap import App
 from bot.outbox import Relay
 from bot.service import Bot
 from bot.settings import Settings, load_settings
-from store.db import create_schema, make_engine, make_reader_engine, make_sessionmaker
+from store.db import (
+    create_schema,
+    dispose,
+    make_engine,
+    make_reader_engine,
+    make_sessionmaker,
+)
 from store.uow import SqlUnitOfWorkFactory
 from tests.fakes import FakeClock, RecordingMessenger
 
@@ -122,12 +128,10 @@ async def store(db_url: str) -> AsyncIterator[Store]:
     engine = make_engine(db_url)
     if db_url.startswith("sqlite"):
         await create_schema(engine)
-    readers = make_reader_engine(db_url)  # wired as in production
+    readers = make_reader_engine(db_url, engine)  # wired as in production
     sessions = make_sessionmaker(readers) if readers is not None else None
     yield Store(db_url, engine, SqlUnitOfWorkFactory(make_sessionmaker(engine), sessions))
-    await engine.dispose()
-    if readers is not None:
-        await readers.dispose()
+    await dispose(engine, readers)
 
 
 @pytest.fixture

@@ -202,7 +202,11 @@ class SlackAdapter:
         """Hand the event to the core and return (so Bolt answers Slack) once its outcome is
         committed; sending the answers goes on in the background. With `in_ack` (a slash
         command) answers that change nothing are the ack's body, shown to the caller."""
-        committed = asyncio.Event()
+        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def settle(_: object = None) -> None:
+            if not acked.done():
+                acked.set_result(None)
 
         async def acknowledge(answers: list[Outbound]) -> None:
             reply = translate.ack_reply(answers)
@@ -210,12 +214,11 @@ class SlackAdapter:
                 # Too big for one response: sent as they are (nothing to lose on a crash).
                 self.later(self.bot.relay.deliver(answers))
             await (ack(**reply) if reply is not None else ack())
-            committed.set()
+            settle()
 
         task = self.later(self.bot.handle(inbound, committed=acknowledge, answer_in_ack=in_ack))
-        waiter = asyncio.ensure_future(committed.wait())
-        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        waiter.cancel()
+        task.add_done_callback(settle)  # it ended without acknowledging (it raised)
+        await acked
         if task.done():
             task.result()  # Bot.handle does not raise; if it ever did, Bolt answers 500
 

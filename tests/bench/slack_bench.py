@@ -8,7 +8,7 @@ or as an ephemeral message through the fake Web API (the whole loop: ack, core,
 database, outbox, Web API call); for the bare app when its ack came back. The ratio of the two
 throughputs is the figure (goal ≥ 0.5); absolute numbers depend on the machine.
 
-    .venv/bin/python tests/bench/slack_bench.py [--requests 2000] [--clients 16]
+    .venv/bin/python tests/bench/slack_bench.py [--requests 2000] [--clients 16] [--postgres]
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ from adapters.slack.app import SlackAdapter, make_client
 from bot.bootstrap import build
 from bot.settings import load_settings
 from tests.adapters.slack.fake_slack import FakeSlack, sign, slash_command_body
+from tests.bench.memory import drop_pg, pg_database
 
 SECRET = "bench-secret"
+PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 USERS = 50
 
 
@@ -109,10 +111,41 @@ def report(label: str, run: tuple[float, list[float], float], requests: int) -> 
     return rate, cpu_ms
 
 
+async def run_sif_bot(
+    slack: FakeSlack, args: argparse.Namespace, db_url: str
+) -> tuple[float, list[float], float]:
+    settings = load_settings(_env_file=None, database_url=db_url)
+    app = await build(settings)  # wired as `sif-bot run` wires it
+    try:
+        async with aiohttp.ClientSession() as http:
+            adapter = SlackAdapter(
+                app.bot,
+                token="xoxb-bench",
+                signing_secret=SECRET,
+                api_url=slack.base_url,
+                session=http,
+            )
+            runner, url = await serve(adapter.web_app())
+
+            async def answered(count: int) -> None:
+                if count:
+                    await slack.wait_for("chat.postEphemeral", count=count, timeout=600)
+
+            await drive(url, 100, args.clients, answered)  # warm-up: members created
+            slack.clear()
+            run = await drive(url, args.requests, args.clients, answered)
+            await runner.cleanup()
+            await adapter.drain()
+        return run
+    finally:
+        await app.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL at 127.0.0.1:5432")
     args = parser.parse_args()
     async with FakeSlack() as slack:
         runner, url = await serve(bare_app(slack))
@@ -124,32 +157,17 @@ async def main() -> None:
         bare_run = await drive(url, args.requests, args.clients, acked)
         await runner.cleanup()
 
-        with tempfile.TemporaryDirectory() as tmp:
-            db_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            settings = load_settings(_env_file=None, database_url=db_url)
-            app = await build(settings)  # wired as `sif-bot run` wires it
-            bot = app.bot
-            async with aiohttp.ClientSession() as http:
-                adapter = SlackAdapter(
-                    bot,
-                    token="xoxb-bench",
-                    signing_secret=SECRET,
-                    api_url=slack.base_url,
-                    session=http,
-                )
-                runner, url = await serve(adapter.web_app())
-
-                async def answered(count: int) -> None:
-                    if count:
-                        await slack.wait_for("chat.postEphemeral", count=count, timeout=600)
-
-                await drive(url, 100, args.clients, answered)  # warm-up: members created
-                slack.clear()
-                ours_run = await drive(url, args.requests, args.clients, answered)
-                await runner.cleanup()
-                await adapter.drain()
-            await app.close()
-    print(f"{args.requests} requests, {args.clients} concurrent clients, loopback, SQLite")
+        if args.postgres:
+            name = await pg_database()
+            try:
+                ours_run = await run_sif_bot(slack, args, f"{PG_URL}/{name}")
+            finally:
+                await drop_pg(name)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                ours_run = await run_sif_bot(slack, args, f"sqlite+aiosqlite:///{tmp}/bench.db")
+    database = "PostgreSQL" if args.postgres else "SQLite"
+    print(f"{args.requests} requests, {args.clients} concurrent clients, loopback, {database}")
     bare, bare_cpu = report("bare Bolt app, ack only", bare_run, args.requests)
     ours, ours_cpu = report("sif-bot /sif balance (answered)", ours_run, args.requests)
     print(f"ratio sif-bot / bare Bolt: {ours / bare:.2f} (goal ≥ 0.5)")
