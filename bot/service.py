@@ -369,24 +369,14 @@ class Bot:
         except ParseError as exc:
             problem = exc
         name = spec_of(command).name if command is not None else "answer"
-        # A read-only command's private answer may ride on the ack (see `handle`); its
-        # event is recorded only if it turns out to need the outbox after all.
-        reads = answer_in_ack and command is not None and spec_of(command).reads_only
-        try:
-            if reads:
-                answers = await self._read_only(inbound, command)
-                if answers is not None:
-                    return [], answers
-        except UserError as exc:
-            report.outcome = "refused"
-            return await self._refuse(inbound, str(exc), answer_in_ack)
-        except Exception:
-            report.outcome = "error"
-            log.exception("handling %s failed", name)
-            return await self._refuse(inbound, SORRY, answer_in_ack)
         report.command = name
         structlog.contextvars.bind_contextvars(command=name)
         try:
+            if answer_in_ack and command is not None and spec_of(command).reads_only:
+                # A private answer that changes nothing rides on the ack (see `handle`).
+                answers = await self._read_only(inbound, command)
+                if answers is not None:
+                    return [], answers
             async with self.uow_factory() as uow:
                 now = self.clock.now()
                 if inbound.event_id is not None:

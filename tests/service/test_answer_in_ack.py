@@ -57,6 +57,10 @@ async def test_a_read_only_answer_rides_on_the_ack_and_leaves_no_trace(app: App)
     assert said_all == carried
     assert messenger(app).sent == []  # the adapter sends it, in its ack
     assert await rows(app) == before
+    counted = app.bot.metrics.registry.get_sample_value(
+        "sif_commands_total", {"command": "balance", "outcome": "ok"}
+    )
+    assert counted == 2  # counted under its name like any other command
 
 
 async def test_a_refusal_rides_on_the_ack(app: App) -> None:
