@@ -1,24 +1,40 @@
-"""The `stats` chart: plain numbers in, PNG bytes out (matplotlib, no I/O).
+"""The `stats` chart: plain numbers in, PNG bytes out (matplotlib, no other I/O).
 
 Two panels over the stats window — SIF flow (lines: paid out, held in escrow) and
 the request funnel (grouped bars: opened, accepted, delivered, confirmed) — one
 point per day, or per week for long windows. The same numbers always give the same
 bytes, so a digest sent twice (or a test) sees one picture.
+
+The bot draws in a short-lived child process (:func:`stats_chart`): matplotlib with
+numpy takes some 45 MB that a Python process never gives back once it has imported
+them, for a picture a staff member asks for now and then.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 FUNNEL = ("opened", "accepted", "delivered", "confirmed")
-FUNNEL = ("opened", "accepted", "delivered", "confirmed")
 WIDTH_IN, HEIGHT_IN, DPI = 9, 6, 100  # 900×600 px: readable in a chat preview, small file
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CHILD_TIMEOUT_S = 120  # importing matplotlib and drawing take a second or two
+# The child imports this module by its package path: run as a script from bot/, its
+# neighbours (bot/http.py...) would shadow standard modules.
+_CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from bot.charts import _child; _child()"
+
+
+class ChartError(RuntimeError):
+    """The child process could not draw the chart."""
 
 
 @dataclass(frozen=True)
@@ -96,10 +112,54 @@ def stats_figure(series: ChartData) -> Figure:
     return fig
 
 
-def stats_chart(series: ChartData) -> bytes:
-    """PNG bytes of the chart; identical input gives identical bytes."""
+def render_png(series: ChartData) -> bytes:
+    """PNG bytes of the chart, drawn in this process."""
     buffer = io.BytesIO()
     # No "Software" entry: it names the matplotlib version, which would change the bytes
     # between installs; Agg writes no timestamp into PNGs.
     stats_figure(series).savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
+
+
+def _encode(series: ChartData) -> bytes:
+    values = asdict(series)
+    values["days"] = [day.isoformat() for day in series.days]
+    return json.dumps(values).encode()
+
+
+def _decode(data: bytes) -> ChartData:
+    values: dict[str, Any] = json.loads(data)
+    return ChartData(
+        community=values["community"],
+        window=values["window"],
+        days=tuple(date.fromisoformat(day) for day in values["days"]),
+        released=tuple(values["released"]),
+        held=tuple(values["held"]),
+        opened=tuple(values["opened"]),
+        accepted=tuple(values["accepted"]),
+        delivered=tuple(values["delivered"]),
+        confirmed=tuple(values["confirmed"]),
+    )
+
+
+def stats_chart(series: ChartData) -> bytes:
+    """PNG bytes of the chart, drawn by a child process (the same bytes as
+    :func:`render_png`); identical input gives identical bytes."""
+    root = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, root],
+        input=_encode(series),
+        capture_output=True,
+        timeout=CHILD_TIMEOUT_S,
+        check=False,
+    )
+    if done.returncode != 0 or not done.stdout.startswith(PNG_SIGNATURE):
+        problem = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ChartError(f"the chart process failed ({done.returncode}): {problem[-1:]}")
+    return done.stdout
+
+
+def _child() -> None:
+    """The child's side of :func:`stats_chart`: chart data on stdin, PNG bytes on stdout."""
+    sys.stdout.buffer.write(render_png(_decode(sys.stdin.buffer.read())))
+    sys.stdout.flush()

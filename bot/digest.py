@@ -8,6 +8,7 @@ scheduler process never sends a week's digest twice.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -108,7 +109,9 @@ async def build_digest(
         f"({format_sif(settings.credit_limit)}): {len(near)}",
     ]
     lines += _listed([f"{b.name}: balance {format_sif(b.balance)}" for b in near])
-    return "\n".join(lines), chart_attachment(result, community.name)
+    # A child process draws the chart (bot.charts); wait for it off the event loop.
+    chart = await asyncio.to_thread(chart_attachment, result, community.name)
+    return "\n".join(lines), chart
 
 
 async def weekly_digest(

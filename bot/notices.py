@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.ids import MemberId
@@ -38,6 +39,13 @@ class Notices:
         found = await self.uow.members.get(member)
         if found is not None:
             self.dm(found, text, buttons)
+
+    async def dm_ids(self, messages: Sequence[tuple[MemberId, str, tuple[Button, ...]]]) -> None:
+        """`dm_id` for several (member, text, buttons), in that order, with one lookup."""
+        found = await self.uow.members.get_many([member for member, _, _ in messages])
+        for member, text, buttons in messages:
+            if (who := found.get(member)) is not None:
+                self.dm(who, text, buttons)
 
     async def staff(self, text: str) -> None:
         """Post to the staff channel; without one, DM every staff member and admin."""

@@ -38,6 +38,12 @@ def peers_from(facts: list[PeerFacts], now: datetime) -> list[Peer]:
     ]
 
 
+def _has_room(facts: PeerFacts, now: datetime) -> bool:
+    """Not paused and fewer open reviews than capacity (`PeerIndex`'s availability)."""
+    paused = facts.paused_until is not None and facts.paused_until > now
+    return not paused and facts.open_reviews < facts.capacity
+
+
 def idea_languages(idea: Idea) -> frozenset[str]:
     value = idea.answers.get("language")
     items = value.get("choices", []) if isinstance(value, dict) else value or []
@@ -84,6 +90,9 @@ async def offer_next(
         return 0
     idea = await uow.ideas.by_number(request.community, request.idea_number)
     facts = await uow.requests.peer_facts(request.community, now - timedelta(days=FAIRNESS_DAYS))
+    # Only peers who could take a review now: the others are never eligible, and leaving
+    # them out of the index changes no ranking (routing orders each peer by its own keys).
+    facts = [f for f in facts if _has_room(f, now)]
     need = Need(
         requester=request.requester,
         co_owners=frozenset(),
@@ -105,21 +114,25 @@ async def offer_next(
     ):
         return 0  # cancelled or taken meanwhile: nothing to offer
     ttl = timedelta(hours=settings.sif_offer_ttl_hours)
-    for candidate in candidates:
-        await uow.requests.add_offer(
-            request.id,
-            candidate.member,
-            round_,
-            candidate.explanation,
-            now,
-            now + ttl,
-            now + ttl / 2,
-        )
-        await notices.dm_id(
-            candidate.member,
-            offer_text(request, idea, candidate.explanation, now + ttl),
-            offer_buttons(request),
-        )
+    # The round's offers in one statement and its messages with one lookup, in rank order.
+    await uow.requests.add_offers(
+        request.id,
+        round_,
+        [(c.member, c.explanation) for c in candidates],
+        now,
+        now + ttl,
+        now + ttl / 2,
+    )
+    await notices.dm_ids(
+        [
+            (
+                c.member,
+                offer_text(request, idea, c.explanation, now + ttl),
+                offer_buttons(request),
+            )
+            for c in candidates
+        ]
+    )
     return len(candidates)
 
 

@@ -124,8 +124,7 @@ class Relay:
             if sent or failed:
                 async with self.uow_factory() as uow:
                     now = self.clock.now()
-                    for outbox_id, ref in sent:
-                        await uow.outbox.mark_sent(outbox_id, now, ref)
+                    await uow.outbox.mark_all_sent(sent, now)  # one statement for all
                     await uow.outbox.release(failed, now + wait)
                     await uow.commit()
         return len(sent), bool(failed)

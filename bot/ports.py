@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, NamedTuple, Protocol, Self
 
 from bot.ids import CommunityId, IdeaId, MemberId, RequestId
-from bot.ledger import AccountKey, TransactionDraft
+from bot.ledger import AccountKey, EntryKind, TransactionDraft
 from bot.messages import Outbound
 from bot.records import (
     BalanceInfo,
@@ -34,6 +34,29 @@ from bot.records import (
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
+
+
+class RequestTimes(NamedTuple):
+    """The few columns of a request that `stats` reads (no names, no texts)."""
+
+    number: int
+    status: RequestStatus
+    tags: tuple[str, ...]
+    created_at: datetime
+    accepted_at: datetime | None
+    delivered_at: datetime | None
+    closed_at: datetime | None
+    escalated_at: datetime | None
+
+
+class FindCandidate(NamedTuple):
+    """A member `find` may list, with what it scores and shows."""
+
+    member: MemberId
+    name: str
+    bio: str
+    profile: dict[str, Any]
+    expertise: dict[str, int]
 
 
 class SystemClock:
@@ -70,6 +93,10 @@ class CommunityRepository(Protocol):
 class MemberRepository(Protocol):
     async def by_identity(self, platform: str, external_id: str) -> Member | None: ...
     async def get(self, member: MemberId) -> Member | None: ...
+    async def get_many(self, members: Sequence[MemberId]) -> dict[MemberId, Member]:
+        """The members of these ids that exist (one query for several notices)."""
+        ...
+
     async def by_name(self, community: CommunityId, name: str) -> list[Member]: ...
     async def create(
         self,
@@ -101,6 +128,22 @@ class MemberRepository(Protocol):
         bio: str,
         profile: dict[str, Any],
     ) -> None: ...
+
+    async def search_ids(
+        self, community: CommunityId, words: Sequence[str], *, exclude: MemberId
+    ) -> list[MemberId]:
+        """Members with a chat identity, other than `exclude`, whose name, bio, tags or
+        profile may contain one of the lowercase `words`, in id order: every member whose
+        text does, and perhaps a few others (the caller scores them)."""
+        ...
+
+    async def find_candidates(self, members: Sequence[MemberId]) -> list[FindCandidate]:
+        """What `find` scores and shows of these members, in id order."""
+        ...
+
+    async def reviewing_tags(self, community: CommunityId) -> set[str]:
+        """The tags of members who take reviews (capacity above 0)."""
+        ...
 
 
 class LinkRepository(Protocol):
@@ -197,6 +240,22 @@ class LedgerRepository(Protocol):
         total, cached balances that differ from the entries."""
         ...
 
+    async def credits(
+        self,
+        community: CommunityId,
+        kinds: Sequence[EntryKind],
+        since: datetime,
+        until: datetime,
+    ) -> list[tuple[datetime, EntryKind, int]]:
+        """(at, kind, amount) of every positive posting of the transactions of these kinds
+        made from `since` to `until` (both included): the amount each one moved."""
+        ...
+
+    async def sharing(self, community: CommunityId) -> tuple[int, int]:
+        """How many members `all_balances` lists, and how many of them both gave and
+        received (`given` and `received` above 0)."""
+        ...
+
 
 class EventLog(Protocol):
     async def first_time(self, key: str, at: datetime) -> bool:
@@ -223,6 +282,10 @@ class Outbox(Protocol):
         """Make held messages claimable again from `at`."""
 
     async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None: ...
+    async def mark_all_sent(self, sent: Sequence[tuple[int, str | None]], at: datetime) -> None:
+        """`mark_sent` for several messages at once: (outbox id, platform's id) pairs."""
+        ...
+
     async def backlog(self) -> int:
         """How many messages are not sent yet, on every platform (a metric)."""
         ...
@@ -271,6 +334,18 @@ class RequestRepository(Protocol):
         expires_at: datetime,
         remind_at: datetime | None,
     ) -> Offer: ...
+    async def add_offers(
+        self,
+        request: RequestId,
+        round_: int,
+        peers: Sequence[tuple[MemberId, str]],
+        at: datetime,
+        expires_at: datetime,
+        remind_at: datetime | None,
+    ) -> None:
+        """`add_offer` for several (peer, explanation) at once, in that order."""
+        ...
+
     async def offers(self, request: RequestId) -> list[Offer]: ...
     async def offer_for(self, request: RequestId, peer: MemberId) -> Offer | None: ...
     async def open_offers(self, peer: MemberId) -> list[Offer]: ...
@@ -297,6 +372,26 @@ class RequestRepository(Protocol):
 
     async def count_open_offers(self) -> int:
         """Offers waiting for the peer's answer, in every community (a metric)."""
+        ...
+
+    async def window(self, community: CommunityId, since: datetime) -> list[RequestTimes]:
+        """The requests created at `since` or later, in number order."""
+        ...
+
+    async def offer_counts(self, community: CommunityId, since: datetime) -> dict[OfferStatus, int]:
+        """The offers of the requests created at `since` or later, counted by status."""
+        ...
+
+    async def busiest_peers(
+        self, community: CommunityId, since: datetime, limit: int
+    ) -> list[tuple[str, int]]:
+        """Peers' names with how many of the requests created at `since` or later they
+        delivered, most first; ties in the order of their first such request."""
+        ...
+
+    async def never_offered(self, community: CommunityId, since: datetime) -> list[str]:
+        """Names of the members who could review (some expertise, capacity above 0) and
+        whose name is on no offer of a request created at `since` or later."""
         ...
 
 

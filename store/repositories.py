@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 from bot.ids import CommunityId, IdeaId, MemberId, RequestId
 from bot.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft, floor_for
 from bot.messages import Attachment, Button, Delivery, Outbound, Table
-from bot.ports import LimitExceeded
+from bot.ports import FindCandidate, LimitExceeded, RequestTimes
 from bot.records import (
     BalanceInfo,
     Community,
@@ -62,6 +62,23 @@ def insert_ignoring_conflicts(session: AsyncSession, table: Any) -> Any:
     return module.insert(table).on_conflict_do_nothing()
 
 
+_TAGS = (
+    select(TagRow.__table__.c.tag)
+    .where(TagRow.__table__.c.community_id == bindparam("community"))
+    .order_by(TagRow.__table__.c.tag)
+)
+_COUNTERS = cast(sa.Table, CounterRow.__table__)
+_NEXT_NUMBER = {
+    name: module.insert(_COUNTERS)
+    .on_conflict_do_update(
+        index_elements=[_COUNTERS.c.community_id, _COUNTERS.c.name],
+        set_={"value": _COUNTERS.c.value + 1},
+    )
+    .returning(_COUNTERS.c.value)
+    for name, module in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+
+
 class SqlCommunities:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -95,10 +112,8 @@ class SqlCommunities:
         return Community(CommunityId(row.id), row.key, row.name)
 
     async def tags(self, community: CommunityId) -> list[str]:
-        rows = await self.s.scalars(
-            select(TagRow.tag).where(TagRow.community_id == community).order_by(TagRow.tag)
-        )
-        return list(rows)
+        connection = await self.s.connection()  # asked for every request: prebuilt
+        return list((await connection.execute(_TAGS, {"community": community})).scalars())
 
     async def get(self, community: CommunityId) -> Community | None:
         row = await self.s.get(CommunityRow, community)
@@ -114,14 +129,12 @@ class SqlCommunities:
 
     async def next_number(self, community: CommunityId, counter: str) -> int:
         # One atomic upsert: concurrent transactions queue on the counter row.
-        dialect = self.s.get_bind().dialect.name
-        module: Any = postgresql if dialect == "postgresql" else sqlite
-        stmt = module.insert(CounterRow).values(community_id=community, name=counter, value=1)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[CounterRow.community_id, CounterRow.name],
-            set_={"value": CounterRow.value + 1},
-        ).returning(CounterRow.value)
-        return int(await self.s.scalar(stmt) or 0)
+        connection = await self.s.connection()
+        value = await connection.scalar(
+            _NEXT_NUMBER[connection.dialect.name],
+            {"community_id": community, "name": counter, "value": 1},
+        )
+        return int(value or 0)
 
 
 def _member(row: Any, identities: Sequence[Any] = ()) -> Member:
@@ -169,6 +182,36 @@ def _by_identity_statement() -> Select[Any]:
 _BY_IDENTITY = _by_identity_statement()
 
 
+def _member_by_id_statement(many: bool = False) -> Select[Any]:
+    members = MemberRow.__table__
+    every = IdentityRow.__table__.alias("every")
+    return (
+        select(
+            *members.c,
+            every.c.platform.label("i_platform"),
+            every.c.external_id.label("i_external_id"),
+        )
+        .outerjoin(every, every.c.member_id == members.c.id)
+        .where(
+            members.c.id.in_(bindparam("members", expanding=True))
+            if many
+            else members.c.id == bindparam("member")
+        )
+        .order_by(every.c.id)
+    )
+
+
+# Every notice to a member looks them up by id: one prebuilt statement, identities joined.
+_MEMBER_BY_ID = _member_by_id_statement()
+_MEMBERS_BY_IDS = _member_by_id_statement(many=True)
+_MEMBER_TABLE = cast(sa.Table, MemberRow.__table__)
+_TOUCH = (
+    update(_MEMBER_TABLE)
+    .where(_MEMBER_TABLE.c.id == bindparam("member"))
+    .values(last_active_at=bindparam("at", type_=_MEMBER_TABLE.c.last_active_at.type))
+)
+
+
 class SqlMembers:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -199,8 +242,27 @@ class SqlMembers:
         return _member(rows[0], [_IdentityOf(r.i_platform, r.i_external_id) for r in rows])
 
     async def get(self, member: MemberId) -> Member | None:
-        row = await self.s.get(MemberRow, member)
-        return (await self._with_identities([row]))[0] if row else None
+        connection = await self.s.connection()  # a plain statement: skip the ORM layer
+        rows = (await connection.execute(_MEMBER_BY_ID, {"member": member})).all()
+        if not rows:
+            return None
+        identities = [
+            _IdentityOf(r.i_platform, r.i_external_id) for r in rows if r.i_platform is not None
+        ]
+        return _member(rows[0], identities)
+
+    async def get_many(self, members: Sequence[MemberId]) -> dict[MemberId, Member]:
+        if not members:
+            return {}
+        connection = await self.s.connection()  # a plain statement: skip the ORM layer
+        rows = (await connection.execute(_MEMBERS_BY_IDS, {"members": list(members)})).all()
+        identities: dict[int, list[_IdentityOf]] = {}
+        first: dict[int, Any] = {}
+        for r in rows:
+            first.setdefault(r.id, r)
+            if r.i_platform is not None:
+                identities.setdefault(r.id, []).append(_IdentityOf(r.i_platform, r.i_external_id))
+        return {MemberId(i): _member(r, identities.get(i, [])) for i, r in first.items()}
 
     async def by_name(self, community: CommunityId, name: str) -> list[Member]:
         rows = await self.s.scalars(
@@ -266,7 +328,9 @@ class SqlMembers:
         await self._set(member, paused_until=until)
 
     async def touch(self, member: MemberId, at: datetime) -> None:
-        await self._set(member, last_active_at=at)
+        # After every command: a prebuilt statement on the connection, not an ORM update.
+        connection = await self.s.connection()
+        await connection.execute(_TOUCH, {"member": member, "at": at})
 
     async def expertise(self, member: MemberId) -> list[Expertise]:
         rows = await self.s.scalars(
@@ -316,8 +380,111 @@ class SqlMembers:
     ) -> None:
         await self._set(member, languages=list(languages), bio=bio, profile=profile)
 
+    async def search_ids(
+        self, community: CommunityId, words: Sequence[str], *, exclude: MemberId
+    ) -> list[MemberId]:
+        match = _may_contain_any(words, self.s.get_bind().dialect.name)
+        if match is None:
+            return []
+        has_identity = select(IdentityRow.id).where(IdentityRow.member_id == MemberRow.id).exists()
+        # Ids only, in one pass: the tags' subqueries run once, and 10,000 ids are small.
+        ids = await self.s.scalars(
+            select(MemberRow.id)
+            .where(
+                MemberRow.community_id == community,
+                MemberRow.id != exclude,
+                has_identity,
+                match,
+            )
+            .order_by(MemberRow.id)
+        )
+        return [MemberId(i) for i in ids]
 
-def _conversation(row: ConversationRow) -> Conversation:
+    async def find_candidates(self, members: Sequence[MemberId]) -> list[FindCandidate]:
+        if not members:
+            return []
+        rows = (
+            await self.s.execute(
+                select(MemberRow.id, MemberRow.name, MemberRow.bio, MemberRow.profile)
+                .where(MemberRow.id.in_(members))
+                .order_by(MemberRow.id)
+            )
+        ).all()
+        expertise: dict[int, dict[str, int]] = {}
+        for member_id, tag, level in await self.s.execute(
+            select(ExpertiseRow.member_id, ExpertiseRow.tag, ExpertiseRow.level)
+            .where(ExpertiseRow.member_id.in_(members))
+            .order_by(ExpertiseRow.member_id, ExpertiseRow.tag)
+        ):
+            expertise.setdefault(member_id, {})[tag] = level
+        return [
+            FindCandidate(
+                MemberId(r.id), r.name, r.bio or "", dict(r.profile or {}), expertise.get(r.id, {})
+            )
+            for r in rows
+        ]
+
+    async def reviewing_tags(self, community: CommunityId) -> set[str]:
+        rows = await self.s.scalars(
+            select(ExpertiseRow.tag)
+            .distinct()
+            .join(MemberRow, MemberRow.id == ExpertiseRow.member_id)
+            .where(MemberRow.community_id == community, MemberRow.capacity > 0)
+        )
+        return set(rows)
+
+
+# `find` looks for words in text as Python's str.lower() sees it. SQL can rule a member out
+# only for words of printable ASCII without the characters that JSON escapes (" \) or that
+# separate the parts of a profile's offers (, ( )): such a word is in the lowered text
+# exactly when it is in the text with its ASCII letters lowered, once the only two
+# characters that str.lower() turns into ASCII letters (the Kelvin sign and İ) are.
+_UNPLAIN = frozenset('"\\,()')
+
+
+def _plain(word: str) -> bool:
+    return bool(word) and all(
+        "!" <= c <= "~" and c not in _UNPLAIN and not "A" <= c <= "Z" for c in word
+    )
+
+
+def _folded(text: Any, dialect: str) -> Any:
+    """`text` with ASCII letters lowered, and the Kelvin sign and İ turned into k and i."""
+    text = func.replace(func.replace(text, "\u212a", "k"), "\u0130", "i", type_=sa.Text)
+    if dialect == "postgresql":  # in the C collation lower() changes ASCII letters only,
+        text = sa.collate(text, "C")  # whatever the database's locale (Turkish I...)
+    return func.lower(text, type_=sa.Text)  # as SQLite's lower() does
+
+
+def _may_contain_any(words: Sequence[str], dialect: str) -> Any:
+    """A condition on MemberRow true for every member whose name, bio, tags or profile
+    contain one of `words` (None for no words); not restrictive for unplain words."""
+    if not words:
+        return None
+    if not all(_plain(w) for w in words):
+        return true()
+    # The profile is JSON text: non-ASCII characters are \u escapes there.
+    profile = _folded(sa.cast(MemberRow.profile, sa.Text), dialect)
+    profile = func.replace(func.replace(profile, "\\u212a", "k"), "\\u0130", "i", type_=sa.Text)
+    name, bio = _folded(MemberRow.name, dialect), _folded(MemberRow.bio, dialect)
+    tag = _folded(ExpertiseRow.tag, dialect)
+    return or_(
+        *(
+            or_(
+                name.contains(w, autoescape=True),
+                bio.contains(w, autoescape=True),
+                profile.contains(w, autoescape=True),
+                select(ExpertiseRow.tag)
+                .where(ExpertiseRow.member_id == MemberRow.id, tag.contains(w, autoescape=True))
+                .exists(),
+            )
+            for w in dict.fromkeys(words)
+        )
+    )
+
+
+def _conversation(row: Any) -> Conversation:
+    """A conversation from its row (an ORM object or plain columns)."""
     return Conversation(
         member=MemberId(row.member_id),
         community=CommunityId(row.community_id),
@@ -331,12 +498,18 @@ def _conversation(row: ConversationRow) -> Conversation:
     )
 
 
+_CONVERSATIONS = cast(sa.Table, ConversationRow.__table__)
+_CONVERSATION = select(_CONVERSATIONS).where(_CONVERSATIONS.c.member_id == bindparam("member"))
+
+
 class SqlConversations:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
     async def get(self, member: MemberId) -> Conversation | None:
-        row = await self.s.get(ConversationRow, member)
+        # Asked for every message: a prebuilt statement on the connection, not the ORM.
+        connection = await self.s.connection()
+        row = (await connection.execute(_CONVERSATION, {"member": member})).first()
         return _conversation(row) if row else None
 
     async def save(self, conversation: Conversation) -> None:
@@ -379,7 +552,7 @@ class SqlConversations:
         )
 
 
-def _idea(row: IdeaRow, owner_name: str = "") -> Idea:
+def _idea(row: Any, owner_name: str = "") -> Idea:
     return Idea(
         id=IdeaId(row.id),
         community=CommunityId(row.community_id),
@@ -391,6 +564,22 @@ def _idea(row: IdeaRow, owner_name: str = "") -> Idea:
         created_at=row.created_at,
         owner_name=owner_name,
     )
+
+
+def _idea_by_number_statement() -> Select[Any]:
+    ideas = cast(sa.Table, IdeaRow.__table__)
+    members = cast(sa.Table, MemberRow.__table__)
+    return (
+        select(*ideas.c, members.c.name.label("owner_name"))
+        .join(members, members.c.id == ideas.c.owner_id)
+        .where(
+            ideas.c.community_id == bindparam("community"),
+            ideas.c.number == bindparam("number"),
+        )
+    )
+
+
+_IDEA_BY_NUMBER = _idea_by_number_statement()
 
 
 class SqlIdeas:
@@ -425,12 +614,12 @@ class SqlIdeas:
         return select(IdeaRow, MemberRow.name).join(MemberRow, MemberRow.id == IdeaRow.owner_id)
 
     async def by_number(self, community: CommunityId, number: int) -> Idea | None:
+        # Every request, accept and offer reads its idea: prebuilt, plain columns.
+        connection = await self.s.connection()
         row = (
-            await self.s.execute(
-                self._select().where(IdeaRow.community_id == community, IdeaRow.number == number)
-            )
+            await connection.execute(_IDEA_BY_NUMBER, {"community": community, "number": number})
         ).first()
-        return _idea(row[0], row[1]) if row else None
+        return _idea(row, row.owner_name) if row else None
 
     async def of_owner(self, owner: MemberId) -> list[Idea]:
         rows = await self.s.execute(
@@ -796,58 +985,307 @@ class SqlLedger:
         problems += [f"escrow for member {h} is negative ({s})" for h, s in negative_escrow]
         return problems
 
+    async def credits(
+        self,
+        community: CommunityId,
+        kinds: Sequence[EntryKind],
+        since: datetime,
+        until: datetime,
+    ) -> list[tuple[datetime, EntryKind, int]]:
+        rows = await self.s.execute(
+            select(TransactionRow.created_at, TransactionRow.kind, PostingRow.amount)
+            .join(PostingRow, PostingRow.transaction_id == TransactionRow.id)
+            .where(
+                TransactionRow.community_id == community,
+                TransactionRow.kind.in_([k.value for k in kinds]),
+                TransactionRow.created_at >= since,
+                TransactionRow.created_at <= until,
+                PostingRow.amount > 0,
+            )
+            .order_by(TransactionRow.id, PostingRow.id)
+        )
+        return [(at, EntryKind(kind), int(amount)) for at, kind, amount in rows]
+
+    async def sharing(self, community: CommunityId) -> tuple[int, int]:
+        # `given` and `received` as all_balances defines them, aggregated once rather
+        # than per member, and only compared with zero.
+        release = TransactionRow.kind == EntryKind.RELEASE.value
+        given = (
+            select(PostingRow.account_id)
+            .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
+            .where(release)
+            .group_by(PostingRow.account_id)
+            .having(func.sum(PostingRow.amount) > 0)
+        )
+        received = (
+            select(PostingRow.holder_id)
+            .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
+            .where(release, PostingRow.holder_id.is_not(None))
+            .group_by(PostingRow.holder_id)
+            .having(func.sum(-PostingRow.amount) > 0)
+        )
+        both = and_(AccountRow.id.in_(given), MemberRow.id.in_(received))
+        members, sharing = (
+            await self.s.execute(
+                select(func.count(), func.count(sa.case((both, 1))))
+                .select_from(MemberRow)
+                .join(
+                    AccountRow,
+                    and_(
+                        AccountRow.member_id == MemberRow.id,
+                        AccountRow.kind == AccountKind.MEMBER.value,
+                    ),
+                )
+                .where(MemberRow.community_id == community)
+            )
+        ).one()
+        return int(members), int(sharing)
+
 
 _REQUEST_PEER = aliased(MemberRow)
 
 
 def _help_request(row: Any) -> HelpRequest:
-    req, idea_number, idea_title, requester_name, peer_name = row
+    """A request from a flat row of `_REQUEST_SELECT` (the request's columns and names)."""
     return HelpRequest(
-        id=RequestId(req.id),
-        community=CommunityId(req.community_id),
-        number=req.number,
-        idea=IdeaId(req.idea_id),
-        idea_number=idea_number,
-        idea_title=idea_title,
-        requester=MemberId(req.requester_id),
-        requester_name=requester_name,
-        kind=req.kind,
-        price=req.price,
-        tags=tuple(req.tags or ()),
-        status=RequestStatus(req.status),
-        round=req.round,
-        created_at=req.created_at,
-        peer=MemberId(req.peer_id) if req.peer_id is not None else None,
-        peer_name=peer_name,
-        hours=req.hours,
-        feedback=req.feedback,
-        rating=req.rating,
-        note=req.note,
-        accepted_at=req.accepted_at,
-        delivered_at=req.delivered_at,
-        closed_at=req.closed_at,
-        escalated_at=req.escalated_at,
-        auto_release_at=req.auto_release_at,
+        id=RequestId(row.id),
+        community=CommunityId(row.community_id),
+        number=row.number,
+        idea=IdeaId(row.idea_id),
+        idea_number=row.idea_number,
+        idea_title=row.idea_title,
+        requester=MemberId(row.requester_id),
+        requester_name=row.requester_name,
+        kind=row.kind,
+        price=row.price,
+        tags=tuple(row.tags or ()),
+        status=RequestStatus(row.status),
+        round=row.round,
+        created_at=row.created_at,
+        peer=MemberId(row.peer_id) if row.peer_id is not None else None,
+        peer_name=row.peer_name,
+        hours=row.hours,
+        feedback=row.feedback,
+        rating=row.rating,
+        note=row.note,
+        accepted_at=row.accepted_at,
+        delivered_at=row.delivered_at,
+        closed_at=row.closed_at,
+        escalated_at=row.escalated_at,
+        auto_release_at=row.auto_release_at,
     )
 
 
 def _offer(row: Any) -> Offer:
-    offer, number, name = row
+    """An offer from a flat row of `_OFFER_SELECT` (the offer's columns and names)."""
     return Offer(
-        id=offer.id,
-        request=RequestId(offer.request_id),
-        request_number=number,
-        peer=MemberId(offer.peer_id),
-        peer_name=name,
-        round=offer.round,
-        status=OfferStatus(offer.status),
-        explanation=offer.explanation,
-        offered_at=offer.offered_at,
-        expires_at=offer.expires_at,
-        remind_at=offer.remind_at,
-        answered_at=offer.answered_at,
-        reason=offer.reason,
+        id=row.id,
+        request=RequestId(row.request_id),
+        request_number=row.request_number,
+        peer=MemberId(row.peer_id),
+        peer_name=row.peer_name,
+        round=row.round,
+        status=OfferStatus(row.status),
+        explanation=row.explanation,
+        offered_at=row.offered_at,
+        expires_at=row.expires_at,
+        remind_at=row.remind_at,
+        answered_at=row.answered_at,
+        reason=row.reason,
     )
+
+
+# Requests and offers are read and moved on by every command and sweep: their statements
+# are built once, as plain (Core) statements that return rows rather than ORM objects, and
+# run on the session's connection with only values bound (no statement construction and
+# cache-key generation per call, no identity-map bookkeeping).
+_REQUESTS = cast(sa.Table, RequestRow.__table__)
+_OFFERS = cast(sa.Table, OfferRow.__table__)
+_MEMBERS = cast(sa.Table, MemberRow.__table__)
+_IDEAS = cast(sa.Table, IdeaRow.__table__)
+
+
+def _request_select() -> Select[Any]:
+    requester = _MEMBERS.alias("requester")
+    peer = _MEMBERS.alias("peer")
+    return (
+        select(
+            *_REQUESTS.c,
+            _IDEAS.c.number.label("idea_number"),
+            _IDEAS.c.title.label("idea_title"),
+            requester.c.name.label("requester_name"),
+            peer.c.name.label("peer_name"),
+        )
+        .join(_IDEAS, _IDEAS.c.id == _REQUESTS.c.idea_id)
+        .join(requester, requester.c.id == _REQUESTS.c.requester_id)
+        .outerjoin(peer, peer.c.id == _REQUESTS.c.peer_id)
+    )
+
+
+def _offer_select() -> Select[Any]:
+    return (
+        select(
+            *_OFFERS.c,
+            _REQUESTS.c.number.label("request_number"),
+            _MEMBERS.c.name.label("peer_name"),
+        )
+        .join(_REQUESTS, _REQUESTS.c.id == _OFFERS.c.request_id)
+        .join(_MEMBERS, _MEMBERS.c.id == _OFFERS.c.peer_id)
+    )
+
+
+_REQUEST_SELECT = _request_select()
+_REQUEST_BY_ID = _REQUEST_SELECT.where(_REQUESTS.c.id == bindparam("b_id"))
+_REQUEST_BY_NUMBER = _REQUEST_SELECT.where(
+    _REQUESTS.c.community_id == bindparam("b_community"),
+    _REQUESTS.c.number == bindparam("b_number"),
+)
+_REQUESTS_BY_IDS = _REQUEST_SELECT.where(_REQUESTS.c.id.in_(bindparam("b_ids", expanding=True)))
+_OFFER_SELECT = _offer_select()
+_OFFER_BY_ID = _OFFER_SELECT.where(_OFFERS.c.id == bindparam("b_id"))
+_OFFER_ID_IN = _OFFERS.c.id.in_(bindparam("b_ids", expanding=True))
+_OFFERS_BY_IDS = _OFFER_SELECT.where(_OFFER_ID_IN).order_by(_OFFERS.c.id)
+_OFFER_OF_REQUEST = _OFFERS.c.request_id == bindparam("b_request")
+_OFFERS_OF_REQUEST = _OFFER_SELECT.where(_OFFER_OF_REQUEST).order_by(_OFFERS.c.id)
+_OFFER_FOR = (
+    _OFFER_SELECT.where(
+        _OFFERS.c.request_id == bindparam("b_request"), _OFFERS.c.peer_id == bindparam("b_peer")
+    )
+    .order_by(_OFFERS.c.id.desc())
+    .limit(1)
+)
+_OPEN_OFFERS_OF_PEER = _OFFER_SELECT.where(
+    _OFFERS.c.peer_id == bindparam("b_peer"), _OFFERS.c.status == OfferStatus.OFFERED.value
+).order_by(_OFFERS.c.id)
+_INSERT_REQUEST = insert(_REQUESTS).returning(_REQUESTS.c.id)
+_INSERT_OFFER = insert(_OFFERS).returning(_OFFERS.c.id)
+_INSERT_OFFERS = insert(_OFFERS)
+_ANSWER_OFFER = (
+    update(_OFFERS)
+    .where(_OFFERS.c.id == bindparam("b_id"), _OFFERS.c.status == OfferStatus.OFFERED.value)
+    .values(
+        status=bindparam("b_status"),
+        answered_at=bindparam("b_at", type_=_OFFERS.c.answered_at.type),
+        reason=bindparam("b_reason"),
+        remind_at=None,
+    )
+)
+_CLEAR_REMINDER = update(_OFFERS).where(_OFFERS.c.id == bindparam("b_id")).values(remind_at=None)
+_COMMITTED = select(func.coalesce(func.sum(_REQUESTS.c.price), 0)).where(
+    _REQUESTS.c.requester_id == bindparam("b_requester"),
+    _REQUESTS.c.status.in_([RequestStatus.OPEN.value, RequestStatus.ESCALATED.value]),
+)
+# `transition` statements, one per shape (how many statuses it moves from, which fields).
+_TRANSITIONS: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def _transition_statement(sources: int, names: tuple[str, ...]) -> Any:
+    statement = _TRANSITIONS.get((sources, names))
+    if statement is None:
+        column = _REQUESTS.c
+        statement = (
+            update(_REQUESTS)
+            .where(
+                column.id == bindparam("b_id"),
+                column.status.in_([bindparam(f"b_from{i}") for i in range(sources)]),
+            )
+            .values(
+                status=bindparam("b_to"),
+                **{n: bindparam(f"b_{n}", type_=column[n].type) for n in names},
+            )
+        )
+        _TRANSITIONS[(sources, names)] = statement
+    return statement
+
+
+def _facts_statements() -> tuple[Any, Any, Any]:
+    """`peer_facts`' statements (bound: `b_community`, `b_since`): the members, their
+    expertise, and six per-member aggregates: assigned requests, open offers, reviews
+    delivered since, last offer, SIF given and received in reviews."""
+    community: Any = bindparam("b_community")
+    members = (
+        select(
+            MemberRow.id,
+            MemberRow.name,
+            MemberRow.role,
+            MemberRow.capacity,
+            MemberRow.paused_until,
+            MemberRow.languages,
+        )
+        .where(MemberRow.community_id == community)
+        .order_by(MemberRow.id)
+    )
+    expertise = (
+        select(ExpertiseRow.member_id, ExpertiseRow.tag, ExpertiseRow.level)
+        .join(MemberRow, MemberRow.id == ExpertiseRow.member_id)
+        .where(MemberRow.community_id == community)
+    )
+    assigned = (
+        select(RequestRow.peer_id, func.count())
+        .where(
+            RequestRow.community_id == community,
+            RequestRow.status == RequestStatus.ASSIGNED.value,
+        )
+        .group_by(RequestRow.peer_id)
+    )
+    offered = (
+        select(OfferRow.peer_id, func.count())
+        .join(RequestRow, RequestRow.id == OfferRow.request_id)
+        .where(
+            RequestRow.community_id == community,
+            OfferRow.status == OfferStatus.OFFERED.value,
+        )
+        .group_by(OfferRow.peer_id)
+    )
+    recent = (
+        select(RequestRow.peer_id, func.count())
+        .where(
+            RequestRow.community_id == community,
+            RequestRow.delivered_at >= bindparam("b_since", type_=RequestRow.delivered_at.type),
+        )
+        .group_by(RequestRow.peer_id)
+    )
+    last_offer = (
+        select(OfferRow.peer_id, func.max(OfferRow.offered_at))
+        .join(RequestRow, RequestRow.id == OfferRow.request_id)
+        .where(RequestRow.community_id == community)
+        .group_by(OfferRow.peer_id)
+    )
+    released = (
+        select(PostingRow.account_id, PostingRow.holder_id, PostingRow.amount)
+        .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
+        .where(
+            TransactionRow.community_id == community,
+            TransactionRow.kind == EntryKind.RELEASE.value,
+        )
+        .subquery()
+    )
+    given = (
+        select(AccountRow.member_id, func.sum(released.c.amount))
+        .join(released, released.c.account_id == AccountRow.id)
+        .where(AccountRow.kind == AccountKind.MEMBER.value)
+        .group_by(AccountRow.member_id)
+    )
+    received = (
+        select(released.c.holder_id, func.sum(-released.c.amount))
+        .where(released.c.holder_id.is_not(None))
+        .group_by(released.c.holder_id)
+    )
+    # One statement for the six: (which, member, number, moment) rows. One round trip to
+    # the database instead of six; the aggregates are the same. The NULLs are typed, so
+    # PostgreSQL matches the columns of the branches.
+    parts = []
+    no_number = sa.cast(sa.null(), sa.BigInteger())
+    no_moment = sa.cast(sa.null(), OfferRow.offered_at.type)
+    for which, part in enumerate((assigned, offered, recent, last_offer, given, received)):
+        member, value = part.selected_columns
+        number, moment = (no_number, value) if part is last_offer else (value, no_moment)
+        parts.append(part.with_only_columns(sa.literal(which), member, number, moment))
+    return members, expertise, sa.union_all(*parts)
+
+
+_FACTS_MEMBERS, _FACTS_EXPERTISE, _FACTS_COUNTS = _facts_statements()
+_ROLES = {role.value: role for role in Role}
 
 
 class SqlRequests:
@@ -855,21 +1293,15 @@ class SqlRequests:
         self.s = session
         self.communities = SqlCommunities(session)
 
-    def _select(self) -> Any:
-        requester = aliased(MemberRow)
-        return (
-            select(RequestRow, IdeaRow.number, IdeaRow.title, requester.name, _REQUEST_PEER.name)
-            .join(IdeaRow, IdeaRow.id == RequestRow.idea_id)
-            .join(requester, requester.id == RequestRow.requester_id)
-            .outerjoin(_REQUEST_PEER, _REQUEST_PEER.id == RequestRow.peer_id)
-        )
+    async def _rows(self, statement: Any, params: dict[str, Any]) -> Sequence[Any]:
+        """Plain rows of a prebuilt statement, on the session's connection (sees what the
+        session flushed in this transaction)."""
+        connection = await self.s.connection()
+        return (await connection.execute(statement, params)).all()
 
-    def _offers(self) -> Any:
-        return (
-            select(OfferRow, RequestRow.number, MemberRow.name)
-            .join(RequestRow, RequestRow.id == OfferRow.request_id)
-            .join(MemberRow, MemberRow.id == OfferRow.peer_id)
-        )
+    async def _update(self, statement: Any, params: dict[str, Any]) -> int:
+        connection = await self.s.connection()
+        return int((await connection.execute(statement, params)).rowcount)
 
     async def create(
         self,
@@ -882,60 +1314,55 @@ class SqlRequests:
         at: datetime,
     ) -> HelpRequest:
         number = await self.communities.next_number(community, "request")
-        row = RequestRow(
-            community_id=community,
-            number=number,
-            idea_id=idea,
-            requester_id=requester,
-            kind=kind,
-            price=price,
-            tags=list(tags),
-            status=RequestStatus.OPEN.value,
-            round=0,
-            created_at=at,
-        )
-        self.s.add(row)
-        await self.s.flush()
-        found = await self.get(RequestId(row.id))
+        connection = await self.s.connection()
+        request_id = (
+            await connection.execute(
+                _INSERT_REQUEST,
+                {
+                    "community_id": community,
+                    "number": number,
+                    "idea_id": idea,
+                    "requester_id": requester,
+                    "kind": kind,
+                    "price": price,
+                    "tags": list(tags),
+                    "status": RequestStatus.OPEN.value,
+                    "round": 0,
+                    "created_at": at,
+                },
+            )
+        ).scalar_one()
+        found = await self.get(RequestId(request_id))
         assert found is not None
         return found
 
     async def get(self, request: RequestId) -> HelpRequest | None:
-        row = (await self.s.execute(self._select().where(RequestRow.id == request))).first()
-        return _help_request(row) if row else None
+        rows = await self._rows(_REQUEST_BY_ID, {"b_id": request})
+        return _help_request(rows[0]) if rows else None
 
     async def by_number(self, community: CommunityId, number: int) -> HelpRequest | None:
-        row = (
-            await self.s.execute(
-                self._select().where(
-                    RequestRow.community_id == community, RequestRow.number == number
-                )
-            )
-        ).first()
-        return _help_request(row) if row else None
+        rows = await self._rows(_REQUEST_BY_NUMBER, {"b_community": community, "b_number": number})
+        return _help_request(rows[0]) if rows else None
 
     async def of_member(self, member: MemberId) -> list[HelpRequest]:
         rows = await self.s.execute(
-            self._select()
-            .where((RequestRow.requester_id == member) | (RequestRow.peer_id == member))
-            .order_by(RequestRow.number.desc())
+            _REQUEST_SELECT.where(
+                (_REQUESTS.c.requester_id == member) | (_REQUESTS.c.peer_id == member)
+            ).order_by(_REQUESTS.c.number.desc())
         )
         return [_help_request(r) for r in rows]
 
     async def all(self, community: CommunityId) -> list[HelpRequest]:
         rows = await self.s.execute(
-            self._select().where(RequestRow.community_id == community).order_by(RequestRow.number)
+            _REQUEST_SELECT.where(_REQUESTS.c.community_id == community).order_by(
+                _REQUESTS.c.number
+            )
         )
         return [_help_request(r) for r in rows]
 
     async def committed(self, requester: MemberId) -> int:
-        total = await self.s.scalar(
-            select(func.coalesce(func.sum(RequestRow.price), 0)).where(
-                RequestRow.requester_id == requester,
-                RequestRow.status.in_([RequestStatus.OPEN.value, RequestStatus.ESCALATED.value]),
-            )
-        )
-        return int(total or 0)
+        rows = await self._rows(_COMMITTED, {"b_requester": requester})
+        return int(rows[0][0] or 0)
 
     async def transition(
         self,
@@ -944,27 +1371,29 @@ class SqlRequests:
         to: RequestStatus,
         **fields: Any,
     ) -> bool:
-        result = await self.s.execute(
-            update(RequestRow)
-            .where(RequestRow.id == request, RequestRow.status.in_([f.value for f in from_]))
-            .values(status=to.value, **fields)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        names = tuple(sorted(fields))
+        params = {f"b_{name}": fields[name] for name in names}
+        params.update({f"b_from{i}": status.value for i, status in enumerate(from_)})
+        params.update(b_id=request, b_to=to.value)
+        return await self._update(_transition_statement(len(from_), names), params) == 1
 
     async def claim_auto_release(self, now: datetime, limit: int) -> list[HelpRequest]:
-        ids = await self.s.scalars(
-            select(RequestRow.id)
-            .where(
-                RequestRow.status == RequestStatus.DELIVERED.value,
-                RequestRow.auto_release_at <= now,
+        ids = list(
+            await self.s.scalars(
+                select(RequestRow.id)
+                .where(
+                    RequestRow.status == RequestStatus.DELIVERED.value,
+                    RequestRow.auto_release_at <= now,
+                )
+                .order_by(RequestRow.auto_release_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
             )
-            .order_by(RequestRow.auto_release_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
         )
-        found = [await self.get(RequestId(i)) for i in list(ids)]
-        return [r for r in found if r is not None]
+        if not ids:
+            return []
+        found = {r.id: r for r in await self._rows(_REQUESTS_BY_IDS, {"b_ids": ids})}
+        return [_help_request(found[i]) for i in ids if i in found]
 
     async def add_offer(
         self,
@@ -976,56 +1405,68 @@ class SqlRequests:
         expires_at: datetime,
         remind_at: datetime | None,
     ) -> Offer:
-        row = OfferRow(
-            request_id=request,
-            peer_id=peer,
-            round=round_,
-            status=OfferStatus.OFFERED.value,
-            explanation=explanation,
-            offered_at=at,
-            expires_at=expires_at,
-            remind_at=remind_at,
+        connection = await self.s.connection()
+        offer_id = (
+            await connection.execute(
+                _INSERT_OFFER,
+                {
+                    "request_id": request,
+                    "peer_id": peer,
+                    "round": round_,
+                    "status": OfferStatus.OFFERED.value,
+                    "explanation": explanation,
+                    "offered_at": at,
+                    "expires_at": expires_at,
+                    "remind_at": remind_at,
+                },
+            )
+        ).scalar_one()
+        return _offer((await self._rows(_OFFER_BY_ID, {"b_id": offer_id}))[0])
+
+    async def add_offers(
+        self,
+        request: RequestId,
+        round_: int,
+        peers: Sequence[tuple[MemberId, str]],
+        at: datetime,
+        expires_at: datetime,
+        remind_at: datetime | None,
+    ) -> None:
+        if not peers:
+            return
+        connection = await self.s.connection()
+        await connection.execute(
+            _INSERT_OFFERS,  # one statement for the round, rows in the order given
+            [
+                {
+                    "request_id": request,
+                    "peer_id": peer,
+                    "round": round_,
+                    "status": OfferStatus.OFFERED.value,
+                    "explanation": explanation,
+                    "offered_at": at,
+                    "expires_at": expires_at,
+                    "remind_at": remind_at,
+                }
+                for peer, explanation in peers
+            ],
         )
-        self.s.add(row)
-        await self.s.flush()
-        found = (await self.s.execute(self._offers().where(OfferRow.id == row.id))).first()
-        return _offer(found)
 
     async def offers(self, request: RequestId) -> list[Offer]:
-        rows = await self.s.execute(
-            self._offers().where(OfferRow.request_id == request).order_by(OfferRow.id)
-        )
-        return [_offer(r) for r in rows]
+        return [_offer(r) for r in await self._rows(_OFFERS_OF_REQUEST, {"b_request": request})]
 
     async def offer_for(self, request: RequestId, peer: MemberId) -> Offer | None:
-        row = (
-            await self.s.execute(
-                self._offers()
-                .where(OfferRow.request_id == request, OfferRow.peer_id == peer)
-                .order_by(OfferRow.id.desc())
-                .limit(1)
-            )
-        ).first()
-        return _offer(row) if row else None
+        rows = await self._rows(_OFFER_FOR, {"b_request": request, "b_peer": peer})
+        return _offer(rows[0]) if rows else None
 
     async def open_offers(self, peer: MemberId) -> list[Offer]:
-        rows = await self.s.execute(
-            self._offers()
-            .where(OfferRow.peer_id == peer, OfferRow.status == OfferStatus.OFFERED.value)
-            .order_by(OfferRow.id)
-        )
-        return [_offer(r) for r in rows]
+        return [_offer(r) for r in await self._rows(_OPEN_OFFERS_OF_PEER, {"b_peer": peer})]
 
     async def answer_offer(
         self, offer: int, to: OfferStatus, at: datetime, reason: str | None = None
     ) -> bool:
-        result = await self.s.execute(
-            update(OfferRow)
-            .where(OfferRow.id == offer, OfferRow.status == OfferStatus.OFFERED.value)
-            .values(status=to.value, answered_at=at, reason=reason, remind_at=None)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(getattr(result, "rowcount", 0) == 1)
+        params = {"b_id": offer, "b_status": to.value, "b_at": at, "b_reason": reason}
+        return await self._update(_ANSWER_OFFER, params) == 1
 
     async def withdraw_offers(self, request: RequestId, at: datetime) -> list[Offer]:
         still_open = [o for o in await self.offers(request) if o.status is OfferStatus.OFFERED]
@@ -1047,10 +1488,7 @@ class SqlRequests:
         )
         if not ids:
             return []
-        rows = await self.s.execute(
-            self._offers().where(OfferRow.id.in_(ids)).order_by(OfferRow.id)
-        )
-        return [_offer(r) for r in rows]
+        return [_offer(r) for r in await self._rows(_OFFERS_BY_IDS, {"b_ids": ids})]
 
     async def claim_offers_to_remind(self, now: datetime, limit: int) -> list[Offer]:
         return await self._claim_offers(
@@ -1060,110 +1498,44 @@ class SqlRequests:
         )
 
     async def clear_reminder(self, offer: int) -> None:
-        await self.s.execute(
-            update(OfferRow)
-            .where(OfferRow.id == offer)
-            .values(remind_at=None)
-            .execution_options(synchronize_session=False)
-        )
+        await self._update(_CLEAR_REMINDER, {"b_id": offer})
 
     async def claim_expired_offers(self, now: datetime, limit: int) -> list[Offer]:
         return await self._claim_offers(OfferRow.expires_at <= now, OfferRow.expires_at, limit)
 
-    async def _pairs(self, statement: Any) -> dict[Any, Any]:
-        """A two-column query as a dict (a Result itself looks like a mapping to dict())."""
-        return {key: value for key, value in await self.s.execute(statement)}
-
     async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
-        # Plain columns, not ORM objects: this runs for every routing round.
-        members = list(
-            await self.s.execute(
-                select(
-                    MemberRow.id,
-                    MemberRow.name,
-                    MemberRow.role,
-                    MemberRow.capacity,
-                    MemberRow.paused_until,
-                    MemberRow.languages,
-                )
-                .where(MemberRow.community_id == community)
-                .order_by(MemberRow.id)
-            )
-        )
+        # Plain columns, not ORM objects, from statements built once: this runs for every
+        # routing round, over every member of the community.
+        connection = await self.s.connection()
+        params = {"b_community": community, "b_since": since}
+        members = (await connection.execute(_FACTS_MEMBERS, params)).all()
         if not members:
             return []
         expertise: dict[int, dict[str, int]] = {}
-        for member_id, tag, level in await self.s.execute(
-            select(ExpertiseRow.member_id, ExpertiseRow.tag, ExpertiseRow.level)
-            .join(MemberRow, MemberRow.id == ExpertiseRow.member_id)
-            .where(MemberRow.community_id == community)
-        ):
+        for member_id, tag, level in await connection.execute(_FACTS_EXPERTISE, params):
             expertise.setdefault(member_id, {})[tag] = level
-        assigned = await self._pairs(
-            select(RequestRow.peer_id, func.count())
-            .where(
-                RequestRow.community_id == community,
-                RequestRow.status == RequestStatus.ASSIGNED.value,
-            )
-            .group_by(RequestRow.peer_id)
-        )
-        offered = await self._pairs(
-            select(OfferRow.peer_id, func.count())
-            .join(RequestRow, RequestRow.id == OfferRow.request_id)
-            .where(
-                RequestRow.community_id == community,
-                OfferRow.status == OfferStatus.OFFERED.value,
-            )
-            .group_by(OfferRow.peer_id)
-        )
-        recent = await self._pairs(
-            select(RequestRow.peer_id, func.count())
-            .where(RequestRow.community_id == community, RequestRow.delivered_at >= since)
-            .group_by(RequestRow.peer_id)
-        )
-        last_offer = await self._pairs(
-            select(OfferRow.peer_id, func.max(OfferRow.offered_at))
-            .join(RequestRow, RequestRow.id == OfferRow.request_id)
-            .where(RequestRow.community_id == community)
-            .group_by(OfferRow.peer_id)
-        )
-        released = (
-            select(PostingRow.account_id, PostingRow.holder_id, PostingRow.amount)
-            .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
-            .where(
-                TransactionRow.community_id == community,
-                TransactionRow.kind == EntryKind.RELEASE.value,
-            )
-            .subquery()
-        )
-        given = await self._pairs(
-            select(AccountRow.member_id, func.sum(released.c.amount))
-            .join(released, released.c.account_id == AccountRow.id)
-            .where(AccountRow.kind == AccountKind.MEMBER.value)
-            .group_by(AccountRow.member_id)
-        )
-        received = await self._pairs(
-            select(released.c.holder_id, func.sum(-released.c.amount))
-            .where(released.c.holder_id.is_not(None))
-            .group_by(released.c.holder_id)
-        )
+        counts: list[dict[Any, Any]] = [{} for _ in range(6)]
+        for which, member_id, number, moment in await connection.execute(_FACTS_COUNTS, params):
+            counts[which][member_id] = number if moment is None else moment
+        assigned, offered, recent, last_offer, given, received = counts
         utc_last = {k: _as_utc(v) for k, v in last_offer.items()}
+        roles = _ROLES
         return [
             PeerFacts(
-                member=MemberId(m.id),
-                name=m.name,
-                role=Role(m.role),
-                expertise=expertise.get(m.id, {}),
-                languages=tuple(m.languages or ()),
-                capacity=m.capacity,
-                paused_until=m.paused_until,
-                open_reviews=int(assigned.get(m.id, 0)) + int(offered.get(m.id, 0)),
-                reviews_recent=int(recent.get(m.id, 0)),
-                last_offer_at=utc_last.get(m.id),
-                given=int(given.get(m.id, 0) or 0),
-                received=int(received.get(m.id, 0) or 0),
+                member=MemberId(member_id),
+                name=name,
+                role=roles[role],
+                expertise=expertise.get(member_id, {}),
+                languages=tuple(languages or ()),
+                capacity=capacity,
+                paused_until=paused_until,
+                open_reviews=int(assigned.get(member_id, 0)) + int(offered.get(member_id, 0)),
+                reviews_recent=int(recent.get(member_id, 0)),
+                last_offer_at=utc_last.get(member_id),
+                given=int(given.get(member_id, 0) or 0),
+                received=int(received.get(member_id, 0) or 0),
             )
-            for m in members
+            for member_id, name, role, capacity, paused_until, languages in members
         ]
 
     async def count_open_offers(self) -> int:
@@ -1173,6 +1545,84 @@ class SqlRequests:
             .where(OfferRow.status == OfferStatus.OFFERED.value)
         )
         return int(value or 0)
+
+    async def window(self, community: CommunityId, since: datetime) -> list[RequestTimes]:
+        rows = await self.s.execute(
+            select(
+                RequestRow.number,
+                RequestRow.status,
+                RequestRow.tags,
+                RequestRow.created_at,
+                RequestRow.accepted_at,
+                RequestRow.delivered_at,
+                RequestRow.closed_at,
+                RequestRow.escalated_at,
+            )
+            .where(RequestRow.community_id == community, RequestRow.created_at >= since)
+            .order_by(RequestRow.number)
+        )
+        return [
+            RequestTimes(
+                r.number,
+                RequestStatus(r.status),
+                tuple(r.tags or ()),
+                r.created_at,
+                r.accepted_at,
+                r.delivered_at,
+                r.closed_at,
+                r.escalated_at,
+            )
+            for r in rows
+        ]
+
+    async def offer_counts(self, community: CommunityId, since: datetime) -> dict[OfferStatus, int]:
+        rows = await self.s.execute(
+            select(OfferRow.status, func.count())
+            .join(RequestRow, RequestRow.id == OfferRow.request_id)
+            .where(RequestRow.community_id == community, RequestRow.created_at >= since)
+            .group_by(OfferRow.status)
+        )
+        return {OfferStatus(status): int(n) for status, n in rows}
+
+    async def busiest_peers(
+        self, community: CommunityId, since: datetime, limit: int
+    ) -> list[tuple[str, int]]:
+        delivered = func.count()
+        rows = await self.s.execute(
+            select(_REQUEST_PEER.name, delivered)
+            .select_from(RequestRow)
+            .join(_REQUEST_PEER, _REQUEST_PEER.id == RequestRow.peer_id)
+            .where(
+                RequestRow.community_id == community,
+                RequestRow.created_at >= since,
+                RequestRow.delivered_at.is_not(None),
+                _REQUEST_PEER.name != "",
+            )
+            .group_by(_REQUEST_PEER.name)
+            .order_by(delivered.desc(), func.min(RequestRow.number))
+            .limit(limit)
+        )
+        return [(name, int(n)) for name, n in rows]
+
+    async def never_offered(self, community: CommunityId, since: datetime) -> list[str]:
+        asked = (
+            select(_REQUEST_PEER.name)
+            .select_from(OfferRow)
+            .join(RequestRow, RequestRow.id == OfferRow.request_id)
+            .join(_REQUEST_PEER, _REQUEST_PEER.id == OfferRow.peer_id)
+            .where(RequestRow.community_id == community, RequestRow.created_at >= since)
+        )
+        rows = await self.s.scalars(
+            select(MemberRow.name)
+            .where(
+                MemberRow.community_id == community,
+                MemberRow.capacity > 0,
+                select(ExpertiseRow.tag).where(ExpertiseRow.member_id == MemberRow.id).exists(),
+                MemberRow.name.not_in(asked),
+            )
+            .order_by(MemberRow.id)
+        )
+        return list(rows)
 
 
 def _as_utc(value: Any) -> datetime | None:
@@ -1318,7 +1768,7 @@ def _parts(message: Outbound) -> dict[str, Any]:
     return parts
 
 
-def _outbound(row: OutboxRow) -> Outbound:
+def _outbound(row: Any) -> Outbound:
     parts = row.parts or {}
     table = parts.get("table")
     return Outbound(
@@ -1340,6 +1790,42 @@ def _outbound(row: OutboxRow) -> Outbound:
     )
 
 
+_OUTBOX = cast(sa.Table, OutboxRow.__table__)
+# Every message goes through these: built once, run on the connection (no ORM flush).
+_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id)
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        sent_at=bindparam("b_at", type_=_OUTBOX.c.sent_at.type),
+        claimed_until=None,
+        platform_ref=bindparam("b_ref"),
+    )
+)
+_CLAIMABLE = (
+    select(_OUTBOX)
+    .where(
+        _OUTBOX.c.sent_at.is_(None),
+        _OUTBOX.c.platform.in_(bindparam("b_platforms", expanding=True)),
+        or_(
+            _OUTBOX.c.claimed_until.is_(None),
+            _OUTBOX.c.claimed_until <= bindparam("b_now", type_=_OUTBOX.c.claimed_until.type),
+        ),
+    )
+    .order_by(_OUTBOX.c.id)
+    .limit(bindparam("b_limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(
+        claimed_until=bindparam("b_until", type_=_OUTBOX.c.claimed_until.type),
+        attempts=_OUTBOX.c.attempts + 1,
+    )
+)
+
+
 class SqlOutbox:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -1347,21 +1833,23 @@ class SqlOutbox:
     async def add(
         self, message: Outbound, at: datetime, claimed_until: datetime | None = None
     ) -> int:
-        row = OutboxRow(
-            platform=message.platform,
-            delivery=message.delivery.value,
-            to=message.to,
-            channel=message.channel,
-            text=message.text,
-            parts=_parts(message),
-            created_at=at,
-            # Claimed by the process about to send it, which counts the attempt now.
-            attempts=0 if claimed_until is None else 1,
-            claimed_until=claimed_until,
+        connection = await self.s.connection()
+        result = await connection.execute(
+            _INSERT_OUTBOX,
+            {
+                "platform": message.platform,
+                "delivery": message.delivery.value,
+                "to": message.to,
+                "channel": message.channel,
+                "text": message.text,
+                "parts": _parts(message),
+                "created_at": at,
+                # Claimed by the process about to send it, which counts the attempt now.
+                "attempts": 0 if claimed_until is None else 1,
+                "claimed_until": claimed_until,
+            },
         )
-        self.s.add(row)
-        await self.s.flush()
-        return row.id
+        return int(result.scalar_one())
 
     async def pending(self, platforms: Sequence[str], limit: int) -> list[Outbound]:
         rows = await self.s.scalars(
@@ -1378,27 +1866,15 @@ class SqlOutbox:
         """Unsent messages nobody holds, now held until `until`; with each, whether a send
         was tried before (then it may have arrived). Rows other processes are claiming at
         this moment are skipped, not waited for."""
-        rows = list(
-            await self.s.scalars(
-                select(OutboxRow)
-                .where(
-                    OutboxRow.sent_at.is_(None),
-                    OutboxRow.platform.in_(list(platforms)),
-                    or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now),
-                )
-                .order_by(OutboxRow.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+        connection = await self.s.connection()
+        rows = (
+            await connection.execute(
+                _CLAIMABLE, {"b_platforms": list(platforms), "b_now": now, "b_limit": limit}
             )
-        )
+        ).all()
         claimed = [(_outbound(r), r.attempts > 0) for r in rows]
         if rows:
-            await self.s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_([r.id for r in rows]))
-                .values(claimed_until=until, attempts=OutboxRow.attempts + 1)
-                .execution_options(synchronize_session=False)
-            )
+            await connection.execute(_CLAIM, {"b_ids": [r.id for r in rows], "b_until": until})
         return claimed
 
     async def renew(self, outbox_id: int, held_until: datetime | None, until: datetime) -> bool:
@@ -1427,11 +1903,14 @@ class SqlOutbox:
             )
 
     async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None:
-        await self.s.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == outbox_id)
-            .values(sent_at=at, claimed_until=None, platform_ref=ref)
-        )
+        await self.mark_all_sent([(outbox_id, ref)], at)
+
+    async def mark_all_sent(self, sent: Sequence[tuple[int, str | None]], at: datetime) -> None:
+        if sent:
+            connection = await self.s.connection()
+            await connection.execute(
+                _MARK_SENT, [{"b_id": i, "b_at": at, "b_ref": ref} for i, ref in sent]
+            )
 
     async def backlog(self) -> int:
         value = await self.s.scalar(

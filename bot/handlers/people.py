@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import heapq
 import json
 from typing import Any
 
 from bot.commands import Find, Forget, Intro, MyData
+from bot.ids import CommunityId, MemberId
 from bot.ledger import format_sif
 from bot.messages import Attachment, Delivery, Outbound
-from bot.records import Member, RequestStatus, Role
+from bot.ports import FindCandidate, UnitOfWork
+from bot.records import RequestStatus, Role
 from bot.service import Context, UserError, handles
 
 FIND_LIMIT = 10
 
 
-def _offers(member: Member) -> str:
-    offers = member.profile.get("offers")
+# Candidates are read in pages of this many: memory stays small however many match.
+FIND_PAGE = 500
+
+
+def _offers(profile: dict[str, Any]) -> str:
+    offers = profile.get("offers")
     if isinstance(offers, dict):
         items = ", ".join(str(c) for c in offers.get("choices", []))
         note = str(offers.get("note") or "")
@@ -23,26 +30,47 @@ def _offers(member: Member) -> str:
     return ""
 
 
+def _match(words: list[str], member: FindCandidate) -> tuple[int, str] | None:
+    """The member's score for `words` and line in the answer, or None when nothing matches."""
+    expertise = member.expertise
+    offers = _offers(member.profile)
+    haystack = " ".join([member.name, member.bio, offers, *expertise]).lower()
+    score = sum(expertise.get(w, 0) * 10 + (w in haystack) for w in words)
+    if not score:
+        return None
+    skills = ", ".join(f"{t}:{lv}" for t, lv in sorted(expertise.items())) or "no tags"
+    extra = f"; {offers}" if offers else ""
+    return score, f"{member.name} — {skills}{extra}"
+
+
+async def search(
+    uow: UnitOfWork, community: CommunityId, caller: MemberId, words: list[str], limit: int
+) -> tuple[list[str], int]:
+    """The lines of the `limit` best matches of `words` (highest score first, then oldest
+    member), and how many members match in all.
+
+    The store narrows the members down to those whose text may hold a word; the score
+    is computed here, page by page, keeping only the best lines."""
+    ids = await uow.members.search_ids(community, words, exclude=caller)
+    best: list[tuple[int, int, str]] = []  # (-score, member id, line)
+    found = 0
+    for start in range(0, len(ids), FIND_PAGE):
+        for member in await uow.members.find_candidates(ids[start : start + FIND_PAGE]):
+            match = _match(words, member)
+            if match is not None:
+                found += 1
+                best.append((-match[0], int(member.member), match[1]))
+        best = heapq.nsmallest(limit, best)
+    return [line for _, _, line in best], found
+
+
 @handles(Find)
 async def find(ctx: Context, cmd: Find) -> None:
     words = [w.lower() for w in cmd.words.split() if w.strip()]
-    found: list[tuple[int, str]] = []
-    for member in await ctx.uow.members.all(ctx.community.id):
-        if member.id == ctx.caller.id or not member.identities:
-            continue
-        expertise = {e.tag: e.level for e in await ctx.uow.members.expertise(member.id)}
-        offers = _offers(member)
-        haystack = " ".join([member.name, member.bio, offers, *expertise]).lower()
-        score = sum(expertise.get(w, 0) * 10 + (w in haystack) for w in words)
-        if score:
-            skills = ", ".join(f"{t}:{lv}" for t, lv in sorted(expertise.items())) or "no tags"
-            extra = f"; {offers}" if offers else ""
-            found.append((score, f"{member.name} — {skills}{extra}"))
+    lines, found = await search(ctx.uow, ctx.community.id, ctx.caller.id, words, FIND_LIMIT)
     if not found:
         raise UserError(f"Nobody matches '{cmd.words[:40]}'; try a tag from `tags`.")
-    found.sort(key=lambda item: -item[0])
-    lines = [line for _, line in found[:FIND_LIMIT]]
-    more = f"\n…and {len(found) - FIND_LIMIT} more." if len(found) > FIND_LIMIT else ""
+    more = f"\n…and {found - FIND_LIMIT} more." if found > FIND_LIMIT else ""
     ctx.reply(
         "Members who match:\n" + "\n".join(lines) + more
         + "\n`intro @member I-n [note]` introduces one of them to your idea."

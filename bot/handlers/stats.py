@@ -6,6 +6,7 @@ so the weekly staff digest (bot.digest) reports exactly what `stats 7` would.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from collections import Counter
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ from bot.ids import CommunityId
 from bot.ledger import NETWORK, EntryKind, format_sif
 from bot.messages import Attachment, Delivery, Outbound
 from bot.ports import UnitOfWork
-from bot.records import HelpRequest, OfferStatus, RequestStatus
+from bot.records import OfferStatus, RequestStatus
 from bot.service import Context, handles
 
 BUSIEST = 3
@@ -95,10 +96,6 @@ def _hours(deltas: list[timedelta]) -> tuple[str, str]:
     return f"{statistics.median(hours):.1f} h", f"{p90:.1f} h"
 
 
-def _in_window(request: HelpRequest, since: datetime) -> bool:
-    return request.created_at >= since
-
-
 class _Buckets:
     """Calendar days (UTC) from the window's first day to today, or weeks of them."""
 
@@ -120,21 +117,21 @@ class _Buckets:
 async def compute_stats(
     uow: UnitOfWork, community_id: CommunityId, now: datetime, days: int
 ) -> StatsResult:
-    """Every figure of `stats` over the last `days` days before `now`."""
+    """Every figure of `stats` over the last `days` days before `now`.
+
+    The store counts and ranks; only the window's requests come back, as a few columns
+    (durations and per-day series need them one by one), so a big network costs a few
+    small queries rather than every request, offer, member and balance in memory.
+    """
     since = now - timedelta(days=days)
-    requests = [r for r in await uow.requests.all(community_id) if _in_window(r, since)]
+    requests = await uow.requests.window(community_id, since)
     accepted = [r for r in requests if r.accepted_at is not None]
     delivered = [r for r in requests if r.delivered_at is not None]
     confirmed = [r for r in requests if r.status is RequestStatus.CONFIRMED]
     escalated = [r for r in requests if r.escalated_at is not None]
-    answered = declined = 0
-    asked: Counter[str] = Counter()
-    for request in requests:
-        for offer in await uow.requests.offers(request.id):
-            asked[offer.peer_name] += 1
-            if offer.status in (OfferStatus.ACCEPTED, OfferStatus.DECLINED):
-                answered += 1
-                declined += offer.status is OfferStatus.DECLINED
+    offers = await uow.requests.offer_counts(community_id, since)
+    declined = offers.get(OfferStatus.DECLINED, 0)
+    answered = offers.get(OfferStatus.ACCEPTED, 0) + declined
     accept_median, accept_p90 = _hours(
         [r.accepted_at - r.created_at for r in accepted if r.accepted_at]
     )
@@ -143,21 +140,17 @@ async def compute_stats(
     )
     rate = f"{(answered - declined) / answered:.0%}" if answered else "–"
     circulation = -await uow.ledger.balance(community_id, NETWORK)
-    balances = await uow.ledger.all_balances(community_id)
-    both = sum(1 for b in balances if b.given > 0 and b.received > 0)
-    reviews = Counter(r.peer_name for r in delivered if r.peer_name)
-    facts = await uow.requests.peer_facts(community_id, since)
-    peers = [f for f in facts if f.expertise and f.capacity > 0]
+    members, both = await uow.ledger.sharing(community_id)
+    busiest = await uow.requests.busiest_peers(community_id, since, BUSIEST)
+    never_asked = await uow.requests.never_offered(community_id, since)
     wanted: Counter[str] = Counter(tag for r in requests for tag in r.tags)
-    offered_tags = {tag for f in peers for tag in f.expertise}
+    offered_tags = await uow.members.reviewing_tags(community_id)
 
     # Money moves: a release credits the peer, a hold credits escrow; counting the
     # positive posting of each gives the amount moved once per transaction.
-    moves = [
-        (e["at"], EntryKind(e["kind"]), e["amount"])
-        for e in await uow.ledger.entries(community_id, since=since)
-        if e["amount"] > 0 and since <= e["at"] <= now
-    ]
+    moves = await uow.ledger.credits(
+        community_id, (EntryKind.RELEASE, EntryKind.HOLD), since=since, until=now
+    )
     released = [(at, amount) for at, kind, amount in moves if kind is EntryKind.RELEASE]
     held = [(at, amount) for at, kind, amount in moves if kind is EntryKind.HOLD]
     buckets = _Buckets(since, now, days)
@@ -193,10 +186,9 @@ async def compute_stats(
         circulation=circulation,
         released=sum(amount for _, amount in released),
         held=sum(amount for _, amount in held),
-        share_both=f"{both / len(balances):.0%}" if balances else "–",
-        busiest=", ".join(f"{name} ({n})" for name, n in reviews.most_common(BUSIEST))
-        or "none yet",
-        never_asked=tuple(sorted(f.name for f in peers if f.name not in asked)),
+        share_both=f"{both / members:.0%}" if members else "–",
+        busiest=", ".join(f"{name} ({n})" for name, n in busiest) or "none yet",
+        never_asked=tuple(sorted(never_asked)),
         top_tags=", ".join(f"{t} ({n})" for t, n in wanted.most_common(3)) or "none yet",
         gaps=tuple(sorted(tag for tag in wanted if tag not in offered_tags)),
         series=series,
@@ -213,6 +205,9 @@ def chart_attachment(result: StatsResult, community: str) -> Attachment:
 @handles(Stats)
 async def stats(ctx: Context, cmd: Stats) -> None:
     result = await compute_stats(ctx.uow, ctx.community.id, ctx.clock.now(), cmd.days)
+    # A child process draws the chart (bot.charts); waiting for it in a thread keeps the
+    # event loop serving other commands meanwhile.
+    chart = await asyncio.to_thread(chart_attachment, result, ctx.community.name)
     inbound = ctx.inbound
     # Posted where it was asked (public): in the channel, or as a DM. Built here rather
     # than with ctx.reply, which cannot carry a file.
@@ -225,6 +220,6 @@ async def stats(ctx: Context, cmd: Stats) -> None:
             delivery,
             to,
             "\n".join(result.lines()),
-            attachment=chart_attachment(result, ctx.community.name),
+            attachment=chart,
         )
     )

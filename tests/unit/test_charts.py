@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from matplotlib.dates import date2num
 
-from bot.charts import ChartData, stats_chart, stats_figure
+from bot import charts
+from bot.charts import ChartData, ChartError, render_png, stats_chart, stats_figure
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DAYS = tuple(date(2026, 3, 1) + timedelta(days=i) for i in range(8))
@@ -84,3 +88,28 @@ def test_lines_and_bars_draw_the_input_numbers() -> None:
 def test_series_of_different_lengths_are_refused() -> None:
     with pytest.raises(ValueError, match="one value per day"):
         data(held=(1, 2))
+
+
+def test_the_child_process_draws_the_same_bytes_as_this_process() -> None:
+    series = data(community="Café Ünal", window="last 7 days to 2026-03-08 (per day)")
+    assert stats_chart(series) == render_png(series)
+
+
+def test_drawing_a_chart_leaves_matplotlib_out_of_the_bot() -> None:
+    root = str(Path(__file__).resolve().parents[2])
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "from datetime import date; from bot.charts import ChartData, stats_chart;"
+        "png = stats_chart(ChartData('c', 'w', (date(2026, 3, 1),), *[(1,)] * 6));"
+        "print(png[:4] == b'\\x89PNG', 'matplotlib' in sys.modules, 'numpy' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, root], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["True", "False", "False"]
+
+
+def test_a_failing_child_process_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(charts, "_CHILD", "raise SystemExit('no matplotlib here')")
+    with pytest.raises(ChartError, match="no matplotlib here"):
+        stats_chart(data())
