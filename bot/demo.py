@@ -1,8 +1,9 @@
 """`sif-bot demo`: the whole loop of the peer network, played on a fresh temporary database.
 
-Staff welcome ann with SIF, ann describes her idea, two peers fill in their
-profiles, ann asks for a review, the first peer declines, the request moves on
-to the next, who accepts, delivers and is thanked; staff look at the balances.
+Staff welcome ann with SIF (and take no reviews themselves), ann describes her idea,
+two peers fill in their profiles, ann asks for a review, it is offered to both at
+once, one declines, the other accepts, delivers and is thanked; staff look at the
+balances.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ STEPS: list[tuple[str, str, str]] = [
     ("ann", "hello", ""),
     ("", "", "Staff welcome her with a few SIF from the network account."),
     ("staff", "grant @ann 5 welcome to the network", ""),
+    ("", "", "Staff run the network rather than review: they take no review offers."),
+    ("staff", "availability 0", ""),
     ("", "", "Ann chooses to describe her idea: the intake conversation."),
     ("ann", "1", ""),
     ("ann", "Repair café network", ""),
@@ -41,9 +44,14 @@ STEPS: list[tuple[str, str, str]] = [
     ("bob", "Accountant for social enterprises.", ""),
     ("bob", "confirm", ""),
     ("cleo", "expertise add finance:2 fundraising:3", ""),
-    ("", "", "Ann asks the network for a review; the best match is offered it first."),
+    (
+        "",
+        "",
+        "Ann asks the network for a review; it is offered at once to the peers whose "
+        "expertise matches (up to three), the least busy first.",
+    ),
     ("ann", "request I-1 review", ""),
-    ("", "", "Bob is travelling and declines; the request passes on to the next peer."),
+    ("", "", "Bob is travelling and declines; Cleo accepts, which closes the offer for others."),
     ("bob", "decline R-1 travelling this week", ""),
     ("cleo", "accept R-1", ""),
     ("cleo", "done R-1 1.5 Start with a cost model per café; city grants cover the start.", ""),

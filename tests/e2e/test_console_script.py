@@ -154,6 +154,7 @@ def test_the_demo_plays_the_whole_loop(tmp_path: Path) -> None:
     positions = [out.find(step) for step in steps]
     assert -1 not in positions, [s for s, p in zip(steps, positions, strict=True) if p == -1]
     assert positions == sorted(positions)
+    assert "[to staff] Can you help?" not in out  # staff take no review offers
     assert not list(tmp_path.iterdir())  # the demo leaves no database behind
     assert "Traceback" not in out + done.stderr
 
