@@ -6,14 +6,16 @@ the pure `bot.routing`. Everything here runs inside the caller's unit of work.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from bot.ids import CommunityId, MemberId
 from bot.ledger import format_sif
 from bot.messages import Button
 from bot.notices import Notices
 from bot.ports import UnitOfWork
 from bot.records import HelpRequest, Idea, OfferStatus, PeerFacts, RequestStatus
-from bot.routing import Need, Peer, PeerIndex, Policy
+from bot.routing import Candidate, Need, Peer, PeerIndex, Policy
 from bot.settings import Settings
 
 FAIRNESS_DAYS = 90
@@ -65,16 +67,45 @@ def offer_buttons(request: HelpRequest) -> tuple[Button, ...]:
     return (Button("Accept", f"accept {request.ref}"), Button("Decline", f"decline {request.ref}"))
 
 
+async def rank_round(
+    uow: UnitOfWork,
+    settings: Settings,
+    community: CommunityId,
+    requester: MemberId,
+    tags: Sequence[str],
+    idea: Idea | None,
+    excluded: frozenset[MemberId],
+    now: datetime,
+) -> list[Candidate]:
+    """The peers to offer a request's next round to, best first (reads only)."""
+    facts = await uow.requests.peer_facts(community, now - timedelta(days=FAIRNESS_DAYS))
+    # Only peers who could take a review now: the others are never eligible, and leaving
+    # them out of the index changes no ranking (routing orders each peer by its own keys).
+    facts = [f for f in facts if _has_room(f, now)]
+    need = Need(
+        requester=requester,
+        co_owners=frozenset(),
+        tags=tuple(tags),
+        languages=idea_languages(idea) if idea else frozenset(),
+        excluded=excluded,
+    )
+    return PeerIndex(peers_from(facts, now), Policy()).rank(need, now, settings.sif_fanout)
+
+
 async def offer_next(
     uow: UnitOfWork,
     notices: Notices,
     settings: Settings,
     request: HelpRequest,
     now: datetime,
+    ranked: list[Candidate] | None = None,
 ) -> int:
     """Start the next round of offers for an open request, or escalate; returns offers made.
 
-    Waits while an offer of the current round is still open (fan-out above 1).
+    Waits while an offer of the current round is still open (fan-out above 1). `ranked`
+    is the round's ranking when the caller made it already (`rank_round`): a new request
+    is ranked before it takes its number, so the community's request counter stays
+    locked only briefly while concurrent requests are routed.
     """
     offers = await uow.requests.offers(request.id)
     if any(o.status is OfferStatus.OFFERED for o in offers):
@@ -89,18 +120,14 @@ async def offer_next(
         )
         return 0
     idea = await uow.ideas.by_number(request.community, request.idea_number)
-    facts = await uow.requests.peer_facts(request.community, now - timedelta(days=FAIRNESS_DAYS))
-    # Only peers who could take a review now: the others are never eligible, and leaving
-    # them out of the index changes no ranking (routing orders each peer by its own keys).
-    facts = [f for f in facts if _has_room(f, now)]
-    need = Need(
-        requester=request.requester,
-        co_owners=frozenset(),
-        tags=request.tags,
-        languages=idea_languages(idea) if idea else frozenset(),
-        excluded=frozenset(o.peer for o in offers),
+    excluded = frozenset(o.peer for o in offers)
+    candidates = (
+        [c for c in ranked if c.member not in excluded]
+        if ranked is not None
+        else await rank_round(
+            uow, settings, request.community, request.requester, request.tags, idea, excluded, now
+        )
     )
-    candidates = PeerIndex(peers_from(facts, now), Policy()).rank(need, now, settings.sif_fanout)
     if not candidates:
         reason = "no eligible peer is left" if offers else "no peer is eligible"
         await escalate(uow, notices, request, reason, now)

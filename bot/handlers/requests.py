@@ -21,7 +21,7 @@ from bot.commands import (
     Thanks,
 )
 from bot.ledger import format_sif
-from bot.offering import describe, offer_buttons, offer_next, offer_text
+from bot.offering import describe, offer_buttons, offer_next, offer_text, rank_round
 from bot.records import HelpRequest, OfferStatus, RequestStatus
 from bot.service import Context, UserError, handles
 
@@ -66,10 +66,15 @@ async def request_help(ctx: Context, cmd: RequestHelp) -> None:
             "to earn SIF first."
         )
     now = ctx.clock.now()
+    # Ranked before the request takes its number: the community's counter stays locked
+    # only for the rest of this transaction, not through the routing too.
+    ranked = await rank_round(
+        ctx.uow, ctx.settings, ctx.community.id, ctx.caller.id, tags, idea, frozenset(), now
+    )
     request = await ctx.uow.requests.create(
         ctx.community.id, idea.id, ctx.caller.id, cmd.kind, price, tags, now
     )
-    made = await offer_next(ctx.uow, ctx.notices, ctx.settings, request, now)
+    made = await offer_next(ctx.uow, ctx.notices, ctx.settings, request, now, ranked)
     if made:
         ctx.reply(
             f"Asked the network: {describe(request)}. Offered to {made} "
