@@ -63,7 +63,7 @@ from bot.records import Role
 from bot.service import SORRY, Bot
 from bot.settings import Settings
 from conversations.loader import load_flows
-from store.db import create_schema, make_engine, make_sessionmaker
+from store.db import create_schema, dispose, make_engine, make_reader_engine, make_sessionmaker
 from store.uow import SqlUnitOfWorkFactory
 from tests.conftest import make_settings
 from tests.fakes import FakeClock, RecordingMessenger
@@ -497,7 +497,9 @@ async def run_batch(template: Path, workdir: Path, items: list[Inbound | Tick], 
     url = f"sqlite+aiosqlite:///{path}"
     config = _settings(url)
     engine = make_engine(url)
-    uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
+    readers = make_reader_engine(url, engine)  # read-only answers refuse to write
+    assert readers is not None
+    uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine), make_sessionmaker(readers))
     clock = FakeClock(START)
     relay = Relay(uow_factory, clock)
     for platform in ("console", "slack"):
@@ -515,7 +517,9 @@ async def run_batch(template: Path, workdir: Path, items: list[Inbound | Tick], 
                 continue
             run.inputs += 1
             logged = len(failures.records)
-            out = await bot.handle(item)
+            # explicit commands as a Slack slash command: answers that change nothing are
+            # carried in the acknowledgement (here: returned and delivered directly)
+            out = await bot.handle(item, answer_in_ack=item.explicit)
             for message in out:
                 if message.text == SORRY:
                     traces = [
@@ -532,7 +536,7 @@ async def run_batch(template: Path, workdir: Path, items: list[Inbound | Tick], 
         await check_invariants(engine, uow_factory, config.credit_limit)
     finally:
         service_log.removeHandler(failures)
-        await engine.dispose()
+        await dispose(engine, readers)
 
 
 def abuse(template: Path, workdir: Path, total: int) -> Run:
