@@ -59,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import aiohttp
 
-from tests.adapters.slack.fake_slack import FakeSlack, event_body, message_im_event, post_signed
+from tests.adapters.slack.fake_slack import FakeSlack, event_body, message_im_event, post_event
 from tests.conftest import PG_ADMIN_DSN, _pg_admin
 from tests.e2e.test_crash import (
     SECRET,
@@ -329,20 +329,10 @@ async def drive(
         target = rng.randrange(len(bots))
         for attempt in range(2):
             bot = bots[(target + attempt) % len(bots)]
-            headers = (
-                {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_error"}
-                if attempt
-                else {}
-            )
             started = time.perf_counter()
             try:
-                status, answer = await post_signed(
-                    bot.url,
-                    body,
-                    SECRET,
-                    content_type="application/json",
-                    headers=headers,
-                    session=session,
+                status, answer = await post_event(
+                    bot.url, body, SECRET, attempt=attempt, session=session
                 )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 waited = time.perf_counter() - started

@@ -30,7 +30,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.adapters.slack.fake_slack import FakeSlack, event_body, message_im_event, post_signed
+from tests.adapters.slack.fake_slack import (
+    FakeSlack,
+    event_body,
+    message_im_event,
+    post_event,
+    post_signed,
+)
 from tests.conftest import PG_ADMIN_DSN, _pg_admin
 
 SIF_BOT = str(Path(sys.executable).parent / "sif-bot")
@@ -286,21 +292,11 @@ async def _drive(bot: BotProcess, slack: FakeSlack, kills: int, rng: random.Rand
                 body = event_body(event, event_id=f"Ev{index:05d}")
                 attempt = 0
                 while True:
-                    headers = (
-                        {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_error"}
-                        if attempt
-                        else {}
-                    )
                     status = 0
                     sent_at = asyncio.get_running_loop().time()
                     try:
-                        status, _ = await post_signed(
-                            bot.url,
-                            body,
-                            SECRET,
-                            content_type="application/json",
-                            headers=headers,
-                            session=session,
+                        status, _ = await post_event(
+                            bot.url, body, SECRET, attempt=attempt, session=session
                         )
                         if status == 200:
                             took = asyncio.get_running_loop().time() - sent_at

@@ -1081,6 +1081,24 @@ async def post_signed(
         return await _post(own, url, body, all_headers)
 
 
+async def post_event(
+    url: str,
+    body: str,
+    secret: str,
+    *,
+    attempt: int = 0,
+    session: aiohttp.ClientSession | None = None,
+) -> tuple[int, str]:
+    """POST a signed Events API body as Slack delivers it; `attempt` > 0 is Slack's retry
+    of it (X-Slack-Retry-Num), after the previous try got no 200."""
+    headers = (
+        {"X-Slack-Retry-Num": str(attempt), "X-Slack-Retry-Reason": "http_error"} if attempt else {}
+    )
+    return await post_signed(
+        url, body, secret, content_type="application/json", headers=headers, session=session
+    )
+
+
 async def _post(
     session: aiohttp.ClientSession, url: str, body: str, headers: dict[str, str]
 ) -> tuple[int, str]:
