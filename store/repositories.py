@@ -159,51 +159,45 @@ class _IdentityOf(NamedTuple):
     external_id: str
 
 
-def _by_identity_statement() -> Select[Any]:
+def _member_statements() -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """Members with all their identities (a row per identity, in identity order): by one
+    of their identities, by id, and by several ids."""
     members = MemberRow.__table__
+    every = IdentityRow.__table__.alias("every")
     asked = IdentityRow.__table__.alias("asked")
-    every = IdentityRow.__table__.alias("every")
-    return (
-        select(
-            *members.c,
-            every.c.platform.label("i_platform"),
-            every.c.external_id.label("i_external_id"),
-        )
-        .join(asked, asked.c.member_id == members.c.id)
-        .join(every, every.c.member_id == members.c.id)
-        .where(
-            asked.c.platform == bindparam("platform"),
-            asked.c.external_id == bindparam("external_id"),
-        )
-        .order_by(every.c.id)
-    )
-
-
-_BY_IDENTITY = _by_identity_statement()
-
-
-def _member_by_id_statement(many: bool = False) -> Select[Any]:
-    members = MemberRow.__table__
-    every = IdentityRow.__table__.alias("every")
-    return (
+    with_identities = (
         select(
             *members.c,
             every.c.platform.label("i_platform"),
             every.c.external_id.label("i_external_id"),
         )
         .outerjoin(every, every.c.member_id == members.c.id)
-        .where(
-            members.c.id.in_(bindparam("members", expanding=True))
-            if many
-            else members.c.id == bindparam("member")
-        )
         .order_by(every.c.id)
     )
+    by_identity = with_identities.join(asked, asked.c.member_id == members.c.id).where(
+        asked.c.platform == bindparam("platform"),
+        asked.c.external_id == bindparam("external_id"),
+    )
+    by_id = with_identities.where(members.c.id == bindparam("member"))
+    by_ids = with_identities.where(members.c.id.in_(bindparam("members", expanding=True)))
+    return by_identity, by_id, by_ids
 
 
-# Every notice to a member looks them up by id: one prebuilt statement, identities joined.
-_MEMBER_BY_ID = _member_by_id_statement()
-_MEMBERS_BY_IDS = _member_by_id_statement(many=True)
+# Every command looks its caller up and every notice its member: prebuilt statements.
+_BY_IDENTITY, _MEMBER_BY_ID, _MEMBERS_BY_IDS = _member_statements()
+
+
+def _members_of(rows: Sequence[Any]) -> dict[MemberId, Member]:
+    """Members from rows of `_member_statements`, in the order they first appear."""
+    identities: dict[int, list[_IdentityOf]] = {}
+    first: dict[int, Any] = {}
+    for r in rows:
+        first.setdefault(r.id, r)
+        if r.i_platform is not None:
+            identities.setdefault(r.id, []).append(_IdentityOf(r.i_platform, r.i_external_id))
+    return {MemberId(i): _member(r, identities.get(i, [])) for i, r in first.items()}
+
+
 _MEMBER_TABLE = cast(sa.Table, MemberRow.__table__)
 _TOUCH = (
     update(_MEMBER_TABLE)
@@ -230,39 +224,22 @@ class SqlMembers:
         return [_member(r, by_member.get(r.id, [])) for r in rows]
 
     async def by_identity(self, platform: str, external_id: str) -> Member | None:
-        # Every command starts here: one prebuilt statement, the member with all identities.
-        connection = await self.s.connection()  # a plain statement: skip the ORM layer
-        rows = (
-            await connection.execute(
-                _BY_IDENTITY, {"platform": platform, "external_id": external_id}
-            )
-        ).all()
-        if not rows:
-            return None
-        return _member(rows[0], [_IdentityOf(r.i_platform, r.i_external_id) for r in rows])
+        found = await self._members(
+            _BY_IDENTITY, {"platform": platform, "external_id": external_id}
+        )
+        return next(iter(found.values()), None)
 
     async def get(self, member: MemberId) -> Member | None:
-        connection = await self.s.connection()  # a plain statement: skip the ORM layer
-        rows = (await connection.execute(_MEMBER_BY_ID, {"member": member})).all()
-        if not rows:
-            return None
-        identities = [
-            _IdentityOf(r.i_platform, r.i_external_id) for r in rows if r.i_platform is not None
-        ]
-        return _member(rows[0], identities)
+        return (await self._members(_MEMBER_BY_ID, {"member": member})).get(member)
 
     async def get_many(self, members: Sequence[MemberId]) -> dict[MemberId, Member]:
         if not members:
             return {}
+        return await self._members(_MEMBERS_BY_IDS, {"members": list(members)})
+
+    async def _members(self, statement: Any, params: dict[str, Any]) -> dict[MemberId, Member]:
         connection = await self.s.connection()  # a plain statement: skip the ORM layer
-        rows = (await connection.execute(_MEMBERS_BY_IDS, {"members": list(members)})).all()
-        identities: dict[int, list[_IdentityOf]] = {}
-        first: dict[int, Any] = {}
-        for r in rows:
-            first.setdefault(r.id, r)
-            if r.i_platform is not None:
-                identities.setdefault(r.id, []).append(_IdentityOf(r.i_platform, r.i_external_id))
-        return {MemberId(i): _member(r, identities.get(i, [])) for i, r in first.items()}
+        return _members_of((await connection.execute(statement, params)).all())
 
     async def by_name(self, community: CommunityId, name: str) -> list[Member]:
         rows = await self.s.scalars(
