@@ -33,7 +33,7 @@ async def migrate(settings: Settings) -> None:
 
 async def build(settings: Settings, clock: Clock | None = None, *, migrate_db: bool = True) -> App:
     """Build the store, the relay and the bot for `settings` (migrating first)."""
-    from store.db import make_engine, make_reader_engine, make_sessionmaker
+    from store.db import make_engine, make_reader_engine, make_sessionmaker, reader_sessions
     from store.uow import SqlUnitOfWorkFactory
 
     if migrate_db:
@@ -42,7 +42,7 @@ async def build(settings: Settings, clock: Clock | None = None, *, migrate_db: b
     engine = make_engine(settings.database_url)
     readers = make_reader_engine(settings.database_url, engine)
     uow_factory = SqlUnitOfWorkFactory(
-        make_sessionmaker(engine), make_sessionmaker(readers) if readers else None
+        make_sessionmaker(engine), reader_sessions(readers) if readers is not None else None
     )
     relay = Relay(uow_factory, clock, settings.sif_outbox_lease_seconds)
     bot = Bot(uow_factory, settings, clock, relay)

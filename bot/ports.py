@@ -77,6 +77,11 @@ class LimitExceeded(Exception):
         self.amount = amount
 
 
+class StoreBusy(Exception):
+    """A read-only unit of work could not read without waiting (SQLite checkpointing):
+    nothing was read or changed; take the writing path instead."""
+
+
 class CommunityRepository(Protocol):
     async def get_or_create(
         self, key: str, name: str, tags: Sequence[str], at: datetime

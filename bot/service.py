@@ -24,7 +24,7 @@ from bot.messages import Button, Delivery, Inbound, Outbound, Table
 from bot.notices import Notices
 from bot.observability import Metrics, new_request_id
 from bot.outbox import Relay
-from bot.ports import Clock, LimitExceeded, UnitOfWork, UnitOfWorkFactory
+from bot.ports import Clock, LimitExceeded, StoreBusy, UnitOfWork, UnitOfWorkFactory
 from bot.records import Community, Conversation, Member, Role
 from bot.settings import Settings
 from conversations.engine import Flow
@@ -374,7 +374,10 @@ class Bot:
         try:
             if answer_in_ack and command is not None and spec_of(command).reads_only:
                 # A private answer that changes nothing rides on the ack (see `handle`).
-                answers = await self._read_only(inbound, command)
+                try:
+                    answers = await self._read_only(inbound, command)
+                except StoreBusy:
+                    answers = None  # the store would have had to wait: the full path does
                 if answers is not None:
                     return [], answers
             async with self.uow_factory() as uow:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from store.inloop import inloop_sessions, make_inloop_engine
 from store.models import Base
 
 
@@ -52,38 +54,33 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def make_reader_engine(url: str, engine: AsyncEngine, connections: int = 4) -> AsyncEngine | None:
-    """The engine read-only units of work use, refusing writes. For a SQLite file: its own
-    connections with ``PRAGMA query_only``, so read-only commands run side by side instead
-    of queueing behind writers on the one writing connection (WAL lets readers and a
-    writer work at once). For PostgreSQL: `engine`'s pool, its transactions begun READ
-    ONLY (asyncpg does that in BEGIN: no extra round trip). None for SQLite in memory."""
+def make_reader_engine(url: str, engine: AsyncEngine) -> Engine | AsyncEngine | None:
+    """The engine read-only units of work use, refusing writes (see `reader_sessions`).
+    For a SQLite file: a sync engine whose `query_only` connections are used from the
+    event loop's thread (`store.inloop`: a look-up there costs far less than the hand-offs
+    to aiosqlite's thread, and WAL lets readers work beside the writer). For PostgreSQL:
+    `engine`'s pool, its transactions begun READ ONLY (asyncpg does that in BEGIN: no
+    extra round trip). None for SQLite in memory (one connection for everything)."""
     if not is_sqlite(url):
         return engine.execution_options(postgresql_readonly=True)
     if make_url(url).database in (None, "", ":memory:"):
         return None
-    readers = create_async_engine(
-        url,
-        pool_size=connections,
-        max_overflow=0,
-        pool_timeout=60,
-        pool_reset_on_return=None,  # nothing to roll back: they never write
-    )
-
-    @event.listens_for(readers.sync_engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA query_only=ON")
-        cursor.close()
-
-    return readers
+    return make_inloop_engine(url)
 
 
-async def dispose(engine: AsyncEngine, readers: AsyncEngine | None) -> None:
+def reader_sessions(readers: Engine | AsyncEngine) -> Callable[[], Any]:
+    """Sessions on an engine of `make_reader_engine`, each with `AsyncSession`'s face."""
+    if isinstance(readers, AsyncEngine):
+        return make_sessionmaker(readers)
+    return inloop_sessions(readers)
+
+
+async def dispose(engine: AsyncEngine, readers: Engine | AsyncEngine | None) -> None:
     """Close the engine and, when it has connections of its own, the reader engine."""
     await engine.dispose()
-    if readers is not None and readers.sync_engine.pool is not engine.sync_engine.pool:
+    if isinstance(readers, Engine):
+        readers.dispose()
+    elif readers is not None and readers.sync_engine.pool is not engine.sync_engine.pool:
         await readers.dispose()
 
 

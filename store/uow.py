@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,14 +34,14 @@ class SqlUnitOfWork:
     links: SqlLinks
     introductions: SqlIntroductions
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], read_only: bool = False) -> None:
+    def __init__(self, sessions: Callable[[], Any], read_only: bool = False) -> None:
         self._sessions = sessions
         self._session: AsyncSession | None = None
         self._committed = False
         self._read_only = read_only
 
     @property
-    def session(self) -> AsyncSession:
+    def session(self) -> Any:
         assert self._session is not None, "use the unit of work in `async with`"
         return self._session
 
@@ -87,12 +88,12 @@ class SqlUnitOfWork:
 
 class SqlUnitOfWorkFactory:
     """Units of work on `sessions`; read-only ones on `readers` when given (sessions of
-    `store.db.make_reader_engine`, which refuse writes), else on `sessions` too."""
+    `store.db.reader_sessions`, which refuse writes), else on `sessions` too."""
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        readers: async_sessionmaker[AsyncSession] | None = None,
+        readers: Callable[[], Any] | None = None,
     ) -> None:
         self.sessions = sessions
         self.readers = readers

@@ -26,6 +26,7 @@ from store.db import (
     make_engine,
     make_reader_engine,
     make_sessionmaker,
+    reader_sessions,
 )
 from store.uow import SqlUnitOfWorkFactory
 from tests.fakes import FakeClock, RecordingMessenger
@@ -129,7 +130,7 @@ async def store(db_url: str) -> AsyncIterator[Store]:
     if db_url.startswith("sqlite"):
         await create_schema(engine)
     readers = make_reader_engine(db_url, engine)  # wired as in production
-    sessions = make_sessionmaker(readers) if readers is not None else None
+    sessions = reader_sessions(readers) if readers is not None else None
     yield Store(db_url, engine, SqlUnitOfWorkFactory(make_sessionmaker(engine), sessions))
     await dispose(engine, readers)
 

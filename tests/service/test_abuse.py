@@ -63,7 +63,14 @@ from bot.records import Role
 from bot.service import SORRY, Bot
 from bot.settings import Settings
 from conversations.loader import load_flows
-from store.db import create_schema, dispose, make_engine, make_reader_engine, make_sessionmaker
+from store.db import (
+    create_schema,
+    dispose,
+    make_engine,
+    make_reader_engine,
+    make_sessionmaker,
+    reader_sessions,
+)
 from store.uow import SqlUnitOfWorkFactory
 from tests.conftest import make_settings
 from tests.fakes import FakeClock, RecordingMessenger
@@ -499,7 +506,7 @@ async def run_batch(template: Path, workdir: Path, items: list[Inbound | Tick], 
     engine = make_engine(url)
     readers = make_reader_engine(url, engine)  # read-only answers refuse to write
     assert readers is not None
-    uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine), make_sessionmaker(readers))
+    uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine), reader_sessions(readers))
     clock = FakeClock(START)
     relay = Relay(uow_factory, clock)
     for platform in ("console", "slack"):
