@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from store.inloop import inloop_sessions, make_inloop_engine
+from store.inloop import InLoopReaders
 from store.models import Base
 
 
@@ -54,7 +54,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def make_reader_engine(url: str, engine: AsyncEngine) -> Engine | AsyncEngine | None:
+def make_reader_engine(url: str, engine: AsyncEngine) -> InLoopReaders | AsyncEngine | None:
     """The engine read-only units of work use, refusing writes (see `reader_sessions`).
     For a SQLite file: a sync engine whose `query_only` connections are used from the
     event loop's thread (`store.inloop`: a look-up there costs far less than the hand-offs
@@ -65,21 +65,21 @@ def make_reader_engine(url: str, engine: AsyncEngine) -> Engine | AsyncEngine | 
         return engine.execution_options(postgresql_readonly=True)
     if make_url(url).database in (None, "", ":memory:"):
         return None
-    return make_inloop_engine(url)
+    return InLoopReaders(url)
 
 
-def reader_sessions(readers: Engine | AsyncEngine) -> Callable[[], Any]:
+def reader_sessions(readers: InLoopReaders | AsyncEngine) -> Callable[[], Any]:
     """Sessions on an engine of `make_reader_engine`, each with `AsyncSession`'s face."""
     if isinstance(readers, AsyncEngine):
         return make_sessionmaker(readers)
-    return inloop_sessions(readers)
+    return readers.session
 
 
-async def dispose(engine: AsyncEngine, readers: Engine | AsyncEngine | None) -> None:
+async def dispose(engine: AsyncEngine, readers: InLoopReaders | AsyncEngine | None) -> None:
     """Close the engine and, when it has connections of its own, the reader engine."""
     await engine.dispose()
-    if isinstance(readers, Engine):
-        readers.dispose()
+    if isinstance(readers, InLoopReaders):
+        readers.close()
     elif readers is not None and readers.sync_engine.pool is not engine.sync_engine.pool:
         await readers.dispose()
 

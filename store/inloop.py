@@ -20,32 +20,57 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.ports import StoreBusy
 
 
-def make_inloop_engine(url: str, connections: int = 4) -> Engine:
-    """A sync engine on the SQLite file of `url` whose connections refuse writes and
-    never wait for a lock. Its pool never blocks: a unit of work that awaits something
-    truly asynchronous (a chart drawn in a child process) keeps its connection while
-    others open more (closed again when more than `connections` are idle)."""
-    database = make_url(url).database
-    engine = create_engine(
-        f"sqlite:///{database}",
-        pool_size=connections,
-        max_overflow=-1,
-        pool_reset_on_return=None,  # nothing to roll back: they never write
-    )
+class InLoopReaders:
+    """Read-only units of work on a SQLite file, run on the event loop's thread: a sync
+    engine whose `query_only` connections never wait for a lock, and the connections
+    idle between units of work (kept out of the pool: a checkout there costs more than
+    the look-ups). A unit of work that awaits something truly asynchronous (a chart drawn
+    in a child process) keeps its connection while others open more; at most
+    `connections` are kept idle."""
 
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=0")
-        cursor.execute("PRAGMA query_only=ON")
-        cursor.close()
+    def __init__(self, url: str, connections: int = 4) -> None:
+        self.engine = create_engine(
+            f"sqlite:///{make_url(url).database}",
+            pool_size=connections,
+            max_overflow=-1,  # never block the event loop waiting for a connection
+            pool_reset_on_return=None,  # `give` ends the read transaction
+        )
+        self._idle: list[Connection] = []
+        self._keep = connections
 
-    return engine
+        @event.listens_for(self.engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA busy_timeout=0")
+            cursor.execute("PRAGMA query_only=ON")
+            cursor.close()
+
+    def session(self) -> InLoopSession:
+        return InLoopSession(self)
+
+    def take(self) -> Connection:
+        """A connection in a read transaction of its own: one snapshot for the unit."""
+        connection = self._idle.pop() if self._idle else self.engine.connect()
+        connection.begin()
+        connection.connection.dbapi_connection.execute("BEGIN")  # type: ignore[union-attr]
+        return connection
+
+    def give(self, connection: Connection) -> None:
+        connection.rollback()  # ends the read transaction: the next unit reads afresh
+        if len(self._idle) < self._keep:
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+        self.engine.dispose()
 
 
 def _busy(error: exc.OperationalError) -> bool:
@@ -53,18 +78,14 @@ def _busy(error: exc.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _calling(method: Callable[..., Any]) -> Callable[..., Any]:
-    """`method` as a coroutine function, with a locked database as `StoreBusy`."""
-
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except exc.OperationalError as error:
-            if _busy(error):
-                raise StoreBusy(str(error.orig)) from error
-            raise
-
-    return call
+def _run(method: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    """Call `method`; a database that is locked raises `StoreBusy`."""
+    try:
+        return method(*args, **kwargs)
+    except exc.OperationalError as error:
+        if _busy(error):
+            raise StoreBusy(str(error.orig)) from error
+        raise
 
 
 class InLoopConnection:
@@ -73,40 +94,77 @@ class InLoopConnection:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self.dialect = connection.dialect
-        self.execute: Callable[..., Any] = _calling(connection.execute)
-        self.scalar: Callable[..., Any] = _calling(connection.scalar)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return _run(self._connection.execute, args, kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return _run(self._connection.scalar, args, kwargs)
 
 
 class InLoopSession:
-    """The `AsyncSession` methods the repositories use, over a sync `Session` run on the
-    event loop's thread (see the module's docstring)."""
+    """The `AsyncSession` methods the repositories use, run on the event loop's thread
+    (see the module's docstring). The connection is taken at the first statement and
+    an ORM `Session` made only for the repositories' ORM statements."""
 
-    def __init__(self, session: Session) -> None:
-        self._session = session
-        self.execute: Callable[..., Any] = _calling(session.execute)
-        self.scalar: Callable[..., Any] = _calling(session.scalar)
-        self.scalars: Callable[..., Any] = _calling(session.scalars)
-        self.get: Callable[..., Any] = _calling(session.get)
-        self.flush: Callable[..., Any] = _calling(session.flush)
-        self.delete: Callable[..., Any] = _calling(session.delete)
-        self.begin: Callable[..., Any] = _calling(session.begin)
-        self.rollback: Callable[..., Any] = _calling(session.rollback)
-        self.commit: Callable[..., Any] = _calling(session.commit)
-        self.close: Callable[..., Any] = _calling(session.close)
-        self.add = session.add
-        self.get_bind = session.get_bind
+    def __init__(self, readers: InLoopReaders) -> None:
+        self._readers = readers
+        self._connection: Connection | None = None
+        self._orm: Session | None = None
+
+    def _sync_connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = self._readers.take()
+        return self._connection
+
+    def _session(self) -> Session:
+        if self._orm is None:
+            # Joins the connection's transaction, so closing it leaves the snapshot be.
+            self._orm = Session(
+                bind=self._sync_connection(), expire_on_commit=False, autoflush=False
+            )
+        return self._orm
 
     async def connection(self) -> InLoopConnection:
-        try:
-            return InLoopConnection(self._session.connection())
-        except exc.OperationalError as error:
-            if _busy(error):
-                raise StoreBusy(str(error.orig)) from error
-            raise
+        return InLoopConnection(self._sync_connection())
 
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return _run(self._session().execute, args, kwargs)
 
-def inloop_sessions(engine: Engine) -> Callable[[], InLoopSession]:
-    """Sessions on `engine` with the face of `AsyncSession` (see `InLoopSession`)."""
-    make = sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    return lambda: InLoopSession(make())
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return _run(self._session().scalar, args, kwargs)
 
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        return _run(self._session().scalars, args, kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        return _run(self._session().get, args, kwargs)
+
+    async def flush(self, *args: Any, **kwargs: Any) -> Any:
+        return _run(self._session().flush, args, kwargs)
+
+    async def delete(self, *args: Any, **kwargs: Any) -> Any:
+        return _run(self._session().delete, args, kwargs)
+
+    def add(self, *args: Any, **kwargs: Any) -> Any:
+        return self._session().add(*args, **kwargs)
+
+    def get_bind(self) -> Engine:
+        return self._readers.engine
+
+    async def begin(self) -> None:
+        """Nothing yet: the read transaction begins with the first statement."""
+
+    async def commit(self) -> None:
+        raise RuntimeError("a read-only unit of work cannot commit")
+
+    async def rollback(self) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._orm is not None:
+            self._orm.close()
+            self._orm = None
+        if self._connection is not None:
+            self._readers.give(self._connection)
+            self._connection = None
