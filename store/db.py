@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import (
 from store.inloop import InLoopReaders
 from store.models import Base
 
+READERS = 16  # PostgreSQL connections kept for read-only units of work, per process
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -55,14 +57,25 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
 
 def make_reader_engine(url: str, engine: AsyncEngine) -> InLoopReaders | AsyncEngine | None:
-    """The engine read-only units of work use, refusing writes (see `reader_sessions`).
+    """The engine read-only units of work use: each unit reads one snapshot and cannot
+    write (see `reader_sessions`).
     For a SQLite file: a sync engine whose `query_only` connections are used from the
     event loop's thread (`store.inloop`: a look-up there costs far less than the hand-offs
     to aiosqlite's thread, and WAL lets readers work beside the writer). For PostgreSQL:
-    `engine`'s pool, its transactions begun READ ONLY (asyncpg does that in BEGIN: no
-    extra round trip). None for SQLite in memory (one connection for everything)."""
+    a pool of its own whose transactions begin REPEATABLE READ, READ ONLY (asyncpg says
+    so in BEGIN: no extra round trip), without the writers' ping at checkout: a
+    connection found dropped fails the read with `StoreBusy` (nothing was changed) and
+    the command takes the writing path, whose pool pings. None for SQLite in memory
+    (one connection for everything)."""
     if not is_sqlite(url):
-        return engine.execution_options(postgresql_readonly=True)
+        readers = create_async_engine(
+            url,
+            pool_size=READERS,
+            max_overflow=READERS // 2,
+            pool_pre_ping=False,
+            isolation_level="REPEATABLE READ",  # one snapshot, as on SQLite
+        )
+        return readers.execution_options(postgresql_readonly=True)
     if make_url(url).database in (None, "", ":memory:"):
         return None
     return InLoopReaders(url)

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.ports import StoreBusy
 from store.repositories import (
     SqlCommunities,
     SqlConversations,
@@ -75,6 +77,9 @@ class SqlUnitOfWork:
         finally:
             await session.close()
             self._session = None
+        if self._read_only and isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            # A reader's connection had dropped (readers do not ping): nothing was changed.
+            raise StoreBusy("the connection had dropped") from exc
 
     async def commit(self) -> None:
         if self._read_only:

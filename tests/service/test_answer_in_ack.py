@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from bot.bootstrap import App
 from bot.commands import COMMANDS
 from bot.messages import Delivery, Inbound, Outbound
+from bot.ports import StoreBusy
 from bot.service import SORRY
 from store.models import MemberRow, OutboxRow, ProcessedEventRow
 from tests.conftest import Store
@@ -132,3 +133,34 @@ async def test_a_reading_unit_of_work_cannot_write(store: Store, clock: FakeCloc
             await uow.commit()
     async with store.uow() as uow:
         assert await uow.members.by_identity("x", "ann") is None
+
+
+class BusyReading:
+    """The store's units of work, except that a read-only one finds the store busy (a
+    SQLite checkpoint, a dropped PostgreSQL reader connection: `tests/store/test_readers.py`
+    makes those happen for real)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def __call__(self) -> Any:
+        return self.real()
+
+    def reading(self) -> Any:
+        return self
+
+    async def __aenter__(self) -> Any:
+        raise StoreBusy("the store is busy")
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def test_a_busy_reader_falls_back_to_the_writing_path(app: App) -> None:
+    await app.bot.handle(said("ann", "balance", channel=CHANNEL))
+    app.bot.uow_factory = BusyReading(app.bot.uow_factory)
+    carried, said_all = await in_ack(app, said("ann", "balance", channel=CHANNEL, event_id="b"))
+    assert carried == []  # not in the ack: answered through the outbox, nothing lost
+    assert [m.text.splitlines()[0] for m in said_all] == ["Your balance: 0.00 SIF"]
+    assert said_all[0].outbox_id is not None
+    assert [m.text for m in messenger(app).sent][-1] == said_all[0].text

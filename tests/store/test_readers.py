@@ -1,0 +1,126 @@
+"""Read-only units of work (`UnitOfWorkFactory.reading()`): one snapshot each, no waiting
+on SQLite (a locked file is `StoreBusy` at once, not a blocked event loop), and on
+PostgreSQL a dropped connection is `StoreBusy` too (readers do not ping), so the caller
+takes the writing path with nothing changed."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import AsyncExitStack, closing
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bot.ports import StoreBusy
+from bot.records import Role
+from store.inloop import InLoopReaders
+from tests.conftest import Store
+from tests.fakes import FakeClock
+
+
+async def add_member(store: Store, clock: FakeClock, name: str) -> None:
+    async with store.uow() as uow:
+        community = await uow.communities.get_or_create("c", "C", ("finance",), clock.now())
+        await uow.members.create(community.id, name, Role.MEMBER, "x", name, clock.now())
+        await uow.commit()
+
+
+async def test_a_reading_unit_of_work_reads_one_snapshot(store: Store, clock: FakeClock) -> None:
+    await add_member(store, clock, "ann")
+    async with store.uow.reading() as uow:
+        assert await uow.members.by_identity("x", "ann") is not None
+        assert await uow.members.by_identity("x", "bob") is None
+        await add_member(store, clock, "bob")  # committed by a writer meanwhile
+        assert await uow.members.by_identity("x", "bob") is None  # still the same snapshot
+    async with store.uow.reading() as uow:
+        assert await uow.members.by_identity("x", "bob") is not None  # the next one sees it
+
+
+def sqlite_path(store: Store) -> str:
+    if not store.url.startswith("sqlite"):
+        pytest.skip("SQLite readers")
+    database = make_url(store.url).database
+    assert database
+    return database
+
+
+@pytest.mark.parametrize("through", ["session", "connection"])
+async def test_a_locked_sqlite_file_is_store_busy_at_once(tmp_path: Path, through: str) -> None:
+    """In WAL mode a reader waits only while the log is reset; a rollback-journal file
+    under a writer's EXCLUSIVE lock stands in for that here."""
+    path = tmp_path / "locked.db"
+    with closing(sqlite3.connect(path)) as setup:
+        setup.execute("CREATE TABLE t (x)")
+        setup.execute("INSERT INTO t VALUES (1)")
+        setup.commit()
+    readers = InLoopReaders(f"sqlite+aiosqlite:///{path}")
+
+    async def read() -> object:
+        session = readers.session()
+        try:
+            source = session if through == "session" else await session.connection()
+            return (await source.execute(text("SELECT x FROM t"))).scalar()
+        finally:
+            await session.close()
+
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreBusy):
+            await read()
+        assert time.monotonic() - started < 1  # no busy wait on the event loop
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    try:
+        assert await read() == 1  # the connection went back usable
+    finally:
+        readers.close()
+
+
+async def test_more_reading_units_at_once_than_connections_kept(
+    store: Store, clock: FakeClock
+) -> None:
+    """A unit of work keeps its connection across awaits; others never wait for it (a
+    wait would block the event loop), and only a few idle connections are kept."""
+    sqlite_path(store)
+    await add_member(store, clock, "ann")
+    readers = store.uow.readers
+    async with AsyncExitStack() as stack:
+        units = [await stack.enter_async_context(store.uow.reading()) for _ in range(10)]
+        for uow in units:
+            assert await uow.members.by_identity("x", "ann") is not None
+    kept = getattr(readers, "__self__", None)  # readers is the bound `InLoopReaders.session`
+    assert isinstance(kept, InLoopReaders)
+    assert len(kept._idle) == 4  # the rest were closed
+
+
+async def test_a_dropped_postgres_reader_connection_is_store_busy(
+    store: Store, clock: FakeClock
+) -> None:
+    if store.url.startswith("sqlite"):
+        pytest.skip("PostgreSQL connections")
+    await add_member(store, clock, "ann")
+    async with store.uow.reading() as uow:  # the reader pool now holds a connection
+        assert await uow.members.by_identity("x", "ann") is not None
+    dsn = store.url.replace("postgresql+asyncpg://", "postgresql://")
+    admin = await asyncpg.connect(dsn)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    with pytest.raises(StoreBusy):
+        async with store.uow.reading() as uow:
+            await uow.members.by_identity("x", "ann")
+    async with store.uow() as uow:  # the writing path pings and reconnects
+        assert await uow.members.by_identity("x", "ann") is not None
+    async with store.uow.reading() as uow:  # and the readers reconnect
+        assert await uow.members.by_identity("x", "ann") is not None
