@@ -209,13 +209,20 @@ class Spec:
     cls: type[Any]
     fields: tuple[tuple[str, Arg, bool], ...]  # (field name, how to read it, required)
     reads_only: bool = False  # changes nothing: its answer may ride on the platform's ack
+    public: bool = False  # answers for everyone where it was asked, never privately
 
 
 COMMANDS: dict[str, Spec] = {}
 
 
 def command(
-    name: str, role: Role, usage: str, summary: str, *, reads_only: bool = False
+    name: str,
+    role: Role,
+    usage: str,
+    summary: str,
+    *,
+    reads_only: bool = False,
+    public: bool = False,
 ) -> Callable[[type[Any]], type[Any]]:
     def register(cls: type[Any]) -> type[Any]:
         hints = get_type_hints(cls, include_extras=True)
@@ -227,7 +234,7 @@ def command(
             reader = next(a for a in get_args(hint)[1:] if isinstance(a, Arg))
             required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             fields.append((f.name, reader, required))
-        COMMANDS[name] = Spec(name, role, usage, summary, cls, tuple(fields), reads_only)
+        COMMANDS[name] = Spec(name, role, usage, summary, cls, tuple(fields), reads_only, public)
         cls.spec = COMMANDS[name]
         return cls
 
@@ -424,6 +431,7 @@ class TagsList:
     "balances [negative|@member]",
     "A table of all balances, lowest and highest first.",
     reads_only=True,
+    public=True,
 )
 @dataclass(frozen=True)
 class Balances:
@@ -437,6 +445,7 @@ class Balances:
     "stats [days]",
     "Requests, acceptance, SIF in circulation, busiest peers.",
     reads_only=True,
+    public=True,
 )
 @dataclass(frozen=True)
 class Stats:

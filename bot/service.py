@@ -372,7 +372,8 @@ class Bot:
         report.command = name
         structlog.contextvars.bind_contextvars(command=name)
         try:
-            if answer_in_ack and command is not None and spec_of(command).reads_only:
+            spec = spec_of(command) if command is not None else None
+            if answer_in_ack and spec is not None and spec.reads_only and not spec.public:
                 # A private answer that changes nothing rides on the ack (see `handle`).
                 try:
                     answers = await self._read_only(inbound, command)

@@ -164,3 +164,18 @@ async def test_a_busy_reader_falls_back_to_the_writing_path(app: App) -> None:
     assert [m.text.splitlines()[0] for m in said_all] == ["Your balance: 0.00 SIF"]
     assert said_all[0].outbox_id is not None
     assert [m.text for m in messenger(app).sent][-1] == said_all[0].text
+
+
+class NoReading(BusyReading):
+    """The store's units of work, failing the test if a read-only one is asked for."""
+
+    def reading(self) -> Any:
+        raise AssertionError("a command answered in public needs no read-only attempt")
+
+
+async def test_a_command_answered_in_public_skips_the_read_only_attempt(app: App) -> None:
+    await app.bot.handle(said("staff", "balance", channel=CHANNEL))
+    app.bot.uow_factory = NoReading(app.bot.uow_factory)
+    carried, said_all = await in_ack(app, said("staff", "balances", channel=CHANNEL))
+    assert carried == [] and said_all[0].delivery is Delivery.CHANNEL
+    assert said_all[0].text.startswith("Balances, lowest first")
