@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
 from store.inloop import InLoopReaders
 from store.models import Base
 
-READERS = 16  # PostgreSQL connections kept for read-only units of work, per process
+READERS = 10  # PostgreSQL connections for read-only units of work, per process
 
 
 def is_sqlite(url: str) -> bool:
@@ -71,7 +71,7 @@ def make_reader_engine(url: str, engine: AsyncEngine) -> InLoopReaders | AsyncEn
         readers = create_async_engine(
             url,
             pool_size=READERS,
-            max_overflow=READERS // 2,
+            max_overflow=0,  # more readers at once wait their turn: no connect per read
             pool_pre_ping=False,
             isolation_level="REPEATABLE READ",  # one snapshot, as on SQLite
         )
