@@ -353,13 +353,20 @@ class SlackAdapter:
         if parsed is None:
             log.warning("rejected a malformed Slack request body (%d bytes)", len(raw))
             return web.Response(status=400, text="malformed body")
-        bolt_request = AsyncBoltRequest(
-            body=body, query=request.query_string, headers=dict(request.headers)
-        )
         if "command" in parsed and "payload" not in parsed:
-            # slack-bolt 1.30 misreads a slash command whose text contains "payload".
+            # slack-bolt 1.30 misreads a slash command whose text contains "payload": it
+            # gets the body parsed here (and so does not parse it twice). The signature is
+            # still checked by Bolt, on the raw body.
+            bolt_request = AsyncBoltRequest(
+                body="", query=request.query_string, headers=dict(request.headers)
+            )
+            bolt_request.raw_body = body
             bolt_request.body = parsed
             bolt_request.context = build_async_context(AsyncBoltContext({}), parsed)
+        else:
+            bolt_request = AsyncBoltRequest(
+                body=body, query=request.query_string, headers=dict(request.headers)
+            )
         bolt_response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(bolt_response)
 
