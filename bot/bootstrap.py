@@ -40,7 +40,7 @@ async def build(settings: Settings, clock: Clock | None = None, *, migrate_db: b
         await migrate(settings)
     clock = clock or SystemClock()
     engine = make_engine(settings.database_url)
-    readers = make_reader_engine(settings.database_url, engine)
+    readers = make_reader_engine(settings.database_url)
     uow_factory = SqlUnitOfWorkFactory(
         make_sessionmaker(engine), reader_sessions(readers) if readers is not None else None
     )

@@ -78,8 +78,8 @@ class LimitExceeded(Exception):
 
 
 class StoreBusy(Exception):
-    """A read-only unit of work could not read without waiting (SQLite checkpointing):
-    nothing was read or changed; take the writing path instead."""
+    """A read-only unit of work could not read now (a SQLite file momentarily locked, a
+    dropped PostgreSQL connection): nothing was changed; take the writing path instead."""
 
 
 class CommunityRepository(Protocol):

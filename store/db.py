@@ -56,7 +56,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
-def make_reader_engine(url: str, engine: AsyncEngine) -> InLoopReaders | AsyncEngine | None:
+def make_reader_engine(url: str) -> InLoopReaders | AsyncEngine | None:
     """The engine read-only units of work use: each unit reads one snapshot and cannot
     write (see `reader_sessions`).
     For a SQLite file: a sync engine whose `query_only` connections are used from the
@@ -89,11 +89,11 @@ def reader_sessions(readers: InLoopReaders | AsyncEngine) -> Callable[[], Any]:
 
 
 async def dispose(engine: AsyncEngine, readers: InLoopReaders | AsyncEngine | None) -> None:
-    """Close the engine and, when it has connections of its own, the reader engine."""
+    """Close the engine and the reader engine, if any."""
     await engine.dispose()
     if isinstance(readers, InLoopReaders):
         readers.close()
-    elif readers is not None and readers.sync_engine.pool is not engine.sync_engine.pool:
+    elif readers is not None:
         await readers.dispose()
 
 

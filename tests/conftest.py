@@ -129,7 +129,7 @@ async def store(db_url: str) -> AsyncIterator[Store]:
     engine = make_engine(db_url)
     if db_url.startswith("sqlite"):
         await create_schema(engine)
-    readers = make_reader_engine(db_url, engine)  # wired as in production
+    readers = make_reader_engine(db_url)  # wired as in production
     sessions = reader_sessions(readers) if readers is not None else None
     yield Store(db_url, engine, SqlUnitOfWorkFactory(make_sessionmaker(engine), sessions))
     await dispose(engine, readers)

@@ -504,7 +504,7 @@ async def run_batch(template: Path, workdir: Path, items: list[Inbound | Tick], 
     url = f"sqlite+aiosqlite:///{path}"
     config = _settings(url)
     engine = make_engine(url)
-    readers = make_reader_engine(url, engine)  # read-only answers refuse to write
+    readers = make_reader_engine(url)  # read-only answers refuse to write
     assert readers is not None
     uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine), reader_sessions(readers))
     clock = FakeClock(START)
