@@ -368,11 +368,11 @@ class Bot:
             command = parse(text)
         except ParseError as exc:
             problem = exc
-        name = spec_of(command).name if command is not None else "answer"
+        spec = spec_of(command) if command is not None else None
+        name = spec.name if spec is not None else "answer"
         report.command = name
         structlog.contextvars.bind_contextvars(command=name)
         try:
-            spec = spec_of(command) if command is not None else None
             if answer_in_ack and spec is not None and spec.reads_only and not spec.public:
                 # A private answer that changes nothing rides on the ack (see `handle`).
                 try:

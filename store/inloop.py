@@ -15,12 +15,14 @@ The statements are the repositories' own: nothing here knows what it reads.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from bot.ports import StoreBusy
 
@@ -28,18 +30,14 @@ from bot.ports import StoreBusy
 class InLoopReaders:
     """Read-only units of work on a SQLite file, run on the event loop's thread: a sync
     engine whose `query_only` connections never wait for a lock, and the connections
-    idle between units of work (kept out of the pool: a checkout there costs more than
-    the look-ups). A unit of work that awaits something truly asynchronous (a chart drawn
-    in a child process) keeps its connection while others open more; at most
-    `connections` are kept idle."""
+    idle between units of work (kept here rather than in a pool: a checkout there costs
+    more than the look-ups). A unit of work that awaits something truly asynchronous (a
+    chart drawn in a child process) keeps its connection while others open more, so
+    nothing ever waits for a connection; at most `connections` are kept idle."""
 
     def __init__(self, url: str, connections: int = 4) -> None:
-        self.engine = create_engine(
-            f"sqlite:///{make_url(url).database}",
-            pool_size=connections,
-            max_overflow=-1,  # never block the event loop waiting for a connection
-            pool_reset_on_return=None,  # `give` ends the read transaction
-        )
+        # No pool of the engine's own: the idle list below is the only one.
+        self.engine = create_engine(f"sqlite:///{make_url(url).database}", poolclass=NullPool)
         self._idle: list[Connection] = []
         self._keep = connections
 
@@ -74,8 +72,8 @@ class InLoopReaders:
 
 
 def _busy(error: exc.OperationalError) -> bool:
-    text = str(error.orig).lower()
-    return "locked" in text or "busy" in text
+    code = getattr(error.orig, "sqlite_errorcode", None)  # extended codes keep it below
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _run(method: Callable[..., Any], args: Any, kwargs: Any) -> Any:
@@ -154,9 +152,6 @@ class InLoopSession:
 
     async def begin(self) -> None:
         """Nothing yet: the read transaction begins with the first statement."""
-
-    async def commit(self) -> None:
-        raise RuntimeError("a read-only unit of work cannot commit")
 
     async def rollback(self) -> None:
         await self.close()
