@@ -1,5 +1,5 @@
 """`python -m bot` is the `sif-bot` command."""
 
-from bot.cli import main
+from bot.entrypoints.cli import main
 
 main()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.outbox import Relay
+from bot.app.outbox import Relay
+from bot.app.service import Bot
 from bot.ports import Clock, SystemClock
-from bot.service import Bot
 from bot.settings import Settings
 
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args, get_origin, get_type_hints
 
-from bot.ledger import AmountError, parse_amount
-from bot.records import Role
+from bot.domain.ledger import AmountError, parse_amount
+from bot.domain.records import Role
 
 TAG_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 REQUEST_PATTERN = re.compile(r"^[rR]-?(\d{1,9})$|^(\d{1,9})$")

@@ -79,7 +79,7 @@ class Outbound:
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     outbox_id: int | None = None  # set when the message was stored in the outbox
     attachment: Attachment | None = None
-    # until when this process holds the stored message for sending (see bot.outbox)
+    # until when this process holds the stored message for sending (see bot.app.outbox)
     held_until: datetime | None = field(default=None, compare=False)
 
 

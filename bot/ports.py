@@ -11,10 +11,9 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self
 
-from bot.ids import CommunityId, IdeaId, MemberId, RequestId
-from bot.ledger import AccountKey, EntryKind, TransactionDraft
-from bot.messages import Outbound
-from bot.records import (
+from bot.domain.ids import CommunityId, IdeaId, MemberId, RequestId
+from bot.domain.ledger import AccountKey, EntryKind, TransactionDraft
+from bot.domain.records import (
     BalanceInfo,
     Community,
     Conversation,
@@ -30,6 +29,7 @@ from bot.records import (
     RequestStatus,
     Role,
 )
+from bot.messages import Outbound
 
 
 class Clock(Protocol):

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.ledger import HUNDREDTHS_PER_SIF
+from bot.domain.ledger import HUNDREDTHS_PER_SIF
 
 DEFAULT_TAGS = (
     "business-model",

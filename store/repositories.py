@@ -13,11 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
-from bot.ids import CommunityId, IdeaId, MemberId, RequestId
-from bot.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft, floor_for
-from bot.messages import Attachment, Button, Delivery, Outbound, Table
-from bot.ports import FindCandidate, LimitExceeded, RequestTimes
-from bot.records import (
+from bot.domain.ids import CommunityId, IdeaId, MemberId, RequestId
+from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft, floor_for
+from bot.domain.records import (
     BalanceInfo,
     Community,
     Conversation,
@@ -34,6 +32,8 @@ from bot.records import (
     RequestStatus,
     Role,
 )
+from bot.messages import Attachment, Button, Delivery, Outbound, Table
+from bot.ports import FindCandidate, LimitExceeded, RequestTimes
 from store.models import (
     AccountRow,
     CommunityRow,

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from bot.app.outbox import Relay
+from bot.app.service import Bot
 from bot.bootstrap import App
-from bot.outbox import Relay
-from bot.service import Bot
 from bot.settings import Settings, load_settings
 from store.db import (
     create_schema,

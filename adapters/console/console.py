@@ -13,8 +13,8 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
+from bot.app.service import Bot
 from bot.messages import Delivery, Inbound, Outbound
-from bot.service import Bot
 
 PLATFORM = "console"
 COMMUNITY = "console"

@@ -39,9 +39,9 @@ from nio import (
 )
 
 from adapters.matrix import translate
+from bot.app.observability import Status
+from bot.app.service import Bot
 from bot.messages import Attachment, Delivery, Outbound
-from bot.observability import Status
-from bot.service import Bot
 
 log = logging.getLogger(__name__)
 

@@ -37,9 +37,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import translate
+from bot.app.observability import Status
+from bot.app.service import Bot
 from bot.messages import Delivery, Inbound, Outbound
-from bot.observability import Status
-from bot.service import Bot
 
 log = logging.getLogger(__name__)
 

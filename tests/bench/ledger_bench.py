@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
-from bot import ledger
-from bot.records import Role
+from bot.domain import ledger
+from bot.domain.records import Role
 from store.db import create_schema, make_engine, make_sessionmaker
 from store.uow import SqlUnitOfWorkFactory
 

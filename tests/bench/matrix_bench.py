@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from nio import AsyncClient, InviteMemberEvent, MatrixRoom, RoomMessageText
 
 from adapters.matrix.client import MatrixAdapter
-from bot.outbox import Relay
+from bot.app.outbox import Relay
+from bot.app.service import Bot
 from bot.ports import SystemClock
-from bot.service import Bot
 from bot.settings import load_settings
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade

@@ -37,11 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import insert, text
 
+from bot.app.service import SORRY
 from bot.bootstrap import build, migrate
-from bot.ledger import AccountKind, EntryKind
+from bot.domain.ledger import AccountKind, EntryKind
+from bot.domain.records import OfferStatus, RequestStatus, Role
 from bot.messages import Inbound
-from bot.records import OfferStatus, RequestStatus, Role
-from bot.service import SORRY
 from bot.settings import load_settings
 from store.db import make_engine, make_sessionmaker
 from store.models import (

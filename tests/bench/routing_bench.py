@@ -1,4 +1,4 @@
-"""Speed of peer ranking (bot.routing) at 1k, 10k and 100k peers, next to a plain-Python baseline.
+"""Speed of peer ranking (bot.domain.routing) at 1k, 10k and 100k peers, beside plain Python.
 
 For each size it builds random peers (fixed seed), then measures
 
@@ -30,8 +30,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bot.ids import MemberId
-from bot.routing import Need, Peer, PeerIndex, Policy
+from bot.domain.ids import MemberId
+from bot.domain.routing import Need, Peer, PeerIndex, Policy
 
 SEED = 20260302
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -222,8 +222,8 @@ async def store_load_ms(size: int, rng: random.Random) -> float:
 
     from sqlalchemy import insert
 
-    from bot.offering import peers_from
-    from bot.records import Role
+    from bot.app.offering import peers_from
+    from bot.domain.records import Role
     from store.db import create_schema, make_engine, make_sessionmaker
     from store.models import AccountRow, ExpertiseRow, MemberRow
     from store.uow import SqlUnitOfWorkFactory

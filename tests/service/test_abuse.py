@@ -40,7 +40,9 @@ from sqlalchemy import text as sql
 
 from adapters.matrix import translate as matrix
 from adapters.slack import translate as slack
-from bot import jobs, ledger
+from bot.app import jobs
+from bot.app.outbox import Relay
+from bot.app.service import SORRY, Bot
 from bot.commands import (
     COMMANDS,
     IDEA,
@@ -57,10 +59,9 @@ from bot.commands import (
     Tags,
     Word,
 )
+from bot.domain import ledger
+from bot.domain.records import Role
 from bot.messages import Inbound, Outbound
-from bot.outbox import Relay
-from bot.records import Role
-from bot.service import SORRY, Bot
 from bot.settings import Settings
 from conversations.loader import load_flows
 from store.db import (
@@ -513,7 +514,7 @@ async def run_batch(template: Path, workdir: Path, items: list[Inbound | Tick], 
         relay.register(RecordingMessenger(platform))
     bot = Bot(uow_factory, config, clock, relay, flows=FLOWS)
     failures = Failures()
-    service_log = logging.getLogger("bot.service")
+    service_log = logging.getLogger("bot.app.service")
     service_log.addHandler(failures)
     try:
         for item in items:

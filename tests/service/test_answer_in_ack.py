@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot.app.service import SORRY
 from bot.bootstrap import App
 from bot.commands import COMMANDS
 from bot.messages import Delivery, Inbound, Outbound
 from bot.ports import StoreBusy
-from bot.service import SORRY
 from store.models import MemberRow, OutboxRow, ProcessedEventRow
 from tests.conftest import Store
 from tests.fakes import FakeClock, RecordingMessenger, said
@@ -120,7 +120,7 @@ async def test_every_read_only_command_only_reads(app: App, name: str) -> None:
 
 
 async def test_a_reading_unit_of_work_cannot_write(store: Store, clock: FakeClock) -> None:
-    from bot.records import Role
+    from bot.domain.records import Role
 
     async with store.uow() as uow:
         community = await uow.communities.get_or_create("c", "C", ("finance",), clock.now())

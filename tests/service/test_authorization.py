@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.bootstrap import App
 from bot.commands import COMMANDS, parse
-from bot.records import Role
+from bot.domain.records import Role
 from tests.fakes import RecordingMessenger, said
 
 EXAMPLES = {

@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bot.ids import MemberId
-from bot.jobs import sweep_offers
-from bot.ledger import ESCROW, AccountKey, EntryKind
-from bot.outbox import Relay
-from bot.records import OfferStatus, RequestStatus
-from bot.service import Bot
+from bot.app.jobs import sweep_offers
+from bot.app.outbox import Relay
+from bot.app.service import Bot
+from bot.domain.ids import MemberId
+from bot.domain.ledger import ESCROW, AccountKey, EntryKind
+from bot.domain.records import OfferStatus, RequestStatus
 from store.db import make_engine, make_sessionmaker
 from store.models import OutboxRow, TransactionRow
 from store.uow import SqlUnitOfWorkFactory
@@ -185,7 +185,7 @@ async def test_two_sweepers_act_once_on_each_due_row(pg_url: str) -> None:
                 delivered_at=clock.now(),
                 auto_release_at=clock.now() + timedelta(days=7),
             )
-            from bot import ledger
+            from bot.domain import ledger
 
             await uow.ledger.post(
                 cid,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bot.app.jobs import sweep_conversations
+from bot.app.outbox import Relay
+from bot.app.service import Bot
 from bot.bootstrap import App
-from bot.jobs import sweep_conversations
-from bot.outbox import Relay
-from bot.service import Bot
 from store.db import make_engine, make_sessionmaker
 from store.uow import SqlUnitOfWorkFactory
 from tests.conftest import Store

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
+from bot.app.charts import stats_chart
+from bot.app.digest import weekly_digest
+from bot.app.handlers.stats import compute_stats
 from bot.bootstrap import App
-from bot.charts import stats_chart
-from bot.digest import weekly_digest
-from bot.handlers.stats import compute_stats
-from bot.ledger import format_sif
+from bot.domain.ledger import format_sif
 from bot.messages import Delivery, Outbound
 from tests.fakes import FakeClock, said
 from tests.service.test_routing_flow import messenger, offered_to, setup_network

@@ -22,11 +22,11 @@ from sqlalchemy import text
 
 from adapters.matrix.client import MatrixAdapter
 from adapters.slack.app import SlackAdapter
+from bot.app.observability import CHATTY_LOGGERS, Status, configure_logging
+from bot.app.service import Bot
 from bot.bootstrap import App
-from bot.http import Monitor
-from bot.observability import CHATTY_LOGGERS, Status, configure_logging
-from bot.scheduler import start_scheduler
-from bot.service import Bot
+from bot.entrypoints.http import Monitor
+from bot.entrypoints.scheduler import start_scheduler
 from bot.settings import SettingsError, load_settings
 from store.db import make_engine, make_sessionmaker
 from store.uow import SqlUnitOfWorkFactory
@@ -93,7 +93,7 @@ async def test_a_command_logs_one_json_line_with_request_id_and_outcome(
     grants = [line for line in handled(lines) if line["command"] == "grant"]
     assert [line["outcome"] for line in grants] == ["ok", "refused"]
     first = grants[0]
-    assert first["level"] == "info" and first["logger"] == "bot.service"
+    assert first["level"] == "info" and first["logger"] == "bot.app.service"
     assert first["platform"] == "console" and first["community"] == "console"
     assert len(first["request_id"]) == 12 and first["duration_ms"] >= 0
     assert "pancake" not in json.dumps(lines)  # the command, never what was said
@@ -107,7 +107,7 @@ async def test_lines_of_one_inbound_share_a_request_id_and_inbounds_differ(
     await app.bot.handle(said("staff", "grant @ann 2 prize"))
     lines = logs()
     failure = next(line for line in lines if "not delivered yet" in line["event"])
-    assert failure["level"] == "error" and failure["logger"] == "bot.outbox"
+    assert failure["level"] == "error" and failure["logger"] == "bot.app.outbox"
     assert "ConnectionError" in failure["exception"]
     grant = next(line for line in handled(lines) if line["command"] == "grant")
     balance = next(line for line in handled(lines) if line["command"] == "balance")

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from bot.app.jobs import sweep_offers
+from bot.app.outbox import Relay
+from bot.app.service import Bot
 from bot.bootstrap import App
-from bot.jobs import sweep_offers
-from bot.ledger import ESCROW, AccountKey
-from bot.outbox import Relay
-from bot.records import Role
-from bot.service import Bot
+from bot.domain.ledger import ESCROW, AccountKey
+from bot.domain.records import Role
 from tests.conftest import Store, make_settings
 from tests.fakes import FakeClock, RecordingMessenger, said
 

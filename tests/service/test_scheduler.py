@@ -6,7 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from bot.bootstrap import App
-from bot.scheduler import start_scheduler
+from bot.entrypoints.scheduler import start_scheduler
 
 
 async def test_stop_lets_a_running_job_finish_and_starts_no_new_one(app: App) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bot.app.outbox import Relay
 from bot.bootstrap import App
-from bot.ledger import AccountKey, format_sif
+from bot.domain.ledger import AccountKey, format_sif
 from bot.messages import Outbound
-from bot.outbox import Relay
 from tests.fakes import FakeClock, RecordingMessenger, said
 
 

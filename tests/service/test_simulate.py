@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bot import simulate as simulation
-from bot.simulate import SimConfig, SimReport, add_arguments, gini, parse_overrides, run, simulate
+from bot.entrypoints import simulate as simulation
+from bot.entrypoints.simulate import (
+    SimConfig,
+    SimReport,
+    add_arguments,
+    gini,
+    parse_overrides,
+    run,
+    simulate,
+)
 
 
 def _args(*argv: str) -> argparse.Namespace:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.ids import MemberId
+from bot.domain.ids import MemberId
+from bot.domain.records import OfferStatus, Role
 from bot.messages import Delivery, Outbound
-from bot.records import OfferStatus, Role
 from tests.conftest import Store
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from bot import ledger
-from bot.ids import MemberId, RequestId
-from bot.ledger import ESCROW, AccountKey
+from bot.domain import ledger
+from bot.domain.ids import MemberId, RequestId
+from bot.domain.ledger import ESCROW, AccountKey
+from bot.domain.records import Role
 from bot.ports import LimitExceeded
-from bot.records import Role
 from store.db import make_engine, make_sessionmaker
 from store.uow import SqlUnitOfWorkFactory
 

@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot import ledger
-from bot.ids import MemberId, RequestId
-from bot.ledger import ESCROW, NETWORK, AccountKey, EntryKind
+from bot.domain import ledger
+from bot.domain.ids import MemberId, RequestId
+from bot.domain.ledger import ESCROW, NETWORK, AccountKey, EntryKind
+from bot.domain.records import Role
 from bot.messages import Button, Delivery, Outbound, Table
 from bot.ports import LimitExceeded
-from bot.records import Role
 from tests.conftest import Store
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -211,7 +211,7 @@ async def test_counters_number_ideas_per_community(store: Store) -> None:
 async def test_conversations_are_saved_replaced_and_claimed_when_due(store: Store) -> None:
     from datetime import timedelta
 
-    from bot.records import Conversation
+    from bot.domain.records import Conversation
 
     cid, ann, bob = await _setup(store)
     old = NOW - timedelta(days=3)
@@ -248,7 +248,7 @@ async def test_conversations_are_saved_replaced_and_claimed_when_due(store: Stor
 async def test_requests_offers_and_their_conditional_transitions(store: Store) -> None:
     from datetime import timedelta
 
-    from bot.records import OfferStatus, RequestStatus
+    from bot.domain.records import OfferStatus, RequestStatus
 
     cid, ann, bob = await _setup(store)
     async with store.uow() as uow:

@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import ledger
-from bot.ids import MemberId, RequestId
-from bot.ledger import AccountKey
+from bot.domain import ledger
+from bot.domain.ids import MemberId, RequestId
+from bot.domain.ledger import AccountKey
+from bot.domain.records import Role
 from bot.ports import LimitExceeded
-from bot.records import Role
 from store.db import create_schema, make_engine, make_sessionmaker
 from store.uow import SqlUnitOfWorkFactory
 

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bot.domain.records import Role
 from bot.ports import StoreBusy
-from bot.records import Role
 from store.inloop import InLoopReaders
 from tests.conftest import Store
 from tests.fakes import FakeClock

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bot import ledger
-from bot.charts import ChartData
-from bot.handlers import people
-from bot.handlers.people import _offers, search
-from bot.handlers.stats import BUSIEST, StatsResult, _Buckets, _hours, compute_stats
-from bot.ids import CommunityId, MemberId
-from bot.ledger import NETWORK, EntryKind
+from bot.app.charts import ChartData
+from bot.app.handlers import people
+from bot.app.handlers.people import _offers, search
+from bot.app.handlers.stats import BUSIEST, StatsResult, _Buckets, _hours, compute_stats
+from bot.domain import ledger
+from bot.domain.ids import CommunityId, MemberId
+from bot.domain.ledger import NETWORK, EntryKind
+from bot.domain.records import Member, OfferStatus, RequestStatus, Role
 from bot.ports import UnitOfWork
-from bot.records import Member, OfferStatus, RequestStatus, Role
 from tests.conftest import Store
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

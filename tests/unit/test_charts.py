@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from matplotlib.dates import date2num
 
-from bot import charts
-from bot.charts import ChartData, ChartError, render_png, stats_chart, stats_figure
+from bot.app import charts
+from bot.app.charts import ChartData, ChartError, render_png, stats_chart, stats_figure
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DAYS = tuple(date(2026, 3, 1) + timedelta(days=i) for i in range(8))
@@ -99,7 +99,7 @@ def test_drawing_a_chart_leaves_matplotlib_out_of_the_bot() -> None:
     root = str(Path(__file__).resolve().parents[2])
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from datetime import date; from bot.charts import ChartData, stats_chart;"
+        "from datetime import date; from bot.app.charts import ChartData, stats_chart;"
         "png = stats_chart(ChartData('c', 'w', (date(2026, 3, 1),), *[(1,)] * 6));"
         "print(png[:4] == b'\\x89PNG', 'matplotlib' in sys.modules, 'numpy' in sys.modules)"
     )

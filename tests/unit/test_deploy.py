@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.cli import _parser
+from bot.entrypoints.cli import _parser
 from bot.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -288,7 +288,7 @@ def test_compose_services_and_health_order() -> None:
     assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
     assert bot["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "/healthz" in " ".join(bot["healthcheck"]["test"])
-    assert '"/healthz"' in (ROOT / "bot" / "http.py").read_text(encoding="utf-8")
+    assert '"/healthz"' in (ROOT / "bot" / "entrypoints" / "http.py").read_text(encoding="utf-8")
     for service in (bot, migrate):
         build = service["build"]
         assert (COMPOSE.parent / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE

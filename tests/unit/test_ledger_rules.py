@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot import ledger
-from bot.ids import MemberId, RequestId
-from bot.ledger import (
+from bot.domain import ledger
+from bot.domain.ids import MemberId, RequestId
+from bot.domain.ledger import (
     ESCROW,
     NETWORK,
     AccountKey,

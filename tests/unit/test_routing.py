@@ -1,4 +1,4 @@
-"""Ranking of peers for a review request (bot.routing): eligibility, order, explanations."""
+"""Ranking of peers for a review request (bot.domain.routing): eligibility, order, explanations."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.ids import MemberId
-from bot.routing import Candidate, Need, Peer, PeerIndex, Policy, rank, why_not_eligible
+from bot.domain.ids import MemberId
+from bot.domain.routing import Candidate, Need, Peer, PeerIndex, Policy, rank, why_not_eligible
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 REQUESTER = MemberId(100)

@@ -13,10 +13,10 @@ import pytest
 from nio import RoomMessageText, UnknownBadEvent
 
 from adapters.matrix.client import MatrixAdapter
-from bot.ledger import AccountKey
-from bot.outbox import Relay
-from bot.records import RequestStatus
-from bot.service import Bot
+from bot.app.outbox import Relay
+from bot.app.service import Bot
+from bot.domain.ledger import AccountKey
+from bot.domain.records import RequestStatus
 from store.db import create_schema, make_engine, make_sessionmaker
 from store.uow import SqlUnitOfWorkFactory
 from tests.adapters.matrix.conftest import MakeUser

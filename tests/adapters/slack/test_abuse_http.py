@@ -11,7 +11,7 @@ import time
 
 import aiohttp
 
-from bot.ledger import AccountKey
+from bot.domain.ledger import AccountKey
 from tests.adapters.slack.fake_slack import (
     block_actions_body,
     post_signed,

@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 
 from adapters.slack.app import SlackAdapter
-from bot.ledger import AccountKey
-from bot.outbox import Relay
-from bot.records import RequestStatus
-from bot.service import Bot
+from bot.app.outbox import Relay
+from bot.app.service import Bot
+from bot.domain.ledger import AccountKey
+from bot.domain.records import RequestStatus
 from store.db import create_schema, make_engine, make_sessionmaker
 from store.models import OutboxRow
 from store.uow import SqlUnitOfWorkFactory

@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 from datetime import timedelta
 
+from bot.app.service import Context, UserError, handles
 from bot.commands import Availability, ExpertiseAdd, ExpertiseRemove, Pause, Resume, SetRole
-from bot.records import Role
-from bot.service import Context, UserError, handles
+from bot.domain.records import Role
 
 INDEFINITELY = timedelta(days=365 * 100)
 

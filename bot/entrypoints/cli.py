@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.observability import configure_logging
-from bot.records import Role
+from bot.app.observability import configure_logging
+from bot.domain.records import Role
 from bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     console.add_argument("--as", dest="name", help="who you are (default: your login name)")
     console.add_argument("--script", help="play 'NAME: text' lines from FILE ('-' for stdin)")
     sub.add_parser("demo", help="play the whole loop on a fresh temporary database")
-    from bot import simulate
+    from bot.entrypoints import simulate
 
     simulate.add_arguments(
         sub.add_parser("simulate", help="try the community's rules on a synthetic network")
@@ -95,8 +95,8 @@ async def _serve(app: App, settings: Settings) -> int:
 
     from aiohttp import ClientSession, web
 
-    from bot.http import Monitor
-    from bot.scheduler import start_scheduler
+    from bot.entrypoints.http import Monitor
+    from bot.entrypoints.scheduler import start_scheduler
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -183,7 +183,7 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "json":
         content = json.dumps(await backup(settings), ensure_ascii=False).encode("utf-8")
     else:
-        from bot.handlers.export import export_csv
+        from bot.app.handlers.export import export_csv
 
         app = await build(settings)
         try:
@@ -237,15 +237,15 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.cmd == "import":
         return await _import(args, settings)
     if args.cmd == "simulate":
-        from bot import simulate
+        from bot.entrypoints import simulate
 
         return await simulate.run(args)
     if args.cmd == "demo":
-        from bot.demo import run_demo
+        from bot.entrypoints.demo import run_demo
 
         return await run_demo()
     if args.cmd == "admin":
-        from bot import admin
+        from bot.entrypoints import admin
 
         return await admin.run(args, settings)
     app = await build(settings)
@@ -265,7 +265,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         # run
         if not (settings.slack_enabled or settings.matrix_enabled):
-            from bot.scheduler import start_scheduler
+            from bot.entrypoints.scheduler import start_scheduler
 
             print(
                 "No Slack or Matrix credentials are set, so sif-bot starts the console "

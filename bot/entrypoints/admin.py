@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from bot import ledger
-from bot.identity import IdentityError, community_key, split_identity
-from bot.ledger import AmountError, format_sif, parse_amount
+from bot.app.identity import IdentityError, community_key, split_identity
+from bot.domain import ledger
+from bot.domain.ledger import AmountError, format_sif, parse_amount
+from bot.domain.records import Member, Role
 from bot.ports import LimitExceeded, SystemClock, UnitOfWork
-from bot.records import Member, Role
 from bot.settings import Settings
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.ids import MemberId
+from bot.domain.ids import MemberId
+from bot.domain.records import Community, Member, Role
 from bot.messages import Button, Delivery, Outbound
 from bot.ports import UnitOfWork
-from bot.records import Community, Member, Role
 from bot.settings import Settings
 
 

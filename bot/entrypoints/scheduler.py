@@ -1,4 +1,4 @@
-"""APScheduler (3.x, asyncio) running the sweeps of bot.jobs in the bot's event loop.
+"""APScheduler (3.x, asyncio) running the sweeps of bot.app.jobs in the bot's event loop.
 
 The jobs keep no state of their own: each run reads what is due from the database
 and claims it in a transaction, so a restart or a second process loses and
@@ -16,10 +16,10 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.digest import weekly_digest
-from bot.jobs import sweep_conversations, sweep_offers
-from bot.observability import Status
-from bot.service import Bot
+from bot.app.digest import weekly_digest
+from bot.app.jobs import sweep_conversations, sweep_offers
+from bot.app.observability import Status
+from bot.app.service import Bot
 
 log = logging.getLogger(__name__)
 

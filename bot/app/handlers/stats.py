@@ -1,7 +1,7 @@
 """`stats [days]`: how the network is doing, for staff (SPEC §3), as text and a chart.
 
 The figures come from :func:`compute_stats`, a plain function over a unit of work,
-so the weekly staff digest (bot.digest) reports exactly what `stats 7` would.
+so the weekly staff digest (bot.app.digest) reports exactly what `stats 7` would.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.charts import ChartData, stats_chart
+from bot.app.charts import ChartData, stats_chart
+from bot.app.service import Context, handles
 from bot.commands import Stats
-from bot.ids import CommunityId
-from bot.ledger import NETWORK, EntryKind, format_sif
+from bot.domain.ids import CommunityId
+from bot.domain.ledger import NETWORK, EntryKind, format_sif
+from bot.domain.records import OfferStatus, RequestStatus
 from bot.messages import Attachment, Delivery, Outbound
 from bot.ports import UnitOfWork
-from bot.records import OfferStatus, RequestStatus
-from bot.service import Context, handles
 
 BUSIEST = 3
 # Up to two months one point per day reads well; longer windows get one per week.
@@ -205,7 +205,7 @@ def chart_attachment(result: StatsResult, community: str) -> Attachment:
 @handles(Stats)
 async def stats(ctx: Context, cmd: Stats) -> None:
     result = await compute_stats(ctx.uow, ctx.community.id, ctx.clock.now(), cmd.days)
-    # A child process draws the chart (bot.charts); waiting for it in a thread keeps the
+    # A child process draws the chart (bot.app.charts); waiting for it in a thread keeps the
     # event loop serving other commands meanwhile.
     chart = await asyncio.to_thread(chart_attachment, result, ctx.community.name)
     inbound = ctx.inbound

@@ -10,8 +10,8 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from bot.app.service import Context, UserError, handles
 from bot.commands import Link
-from bot.service import Context, UserError, handles
 
 CODE_LIFETIME = timedelta(minutes=15)
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: codes are typed by hand

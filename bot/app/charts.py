@@ -30,7 +30,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHILD_TIMEOUT_S = 120  # importing matplotlib and drawing take a second or two
 # The child imports this module by its package path: run as a script from bot/, its
 # neighbours (bot/http.py...) would shadow standard modules.
-_CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from bot.charts import _child; _child()"
+_CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from bot.app.charts import _child; _child()"
 
 
 class ChartError(RuntimeError):

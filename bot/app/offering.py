@@ -1,7 +1,7 @@
 """Offering requests to peers: rounds, escalation and the messages they cause.
 
 Shared by the request handlers and the scheduler's sweeps; the ranking itself is
-the pure `bot.routing`. Everything here runs inside the caller's unit of work.
+the pure `bot.domain.routing`. Everything here runs inside the caller's unit of work.
 """
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from bot.ids import CommunityId, MemberId
-from bot.ledger import format_sif
+from bot.app.notices import Notices
+from bot.domain.ids import CommunityId, MemberId
+from bot.domain.ledger import format_sif
+from bot.domain.records import HelpRequest, Idea, OfferStatus, PeerFacts, RequestStatus
+from bot.domain.routing import Candidate, Need, Peer, PeerIndex, Policy
 from bot.messages import Button
-from bot.notices import Notices
 from bot.ports import UnitOfWork
-from bot.records import HelpRequest, Idea, OfferStatus, PeerFacts, RequestStatus
-from bot.routing import Candidate, Need, Peer, PeerIndex, Policy
 from bot.settings import Settings
 
 FAIRNESS_DAYS = 90

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from bot import ledger
+from bot.app.offering import describe, offer_buttons, offer_next, offer_text, rank_round
+from bot.app.service import Context, UserError, handles
 from bot.commands import (
     Accept,
     Assign,
@@ -20,10 +21,9 @@ from bot.commands import (
     Resolve,
     Thanks,
 )
-from bot.ledger import format_sif
-from bot.offering import describe, offer_buttons, offer_next, offer_text, rank_round
-from bot.records import HelpRequest, OfferStatus, RequestStatus
-from bot.service import Context, UserError, handles
+from bot.domain import ledger
+from bot.domain.ledger import format_sif
+from bot.domain.records import HelpRequest, OfferStatus, RequestStatus
 
 
 async def _request(ctx: Context, number: int) -> HelpRequest:

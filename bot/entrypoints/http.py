@@ -17,11 +17,11 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.ids import CommunityId
-from bot.observability import Status
+from bot.app.observability import Status
+from bot.app.service import Bot
+from bot.domain.ids import CommunityId
+from bot.entrypoints.scheduler import scheduler_status
 from bot.ports import SystemClock
-from bot.scheduler import scheduler_status
-from bot.service import Bot
 
 log = logging.getLogger(__name__)
 

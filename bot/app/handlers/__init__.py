@@ -2,7 +2,7 @@
 
 
 def load() -> None:
-    from bot.handlers import (  # noqa: F401
+    from bot.app.handlers import (  # noqa: F401
         conversation,
         export,
         help,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bot.app.service import HANDLERS, Context, UserError, handles
 from bot.commands import COMMANDS, Help, TagsList, suggest
-from bot.records import Role
-from bot.service import HANDLERS, Context, UserError, handles
+from bot.domain.records import Role
 
 GROUPS = (
     ("Your ideas", ("intake", "ideas", "request", "thanks", "dispute", "cancel")),

@@ -3,8 +3,8 @@
 The simulator builds a community of synthetic members in a temporary SQLite database
 (through :func:`bot.bootstrap.build`, exactly as the command line does) and drives the
 *real* core through the weeks: every member action is a line of text given to
-:meth:`bot.service.Bot.handle` on the console platform, and the scheduler's sweeps
-(:func:`bot.jobs.sweep_offers`, :func:`bot.jobs.sweep_conversations`) run on a
+:meth:`bot.app.service.Bot.handle` on the console platform, and the scheduler's sweeps
+(:func:`bot.app.jobs.sweep_offers`, :func:`bot.app.jobs.sweep_conversations`) run on a
 :class:`ManualClock` the simulator moves. Members only learn what the bot tells them:
 a recording messenger on the console platform receives every message, and each
 synthetic member reacts to the ones addressed to them (an offer, a reminder, a
@@ -67,11 +67,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.ids import CommunityId, MemberId
-from bot.jobs import OfferSweep, SweepResult, sweep_conversations, sweep_offers
-from bot.ledger import ESCROW, format_sif
+from bot.app.jobs import OfferSweep, SweepResult, sweep_conversations, sweep_offers
+from bot.domain.ids import CommunityId, MemberId
+from bot.domain.ledger import ESCROW, format_sif
+from bot.domain.records import OfferStatus
 from bot.messages import Delivery, Inbound, Outbound
-from bot.records import OfferStatus
 from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:

@@ -13,13 +13,13 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from bot.handlers.stats import chart_attachment, compute_stats
-from bot.ledger import HUNDREDTHS_PER_SIF, format_sif
+from bot.app.handlers.stats import chart_attachment, compute_stats
+from bot.app.notices import Notices, platform_of
+from bot.app.outbox import Relay
+from bot.domain.ledger import HUNDREDTHS_PER_SIF, format_sif
+from bot.domain.records import Community, HelpRequest, OfferStatus, RequestStatus
 from bot.messages import Attachment
-from bot.notices import Notices, platform_of
-from bot.outbox import Relay
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from bot.records import Community, HelpRequest, OfferStatus, RequestStatus
 from bot.settings import Settings
 
 DIGEST_DAYS = 7
@@ -109,7 +109,7 @@ async def build_digest(
         f"({format_sif(settings.credit_limit)}): {len(near)}",
     ]
     lines += _listed([f"{b.name}: balance {format_sif(b.balance)}" for b in near])
-    # A child process draws the chart (bot.charts); wait for it off the event loop.
+    # A child process draws the chart (bot.app.charts); wait for it off the event loop.
     chart = await asyncio.to_thread(chart_attachment, result, community.name)
     return "\n".join(lines), chart
 

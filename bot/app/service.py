@@ -17,15 +17,15 @@ from typing import Any
 
 import structlog
 
-from bot import ledger
+from bot.app.notices import Notices
+from bot.app.observability import Metrics, new_request_id
+from bot.app.outbox import Relay
 from bot.commands import COMMANDS, Cancel, Help, MemberRef, ParseError, parse, spec_of, suggest
-from bot.ledger import format_sif
+from bot.domain import ledger
+from bot.domain.ledger import format_sif
+from bot.domain.records import Community, Conversation, Member, Role
 from bot.messages import Button, Delivery, Inbound, Outbound, Table
-from bot.notices import Notices
-from bot.observability import Metrics, new_request_id
-from bot.outbox import Relay
 from bot.ports import Clock, LimitExceeded, StoreBusy, UnitOfWork, UnitOfWorkFactory
-from bot.records import Community, Conversation, Member, Role
 from bot.settings import Settings
 from conversations.engine import Flow
 from conversations.loader import load_flows
@@ -148,7 +148,7 @@ HANDLERS: dict[type[Any], Handler] = {}
 
 @dataclass
 class Hooks:
-    """Set by bot.handlers.conversation: answers to the active conversation, and the reply
+    """Set by bot.app.handlers.conversation: answers to the active conversation, and the reply
     to plain text that is neither a command nor an answer."""
 
     conversation: Callable[[Context, Conversation, str], Awaitable[None]] | None = None
@@ -208,7 +208,7 @@ class Bot:
         community_names: dict[str, str] | None = None,
         flows: dict[str, Flow] | None = None,
     ) -> None:
-        from bot import handlers
+        from bot.app import handlers
 
         handlers.load()
         self.flows = flows if flows is not None else load_flows(settings.sif_flows_path)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import service
+from bot.app import service
+from bot.app.service import Context, UserError, handles
 from bot.commands import Cancel, Ideas, Intake, Profile
+from bot.domain.records import Conversation, Idea, Role
 from bot.messages import Button
-from bot.records import Conversation, Idea, Role
-from bot.service import Context, UserError, handles
 from conversations.engine import Context as FlowContext
 from conversations.engine import Flow, Outcome, State, Step, answer, resume, start, summary
 
@@ -260,7 +260,7 @@ service.HOOKS.greeting = greet
 async def cancel(ctx: Context, cmd: Cancel) -> None:
     """`cancel` without a request: there is no conversation here (answers are routed first)."""
     if cmd.request is not None:
-        from bot.handlers.requests import cancel_request
+        from bot.app.handlers.requests import cancel_request
 
         await cancel_request(ctx, cmd.request)
         return

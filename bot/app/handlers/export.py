@@ -6,13 +6,13 @@ import csv
 import io
 from typing import Any
 
+from bot.app.service import Bot, Context, handles
 from bot.commands import Export
-from bot.ids import CommunityId
-from bot.ledger import format_sif
+from bot.domain.ids import CommunityId
+from bot.domain.ledger import format_sif
+from bot.domain.records import HelpRequest
 from bot.messages import Attachment, Delivery, Outbound
 from bot.ports import UnitOfWork
-from bot.records import HelpRequest
-from bot.service import Bot, Context, handles
 
 
 def to_csv(header: list[str], rows: list[list[Any]]) -> bytes:

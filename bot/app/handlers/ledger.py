@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bot import ledger
+from bot.app.service import Context, handles
 from bot.commands import Adjust, Balance, Balances, Grant, History
-from bot.ledger import format_sif
+from bot.domain import ledger
+from bot.domain.ledger import format_sif
+from bot.domain.records import BalanceInfo, Member, Role
 from bot.messages import Table, render_table
-from bot.records import BalanceInfo, Member, Role
-from bot.service import Context, handles
 
 HISTORY_LINES = 15
 TABLE_EDGE = 10  # with many members, `balances` shows this many lowest and highest

@@ -46,7 +46,7 @@ from operator import attrgetter, methodcaller
 import numpy as np
 import numpy.typing as npt
 
-from bot.ids import MemberId
+from bot.domain.ids import MemberId
 
 MIN_LEVEL, MAX_LEVEL = 1, 3
 

@@ -6,13 +6,13 @@ import heapq
 import json
 from typing import Any
 
+from bot.app.service import Context, UserError, handles
 from bot.commands import Find, Forget, Intro, MyData
-from bot.ids import CommunityId, MemberId
-from bot.ledger import format_sif
+from bot.domain.ids import CommunityId, MemberId
+from bot.domain.ledger import format_sif
+from bot.domain.records import RequestStatus, Role
 from bot.messages import Attachment, Delivery, Outbound
 from bot.ports import FindCandidate, UnitOfWork
-from bot.records import RequestStatus, Role
-from bot.service import Context, UserError, handles
 
 FIND_LIMIT = 10
 

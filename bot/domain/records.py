@@ -7,8 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from bot.ids import CommunityId, IdeaId, MemberId, RequestId
-from bot.ledger import EntryKind
+from bot.domain.ids import CommunityId, IdeaId, MemberId, RequestId
+from bot.domain.ledger import EntryKind
 
 
 class Role(StrEnum):

@@ -10,15 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot import ledger
-from bot.ids import CommunityId
-from bot.ledger import format_sif
+from bot.app.notices import Notices, platform_of
+from bot.app.offering import describe, offer_buttons, offer_next
+from bot.app.outbox import Relay
+from bot.domain import ledger
+from bot.domain.ids import CommunityId
+from bot.domain.ledger import format_sif
+from bot.domain.records import Community, OfferStatus, RequestStatus
 from bot.messages import Delivery, Outbound
-from bot.notices import Notices, platform_of
-from bot.offering import describe, offer_buttons, offer_next
-from bot.outbox import Relay
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from bot.records import Community, OfferStatus, RequestStatus
 from bot.settings import Settings
 from conversations.engine import Context as FlowContext
 from conversations.engine import Flow, State, resume

@@ -24,7 +24,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from structlog.typing import Processor
 
-from bot.ledger import HUNDREDTHS_PER_SIF, NETWORK
+from bot.domain.ledger import HUNDREDTHS_PER_SIF, NETWORK
 from bot.ports import UnitOfWorkFactory
 
 # Libraries that log routine work at info level (a line per scheduler run, per HTTP

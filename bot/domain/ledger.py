@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.ids import MemberId, RequestId
+from bot.domain.ids import MemberId, RequestId
 
 HUNDREDTHS_PER_SIF = 100
 # Bounds on a single amount typed by a person: generous for real use, far below
