@@ -1,15 +1,21 @@
 """The neutral messages that cross between adapters and the core.
 
-An adapter turns a platform payload into one :class:`Inbound`; the core answers
-with :class:`Outbound` messages that every adapter knows how to render. Neither
-carries platform objects.
+An adapter turns a platform payload into one :class:`Inbound`; the core answers with
+:class:`Outbound` messages made of typed parts (text, strong, code, table, actions,
+file) and a machine-readable topic, which each adapter renders its own way. Text is
+never the protocol: the core says what is code or a heading, people's words are always
+plain :class:`Text`, and tools read `topic` and `subject`, not the wording.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
+
+from conversations import spans as _spans
 
 
 class Delivery(StrEnum):
@@ -37,9 +43,33 @@ class Inbound:
     explicit: bool = False
 
 
+# -- parts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Text:
+    """Plain text: shown exactly as it is (people's words always are)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Strong:
+    """A heading or label the core emphasises."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Code:
+    """Something to type: a command, a conversation word, an example."""
+
+    text: str
+
+
 @dataclass(frozen=True)
 class Table:
-    """A table part, rendered as Block Kit, HTML or aligned text by each adapter."""
+    """A table, rendered as Block Kit, HTML or aligned text by each adapter."""
 
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
@@ -54,7 +84,14 @@ class Button:
 
 
 @dataclass(frozen=True)
-class Attachment:
+class Actions:
+    """The buttons of a message."""
+
+    buttons: tuple[Button, ...]
+
+
+@dataclass(frozen=True)
+class File:
     """A file sent with a message (an export, a chart)."""
 
     filename: str
@@ -62,25 +99,94 @@ class Attachment:
     mimetype: str = "text/csv"
 
 
+Inline = Text | Strong | Code
+Part = Text | Strong | Code | Table | Actions | File
+Parts = tuple[Part, ...]
+_INLINE = {"text": Text, "code": Code, "strong": Strong}
+_MARKS = {Text: "", Code: "`", Strong: "*"}
+
+
+def say(template: str, /, **values: Any) -> Parts:
+    """Parts from one of the core's templates: `code` and *strong* are the template's own
+    marks; every value is filled in as plain text, whatever characters it holds."""
+    return tuple(_INLINE[style](value) for style, value in _spans.fill(template, values))
+
+
+def from_spans(items: Iterable[_spans.Span]) -> Parts:
+    """Parts from the conversation engine's styled spans."""
+    return tuple(_INLINE[style](value) for style, value in items)
+
+
+def plain(text: str) -> Parts:
+    """A string (people's words, or text with no marks) as one plain part."""
+    return (Text(text),) if text else ()
+
+
+def join(separator: str, items: Iterable[Parts]) -> Parts:
+    """Several parts joined with a plain separator, like ``str.join``."""
+    out: list[Part] = []
+    for i, item in enumerate(items):
+        if i and separator:
+            out.append(Text(separator))
+        out.extend(item)
+    return tuple(out)
+
+
+Body = str | Parts  # what the core hands to reply(), notices and refusals
+
+
+def as_parts(body: Body) -> Parts:
+    return plain(body) if isinstance(body, str) else body
+
+
+def render_plain(parts: Iterable[Part]) -> str:
+    """Every part as plain text: marks written out (`code`, *strong*), tables aligned;
+    actions and files are not text."""
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, Table):
+            out.append(render_table(part))
+        elif isinstance(part, Text | Code | Strong):
+            mark = _MARKS[type(part)]
+            out.append(f"{mark}{part.text}{mark}")
+    return "".join(out)
+
+
 @dataclass(frozen=True)
 class Outbound:
-    """One message from the core to people.
+    """One message from the core to people: typed parts and what it is about.
 
-    `text` is always a complete plain-text rendering; `table` and `buttons` are
-    optional richer parts that adapters may show instead.
+    `topic` names the kind of message ("offer", "accepted", "escalated", ...) and
+    `subject` the request or idea it concerns ("R-7"), for tools and tests; `text` is
+    the complete plain rendering every adapter can fall back on.
     """
 
     platform: str
     delivery: Delivery
     to: str  # platform identity (DM, PRIVATE) or channel id (CHANNEL, PRIVATE in a channel)
-    text: str
+    topic: str
+    parts: Parts
     channel: str | None = None  # for PRIVATE: where the caller asked
-    table: Table | None = None
-    buttons: tuple[Button, ...] = field(default_factory=tuple)
+    subject: str | None = None  # the R-n or I-n the message is about, if any
     outbox_id: int | None = None  # set when the message was stored in the outbox
-    attachment: Attachment | None = None
     # until when this process holds the stored message for sending (see bot.app.outbox)
     held_until: datetime | None = field(default=None, compare=False)
+
+    @property
+    def text(self) -> str:
+        return render_plain(self.parts)
+
+    @property
+    def table(self) -> Table | None:
+        return next((p for p in self.parts if isinstance(p, Table)), None)
+
+    @property
+    def buttons(self) -> tuple[Button, ...]:
+        return tuple(b for p in self.parts if isinstance(p, Actions) for b in p.buttons)
+
+    @property
+    def file(self) -> File | None:
+        return next((p for p in self.parts if isinstance(p, File)), None)
 
 
 def render_table(table: Table) -> str:

@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.app import lifecycle
 from bot.app.notices import Notices, platform_of
 from bot.app.offering import describe, offer_buttons, offer_next
 from bot.app.outbox import Relay
-from bot.domain import ledger
 from bot.domain.ids import CommunityId
 from bot.domain.ledger import format_sif
-from bot.domain.records import Community, OfferStatus, RequestStatus
-from bot.messages import Delivery, Outbound
+from bot.domain.records import Community, OfferStatus
+from bot.messages import Delivery, Outbound, from_spans, plain, say
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.settings import Settings
 from conversations.engine import Context as FlowContext
@@ -51,15 +51,20 @@ async def sweep_conversations(
         ):
             await uow.conversations.delete(conversation.member)
             name = "conversation" if conversation.flow not in flows else conversation.flow
+            ended = say(
+                "Your unfinished {name} ended after {days:g} days of silence. "
+                "Type `{command}` to start again whenever you like.",
+                name=name,
+                days=settings.sif_conversation_expiry_days,
+                command=conversation.flow if conversation.flow in flows else "help",
+            )
             await uow.outbox.add(
                 Outbound(
                     conversation.platform,
                     Delivery.DM,
                     conversation.external_id,
-                    f"Your unfinished {name} ended after "
-                    f"{settings.sif_conversation_expiry_days:g} days of silence. "
-                    f"Type `{conversation.flow if conversation.flow in flows else 'help'}` "
-                    "to start again whenever you like.",
+                    "intake.ended" if conversation.flow == "intake" else "conversation.ended",
+                    ended,
                 ),
                 now,
             )
@@ -69,16 +74,22 @@ async def sweep_conversations(
         ):
             flow = flows.get(conversation.flow)
             if flow is None:  # onboarding: a gentle nudge is enough
-                text = "Still there? Type 1 to describe your idea, or 2 to offer your experience."
+                topic = "welcome.reminder"
+                text = plain(
+                    "Still there? Type 1 to describe your idea, or 2 to offer your experience."
+                )
             else:
+                topic = "intake.reminder" if flow.id == "intake" else "conversation.reminder"
                 tags = tuple(await uow.communities.tags(conversation.community))
                 step = resume(flow, State.from_dict(conversation.state), FlowContext(tags=tags))
-                text = (
-                    f"A reminder: your {flow.id} is waiting for you. Reply to continue, "
-                    f"or type `cancel` to stop.\n{step.say}"
-                )
+                text = say(
+                    "A reminder: your {flow} is waiting for you. Reply to continue, "
+                    "or type `cancel` to stop.\n",
+                    flow=flow.id,
+                ) + from_spans(step.body)
             await uow.outbox.add(
-                Outbound(conversation.platform, Delivery.DM, conversation.external_id, text), now
+                Outbound(conversation.platform, Delivery.DM, conversation.external_id, topic, text),
+                now,
             )
             await uow.conversations.mark_reminded(conversation.member, now)
             reminded += 1
@@ -130,10 +141,16 @@ async def sweep_offers(
             notices = await notices_for(request.community)
             await notices.dm_id(
                 offer.peer,
-                f"A reminder: {describe(request)} waits for your answer until "
-                f"{offer.expires_at:%Y-%m-%d %H:%M} UTC. `accept {request.ref}` or "
-                f"`decline {request.ref}`.",
-                offer_buttons(request),
+                say(
+                    "A reminder: {request} waits for your answer until "
+                    "{until:%Y-%m-%d %H:%M} UTC. `accept {ref}` or `decline {ref}`.",
+                    request=describe(request),
+                    until=offer.expires_at,
+                    ref=request.ref,
+                ),
+                topic="offer.reminder",
+                subject=request.ref,
+                buttons=offer_buttons(request),
             )
             reminded += 1
         for offer in await uow.requests.claim_expired_offers(now, BATCH):
@@ -145,41 +162,34 @@ async def sweep_offers(
                 continue
             notices = await notices_for(request.community)
             await notices.dm_id(
-                offer.peer, f"Your offer for {request.ref} expired; it goes to another peer."
+                offer.peer,
+                f"Your offer for {request.ref} expired; it goes to another peer.",
+                topic="offer.expired",
+                subject=request.ref,
             )
             await offer_next(uow, notices, settings, request, now)
         for request in await uow.requests.claim_auto_release(now, BATCH):
-            moved = await uow.requests.transition(
-                request.id,
-                [RequestStatus.DELIVERED],
-                RequestStatus.CONFIRMED,
-                closed_at=now,
-                note="paid automatically",
-            )
-            if not moved or request.peer is None:
+            if request.peer is None:
                 continue
-            await uow.ledger.post(
-                request.community,
-                ledger.release(
-                    request.requester,
-                    request.peer,
-                    request.price,
-                    request.id,
-                    f"{request.ref} {request.kind}, paid automatically",
-                    key=f"settle:{request.id}",
-                ),
-                settings.credit_limit,
-                now,
-            )
+            post = lifecycle.poster(uow, request.community, settings.credit_limit, now)
+            reason = f"{request.ref} {request.kind}, paid automatically"
+            if not await lifecycle.confirm(
+                uow, post, request, now, reason, note="paid automatically"
+            ):
+                continue
             notices = await notices_for(request.community)
             await notices.dm_id(
                 request.peer,
                 f"{request.ref} was paid automatically: you received {format_sif(request.price)}.",
+                topic="request.paid",
+                subject=request.ref,
             )
             await notices.dm_id(
                 request.requester,
                 f"{request.ref} was paid to {request.peer_name} automatically after "
                 f"{settings.sif_auto_release_days:g} days without thanks or dispute.",
+                topic="request.paid-automatically",
+                subject=request.ref,
             )
             released += 1
         for message in outbound:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.domain.ids import MemberId
 from bot.domain.records import Community, Member, Role
-from bot.messages import Button, Delivery, Outbound
+from bot.messages import Actions, Body, Button, Delivery, Outbound, as_parts
 from bot.ports import UnitOfWork
 from bot.settings import Settings
 
@@ -15,6 +15,17 @@ from bot.settings import Settings
 def platform_of(community_key: str) -> str:
     """The platform a community lives on: "slack:T01" → "slack", "console" → "console"."""
     return community_key.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A direct message to a member, to be looked up with others (`Notices.dm_ids`)."""
+
+    member: MemberId
+    body: Body
+    topic: str
+    subject: str | None = None
+    buttons: tuple[Button, ...] = ()
 
 
 @dataclass
@@ -25,35 +36,62 @@ class Notices:
     platform: str  # preferred platform for DMs (where the current action happened)
     outbound: list[Outbound] = field(default_factory=list)
 
-    def dm(self, member: Member, text: str, buttons: tuple[Button, ...] = ()) -> None:
+    def dm(
+        self,
+        member: Member,
+        body: Body,
+        *,
+        topic: str,
+        subject: str | None = None,
+        buttons: tuple[Button, ...] = (),
+    ) -> None:
         """A direct message, on the preferred platform when the member is on it."""
         if not member.identities:
             return
         preferred = [i for i in member.identities if i.platform == self.platform]
         identity = (preferred or list(member.identities))[0]
+        parts = as_parts(body) + ((Actions(buttons),) if buttons else ())
         self.outbound.append(
-            Outbound(identity.platform, Delivery.DM, identity.external_id, text, buttons=buttons)
+            Outbound(
+                identity.platform, Delivery.DM, identity.external_id, topic, parts, None, subject
+            )
         )
 
-    async def dm_id(self, member: MemberId, text: str, buttons: tuple[Button, ...] = ()) -> None:
+    async def dm_id(
+        self,
+        member: MemberId,
+        body: Body,
+        *,
+        topic: str,
+        subject: str | None = None,
+        buttons: tuple[Button, ...] = (),
+    ) -> None:
         found = await self.uow.members.get(member)
         if found is not None:
-            self.dm(found, text, buttons)
+            self.dm(found, body, topic=topic, subject=subject, buttons=buttons)
 
-    async def dm_ids(self, messages: Sequence[tuple[MemberId, str, tuple[Button, ...]]]) -> None:
-        """`dm_id` for several (member, text, buttons), in that order, with one lookup."""
-        found = await self.uow.members.get_many([member for member, _, _ in messages])
-        for member, text, buttons in messages:
-            if (who := found.get(member)) is not None:
-                self.dm(who, text, buttons)
+    async def dm_ids(self, messages: Sequence[Notice]) -> None:
+        """`dm_id` for several notices, in that order, with one lookup."""
+        found = await self.uow.members.get_many([notice.member for notice in messages])
+        for notice in messages:
+            if (who := found.get(notice.member)) is not None:
+                self.dm(
+                    who,
+                    notice.body,
+                    topic=notice.topic,
+                    subject=notice.subject,
+                    buttons=notice.buttons,
+                )
 
-    async def staff(self, text: str) -> None:
+    async def staff(self, body: Body, *, topic: str, subject: str | None = None) -> None:
         """Post to the staff channel; without one, DM every staff member and admin."""
         platform = platform_of(self.community.key)
         channel = self.settings.sif_staff_channel or ("staff" if platform == "console" else "")
         if channel:
-            self.outbound.append(Outbound(platform, Delivery.CHANNEL, channel, text))
+            self.outbound.append(
+                Outbound(platform, Delivery.CHANNEL, channel, topic, as_parts(body), None, subject)
+            )
             return
         for member in await self.uow.members.all(self.community.id):
             if member.role.allows(Role.STAFF):
-                self.dm(member, text)
+                self.dm(member, body, topic=topic, subject=subject)

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from bot.app.notices import Notices
+from bot.app import lifecycle
+from bot.app.notices import Notice, Notices
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.ledger import format_sif
-from bot.domain.records import HelpRequest, Idea, OfferStatus, PeerFacts, RequestStatus
+from bot.domain.records import HelpRequest, Idea, OfferStatus, PeerFacts
+from bot.domain.requests import Move
 from bot.domain.routing import Candidate, Need, Peer, PeerIndex, Policy
-from bot.messages import Button
+from bot.messages import Button, Parts, say
 from bot.ports import UnitOfWork
 from bot.settings import Settings
 
@@ -133,12 +135,7 @@ async def offer_next(
         await escalate(uow, notices, request, reason, now)
         return 0
     round_ = request.round + 1
-    if not await uow.requests.transition(
-        request.id,
-        [RequestStatus.OPEN, RequestStatus.ESCALATED],
-        RequestStatus.OPEN,
-        round=round_,
-    ):
+    if not await lifecycle.move(uow, request.id, Move.OFFER, round=round_):
         return 0  # cancelled or taken meanwhile: nothing to offer
     ttl = timedelta(hours=settings.sif_offer_ttl_hours)
     # The round's offers in one statement and its messages with one lookup, in rank order.
@@ -152,9 +149,11 @@ async def offer_next(
     )
     await notices.dm_ids(
         [
-            (
+            Notice(
                 c.member,
                 offer_text(request, idea, c.explanation, now + ttl),
+                "offer",
+                request.ref,
                 offer_buttons(request),
             )
             for c in candidates
@@ -163,34 +162,39 @@ async def offer_next(
     return len(candidates)
 
 
-def offer_text(request: HelpRequest, idea: Idea | None, why: str, until: datetime) -> str:
+def offer_text(request: HelpRequest, idea: Idea | None, why: str, until: datetime) -> Parts:
     summary = str(idea.answers.get("summary", "")) if idea else ""
-    about = f"\n{summary[:400]}" if summary else ""
-    return (
-        f"Can you help? {describe(request)}.{about}\n"
-        f"Why you: {why}.\n"
-        f"`accept {request.ref}` or `decline {request.ref} [reason]` before "
-        f"{until:%Y-%m-%d %H:%M} UTC."
+    return say(
+        "Can you help? {request}.{about}\nWhy you: {why}.\n"
+        "`accept {ref}` or `decline {ref} [reason]` before {until:%Y-%m-%d %H:%M} UTC.",
+        request=describe(request),
+        about=f"\n{summary[:400]}" if summary else "",
+        why=why,
+        ref=request.ref,
+        until=until,
     )
 
 
 async def escalate(
     uow: UnitOfWork, notices: Notices, request: HelpRequest, reason: str, now: datetime
 ) -> None:
-    moved = await uow.requests.transition(
-        request.id,
-        [RequestStatus.OPEN, RequestStatus.ESCALATED],
-        RequestStatus.ESCALATED,
-        escalated_at=now,
-        note=reason,
-    )
+    moved = await lifecycle.move(uow, request.id, Move.ESCALATE, escalated_at=now, note=reason)
     if not moved:
         return
     await notices.staff(
-        f"Escalation: {describe(request)} has no reviewer because {reason}. "
-        f"`assign {request.ref} @peer` offers it to someone you choose."
+        say(
+            "Escalation: {request} has no reviewer because {reason}. "
+            "`assign {ref} @peer` offers it to someone you choose.",
+            request=describe(request),
+            reason=reason,
+            ref=request.ref,
+        ),
+        topic="escalated",
+        subject=request.ref,
     )
     await notices.dm_id(
         request.requester,
         f"{request.ref} has not found a peer yet ({reason}); staff have been asked to help.",
+        topic="request.escalated",
+        subject=request.ref,
     )

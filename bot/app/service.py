@@ -11,21 +11,28 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
-from bot.app.notices import Notices
+from bot.app import handlers
+from bot.app.context import Context, UserError, answer
 from bot.app.observability import Metrics, new_request_id
 from bot.app.outbox import Relay
-from bot.commands import COMMANDS, Cancel, Help, MemberRef, ParseError, parse, spec_of, suggest
+from bot.commands import COMMANDS, Cancel, Help, ParseError, parse, spec_of, suggest
 from bot.domain import ledger
-from bot.domain.ledger import format_sif
-from bot.domain.records import Community, Conversation, Member, Role
-from bot.messages import Button, Delivery, Inbound, Outbound, Table
-from bot.ports import Clock, LimitExceeded, StoreBusy, UnitOfWork, UnitOfWorkFactory
+from bot.domain.records import Community, Member, Role
+from bot.messages import (
+    Delivery,
+    Inbound,
+    Outbound,
+    Parts,
+    join,
+    say,
+)
+from bot.ports import Clock, StoreBusy, UnitOfWork, UnitOfWorkFactory
 from bot.settings import Settings
 from conversations.engine import Flow
 from conversations.loader import load_flows
@@ -34,128 +41,6 @@ log = logging.getLogger(__name__)
 
 SORRY = "Sorry, something went wrong on my side and nothing was changed; please try again."
 
-
-class UserError(Exception):
-    """A refusal for the caller: one sentence, and the unit of work is rolled back."""
-
-
-@dataclass
-class Context:
-    """What a handler gets: the open unit of work, who asked, and where to answer."""
-
-    uow: UnitOfWork
-    community: Community
-    caller: Member
-    inbound: Inbound
-    settings: Settings
-    clock: Clock
-    flows: dict[str, Flow] = field(default_factory=dict)
-    outbound: list[Outbound] = field(default_factory=list)
-
-    # -- answering ------------------------------------------------------------------
-
-    def reply(
-        self,
-        text: str,
-        *,
-        public: bool = False,
-        table: Table | None = None,
-        buttons: tuple[Button, ...] = (),
-    ) -> None:
-        """Answer the caller: in the DM, privately in a channel, or (public) in the channel."""
-        inbound = self.inbound
-        if inbound.channel is None:
-            message = Outbound(
-                inbound.platform, Delivery.DM, inbound.user, text, None, table, buttons
-            )
-        elif public:
-            message = Outbound(
-                inbound.platform, Delivery.CHANNEL, inbound.channel, text, None, table, buttons
-            )
-        else:
-            message = Outbound(
-                inbound.platform,
-                Delivery.PRIVATE,
-                inbound.user,
-                text,
-                inbound.channel,
-                table,
-                buttons,
-            )
-        self.outbound.append(message)
-
-    @property
-    def notices(self) -> Notices:
-        """Messages to others; they share this context's outbound list."""
-        return Notices(
-            self.uow, self.settings, self.community, self.inbound.platform, self.outbound
-        )
-
-    def dm(self, member: Member, text: str, buttons: tuple[Button, ...] = ()) -> None:
-        self.notices.dm(member, text, buttons)
-
-    async def tell_staff(self, text: str) -> None:
-        await self.notices.staff(text)
-
-    # -- lookups --------------------------------------------------------------------
-
-    async def resolve(self, ref: MemberRef) -> Member:
-        members = self.uow.members
-        if ref.platform is not None:
-            found = await members.by_identity(ref.platform, ref.value)
-            if found is None or found.community != self.community.id:
-                raise UserError(f"{ref} has not talked to sif-bot yet, so I don't know them.")
-            return found
-        named = await members.by_name(self.community.id, ref.value)
-        if len(named) > 1:
-            raise UserError(
-                f"Several members are called {ref}; mention the one you mean with the chat's @."
-            )
-        if named:
-            return named[0]
-        found = await members.by_identity(self.inbound.platform, ref.value)
-        if found is not None and found.community == self.community.id:
-            return found
-        raise UserError(f"I don't know a member {ref} here; check the name or mention them with @.")
-
-    def require(self, role: Role, what: str) -> None:
-        if not self.caller.role.allows(role):
-            raise UserError(f"Only {role.plural} can {what}.")
-
-    async def post(self, draft: ledger.TransactionDraft) -> int | None:
-        """Post a ledger transaction; a breached credit limit becomes a clear refusal."""
-        try:
-            return await self.uow.ledger.post(
-                self.community.id, draft, self.settings.credit_limit, self.clock.now()
-            )
-        except LimitExceeded as exc:
-            who = await self.uow.members.get(exc.account.member) if exc.account.member else None
-            name = (
-                "your"
-                if who is not None and who.id == self.caller.id
-                else (f"{who.name}'s" if who else "the account's")
-            )
-            raise UserError(
-                f"That would take {name} balance from {format_sif(exc.balance)} to "
-                f"{format_sif(exc.balance + exc.amount)}, below the credit limit of "
-                f"{format_sif(exc.floor)}; nothing was changed."
-            ) from None
-
-
-Handler = Callable[[Context, Any], Awaitable[None]]
-HANDLERS: dict[type[Any], Handler] = {}
-
-
-@dataclass
-class Hooks:
-    """Set by bot.app.handlers.conversation: answers to the active conversation, and the reply
-    to plain text that is neither a command nor an answer."""
-
-    conversation: Callable[[Context, Conversation, str], Awaitable[None]] | None = None
-    greeting: Callable[[Context, bool], Awaitable[None]] | None = None
-
-
-HOOKS = Hooks()
 
 CONTROL_WORDS = frozenset({"back", "skip", "status", "help", "cancel", "confirm", "edit"})
 
@@ -188,14 +73,6 @@ def is_typo(text: str) -> bool:
     return suggest(_first_word(text)) is not None
 
 
-def handles(cls: type[Any]) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[cls] = fn
-        return fn
-
-    return register
-
-
 class Bot:
     """The core's single entry point for every adapter."""
 
@@ -208,9 +85,7 @@ class Bot:
         community_names: dict[str, str] | None = None,
         flows: dict[str, Flow] | None = None,
     ) -> None:
-        from bot.app import handlers
-
-        handlers.load()
+        self.handlers = handlers.REGISTRY
         self.flows = flows if flows is not None else load_flows(settings.sif_flows_path)
         self.uow_factory = uow_factory
         self.settings = settings
@@ -278,39 +153,50 @@ class Bot:
             },
         )
 
-    async def home(self, platform: str, user: str) -> str:
+    async def home(self, platform: str, user: str) -> Parts:
         """A member's overview (Slack App Home): balance, held SIF, open offers, ideas."""
         async with self.uow_factory() as uow:
             member = await uow.members.by_identity(platform, user)
             if member is None:
-                return (
+                return say(
                     "Welcome! Send me a direct message to start: describe your idea "
                     "(`intake`) or offer your experience as a peer (`profile`)."
                 )
             info = await uow.ledger.balance_info(member)
             offers = await uow.requests.open_offers(member.id)
             ideas = await uow.ideas.of_owner(member.id)
+        sif = ledger.format_sif
         lines = [
-            f"*Balance* {ledger.format_sif(info.balance)} · *held* {ledger.format_sif(info.held)}"
-            f" · *credit limit* {ledger.format_sif(self.settings.credit_limit)}",
-            f"Given {ledger.format_sif(info.given)} in reviews, "
-            f"received {ledger.format_sif(info.received)}.",
-            "",
-            f"*Open offers* ({len(offers)})",
+            say(
+                "*Balance* {balance} · *held* {held} · *credit limit* {limit}",
+                balance=sif(info.balance),
+                held=sif(info.held),
+                limit=sif(self.settings.credit_limit),
+            ),
+            say(
+                "Given {given} in reviews, received {received}.",
+                given=sif(info.given),
+                received=sif(info.received),
+            ),
+            (),
+            say("*Open offers* ({count})", count=len(offers)),
             *(
-                f"• {o.request_ref} until {o.expires_at:%Y-%m-%d %H:%M} UTC — {o.explanation}"
+                say(
+                    "• {ref} until {until:%Y-%m-%d %H:%M} UTC — {why}",
+                    ref=o.request_ref,
+                    until=o.expires_at,
+                    why=o.explanation,
+                )
                 for o in offers
             ),
-            "",
-            f"*Your ideas* ({len(ideas)})",
-            *(f"• {i.ref} {i.title} · {i.status.value}" for i in ideas),
+            (),
+            say("*Your ideas* ({count})", count=len(ideas)),
+            *(
+                say("• {ref} {title} · {status}", ref=i.ref, title=i.title, status=i.status.value)
+                for i in ideas
+            ),
         ]
-        return "\n".join(lines)
-
-    def _error(self, inbound: Inbound, text: str) -> list[Outbound]:
-        if inbound.channel is None:
-            return [Outbound(inbound.platform, Delivery.DM, inbound.user, text)]
-        return [Outbound(inbound.platform, Delivery.PRIVATE, inbound.user, text, inbound.channel)]
+        return join("\n", lines)
 
     async def _store(
         self, uow: UnitOfWork, messages: list[Outbound], now: datetime
@@ -324,13 +210,13 @@ class Bot:
         return stored
 
     async def _refuse(
-        self, inbound: Inbound, text: str, in_ack: bool = False
+        self, inbound: Inbound, refusal: UserError, in_ack: bool = False
     ) -> tuple[list[Outbound], list[Outbound]]:
         """A refusal that changed nothing, as (messages, messages for the ack). Carried
         in the ack when the adapter can; for a platform event otherwise it goes through
         the outbox with the event recorded as handled, so a redelivered event is not
         refused twice and a crash before sending does not lose it; else sent directly."""
-        messages = self._error(inbound, text)
+        messages = [answer(inbound, refusal.parts, refusal.topic, refusal.subject)]
         if in_ack:
             return [], messages
         if inbound.event_id is None:
@@ -355,12 +241,12 @@ class Bot:
         limit = self.settings.sif_max_message_chars
         if len(inbound.text) > limit:
             report.outcome = "refused"
-            return await self._refuse(
-                inbound,
-                in_ack=answer_in_ack,
-                text=f"Your message is too long ({len(inbound.text):,} characters; the most is "
+            too_long = UserError(
+                f"Your message is too long ({len(inbound.text):,} characters; the most is "
                 f"{limit:,}); nothing was changed.",
+                "too-long",
             )
+            return await self._refuse(inbound, too_long, answer_in_ack)
         text = (inbound.action or inbound.text).strip()
         command: Any = None
         problem: ParseError | None = None
@@ -404,9 +290,7 @@ class Bot:
                 if caller.community != community.id:
                     # A linked account speaks in the community of the member it belongs to.
                     community = await uow.communities.get(caller.community) or community
-                ctx = Context(
-                    uow, community, caller, inbound, self.settings, self.clock, self.flows
-                )
+                ctx = self._context(uow, community, caller, inbound)
                 # An explicit command never answers a conversation: no need to look it up.
                 conversation = (
                     None
@@ -414,16 +298,14 @@ class Bot:
                     else await uow.conversations.get(caller.id)
                 )
                 if conversation is not None and is_answer(inbound, text, command):
-                    assert HOOKS.conversation is not None
-                    await HOOKS.conversation(ctx, conversation, text)
+                    await handlers.on_answer(ctx, conversation, text)
                 elif command is None:
                     assert problem is not None
                     in_dm = inbound.channel is None and not inbound.explicit
                     # A newcomer's first words start onboarding unless they named a command.
                     if not in_dm or names_command(text) or (is_typo(text) and not is_new):
-                        raise UserError(str(problem))
-                    assert HOOKS.greeting is not None
-                    await HOOKS.greeting(ctx, is_new)
+                        raise UserError(problem.parts, "unknown-command")
+                    await handlers.greet(ctx, is_new)
                 else:
                     await self._run_command(ctx, command)
                 stored = await self._store(uow, ctx.outbound, now)
@@ -434,11 +316,11 @@ class Bot:
                 return stored, []
         except UserError as exc:
             report.outcome = "refused"
-            return await self._refuse(inbound, str(exc), answer_in_ack)
+            return await self._refuse(inbound, exc, answer_in_ack)
         except Exception:
             report.outcome = "error"
             log.exception("handling %s failed", name)
-            return await self._refuse(inbound, SORRY, answer_in_ack)
+            return await self._refuse(inbound, UserError(SORRY, "error"), answer_in_ack)
 
     async def _read_only(self, inbound: Inbound, command: Any) -> list[Outbound] | None:
         """A read-only command's private answers, from a read-only unit of work; None when
@@ -456,17 +338,40 @@ class Bot:
                 return None
             if caller.community != community.id:
                 community = await uow.communities.get(caller.community) or community
-            ctx = Context(uow, community, caller, inbound, self.settings, self.clock, self.flows)
+            ctx = self._context(uow, community, caller, inbound)
             await self._run_command(ctx, command)
             return ctx.outbound if _private(ctx) else None
+
+    def _context(
+        self, uow: UnitOfWork, community: Community, caller: Member, inbound: Inbound
+    ) -> Context:
+        return Context(
+            uow,
+            community,
+            caller,
+            inbound,
+            self.settings,
+            self.clock,
+            self.flows,
+            available=frozenset(self.handlers),
+        )
 
     async def _run_command(self, ctx: Context, command: Any) -> None:
         spec = spec_of(command)
         if not ctx.caller.role.allows(spec.role):
-            raise UserError(f"`{spec.name}` is for {spec.role.plural} only; type `help` for yours.")
-        handler = HANDLERS.get(type(command))
+            raise UserError(
+                say(
+                    "`{name}` is for {roles} only; type `help` for yours.",
+                    name=spec.name,
+                    roles=spec.role.plural,
+                ),
+                "forbidden",
+            )
+        handler = self.handlers.get(type(command))
         if handler is None:
-            raise UserError(f"`{spec.name}` is not available yet in this version of sif-bot.")
+            raise UserError(
+                say("`{name}` is not available yet in this version of sif-bot.", name=spec.name)
+            )
         await handler(ctx, command)
 
     async def _caller(
@@ -514,7 +419,7 @@ def _fresh(member: Member, now: datetime) -> bool:
 def _private(ctx: Context) -> bool:
     """Whether everything said is a private answer to the caller without a file."""
     return all(
-        m.delivery is Delivery.PRIVATE and m.to == ctx.inbound.user and m.attachment is None
+        m.delivery is Delivery.PRIVATE and m.to == ctx.inbound.user and m.file is None
         for m in ctx.outbound
     )
 

@@ -187,7 +187,7 @@ async def _export(args: argparse.Namespace, settings: Settings) -> int:
 
         app = await build(settings)
         try:
-            found = await export_csv(app.bot, args.community, args.what)
+            found = await export_csv(app.bot.uow_factory, args.community, args.what)
         finally:
             await app.close()
         if found is None:

@@ -1,15 +1,35 @@
-"""Command handlers, one module per area; importing them registers them with the service."""
+"""The command handlers, one module per area, and the registry the service runs them from.
 
+Each module fills its own :class:`~bot.app.context.Handlers`; the registry below names
+them all, so what the bot can do is read here rather than found by import side effects.
+Conversations are not commands: the service hands answers and first words to
+`on_answer` and `greet`.
+"""
 
-def load() -> None:
-    from bot.app.handlers import (  # noqa: F401
-        conversation,
-        export,
-        help,
-        ledger,
-        link,
-        people,
-        profile,
-        requests,
-        stats,
-    )
+from bot.app.context import registry
+from bot.app.handlers import (
+    conversation,
+    export,
+    help,
+    ledger,
+    link,
+    people,
+    profile,
+    requests,
+    stats,
+)
+from bot.app.handlers.conversation import greet, on_answer
+
+REGISTRY = registry(
+    conversation.handlers,
+    export.handlers,
+    help.handlers,
+    ledger.handlers,
+    link.handlers,
+    people.handlers,
+    profile.handlers,
+    requests.handlers,
+    stats.handlers,
+)
+
+__all__ = ["REGISTRY", "greet", "on_answer"]

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.app import service
-from bot.app.service import Context, UserError, handles
+from bot.app.context import Context, Handlers, UserError
 from bot.commands import Cancel, Ideas, Intake, Profile
 from bot.domain.records import Conversation, Idea, Role
 from bot.messages import Button
@@ -35,6 +34,9 @@ USEFUL = (
     "`profile` to offer your experience as a peer reviewer, "
     "`balance` to see your SIF"
 )
+
+
+handlers = Handlers()
 
 
 def _buttons(step: Step) -> tuple[Button, ...]:
@@ -102,12 +104,12 @@ async def begin(ctx: Context, name: str) -> None:
     _say(ctx, step.say, _buttons(step))
 
 
-@handles(Intake)
+@handlers.on(Intake)
 async def intake(ctx: Context, cmd: Intake) -> None:
     await begin(ctx, "intake")
 
 
-@handles(Profile)
+@handlers.on(Profile)
 async def profile(ctx: Context, cmd: Profile) -> None:
     await begin(ctx, "profile")
 
@@ -234,7 +236,7 @@ def _idea_line(idea: Idea, with_owner: bool) -> str:
     return f"{idea.ref} {idea.title} · {idea.status.value} · {idea.created_at:%Y-%m-%d}{owner}"
 
 
-@handles(Ideas)
+@handlers.on(Ideas)
 async def ideas(ctx: Context, cmd: Ideas) -> None:
     if cmd.scope == "all":
         ctx.require(Role.STAFF, "list all ideas")
@@ -252,11 +254,7 @@ async def ideas(ctx: Context, cmd: Ideas) -> None:
     ctx.reply("Your ideas:\n" + "\n".join(_idea_line(i, False) for i in found))
 
 
-service.HOOKS.conversation = on_answer
-service.HOOKS.greeting = greet
-
-
-@handles(Cancel)
+@handlers.on(Cancel)
 async def cancel(ctx: Context, cmd: Cancel) -> None:
     """`cancel` without a request: there is no conversation here (answers are routed first)."""
     if cmd.request is not None:

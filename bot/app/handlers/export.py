@@ -6,13 +6,15 @@ import csv
 import io
 from typing import Any
 
-from bot.app.service import Bot, Context, handles
+from bot.app.context import Context, Handlers
 from bot.commands import Export
 from bot.domain.ids import CommunityId
 from bot.domain.ledger import format_sif
 from bot.domain.records import HelpRequest
 from bot.messages import Attachment, Delivery, Outbound
-from bot.ports import UnitOfWork
+from bot.ports import UnitOfWork, UnitOfWorkFactory
+
+handlers = Handlers()
 
 
 def to_csv(header: list[str], rows: list[list[Any]]) -> bytes:
@@ -86,16 +88,16 @@ def _request_row(r: HelpRequest) -> list[Any]:
     ]  # fmt: skip
 
 
-async def export_csv(bot: Bot, community_key: str, what: str) -> bytes | None:
+async def export_csv(uow_factory: UnitOfWorkFactory, community_key: str, what: str) -> bytes | None:
     """The CSV the chat command would send, for the command line (None: no such community)."""
-    async with bot.uow_factory() as uow:
+    async with uow_factory() as uow:
         community = await uow.communities.find(community_key)
         if community is None:
             return None
         return to_csv(*await export_rows(uow, community.id, what))
 
 
-@handles(Export)
+@handlers.on(Export)
 async def export(ctx: Context, cmd: Export) -> None:
     header, rows = await export_rows(ctx.uow, ctx.community.id, cmd.what)
     content = to_csv(header, rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.app.service import HANDLERS, Context, UserError, handles
+from bot.app.context import Context, Handlers, UserError
 from bot.commands import COMMANDS, Help, TagsList, suggest
 from bot.domain.records import Role
 
@@ -31,7 +31,10 @@ GROUPS = (
 )
 
 
-@handles(Help)
+handlers = Handlers()
+
+
+@handlers.on(Help)
 async def help_(ctx: Context, cmd: Help) -> None:
     role = ctx.caller.role
     if cmd.topic:
@@ -44,7 +47,7 @@ async def help_(ctx: Context, cmd: Help) -> None:
         lines = []
         for spec in matches:
             who = "" if spec.role is Role.MEMBER else f" ({spec.role.plural} only)"
-            soon = "" if spec.cls in HANDLERS else " (not available yet)"
+            soon = "" if spec.cls in ctx.available else " (not available yet)"
             lines.append(f"`{spec.usage}`{who}{soon}\n{spec.summary}")
         ctx.reply("\n\n".join(lines))
         return
@@ -53,7 +56,7 @@ async def help_(ctx: Context, cmd: Help) -> None:
         allowed = [
             COMMANDS[n]
             for n in names
-            if role.allows(COMMANDS[n].role) and COMMANDS[n].cls in HANDLERS
+            if role.allows(COMMANDS[n].role) and COMMANDS[n].cls in ctx.available
         ]
         if allowed:
             lines.append(f"*{title}*")
@@ -61,7 +64,7 @@ async def help_(ctx: Context, cmd: Help) -> None:
     ctx.reply("\n".join(lines))
 
 
-@handles(TagsList)
+@handlers.on(TagsList)
 async def tags(ctx: Context, cmd: TagsList) -> None:
     tags = await ctx.uow.communities.tags(ctx.community.id)
     if not tags:

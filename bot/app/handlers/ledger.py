@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.app.service import Context, handles
+from bot.app.context import Context, Handlers
 from bot.commands import Adjust, Balance, Balances, Grant, History
 from bot.domain import ledger
 from bot.domain.ledger import format_sif
@@ -11,6 +11,9 @@ from bot.messages import Table, render_table
 
 HISTORY_LINES = 15
 TABLE_EDGE = 10  # with many members, `balances` shows this many lowest and highest
+
+
+handlers = Handlers()
 
 
 async def _subject(ctx: Context, ref: object, what: str) -> Member:
@@ -26,7 +29,7 @@ async def _subject(ctx: Context, ref: object, what: str) -> Member:
     return member
 
 
-@handles(Balance)
+@handlers.on(Balance)
 async def balance(ctx: Context, cmd: Balance) -> None:
     member = await _subject(ctx, cmd.member, "balance")
     info = await ctx.uow.ledger.balance_info(member)
@@ -41,7 +44,7 @@ async def balance(ctx: Context, cmd: Balance) -> None:
     )
 
 
-@handles(History)
+@handlers.on(History)
 async def history(ctx: Context, cmd: History) -> None:
     member = await _subject(ctx, cmd.member, "history")
     lines = await ctx.uow.ledger.history(member.id, HISTORY_LINES)
@@ -60,7 +63,7 @@ async def history(ctx: Context, cmd: History) -> None:
     ctx.reply("\n".join(out))
 
 
-@handles(Grant)
+@handlers.on(Grant)
 async def grant(ctx: Context, cmd: Grant) -> None:
     member = await ctx.resolve(cmd.member)
     await ctx.post(ledger.grant(member.id, cmd.amount, cmd.reason, ctx.caller.id))
@@ -77,7 +80,7 @@ async def grant(ctx: Context, cmd: Grant) -> None:
         )
 
 
-@handles(Adjust)
+@handlers.on(Adjust)
 async def adjust(ctx: Context, cmd: Adjust) -> None:
     member = await ctx.resolve(cmd.member)
     await ctx.post(ledger.adjust(member.id, cmd.amount, cmd.reason, ctx.caller.id))
@@ -106,7 +109,7 @@ def _row(info: BalanceInfo) -> tuple[str, ...]:
     )
 
 
-@handles(Balances)
+@handlers.on(Balances)
 async def balances(ctx: Context, cmd: Balances) -> None:
     infos = await ctx.uow.ledger.all_balances(ctx.community.id)
     title = "Balances, lowest first"

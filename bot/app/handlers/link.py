@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from bot.app.service import Context, UserError, handles
+from bot.app.context import Context, Handlers, UserError
 from bot.commands import Link
 
 CODE_LIFETIME = timedelta(minutes=15)
@@ -18,11 +18,14 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: codes are typed b
 CODE_LENGTH = 8
 
 
+handlers = Handlers()
+
+
 def new_code() -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
 
 
-@handles(Link)
+@handlers.on(Link)
 async def link(ctx: Context, cmd: Link) -> None:
     now = ctx.clock.now()
     if cmd.code is None:

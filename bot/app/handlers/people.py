@@ -6,7 +6,7 @@ import heapq
 import json
 from typing import Any
 
-from bot.app.service import Context, UserError, handles
+from bot.app.context import Context, Handlers, UserError
 from bot.commands import Find, Forget, Intro, MyData
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.ledger import format_sif
@@ -15,6 +15,9 @@ from bot.messages import Attachment, Delivery, Outbound
 from bot.ports import FindCandidate, UnitOfWork
 
 FIND_LIMIT = 10
+
+
+handlers = Handlers()
 
 
 # Candidates are read in pages of this many: memory stays small however many match.
@@ -64,7 +67,7 @@ async def search(
     return [line for _, _, line in best], found
 
 
-@handles(Find)
+@handlers.on(Find)
 async def find(ctx: Context, cmd: Find) -> None:
     words = [w.lower() for w in cmd.words.split() if w.strip()]
     lines, found = await search(ctx.uow, ctx.community.id, ctx.caller.id, words, FIND_LIMIT)
@@ -77,7 +80,7 @@ async def find(ctx: Context, cmd: Find) -> None:
     )  # fmt: skip
 
 
-@handles(Intro)
+@handlers.on(Intro)
 async def intro(ctx: Context, cmd: Intro) -> None:
     idea = await ctx.uow.ideas.by_number(ctx.community.id, cmd.idea)
     if idea is None:
@@ -102,7 +105,7 @@ async def intro(ctx: Context, cmd: Intro) -> None:
     await ctx.tell_staff(f"Introduction: {ctx.caller.name} introduced {other.name} to {idea.ref}.")
 
 
-@handles(MyData)
+@handlers.on(MyData)
 async def mydata(ctx: Context, cmd: MyData) -> None:
     uow, me = ctx.uow, ctx.caller
     info = await uow.ledger.balance_info(me)
@@ -158,7 +161,7 @@ async def mydata(ctx: Context, cmd: MyData) -> None:
     )
 
 
-@handles(Forget)
+@handlers.on(Forget)
 async def forget(ctx: Context, cmd: Forget) -> None:
     me = ctx.caller
     busy = [

@@ -5,11 +5,14 @@ from __future__ import annotations
 import difflib
 from datetime import timedelta
 
-from bot.app.service import Context, UserError, handles
+from bot.app.context import Context, Handlers, UserError
 from bot.commands import Availability, ExpertiseAdd, ExpertiseRemove, Pause, Resume, SetRole
 from bot.domain.records import Role
 
 INDEFINITELY = timedelta(days=365 * 100)
+
+
+handlers = Handlers()
 
 
 async def _known_tags(ctx: Context, tags: list[str]) -> None:
@@ -23,7 +26,7 @@ async def _known_tags(ctx: Context, tags: list[str]) -> None:
             )
 
 
-@handles(ExpertiseAdd)
+@handlers.on(ExpertiseAdd)
 async def expertise_add(ctx: Context, cmd: ExpertiseAdd) -> None:
     levels = dict(cmd.tags)  # a tag given twice keeps its last level
     await _known_tags(ctx, list(levels))
@@ -33,7 +36,7 @@ async def expertise_add(ctx: Context, cmd: ExpertiseAdd) -> None:
     ctx.reply("Your expertise: " + ", ".join(f"{e.tag}:{e.level}" for e in mine) + ".")
 
 
-@handles(ExpertiseRemove)
+@handlers.on(ExpertiseRemove)
 async def expertise_remove(ctx: Context, cmd: ExpertiseRemove) -> None:
     current = {e.tag for e in await ctx.uow.members.expertise(ctx.caller.id)}
     missing = [t for t in cmd.tags if t not in current]
@@ -46,7 +49,7 @@ async def expertise_remove(ctx: Context, cmd: ExpertiseRemove) -> None:
     ctx.reply(f"Removed {', '.join(cmd.tags)}. Your expertise: {listed}.")
 
 
-@handles(Availability)
+@handlers.on(Availability)
 async def availability(ctx: Context, cmd: Availability) -> None:
     await ctx.uow.members.set_capacity(ctx.caller.id, cmd.count)
     if cmd.count == 0:
@@ -58,7 +61,7 @@ async def availability(ctx: Context, cmd: Availability) -> None:
         ctx.reply(f"You will get review offers while you have fewer than {cmd.count} open reviews.")
 
 
-@handles(Pause)
+@handlers.on(Pause)
 async def pause(ctx: Context, cmd: Pause) -> None:
     now = ctx.clock.now()
     until = now + (timedelta(days=cmd.days) if cmd.days else INDEFINITELY)
@@ -67,7 +70,7 @@ async def pause(ctx: Context, cmd: Pause) -> None:
     ctx.reply(f"Paused: you will get no review offers {when}. Your open reviews stay yours.")
 
 
-@handles(Resume)
+@handlers.on(Resume)
 async def resume(ctx: Context, cmd: Resume) -> None:
     paused = ctx.caller.paused_until
     if paused is None or paused <= ctx.clock.now():
@@ -76,7 +79,7 @@ async def resume(ctx: Context, cmd: Resume) -> None:
     ctx.reply("Welcome back: you will receive review offers again.")
 
 
-@handles(SetRole)
+@handlers.on(SetRole)
 async def set_role(ctx: Context, cmd: SetRole) -> None:
     member = await ctx.resolve(cmd.member)
     role = Role(cmd.role)

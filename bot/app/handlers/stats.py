@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.app.charts import ChartData, stats_chart
-from bot.app.service import Context, handles
+from bot.app.context import Context, Handlers
 from bot.commands import Stats
 from bot.domain.ids import CommunityId
 from bot.domain.ledger import NETWORK, EntryKind, format_sif
@@ -25,6 +25,9 @@ from bot.ports import UnitOfWork
 BUSIEST = 3
 # Up to two months one point per day reads well; longer windows get one per week.
 DAILY_UP_TO_DAYS = 62
+
+
+handlers = Handlers()
 
 
 @dataclass(frozen=True)
@@ -202,7 +205,7 @@ def chart_attachment(result: StatsResult, community: str) -> Attachment:
     return Attachment(f"sif-stats-{result.now:%Y%m%d}.png", png, "image/png")
 
 
-@handles(Stats)
+@handlers.on(Stats)
 async def stats(ctx: Context, cmd: Stats) -> None:
     result = await compute_stats(ctx.uow, ctx.community.id, ctx.clock.now(), cmd.days)
     # A child process draws the chart (bot.app.charts); waiting for it in a thread keeps the

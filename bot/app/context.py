@@ -1,0 +1,182 @@
+"""What a command handler works with: the open unit of work, who asked, where to answer.
+
+Also the refusal a handler raises (:class:`UserError`) and the explicit registry each
+handler module fills (:class:`Handlers`); the service runs the handlers, and nothing
+here imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.app.notices import Notices
+from bot.commands import MemberRef
+from bot.domain import ledger
+from bot.domain.ledger import format_sif
+from bot.domain.records import Community, Member, Role
+from bot.messages import Actions, Body, Button, Delivery, Inbound, Outbound, as_parts, render_plain
+from bot.ports import Clock, LimitExceeded, UnitOfWork
+from bot.settings import Settings
+from conversations.engine import Flow
+
+
+class UserError(Exception):
+    """A refusal for the caller: one sentence, and the unit of work is rolled back."""
+
+    def __init__(self, body: Body, topic: str = "refused", subject: str | None = None) -> None:
+        self.parts = as_parts(body)
+        self.topic = topic
+        self.subject = subject
+        super().__init__(render_plain(self.parts))
+
+
+def answer(
+    inbound: Inbound,
+    body: Body,
+    topic: str,
+    subject: str | None = None,
+    public: bool = False,
+    buttons: tuple[Button, ...] = (),
+) -> Outbound:
+    """A message to whoever sent `inbound`: in the DM, privately where they asked, or
+    (public) in that channel."""
+    parts = as_parts(body) + ((Actions(buttons),) if buttons else ())
+    if inbound.channel is None:
+        return Outbound(inbound.platform, Delivery.DM, inbound.user, topic, parts, None, subject)
+    if public:
+        return Outbound(
+            inbound.platform, Delivery.CHANNEL, inbound.channel, topic, parts, None, subject
+        )
+    return Outbound(
+        inbound.platform, Delivery.PRIVATE, inbound.user, topic, parts, inbound.channel, subject
+    )
+
+
+@dataclass
+class Context:
+    """What a handler gets: the open unit of work, who asked, and where to answer."""
+
+    uow: UnitOfWork
+    community: Community
+    caller: Member
+    inbound: Inbound
+    settings: Settings
+    clock: Clock
+    flows: dict[str, Flow] = field(default_factory=dict)
+    outbound: list[Outbound] = field(default_factory=list)
+    # the commands this bot has handlers for (`help` marks the others)
+    available: frozenset[type[Any]] = frozenset()
+
+    # -- answering ------------------------------------------------------------------
+
+    def reply(
+        self,
+        body: Body,
+        *,
+        topic: str,
+        subject: str | None = None,
+        public: bool = False,
+        buttons: tuple[Button, ...] = (),
+    ) -> None:
+        """Answer the caller: in the DM, privately in a channel, or (public) in the channel."""
+        self.outbound.append(answer(self.inbound, body, topic, subject, public, buttons))
+
+    @property
+    def notices(self) -> Notices:
+        """Messages to others; they share this context's outbound list."""
+        return Notices(
+            self.uow, self.settings, self.community, self.inbound.platform, self.outbound
+        )
+
+    def dm(
+        self,
+        member: Member,
+        body: Body,
+        *,
+        topic: str,
+        subject: str | None = None,
+        buttons: tuple[Button, ...] = (),
+    ) -> None:
+        self.notices.dm(member, body, topic=topic, subject=subject, buttons=buttons)
+
+    async def tell_staff(self, body: Body, *, topic: str, subject: str | None = None) -> None:
+        await self.notices.staff(body, topic=topic, subject=subject)
+
+    # -- lookups --------------------------------------------------------------------
+
+    async def resolve(self, ref: MemberRef) -> Member:
+        members = self.uow.members
+        if ref.platform is not None:
+            found = await members.by_identity(ref.platform, ref.value)
+            if found is None or found.community != self.community.id:
+                raise UserError(
+                    f"{ref} has not talked to sif-bot yet, so I don't know them.", "unknown-member"
+                )
+            return found
+        named = await members.by_name(self.community.id, ref.value)
+        if len(named) > 1:
+            raise UserError(
+                f"Several members are called {ref}; mention the one you mean with the chat's @."
+            )
+        if named:
+            return named[0]
+        found = await members.by_identity(self.inbound.platform, ref.value)
+        if found is not None and found.community == self.community.id:
+            return found
+        raise UserError(f"I don't know a member {ref} here; check the name or mention them with @.")
+
+    def require(self, role: Role, what: str) -> None:
+        if not self.caller.role.allows(role):
+            raise UserError(f"Only {role.plural} can {what}.", "forbidden")
+
+    async def post(self, draft: ledger.TransactionDraft) -> int | None:
+        """Post a ledger transaction; a breached credit limit becomes a clear refusal."""
+        try:
+            return await self.uow.ledger.post(
+                self.community.id, draft, self.settings.credit_limit, self.clock.now()
+            )
+        except LimitExceeded as exc:
+            who = await self.uow.members.get(exc.account.member) if exc.account.member else None
+            name = (
+                "your"
+                if who is not None and who.id == self.caller.id
+                else (f"{who.name}'s" if who else "the account's")
+            )
+            raise UserError(
+                f"That would take {name} balance from {format_sif(exc.balance)} to "
+                f"{format_sif(exc.balance + exc.amount)}, below the credit limit of "
+                f"{format_sif(exc.floor)}; nothing was changed.",
+                "credit-limit",
+            ) from None
+
+
+Handler = Callable[[Context, Any], Awaitable[None]]
+
+
+class Handlers:
+    """One handler module's commands: ``@handlers.on(Accept)`` over each handler."""
+
+    def __init__(self) -> None:
+        self.by_command: dict[type[Any], Handler] = {}
+
+    def on(self, cls: type[Any]) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            if cls in self.by_command:
+                raise ValueError(f"{cls.__name__} is handled twice")
+            self.by_command[cls] = fn
+            return fn
+
+        return register
+
+
+def registry(*modules: Handlers) -> Mapping[type[Any], Handler]:
+    """The handlers of several modules; a command handled twice is a programming error."""
+    merged: dict[type[Any], Handler] = {}
+    for module in modules:
+        for cls, fn in module.by_command.items():
+            if cls in merged:
+                raise ValueError(f"{cls.__name__} is handled twice")
+            merged[cls] = fn
+    return merged
