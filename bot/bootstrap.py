@@ -1,13 +1,20 @@
-"""The composition root: the only place that wires the store, the core and adapters."""
+"""The composition root: the only place that wires the store, the core and adapters.
+
+`build` makes the store, the relay and the bot; `console` and `start_platforms` add the
+adapters the settings ask for. The command line, the demo, the simulator, tests and
+benchmarks all build through here and override only what they fake (a clock, a
+messenger, the settings).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.app.outbox import Relay
 from bot.app.service import Bot
-from bot.ports import Clock, SystemClock
+from bot.ports import Clock, Messenger, SystemClock, UnitOfWorkFactory
 from bot.settings import Settings
 
 
@@ -16,10 +23,12 @@ class App:
     settings: Settings
     bot: Bot
     relay: Relay
-    engine: Any  # the store's engine, closed by `close()`
+    engine: Any = None  # the store's engine, closed by `close()` (None: nothing to close)
     readers: Any = None  # the engine of read-only units of work, if any
 
     async def close(self) -> None:
+        if self.engine is None:
+            return
         from store.db import dispose
 
         await dispose(self.engine, self.readers)
@@ -31,22 +40,54 @@ async def migrate(settings: Settings) -> None:
     await upgrade_async(settings.database_url)
 
 
-async def build(settings: Settings, clock: Clock | None = None, *, migrate_db: bool = True) -> App:
-    """Build the store, the relay and the bot for `settings` (migrating first)."""
+def sql_store(database_url: str) -> tuple[UnitOfWorkFactory, Any, Any]:
+    """The SQL unit of work for a database URL: (factory, engine, reader engine or None)."""
     from store.db import make_engine, make_reader_engine, make_sessionmaker, reader_sessions
     from store.uow import SqlUnitOfWorkFactory
 
-    if migrate_db:
-        await migrate(settings)
-    clock = clock or SystemClock()
-    engine = make_engine(settings.database_url)
-    readers = make_reader_engine(settings.database_url)
-    uow_factory = SqlUnitOfWorkFactory(
+    engine = make_engine(database_url)
+    readers = make_reader_engine(database_url)
+    factory = SqlUnitOfWorkFactory(
         make_sessionmaker(engine), reader_sessions(readers) if readers is not None else None
     )
+    return factory, engine, readers
+
+
+def assemble(
+    settings: Settings,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock | None = None,
+    *,
+    engine: Any = None,
+    readers: Any = None,
+    messengers: Sequence[Messenger] = (),
+    **bot_options: Any,
+) -> App:
+    """The relay and the bot over a unit of work, with the given messengers registered:
+    what `build` does after making the store, and what tests and benchmarks call with
+    a store (or a fake) and messengers of their own."""
+    clock = clock or SystemClock()
     relay = Relay(uow_factory, clock, settings.sif_outbox_lease_seconds)
-    bot = Bot(uow_factory, settings, clock, relay)
+    for messenger in messengers:
+        relay.register(messenger)
+    bot = Bot(uow_factory, settings, clock, relay, **bot_options)
     return App(settings, bot, relay, engine, readers)
+
+
+async def build(
+    settings: Settings,
+    clock: Clock | None = None,
+    *,
+    migrate_db: bool = True,
+    messengers: Sequence[Messenger] = (),
+) -> App:
+    """Build the store, the relay and the bot for `settings` (migrating first)."""
+    if migrate_db:
+        await migrate(settings)
+    uow_factory, engine, readers = sql_store(settings.database_url)
+    return assemble(
+        settings, uow_factory, clock, engine=engine, readers=readers, messengers=messengers
+    )
 
 
 async def backup(settings: Settings) -> dict[str, Any]:
@@ -73,3 +114,92 @@ async def restore(settings: Settings, data: dict[str, Any]) -> dict[str, int]:
         return await restore_rows(engine, data)
     finally:
         await engine.dispose()
+
+
+def console_messenger() -> Any:
+    """The terminal's messenger (prints what the bot says)."""
+    from adapters.console.console import ConsoleMessenger
+
+    return ConsoleMessenger()
+
+
+async def console_chat(app: App, name: str) -> None:
+    """Chat with the bot in the terminal as `name` (with `as bob` to switch)."""
+    from adapters.console.console import interactive
+
+    await interactive(app.bot, name)
+
+
+async def console_script(app: App, lines: list[str]) -> int:
+    """Play a script of `NAME: text` lines; returns how many lines were bad."""
+    from adapters.console.console import run_script
+
+    return await run_script(app.bot, lines)
+
+
+def console_inbound(name: str, text: str, channel: str | None = None) -> Any:
+    from adapters.console.console import inbound
+
+    return inbound(name, text, channel)
+
+
+@dataclass
+class Platforms:
+    """The platform adapters started for the settings: what the server monitors, the web
+    app that serves their HTTP endpoints, and how to stop them."""
+
+    web_app: Any
+    statuses: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    drains: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+async def start_platforms(app: App, session: Any) -> Platforms:
+    """Start Slack and Matrix as the settings ask, sharing one HTTP client session."""
+    from aiohttp import web
+
+    settings = app.settings
+    platforms = Platforms(web.Application())
+    if settings.slack_enabled:
+        from adapters.slack.app import SlackAdapter
+
+        assert settings.slack_bot_token is not None
+        slack = SlackAdapter(
+            app.bot,
+            token=settings.slack_bot_token,
+            signing_secret=None if settings.slack_app_token else settings.slack_signing_secret,
+            api_url=settings.slack_api_url,
+            session=session,
+        )
+        platforms.statuses["slack"] = slack.status
+        platforms.drains.append(slack.drain)
+        if settings.slack_app_token:
+            handler = await slack.socket_mode(settings.slack_app_token)
+            platforms.closers.append(handler.close_async)
+            platforms.notes.append("Slack: connected in Socket Mode.")
+        else:
+            platforms.web_app = slack.web_app()
+            platforms.notes.append(
+                f"Slack: listening for events on port {settings.port} at /slack/events."
+            )
+    if settings.matrix_enabled:
+        from adapters.matrix.client import MatrixAdapter
+
+        assert settings.matrix_homeserver and settings.matrix_user_id
+        matrix = MatrixAdapter(
+            app.bot,
+            homeserver=settings.matrix_homeserver,
+            user_id=settings.matrix_user_id,
+            password=settings.matrix_password,
+            access_token=settings.matrix_access_token,
+            device_id=settings.matrix_device_id,
+            store_path=settings.matrix_store_path,
+            community=settings.matrix_community,
+            allowed_servers=settings.matrix_allowed_servers or None,
+        )
+        platforms.statuses["matrix"] = matrix.status
+        await matrix.start()
+        platforms.closers.append(matrix.stop)
+        platforms.notes.append(f"Matrix: syncing as {settings.matrix_user_id}.")
+    return platforms

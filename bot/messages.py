@@ -102,8 +102,8 @@ class File:
 Inline = Text | Strong | Code
 Part = Text | Strong | Code | Table | Actions | File
 Parts = tuple[Part, ...]
-_INLINE = {"text": Text, "code": Code, "strong": Strong}
-_MARKS = {Text: "", Code: "`", Strong: "*"}
+_INLINE: dict[str, type[Text | Code | Strong]] = {"text": Text, "code": Code, "strong": Strong}
+_MARKS: dict[type, str] = {Text: "", Code: "`", Strong: "*"}
 
 
 def say(template: str, /, **values: Any) -> Parts:

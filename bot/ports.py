@@ -6,8 +6,9 @@ The store implements the repositories and the unit of work; adapters implement
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self
 
@@ -29,7 +30,7 @@ from bot.domain.records import (
     RequestStatus,
     Role,
 )
-from bot.messages import Outbound
+from bot.messages import Inbound, Outbound, Parts
 
 
 class Clock(Protocol):
@@ -64,6 +65,25 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told to, never back (the simulator's, and the tests')."""
+
+    def __init__(self, start: datetime) -> None:
+        self.current = start
+
+    def now(self) -> datetime:
+        return self.current
+
+    def advance_to(self, moment: datetime) -> None:
+        if moment < self.current:
+            raise ValueError(f"the clock cannot go back from {self.current} to {moment}")
+        self.current = moment
+
+    def advance(self, **delta: float) -> None:
+        """Move on by a `timedelta(**delta)` (e.g. ``advance(hours=12)``)."""
+        self.advance_to(self.current + timedelta(**delta))
 
 
 class LimitExceeded(Exception):
@@ -456,3 +476,39 @@ class Messenger(Protocol):
     platform: str
 
     async def send(self, message: Outbound) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Status:
+    """One part's health for ``/healthz``: whether it works, and a few words on it."""
+
+    ok: bool
+    detail: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "detail": self.detail}
+
+
+class Outlet(Protocol):
+    """Where an adapter registers its messenger and hands answers to deliver."""
+
+    def register(self, messenger: Messenger) -> None: ...
+
+    async def deliver(self, messages: list[Outbound]) -> None: ...
+
+
+class Core(Protocol):
+    """The core as the adapters see it (the service's `Bot` is the one implementation)."""
+
+    @property
+    def relay(self) -> Outlet: ...
+
+    async def handle(
+        self,
+        inbound: Inbound,
+        committed: Callable[[list[Outbound]], Awaitable[None]] | None = None,
+        *,
+        answer_in_ack: bool = False,
+    ) -> list[Outbound]: ...
+
+    async def home(self, platform: str, user: str) -> Parts: ...

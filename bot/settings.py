@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     @field_validator("sif_tags")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
-        from bot.commands import TAG_PATTERN
+        from conversations.answers import TAG_PATTERN
 
         for tag in value:
             if not TAG_PATTERN.fullmatch(tag):

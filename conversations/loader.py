@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from conversations.engine import CONFIRM, Flow, Kind, Question, clean, match_key
+from conversations.answers import Kind, Question, clean, match_key
+from conversations.engine import CONFIRM, Flow
 
 FLOW_FIELDS = ("id", "title", "intro", "done_prompt", "thanks", "goodbye", "questions")
 QUESTION_FIELDS = (

@@ -16,18 +16,9 @@ from typing import Any
 
 import pytest
 
-from bot.app.outbox import Relay
-from bot.app.service import Bot
-from bot.bootstrap import App
+from bot.bootstrap import App, assemble, sql_store
 from bot.settings import Settings, load_settings
-from store.db import (
-    create_schema,
-    dispose,
-    make_engine,
-    make_reader_engine,
-    make_sessionmaker,
-    reader_sessions,
-)
+from store.db import create_schema, dispose
 from store.uow import SqlUnitOfWorkFactory
 from tests.fakes import FakeClock, RecordingMessenger
 
@@ -126,12 +117,11 @@ class Store:
 
 @pytest.fixture
 async def store(db_url: str) -> AsyncIterator[Store]:
-    engine = make_engine(db_url)
+    uow, engine, readers = sql_store(db_url)  # wired as in production
     if db_url.startswith("sqlite"):
         await create_schema(engine)
-    readers = make_reader_engine(db_url)  # wired as in production
-    sessions = reader_sessions(readers) if readers is not None else None
-    yield Store(db_url, engine, SqlUnitOfWorkFactory(make_sessionmaker(engine), sessions))
+    assert isinstance(uow, SqlUnitOfWorkFactory)
+    yield Store(db_url, engine, uow)
     await dispose(engine, readers)
 
 
@@ -149,11 +139,9 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
 @pytest.fixture
 async def app(store: Store, clock: FakeClock) -> AsyncIterator[App]:
     """The core wired to the store, with a recording console messenger."""
-    settings = make_settings(store.url)
-    relay = Relay(store.uow, clock)
     messenger = RecordingMessenger("console")
-    relay.register(messenger)
-    bot = Bot(store.uow, settings, clock, relay)
-    application = App(settings, bot, relay, store.engine)
+    application = assemble(
+        make_settings(store.url), store.uow, clock, engine=store.engine, messengers=[messenger]
+    )
     application.messenger = messenger  # type: ignore[attr-defined]
     yield application

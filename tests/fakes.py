@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from bot.messages import Delivery, Inbound, Outbound
+from bot.ports import ManualClock
 
 
-class FakeClock:
+class FakeClock(ManualClock):
+    """The core's manual clock, starting on a Monday morning unless told otherwise."""
+
     def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, **delta: float) -> None:
-        self.current += timedelta(**delta)
+        super().__init__(start or datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
 
 
 class RecordingMessenger:

@@ -13,8 +13,8 @@ import sys
 from collections.abc import Iterable
 from typing import TextIO
 
-from bot.app.service import Bot
 from bot.messages import Delivery, Inbound, Outbound
+from bot.ports import Core as Bot
 
 PLATFORM = "console"
 COMMUNITY = "console"
@@ -38,7 +38,7 @@ class ConsoleMessenger:
         else:
             head = f"[to {message.to}]"
         body = message.text.replace("\n", "\n    ")
-        attachment = message.attachment
+        attachment = message.file
         if attachment is not None:
             size = len(attachment.content)
             if attachment.mimetype.startswith(("text/", "application/json")):

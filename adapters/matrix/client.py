@@ -39,9 +39,9 @@ from nio import (
 )
 
 from adapters.matrix import translate
-from bot.app.observability import Status
-from bot.app.service import Bot
-from bot.messages import Attachment, Delivery, Outbound
+from bot.messages import Delivery, File, Outbound
+from bot.ports import Core as Bot
+from bot.ports import Status
 
 log = logging.getLogger(__name__)
 
@@ -387,7 +387,7 @@ class MatrixAdapter:
             await asyncio.sleep(wait)
         raise MatrixError(f"could not send to {room_id}: still rate limited")
 
-    async def upload(self, attachment: Attachment) -> str:
+    async def upload(self, attachment: File) -> str:
         response, _keys = await self.client.upload(
             io.BytesIO(attachment.content),
             content_type=attachment.mimetype,
@@ -399,9 +399,7 @@ class MatrixAdapter:
             raise MatrixError(f"upload of {attachment.filename} failed: {response}")
         return str(uri)
 
-    async def send_file(
-        self, room_id: str, attachment: Attachment, txn_id: str | None = None
-    ) -> str:
+    async def send_file(self, room_id: str, attachment: File, txn_id: str | None = None) -> str:
         uri = await self.upload(attachment)
         msgtype = "m.image" if attachment.mimetype.startswith("image/") else "m.file"
         return await self.send(
@@ -439,9 +437,9 @@ class MatrixMessenger:
             ).hexdigest()[:16]
             txn = f"sif-outbox-{message.outbox_id}-{digest}"
         event_id = await self.adapter.send(room_id, content, txn_id=txn)
-        if message.attachment is not None:
+        if message.file is not None:
             await self.adapter.send_file(
-                room_id, message.attachment, txn_id=None if txn is None else f"{txn}-file"
+                room_id, message.file, txn_id=None if txn is None else f"{txn}-file"
             )
         return event_id
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Iterable
 from typing import Any
 
-from bot import markup
-from bot.messages import Inbound, Outbound, render_table
+from bot.messages import Code, Inbound, Outbound, Part, Strong, Table, Text
 
 PLATFORM = "matrix"
 PREFIX = re.compile(r"^\s*!sif\b\s*", re.I)
@@ -116,30 +116,33 @@ def from_reaction(
     )
 
 
-def _inline(text: str) -> str:
-    """HTML for the core's text: its own `code` and *headings* marked up, and everything
-    else (names, titles, reasons: whatever people typed) escaped, so it shows literally."""
+def _html(parts: Iterable[Part]) -> str:
+    """HTML for the message's parts: the core's `code` and *strong* parts marked up, text
+    (names, titles, reasons: whatever people typed) escaped so it shows literally, and
+    tables as HTML tables."""
     out = []
-    for kind, content in markup.segments(text):
-        escaped = html.escape(content)
-        if kind == "code":
+    for part in parts:
+        if isinstance(part, Table):
+            out.append(_html_table(part))
+            continue
+        if not isinstance(part, Text | Code | Strong):
+            continue
+        escaped = html.escape(part.text).replace("\n", "<br>")
+        if isinstance(part, Code):
             out.append(f"<code>{escaped}</code>")
-        elif kind == "bold":
+        elif isinstance(part, Strong):
             out.append(f"<b>{escaped}</b>")
         else:
             out.append(escaped)
     return "".join(out)
 
 
-def _html_table(message: Outbound) -> tuple[str, str]:
-    assert message.table is not None
-    rendered = render_table(message.table)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in message.table.headers)
+def _html_table(table: Table) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-        for row in message.table.rows
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows
     )
-    return rendered, f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
 def hint(message: Outbound) -> str:
@@ -165,18 +168,7 @@ def content(message: Outbound) -> dict[str, Any]:
     """The ``m.notice`` content for an Outbound."""
     body = message.text
     extra = hint(message)
-    if message.table is not None:
-        rendered, table_html = _html_table(message)
-        before, found, after = body.partition(rendered)
-        formatted = (
-            _inline(before).replace("\n", "<br>")
-            + table_html
-            + _inline(after).replace("\n", "<br>")
-            if found
-            else _inline(body).replace("\n", "<br>")
-        )
-    else:
-        formatted = _inline(body).replace("\n", "<br>")
+    formatted = _html(message.parts)
     if extra and extra not in body:
         body = f"{body}\n{extra}"
         formatted = f"{formatted}<br>{_hint_html(message)}"

@@ -37,14 +37,14 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import translate
-from bot.app.observability import Status
-from bot.app.service import Bot
 from bot.messages import Delivery, Inbound, Outbound
+from bot.ports import Core as Bot
+from bot.ports import Status
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024  # Slack payloads are far smaller; anything bigger is not Slack
-OUTBOX_EVENT = "sif_outbox"  # message metadata type naming the outbox row a message came from
+OUTBOX_EVENT = "sif_outbox"  # message metadata: its topic, subject and outbox row
 HISTORY_LOOKBACK = 200  # latest messages searched for one whose delivery is in doubt
 
 
@@ -67,7 +67,7 @@ class SlackMessenger:
         """Send one message; returns its ts (None for an ephemeral message or a file)."""
         text = translate.fallback_text(message)
         blocks = translate.blocks(message)
-        if message.attachment is not None:
+        if message.file is not None:
             channel = (
                 message.to
                 if message.delivery is Delivery.CHANNEL
@@ -75,8 +75,8 @@ class SlackMessenger:
             )
             await self.client.files_upload_v2(
                 channel=channel,
-                content=message.attachment.content,
-                filename=message.attachment.filename,
+                content=message.file.content,
+                filename=message.file.filename,
                 initial_comment=text,
             )
             return None
@@ -89,15 +89,18 @@ class SlackMessenger:
             )
             return None
         channel = await self._channel_of(message)
-        extra: dict[str, Any] = {}
+        # Tagged with what it is about and its outbox id, so `delivered` can find it after
+        # a crash and tools can tell messages apart without reading their wording.
+        payload: dict[str, Any] = {"topic": message.topic}
+        if message.subject is not None:
+            payload["subject"] = message.subject
         if message.outbox_id is not None:
-            # Tagged with its outbox id, so `delivered` can find it after a crash.
-            extra["metadata"] = {
-                "event_type": OUTBOX_EVENT,
-                "event_payload": {"outbox_id": message.outbox_id},
-            }
+            payload["outbox_id"] = message.outbox_id
         response = await self.client.chat_postMessage(
-            channel=channel, text=text, blocks=blocks, **extra
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            metadata={"event_type": OUTBOX_EVENT, "event_payload": payload},
         )
         return str(response.get("ts") or "") or None
 
@@ -105,7 +108,7 @@ class SlackMessenger:
         """The ts of this outbox message if it is already in its conversation (looked up
         among the latest messages there by its metadata), else None. Ephemeral messages
         and files leave nothing to find, so they are sent again."""
-        if message.outbox_id is None or message.attachment is not None:
+        if message.outbox_id is None or message.file is not None:
             return None
         if message.delivery is Delivery.PRIVATE and message.channel:
             return None
@@ -319,12 +322,14 @@ class SlackAdapter:
             log.warning("could not close the buttons: %s", exc.response.get("error"))
 
     async def publish_home(self, team: str, user_id: str) -> None:
-        text = await self.bot.home(translate.PLATFORM, translate.identity(team, user_id))
+        parts = await self.bot.home(translate.PLATFORM, translate.identity(team, user_id))
         view = {
             "type": "home",
             "blocks": [
                 {"type": "header", "text": {"type": "plain_text", "text": "sif-bot"}},
-                *translate.blocks(Outbound(translate.PLATFORM, Delivery.DM, user_id, text)),
+                *translate.blocks(
+                    Outbound(translate.PLATFORM, Delivery.DM, user_id, "home", parts)
+                ),
             ],
         }
         try:

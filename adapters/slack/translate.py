@@ -9,10 +9,10 @@ plain text always kept as the fallback `text`. A member's platform identity is
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
-from bot import markup
-from bot.messages import Inbound, Outbound, render_table
+from bot.messages import Code, Inbound, Outbound, Part, Strong, Table, Text, render_table
 
 PLATFORM = "slack"
 SECTION_LIMIT = 2900  # Slack allows 3000 characters of text per section block
@@ -82,18 +82,32 @@ def literal(text: str) -> str:
     return QUOTE.sub(f"{ZWSP}&gt;", _inline(text))
 
 
-def mrkdwn(text: str) -> str:
-    """The core's text as mrkdwn: its own `code` and *headings* formatted, everything else
-    (names, titles, reasons: whatever people typed) literal."""
-    out = []
-    for kind, content in markup.segments(text):
-        if kind == "code":
-            out.append(f"`{escape(content)}`")
-        elif kind == "bold":
-            out.append(f"*{escape(content)}*")
-        else:
-            out.append(_inline(content))
-    return QUOTE.sub(f"{ZWSP}&gt;", "".join(out))
+def mrkdwn(parts: Iterable[Part], tables: bool = True) -> str:
+    """The message's parts as mrkdwn: the core's `code` and *strong* parts formatted,
+    text (names, titles, reasons: whatever people typed) literal, and tables in
+    monospace (or, without `tables`, as literal aligned text)."""
+    out: list[str] = []
+    run: list[str] = []
+
+    def end_run() -> None:
+        out.append(QUOTE.sub(f"{ZWSP}&gt;", "".join(run)))
+        run.clear()
+
+    for part in parts:
+        if isinstance(part, Code):
+            run.append(f"`{escape(part.text)}`")
+        elif isinstance(part, Strong):
+            run.append(f"*{escape(part.text)}*")
+        elif isinstance(part, Text):
+            run.append(_inline(part.text))
+        elif isinstance(part, Table):
+            if tables:
+                end_run()
+                out.append(preformatted(render_table(part)))
+            else:
+                run.append(_inline(render_table(part)))
+    end_run()
+    return "".join(out)
 
 
 def preformatted(text: str) -> str:
@@ -204,17 +218,7 @@ def _sections(text: str) -> list[dict[str, Any]]:
 
 def blocks(message: Outbound) -> list[dict[str, Any]]:
     """Block Kit for a message: text sections (a table in monospace) and its buttons."""
-    if message.table is not None:
-        rendered = render_table(message.table)
-        before, found, after = message.text.partition(rendered)
-        text = (
-            mrkdwn(before) + preformatted(rendered) + mrkdwn(after)
-            if found
-            else mrkdwn(message.text)
-        )
-    else:
-        text = mrkdwn(message.text)
-    out = _sections(text)
+    out = _sections(mrkdwn(message.parts))
     if message.buttons:
         out.append(
             {
@@ -247,7 +251,7 @@ def closed_blocks(original: list[dict[str, Any]], chosen: str) -> list[dict[str,
 
 def fallback_text(message: Outbound) -> str:
     """The notification text: mrkdwn too, so escaped and neutralised the same way."""
-    return mrkdwn(message.text)[:39000]
+    return mrkdwn(message.parts, tables=False)[:39000]
 
 
 MAX_BLOCKS = 50  # Slack's limit per message

@@ -90,17 +90,6 @@ class Context:
             self.uow, self.settings, self.community, self.inbound.platform, self.outbound
         )
 
-    def dm(
-        self,
-        member: Member,
-        body: Body,
-        *,
-        topic: str,
-        subject: str | None = None,
-        buttons: tuple[Button, ...] = (),
-    ) -> None:
-        self.notices.dm(member, body, topic=topic, subject=subject, buttons=buttons)
-
     async def tell_staff(self, body: Body, *, topic: str, subject: str | None = None) -> None:
         await self.notices.staff(body, topic=topic, subject=subject)
 
@@ -148,7 +137,7 @@ class Context:
                 f"That would take {name} balance from {format_sif(exc.balance)} to "
                 f"{format_sif(exc.balance + exc.amount)}, below the credit limit of "
                 f"{format_sif(exc.floor)}; nothing was changed.",
-                "credit-limit",
+                "limit-exceeded",
             ) from None
 
 

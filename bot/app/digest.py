@@ -9,7 +9,6 @@ scheduler process never sends a week's digest twice.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -18,7 +17,7 @@ from bot.app.notices import Notices, platform_of
 from bot.app.outbox import Relay
 from bot.domain.ledger import HUNDREDTHS_PER_SIF, format_sif
 from bot.domain.records import Community, HelpRequest, OfferStatus, RequestStatus
-from bot.messages import Attachment
+from bot.messages import File, Parts, join, plain, say
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.settings import Settings
 
@@ -44,10 +43,10 @@ async def _communities(uow: UnitOfWork, keys: Sequence[str] | None) -> list[Comm
     return await uow.communities.all()
 
 
-def _listed(items: list[str]) -> list[str]:
-    shown = [f"• {item}" for item in items[:LISTED]]
+def _listed(items: list[Parts]) -> list[Parts]:
+    shown = [plain("• ") + item for item in items[:LISTED]]
     if len(items) > LISTED:
-        shown.append(f"• and {len(items) - LISTED} more")
+        shown.append(plain(f"• and {len(items) - LISTED} more"))
     return shown
 
 
@@ -69,7 +68,7 @@ async def _why_stuck(uow: UnitOfWork, request: HelpRequest, now: datetime) -> st
 
 async def build_digest(
     uow: UnitOfWork, community: Community, settings: Settings, now: datetime
-) -> tuple[str, Attachment]:
+) -> tuple[Parts, File]:
     """The digest's text and its chart."""
     result = await compute_stats(uow, community.id, now, DIGEST_DAYS)
     iso_year, week, _ = now.isocalendar()
@@ -90,28 +89,43 @@ async def build_digest(
         ),
         key=lambda b: (b.balance, b.name),
     )
-    lines = [f"Weekly digest for {community.name}, week {iso_year}-W{week:02d}.", ""]
-    lines += result.lines()
-    lines += ["", f"Stuck requests (open for more than {STUCK_AFTER.days} days): {len(stuck)}"]
-    lines += _listed([await _why_stuck(uow, r, now) for r in stuck])
-    lines += ["", f"Disputes waiting: {len(disputes)}"]
+    lines: list[Parts] = [
+        plain(f"Weekly digest for {community.name}, week {iso_year}-W{week:02d}."),
+        (),
+    ]
+    lines += [plain(line) for line in result.lines()]
+    lines += [
+        (),
+        plain(f"Stuck requests (open for more than {STUCK_AFTER.days} days): {len(stuck)}"),
+    ]
+    lines += _listed([plain(await _why_stuck(uow, r, now)) for r in stuck])
+    lines += [(), plain(f"Disputes waiting: {len(disputes)}")]
     lines += _listed(
         [
-            f"{r.ref} ({r.kind} of I-{r.idea_number}), {r.requester_name} vs "
-            f"{r.peer_name or 'nobody'}: {r.note or 'no reason given'} — "
-            f"`resolve {r.ref} pay|refund`"
+            say(
+                "{ref} ({kind} of I-{idea}), {requester} vs {peer}: {note} — "
+                "`resolve {ref} pay|refund`",
+                ref=r.ref,
+                kind=r.kind,
+                idea=r.idea_number,
+                requester=r.requester_name,
+                peer=r.peer_name or "nobody",
+                note=r.note or "no reason given",
+            )
             for r in disputes
         ]
     )
     lines += [
-        "",
-        f"Members within {format_sif(NEAR_LIMIT)} of the credit limit "
-        f"({format_sif(settings.credit_limit)}): {len(near)}",
+        (),
+        plain(
+            f"Members within {format_sif(NEAR_LIMIT)} of the credit limit "
+            f"({format_sif(settings.credit_limit)}): {len(near)}"
+        ),
     ]
-    lines += _listed([f"{b.name}: balance {format_sif(b.balance)}" for b in near])
+    lines += _listed([plain(f"{b.name}: balance {format_sif(b.balance)}") for b in near])
     # A child process draws the chart (bot.app.charts); wait for it off the event loop.
     chart = await asyncio.to_thread(chart_attachment, result, community.name)
-    return "\n".join(lines), chart
+    return join("\n", lines), chart
 
 
 async def weekly_digest(
@@ -136,12 +150,12 @@ async def weekly_digest(
         async with uow_factory() as uow:
             if not await uow.events.first_time(digest_key(community, now), now):
                 continue
-            text, chart = await build_digest(uow, community, settings, now)
+            body, chart = await build_digest(uow, community, settings, now)
             notices = Notices(uow, settings, community, platform_of(community.key))
-            await notices.staff(text)
+            # Every copy (the staff channel, or each staff DM) carries the chart as a file part.
+            await notices.staff((*body, chart), topic="digest")
             for message in notices.outbound:
-                # Notices posts text only; every copy (channel, or each staff DM) gets the chart.
-                await uow.outbox.add(dataclasses.replace(message, attachment=chart), now)
+                await uow.outbox.add(message, now)
             await uow.commit()
             written += 1
     if relay is not None and written:

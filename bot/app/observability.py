@@ -17,8 +17,7 @@ import logging
 import math
 import os
 import sys
-from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -107,17 +106,6 @@ def configure_logging(
 def new_request_id() -> str:
     """A short random id that ties together the log lines of one inbound event."""
     return os.urandom(6).hex()
-
-
-@dataclass(frozen=True)
-class Status:
-    """One part's health for ``/healthz``: whether it works, and a few words on it."""
-
-    ok: bool
-    detail: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "detail": self.detail}
 
 
 class Metrics:

@@ -34,15 +34,12 @@ from bot.messages import (
 )
 from bot.ports import Clock, StoreBusy, UnitOfWork, UnitOfWorkFactory
 from bot.settings import Settings
-from conversations.engine import Flow
+from conversations.engine import CONTROL_WORDS, Flow
 from conversations.loader import load_flows
 
 log = logging.getLogger(__name__)
 
 SORRY = "Sorry, something went wrong on my side and nothing was changed; please try again."
-
-
-CONTROL_WORDS = frozenset({"back", "skip", "status", "help", "cancel", "confirm", "edit"})
 
 
 def is_answer(inbound: Inbound, text: str, command: Any) -> bool:

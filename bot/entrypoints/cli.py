@@ -95,6 +95,7 @@ async def _serve(app: App, settings: Settings) -> int:
 
     from aiohttp import ClientSession, web
 
+    from bot.bootstrap import start_platforms
     from bot.entrypoints.http import Monitor
     from bot.entrypoints.scheduler import start_scheduler
 
@@ -105,48 +106,12 @@ async def _serve(app: App, settings: Settings) -> int:
     session = ClientSession()
     monitor = Monitor(app.bot)
     routes = monitor.routes()
-    closers = []
-    drains = []
-    web_app = web.Application()
-    if settings.slack_enabled:
-        from adapters.slack.app import SlackAdapter
-
-        assert settings.slack_bot_token is not None
-        slack = SlackAdapter(
-            app.bot,
-            token=settings.slack_bot_token,
-            signing_secret=None if settings.slack_app_token else settings.slack_signing_secret,
-            api_url=settings.slack_api_url,
-            session=session,
-        )
-        monitor.add_adapter("slack", slack.status)
-        drains.append(slack.drain)
-        if settings.slack_app_token:
-            handler = await slack.socket_mode(settings.slack_app_token)
-            closers.append(handler.close_async)
-            print("Slack: connected in Socket Mode.", flush=True)
-        else:
-            web_app = slack.web_app()
-            print(f"Slack: listening for events on port {settings.port} at /slack/events.")
-    if settings.matrix_enabled:
-        from adapters.matrix.client import MatrixAdapter
-
-        assert settings.matrix_homeserver and settings.matrix_user_id
-        matrix = MatrixAdapter(
-            app.bot,
-            homeserver=settings.matrix_homeserver,
-            user_id=settings.matrix_user_id,
-            password=settings.matrix_password,
-            access_token=settings.matrix_access_token,
-            device_id=settings.matrix_device_id,
-            store_path=settings.matrix_store_path,
-            community=settings.matrix_community,
-            allowed_servers=settings.matrix_allowed_servers or None,
-        )
-        monitor.add_adapter("matrix", matrix.status)
-        await matrix.start()
-        closers.append(matrix.stop)
-        print(f"Matrix: syncing as {settings.matrix_user_id}.", flush=True)
+    platforms = await start_platforms(app, session)
+    for name, status in platforms.statuses.items():
+        monitor.add_adapter(name, status)
+    for note in platforms.notes:
+        print(note, flush=True)
+    closers, drains, web_app = platforms.closers, platforms.drains, platforms.web_app
     web_app.add_routes(routes)
     runner = web.AppRunner(web_app)
     await runner.setup()
@@ -250,18 +215,18 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await admin.run(args, settings)
     app = await build(settings)
     try:
-        from adapters.console.console import ConsoleMessenger, interactive, run_script
+        from bot.bootstrap import console_chat, console_messenger, console_script
 
         if args.cmd == "console":
-            app.relay.register(ConsoleMessenger())
+            app.relay.register(console_messenger())
             if args.script:
                 lines = await asyncio.to_thread(_read_script, args.script)
                 if lines is None:
                     print(f"sif-bot: no script file {args.script}", file=sys.stderr)
                     return 2
-                bad = await run_script(app.bot, lines)
+                bad = await console_script(app, lines)
                 return 1 if bad else 0
-            await interactive(app.bot, args.name or getpass.getuser())
+            await console_chat(app, args.name or getpass.getuser())
             return 0
         # run
         if not (settings.slack_enabled or settings.matrix_enabled):
@@ -272,10 +237,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 f"on {settings.database_url}.",
                 flush=True,
             )
-            app.relay.register(ConsoleMessenger())
+            app.relay.register(console_messenger())
             scheduler = start_scheduler(app.bot)
             try:
-                await interactive(app.bot, getpass.getuser())
+                await console_chat(app, getpass.getuser())
             finally:
                 await scheduler.stop()
             return 0

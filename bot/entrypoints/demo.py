@@ -62,8 +62,7 @@ STEPS: list[tuple[str, str, str]] = [
 
 
 async def run_demo() -> int:
-    from adapters.console.console import ConsoleMessenger, inbound
-    from bot.bootstrap import build
+    from bot.bootstrap import build, console_inbound, console_messenger
 
     with tempfile.TemporaryDirectory(prefix="sif-demo-") as tmp:
         settings = load_settings(
@@ -73,7 +72,7 @@ async def run_demo() -> int:
             sif_staff_channel="staff",
         )
         app = await build(settings)
-        app.relay.register(ConsoleMessenger())
+        app.relay.register(console_messenger())
         print("sif-bot demo: a fresh community on a temporary database.")
         try:
             for who, text, narration in STEPS:
@@ -83,7 +82,7 @@ async def run_demo() -> int:
                 name, _, channel = who.partition(" #")
                 where = f" in #{channel}" if channel else ""
                 print(f"\n{name}{where}> {text}")
-                await app.bot.handle(inbound(name, text, channel or None))
+                await app.bot.handle(console_inbound(name, text, channel or None))
         finally:
             await app.close()
     print("\nThat is the whole loop. `sif-bot console --as NAME` lets you try it yourself.")

@@ -17,11 +17,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.app.observability import Status
 from bot.app.service import Bot
 from bot.domain.ids import CommunityId
 from bot.entrypoints.scheduler import scheduler_status
-from bot.ports import SystemClock
+from bot.ports import Status, SystemClock
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app.digest import weekly_digest
 from bot.app.jobs import sweep_conversations, sweep_offers
-from bot.app.observability import Status
 from bot.app.service import Bot
+from bot.ports import Status
 
 log = logging.getLogger(__name__)
 

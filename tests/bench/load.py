@@ -45,7 +45,6 @@ import contextlib
 import json
 import os
 import random
-import re
 import sys
 import tempfile
 import time
@@ -74,27 +73,20 @@ from tests.e2e.test_crash import (
 
 TAGS = ("finance", "legal", "marketing", "design")
 FEEDBACK = "Clear need; test the income plan with a pilot."
-SORRY = "Sorry, something went wrong"
 SLACK_TIMEOUT = 3.0  # Slack retries an event it got no answer for within 3 s
 PATIENCE = 60.0  # seconds a person waits for an answer before carrying on
 
-IDEA_SAVED = re.compile(r"Your idea is saved as I-(\d+)")
-ASKED = re.compile(r"^Asked the network: R-(\d+):")
-ACCEPTED = re.compile(r"^\S+ accepted R-(\d+) ")
-DELIVERED = re.compile(r"^\S+ delivered R-(\d+) ")
-THANKED = re.compile(r"^Thanks sent: .* for R-(\d+)\.")
-CANCELLED = re.compile(r"^Cancelled R-(\d+);")
-NOT_CANCELLABLE = re.compile(r"^R-(\d+) is \w+ and can no longer be cancelled")
-TOO_POOR = re.compile(r"^A \w+ costs .* credit limit")
-OFFER = re.compile(r"^Can you help\? R-(\d+):")
-GONE = re.compile(
-    r"^(?:R-(\d+) was taken by another peer|R-(\d+) was cancelled by its requester"
-    r"|\S+ cancelled R-(\d+); you can stop)"
-)
-YOU_ACCEPTED = re.compile(r"^You accepted R-(\d+):")
-LOST = re.compile(
-    r"^(?:Sorry, R-(\d+) was just taken|R-(\d+) is no longer open|R-(\d+) was not offered)"
-)
+# What people react to is read from the topic and subject each message carries in its
+# Slack metadata (never from the wording).
+GONE = frozenset({"offer.taken", "offer.cancelled", "request.cancelled"})
+LOST = frozenset({"taken", "offer-gone", "not-offered"})
+
+
+def _about(message: dict[str, Any]) -> tuple[str, int | None]:
+    """A delivered message's topic and the number of the request or idea it is about."""
+    payload = (message.get("metadata") or {}).get("event_payload") or {}
+    subject = payload.get("subject")
+    return str(payload.get("topic", "")), int(subject.split("-", 1)[1]) if subject else None
 
 
 def now() -> float:
@@ -120,7 +112,7 @@ class Person:
     def read(self, slack: FakeSlack) -> None:
         messages = slack.history.get(self.channel, [])
         for message in messages[self.cursor :]:
-            self.heard(str(message.get("text", "")))
+            self.heard(*_about(message))
         self.cursor = len(messages)
         if self.waiting and now() - self.waiting_since > PATIENCE:
             self.waiting = ""  # a lost or unexpected answer: carry on
@@ -128,8 +120,8 @@ class Person:
     def wait_for(self, what: str) -> None:
         self.waiting, self.waiting_since = what, now()
 
-    def heard(self, text: str) -> None:
-        if text.startswith(SORRY):
+    def heard(self, topic: str, number: int | None) -> None:
+        if topic == "error":
             self.waiting = ""
 
     def filler(self) -> str:
@@ -167,28 +159,28 @@ class Innovator(Person):
     reviews: int = 0  # thanked
     told_cancelled: set[int] = field(default_factory=set)  # requests the bot said it cancelled
 
-    def heard(self, text: str) -> None:
-        super().heard(text)
-        if match := IDEA_SAVED.search(text):
-            self.idea = int(match[1])
+    def heard(self, topic: str, number: int | None) -> None:
+        super().heard(topic, number)
+        if topic == "idea.saved":
+            self.idea = number
             self.waiting = ""
-        elif match := ASKED.match(text):
-            self.request, self.since, self.waiting = int(match[1]), now(), ""
-            self.state = "escalated" if "No peer can take it" in text else "open"
-        elif TOO_POOR.match(text):
+        elif topic in ("asked", "asked.escalated"):
+            self.request, self.since, self.waiting = number, now(), ""
+            self.state = "escalated" if topic == "asked.escalated" else "open"
+        elif topic == "credit-limit":
             self.waiting, self.poor_until = "", now() + 1.0
-        elif (match := ACCEPTED.match(text)) and int(match[1]) == self.request:
+        elif topic == "request.accepted" and number == self.request:
             self.state = "assigned"
-        elif (match := DELIVERED.match(text)) and int(match[1]) == self.request:
+        elif topic == "request.delivered" and number == self.request:
             self.state = "delivered"
-        elif (match := THANKED.match(text)) and int(match[1]) == self.request:
+        elif topic == "thanked" and number == self.request:
             self.request, self.state, self.waiting = None, "", ""
             self.reviews += 1
-        elif match := CANCELLED.match(text):
-            self.told_cancelled.add(int(match[1]))
-            if int(match[1]) == self.request:
+        elif topic == "cancelled" and number is not None:
+            self.told_cancelled.add(number)
+            if number == self.request:
                 self.request, self.state, self.waiting = None, "", ""
-        elif (match := NOT_CANCELLABLE.match(text)) and int(match[1]) == self.request:
+        elif topic == "not-cancellable" and number == self.request:
             self.waiting = ""
 
     def next_text(self) -> str:
@@ -237,22 +229,23 @@ class Peer(Person):
     won: int = 0
     lost: int = 0
 
-    def heard(self, text: str) -> None:
-        super().heard(text)
-        if match := OFFER.match(text):
-            self.offered.append(int(match[1]))
-        elif match := GONE.match(text):
-            number = int(next(g for g in match.groups() if g))
+    def heard(self, topic: str, number: int | None) -> None:
+        super().heard(topic, number)
+        if number is None:
+            return
+        if topic == "offer":
+            self.offered.append(number)
+        elif topic in GONE:
             if number in self.offered:
                 self.offered.remove(number)
             if number in self.assigned:
                 self.assigned.remove(number)
-        elif match := YOU_ACCEPTED.match(text):
-            self.accepting.discard(int(match[1]))
-            self.assigned.append(int(match[1]))
+        elif topic == "accepted":
+            self.accepting.discard(number)
+            self.assigned.append(number)
             self.won += 1
-        elif match := LOST.match(text):
-            self.accepting.discard(int(next(g for g in match.groups() if g)))
+        elif topic in LOST:
+            self.accepting.discard(number)
             self.lost += 1
 
     def next_text(self) -> str:
@@ -475,7 +468,7 @@ async def check(
     found.errors["reply 'Sorry, something went wrong'"] = [
         f"{c.args.get('channel')}: {str(c.args.get('text'))[:200]}"
         for c in posted
-        if SORRY in str(c.args.get("text", ""))
+        if _about(c.args)[0] == "error"
     ]
     found.errors["log line at level error"] = log_errors(logs)
 

@@ -23,8 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from nio import AsyncClient, InviteMemberEvent, MatrixRoom, RoomMessageText
 
 from adapters.matrix.client import MatrixAdapter
-from bot.app.outbox import Relay
-from bot.app.service import Bot
+from bot.bootstrap import assemble
 from bot.ports import SystemClock
 from bot.settings import load_settings
 from store.db import make_engine, make_sessionmaker
@@ -106,8 +105,7 @@ async def main() -> None:
             engine = make_engine(db_url)
             uow = SqlUnitOfWorkFactory(make_sessionmaker(engine))
             settings = load_settings(_env_file=None, database_url=db_url)
-            clock = SystemClock()
-            bot = Bot(uow, settings, clock, Relay(uow, clock))
+            bot = assemble(settings, uow, SystemClock()).bot
             adapter = MatrixAdapter(
                 bot,
                 homeserver=synapse.base_url,

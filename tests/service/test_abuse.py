@@ -41,13 +41,12 @@ from sqlalchemy import text as sql
 from adapters.matrix import translate as matrix
 from adapters.slack import translate as slack
 from bot.app import jobs
-from bot.app.outbox import Relay
-from bot.app.service import SORRY, Bot
+from bot.app.service import SORRY
+from bot.bootstrap import assemble, sql_store
 from bot.commands import (
     COMMANDS,
     IDEA,
     REQUEST,
-    TAG_PATTERN,
     Amount,
     Arg,
     Choice,
@@ -62,16 +61,11 @@ from bot.commands import (
 from bot.domain import ledger
 from bot.domain.records import Role
 from bot.messages import Inbound, Outbound
+from bot.ports import UnitOfWorkFactory
 from bot.settings import Settings
+from conversations.answers import TAG_PATTERN
 from conversations.loader import load_flows
-from store.db import (
-    create_schema,
-    dispose,
-    make_engine,
-    make_reader_engine,
-    make_sessionmaker,
-    reader_sessions,
-)
+from store.db import create_schema, dispose, make_engine, make_sessionmaker
 from store.uow import SqlUnitOfWorkFactory
 from tests.conftest import make_settings
 from tests.fakes import FakeClock, RecordingMessenger
@@ -448,7 +442,7 @@ def _render(message: Outbound) -> None:
         "matrix": matrix.content(message),
     }
     json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    shown = slack.unescape(slack.mrkdwn(message.text).replace(slack.ZWSP, ""))
+    shown = slack.unescape(slack.mrkdwn(message.parts, tables=False).replace(slack.ZWSP, ""))
     assert shown == message.text.replace(slack.ZWSP, "")  # (people may type ZWSP too)
     assert payload["matrix"]["body"].startswith(message.text)
 
@@ -467,7 +461,7 @@ ESCROW_BY_REQUEST = sql(
 HOLDING = {"assigned", "delivered", "disputed"}
 
 
-async def check_invariants(engine: Any, uow_factory: SqlUnitOfWorkFactory, limit: int) -> None:
+async def check_invariants(engine: Any, uow_factory: UnitOfWorkFactory, limit: int) -> None:
     """Every community's ledger: zero-sum transactions, cached balances equal their entries,
     no member below the credit limit, and escrow holding exactly the accepted requests."""
     async with uow_factory() as uow:
@@ -504,15 +498,12 @@ async def run_batch(template: Path, workdir: Path, items: list[Inbound | Tick], 
     path = _fresh_copy(template, workdir / "abuse.db")
     url = f"sqlite+aiosqlite:///{path}"
     config = _settings(url)
-    engine = make_engine(url)
-    readers = make_reader_engine(url)  # read-only answers refuse to write
-    assert readers is not None
-    uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine), reader_sessions(readers))
+    uow_factory, engine, readers = sql_store(url)
+    assert readers is not None  # read-only answers refuse to write
     clock = FakeClock(START)
-    relay = Relay(uow_factory, clock)
-    for platform in ("console", "slack"):
-        relay.register(RecordingMessenger(platform))
-    bot = Bot(uow_factory, config, clock, relay, flows=FLOWS)
+    messengers = [RecordingMessenger(platform) for platform in ("console", "slack")]
+    app = assemble(config, uow_factory, clock, messengers=messengers, flows=FLOWS)
+    bot, relay = app.bot, app.relay
     failures = Failures()
     service_log = logging.getLogger("bot.app.service")
     service_log.addHandler(failures)

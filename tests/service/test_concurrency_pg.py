@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app.jobs import sweep_offers
-from bot.app.outbox import Relay
-from bot.app.service import Bot
+from bot.bootstrap import assemble
 from bot.domain.ids import MemberId
 from bot.domain.ledger import ESCROW, AccountKey, EntryKind
 from bot.domain.records import OfferStatus, RequestStatus
@@ -37,7 +36,7 @@ async def test_first_accept_wins_among_twenty_peers(pg_url: str) -> None:
     clock = FakeClock()
     engine = make_engine(pg_url, pool_size=PEERS, max_overflow=5)
     uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
-    bot = Bot(uow_factory, make_settings(pg_url), clock, Relay(uow_factory, clock))
+    bot = assemble(make_settings(pg_url), uow_factory, clock).bot
     names = [f"peer{i}" for i in range(PEERS)]
     for name in ["ann", *names]:
         await bot.handle(said(name, "balance"))
@@ -99,7 +98,7 @@ async def test_a_cancel_racing_an_accept_says_what_really_happened(pg_url: str) 
     clock = FakeClock()
     engine = make_engine(pg_url, pool_size=4, max_overflow=2)
     uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
-    bot = Bot(uow_factory, make_settings(pg_url), clock, Relay(uow_factory, clock))
+    bot = assemble(make_settings(pg_url), uow_factory, clock).bot
     await bot.handle(said("ann", "balance"))
     await bot.handle(said("bob", "balance"))
     await bot.handle(said("staff", "grant @ann 100 rounds"))
@@ -148,7 +147,7 @@ async def test_two_sweepers_act_once_on_each_due_row(pg_url: str) -> None:
     factories = [SqlUnitOfWorkFactory(make_sessionmaker(e)) for e in engines]
     # the rules this cascade was written for: one peer per round, three rounds
     settings = make_settings(pg_url, sif_fanout=1, sif_max_rounds=3, sif_offer_ttl_hours=24)
-    bot = Bot(factories[0], settings, clock, Relay(factories[0], clock))
+    bot = assemble(settings, factories[0], clock).bot
     await bot.handle(said("staff", "availability 0"))
     for name in ("ann", "bob", "cleo", "dan"):
         await bot.handle(said(name, "balance"))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from bot.app.jobs import sweep_conversations
-from bot.app.outbox import Relay
 from bot.app.service import Bot
-from bot.bootstrap import App
+from bot.bootstrap import App, assemble
 from store.db import make_engine, make_sessionmaker
 from store.uow import SqlUnitOfWorkFactory
-from tests.conftest import Store
+from tests.conftest import Store, make_settings
 from tests.fakes import FakeClock, RecordingMessenger, said
 
 INTAKE_ANSWERS = [
@@ -62,12 +61,9 @@ async def test_a_restart_resumes_at_the_same_question(store: Store, clock: FakeC
     def new_process() -> tuple[Bot, RecordingMessenger, object]:
         engine = make_engine(store.url)
         uow = SqlUnitOfWorkFactory(make_sessionmaker(engine))
-        relay = Relay(uow, clock)
         out = RecordingMessenger("console")
-        relay.register(out)
-        from tests.conftest import make_settings
-
-        return Bot(uow, make_settings(store.url), clock, relay), out, engine
+        process = assemble(make_settings(store.url), uow, clock, messengers=[out])
+        return process.bot, out, engine
 
     bot, out, engine = new_process()
     await bot.handle(said("ann", "intake"))

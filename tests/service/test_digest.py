@@ -54,7 +54,7 @@ async def test_stats_attaches_a_chart_of_the_same_numbers(app: App, clock: FakeC
     assert reply.delivery is Delivery.CHANNEL and reply.to == "staff"  # where it was asked
     assert "Requests: 2 opened, 1 accepted, 1 delivered, 1 confirmed, 0 escalated." in reply.text
     assert "SIF flow: 2.00 SIF held in escrow, 2.00 SIF paid out." in reply.text
-    chart = reply.attachment
+    chart = reply.file
     assert chart is not None
     assert chart.filename == "sif-stats-20260303.png" and chart.mimetype == "image/png"
     assert chart.content.startswith(PNG_SIGNATURE)
@@ -99,9 +99,9 @@ async def test_weekly_digest_once_per_week_with_stuck_disputes_and_limits(
     assert first.text.startswith("Weekly digest for Social Innovation Factory, week 2026-W10.")
     for line in stats_text.splitlines():  # the same figures as `stats 7`
         assert line in first.text
-    assert first.attachment is not None
-    assert first.attachment.content.startswith(PNG_SIGNATURE)
-    assert first.attachment.mimetype == "image/png"
+    assert first.file is not None
+    assert first.file.content.startswith(PNG_SIGNATURE)
+    assert first.file.mimetype == "image/png"
     assert "Stuck requests (open for more than 2 days): 0" in first.text
     assert "Disputes waiting: 0" in first.text
     limit = app.settings.credit_limit
@@ -121,7 +121,7 @@ async def test_weekly_digest_once_per_week_with_stuck_disputes_and_limits(
     first_again, second = digests(app)
     assert first_again == first
     assert "week 2026-W11." in second.text
-    assert second.attachment is not None and second.attachment.filename.endswith("0310.png")
+    assert second.file is not None and second.file.filename.endswith("0310.png")
     assert "Stuck requests (open for more than 2 days): 1" in second.text
     assert "• R-2 (advice of I-1, open 7.0 days): round 1, waiting for dan to answer" in second.text
     assert "Disputes waiting: 1" in second.text

@@ -22,11 +22,11 @@ from sqlalchemy import text
 
 from adapters.matrix.client import MatrixAdapter
 from adapters.slack.app import SlackAdapter
-from bot.app.observability import CHATTY_LOGGERS, Status, configure_logging
-from bot.app.service import Bot
-from bot.bootstrap import App
+from bot.app.observability import CHATTY_LOGGERS, configure_logging
+from bot.bootstrap import App, assemble
 from bot.entrypoints.http import Monitor
 from bot.entrypoints.scheduler import start_scheduler
+from bot.ports import Status
 from bot.settings import SettingsError, load_settings
 from store.db import make_engine, make_sessionmaker
 from store.uow import SqlUnitOfWorkFactory
@@ -180,7 +180,7 @@ async def test_metrics_count_commands_and_read_the_database(app: App) -> None:
 
 
 async def test_each_bot_has_its_own_registry(app: App, clock: FakeClock) -> None:
-    other = Bot(app.bot.uow_factory, app.settings, clock)
+    other = assemble(app.settings, app.bot.uow_factory, clock).bot
     await app.bot.handle(said("ann", "balance"))
     assert b"sif_commands_total" in app.bot.metrics.exposition()
     assert b'command="balance"' not in other.metrics.exposition()
@@ -225,7 +225,8 @@ async def test_healthz_names_the_database_when_it_is_down(
     url = url.format(tmp=tmp_path)
     engine = make_engine(url)
     try:
-        bot = Bot(SqlUnitOfWorkFactory(make_sessionmaker(engine)), make_settings(url), clock)
+        uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
+        bot = assemble(make_settings(url), uow_factory, clock).bot
         monitor = Monitor(bot)
         monitor.scheduler = start_scheduler(bot)
         try:

@@ -8,9 +8,7 @@ from typing import Any
 import pytest
 
 from bot.app.jobs import sweep_offers
-from bot.app.outbox import Relay
-from bot.app.service import Bot
-from bot.bootstrap import App
+from bot.bootstrap import App, assemble
 from bot.domain.ledger import ESCROW, AccountKey
 from bot.domain.records import Role
 from tests.conftest import Store, make_settings
@@ -34,11 +32,14 @@ IDEA = {
 
 
 def build_app(store: Store, clock: FakeClock, **settings: Any) -> App:
-    rules = make_settings(store.url, **settings)
-    relay = Relay(store.uow, clock)
     recording = RecordingMessenger("console")
-    relay.register(recording)
-    application = App(rules, Bot(store.uow, rules, clock, relay), relay, store.engine)
+    application = assemble(
+        make_settings(store.url, **settings),
+        store.uow,
+        clock,
+        engine=store.engine,
+        messengers=[recording],
+    )
     application.messenger = recording  # type: ignore[attr-defined]
     return application
 

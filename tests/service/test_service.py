@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot.app.outbox import Relay
-from bot.bootstrap import App
+from bot.bootstrap import App, assemble
 from bot.domain.ledger import AccountKey, format_sif
 from bot.messages import Outbound
 from tests.fakes import FakeClock, RecordingMessenger, said
@@ -182,8 +181,8 @@ async def _late_delivery(
     await app.bot.handle(said("ann", "balance"))
     messenger(app).clear()
     other = RecordingMessenger("console")
-    second = Relay(app.bot.uow_factory, clock)
-    second.register(other)
+    # the other process's relay, over the same store
+    second = assemble(app.settings, app.bot.uow_factory, clock, messengers=[other]).relay
 
     async def stall(in_ack: list[Outbound]) -> None:
         assert in_ack == []  # without answer_in_ack everything goes through the outbox

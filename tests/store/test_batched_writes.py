@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.domain.ids import MemberId
 from bot.domain.records import OfferStatus, Role
-from bot.messages import Delivery, Outbound
+from bot.messages import Delivery, Outbound, Text
 from tests.conftest import Store
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -58,9 +58,15 @@ async def test_add_offers_is_add_offer_for_each_in_order(store: Store) -> None:
 
 async def test_mark_all_sent_marks_each_with_its_reference(store: Store) -> None:
     async with store.uow() as uow:
-        first = await uow.outbox.add(Outbound("console", Delivery.DM, "ann", "one"), NOW)
-        second = await uow.outbox.add(Outbound("console", Delivery.DM, "bob", "two"), NOW)
-        third = await uow.outbox.add(Outbound("console", Delivery.DM, "cy", "three"), NOW)
+        first = await uow.outbox.add(
+            Outbound("console", Delivery.DM, "ann", "test", (Text("one"),)), NOW
+        )
+        second = await uow.outbox.add(
+            Outbound("console", Delivery.DM, "bob", "test", (Text("two"),)), NOW
+        )
+        third = await uow.outbox.add(
+            Outbound("console", Delivery.DM, "cy", "test", (Text("three"),)), NOW
+        )
         await uow.outbox.mark_all_sent([(first, "ref-1"), (third, None)], NOW)
         await uow.outbox.mark_all_sent([], NOW)
         await uow.commit()

@@ -1,24 +1,89 @@
-"""The store contract: the same tests on SQLite and PostgreSQL."""
+"""The store contract: the same tests on the in-memory store, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from bot.domain import ledger
-from bot.domain.ids import MemberId, RequestId
-from bot.domain.ledger import ESCROW, NETWORK, AccountKey, EntryKind
+from bot.domain.ids import CommunityId, MemberId, RequestId
+from bot.domain.ledger import ESCROW, NETWORK, AccountKey, AccountKind, EntryKind
 from bot.domain.records import Role
-from bot.messages import Button, Delivery, Outbound, Table
+from bot.messages import Actions, Button, Code, Delivery, File, Outbound, Strong, Table, Text
 from bot.ports import LimitExceeded
-from tests.conftest import Store
+from store.db import (
+    create_schema,
+    dispose,
+    make_engine,
+    make_reader_engine,
+    make_sessionmaker,
+    reader_sessions,
+)
+from store.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
+from tests.conftest import TABLES, Store, _pg_admin_url
+from tests.memory_store import MemoryUnitOfWork, MemoryUnitOfWorkFactory
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LIMIT = -1000
+MEMORY = "memory"
 
 
-async def _setup(store: Store) -> tuple[int, MemberId, MemberId]:
+@dataclass
+class MemoryStore:
+    """The in-memory store, with the face of tests/conftest.py's `Store` that tests use."""
+
+    uow: MemoryUnitOfWorkFactory
+    url: str = MEMORY
+
+
+AnyStore = Store | MemoryStore
+
+
+# The contract's own `db_url` and `store`, with the in-memory store beside tests/conftest.py's
+# two databases (made here as there: a SQLite file, the cleaned PostgreSQL scratch database).
+@pytest.fixture(params=[MEMORY, "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == MEMORY:
+        return MEMORY
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/test.db"
+    url: str = request.getfixturevalue("pg_url")
+    asyncio.run(_pg_admin_url(url, f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return url
+
+
+@pytest.fixture
+async def store(db_url: str) -> AsyncIterator[AnyStore]:
+    if db_url == MEMORY:
+        yield MemoryStore(MemoryUnitOfWorkFactory())
+        return
+    engine = make_engine(db_url)
+    if db_url.startswith("sqlite"):
+        await create_schema(engine)
+    readers = make_reader_engine(db_url)  # wired as in production
+    sessions = reader_sessions(readers) if readers is not None else None
+    yield Store(db_url, engine, SqlUnitOfWorkFactory(make_sessionmaker(engine), sessions))
+    await dispose(engine, readers)
+
+
+async def _set_member_balances(uow: SqlUnitOfWork | MemoryUnitOfWork, balance: int) -> None:
+    """Overwrite the cached balance of every member account behind the ledger's back."""
+    if isinstance(uow, MemoryUnitOfWork):
+        uow.ledger.set_cached_balances(AccountKind.MEMBER, balance)
+        return
+    from sqlalchemy import text
+
+    await uow.session.execute(
+        text("UPDATE accounts SET balance = :balance WHERE kind = 'member'"), {"balance": balance}
+    )
+
+
+async def _setup(store: AnyStore) -> tuple[CommunityId, MemberId, MemberId]:
     async with store.uow() as uow:
         community = await uow.communities.get_or_create(
             "console", "Test", ["finance", "legal"], NOW
@@ -29,7 +94,7 @@ async def _setup(store: Store) -> tuple[int, MemberId, MemberId]:
     return community.id, ann.id, bob.id
 
 
-async def test_communities_are_created_once_with_their_tags(store: Store) -> None:
+async def test_communities_are_created_once_with_their_tags(store: AnyStore) -> None:
     async with store.uow() as uow:
         first = await uow.communities.get_or_create("slack:T1", "One", ["finance"], NOW)
         again = await uow.communities.get_or_create("slack:T1", "Other name", ["legal"], NOW)
@@ -42,7 +107,7 @@ async def test_communities_are_created_once_with_their_tags(store: Store) -> Non
         await uow.commit()
 
 
-async def test_members_identities_and_expertise(store: Store) -> None:
+async def test_members_identities_and_expertise(store: AnyStore) -> None:
     cid, ann_id, bob_id = await _setup(store)
     async with store.uow() as uow:
         ann = await uow.members.by_identity("console", "ann")
@@ -70,7 +135,7 @@ async def test_members_identities_and_expertise(store: Store) -> None:
         assert len(await uow.members.all(cid)) == 2
 
 
-async def test_the_unit_of_work_rolls_back_unless_committed(store: Store) -> None:
+async def test_the_unit_of_work_rolls_back_unless_committed(store: AnyStore) -> None:
     cid, ann, _ = await _setup(store)
     async with store.uow() as uow:
         await uow.ledger.post(cid, ledger.grant(ann, 500, "x", None), LIMIT, NOW)
@@ -83,7 +148,7 @@ async def test_the_unit_of_work_rolls_back_unless_committed(store: Store) -> Non
         assert await uow.ledger.check_invariants(cid) == []
 
 
-async def test_posting_moves_balances_and_keeps_invariants(store: Store) -> None:
+async def test_posting_moves_balances_and_keeps_invariants(store: AnyStore) -> None:
     cid, ann, bob = await _setup(store)
     async with store.uow() as uow:
         await uow.ledger.post(cid, ledger.grant(ann, 500, "welcome", bob), LIMIT, NOW)
@@ -115,7 +180,7 @@ async def test_posting_moves_balances_and_keeps_invariants(store: Store) -> None
         assert await uow.ledger.check_invariants(cid) == []
 
 
-async def test_a_debit_past_the_credit_limit_is_refused_and_writes_nothing(store: Store) -> None:
+async def test_a_debit_past_the_credit_limit_is_refused_and_writes_nothing(store: AnyStore) -> None:
     cid, ann, bob = await _setup(store)
     async with store.uow() as uow:
         await uow.ledger.post(cid, ledger.adjust(ann, -900, "start", bob), LIMIT, NOW)
@@ -134,7 +199,7 @@ async def test_a_debit_past_the_credit_limit_is_refused_and_writes_nothing(store
         assert await uow.ledger.check_invariants(cid) == []
 
 
-async def test_a_transaction_key_is_posted_once(store: Store) -> None:
+async def test_a_transaction_key_is_posted_once(store: AnyStore) -> None:
     cid, ann, _ = await _setup(store)
     async with store.uow() as uow:
         first = await uow.ledger.post(cid, ledger.grant(ann, 500, "x", None, key="k1"), LIMIT, NOW)
@@ -145,7 +210,7 @@ async def test_a_transaction_key_is_posted_once(store: Store) -> None:
         assert await uow.ledger.balance(cid, AccountKey.of(ann)) == 500
 
 
-async def test_event_keys_are_seen_once(store: Store) -> None:
+async def test_event_keys_are_seen_once(store: AnyStore) -> None:
     async with store.uow() as uow:
         assert await uow.events.first_time("slack:T1:Ev1", NOW) is True
         assert await uow.events.first_time("slack:T1:Ev1", NOW) is False
@@ -155,23 +220,32 @@ async def test_event_keys_are_seen_once(store: Store) -> None:
         assert await uow.events.first_time("slack:T1:Ev1", NOW) is False
 
 
-async def test_outbox_keeps_messages_until_marked_sent(store: Store) -> None:
+async def test_outbox_keeps_messages_until_marked_sent(store: AnyStore) -> None:
     message = Outbound(
         "console",
         Delivery.CHANNEL,
         "staff",
-        "hello",
-        table=Table(("a", "b"), (("1", "2"),)),
-        buttons=(Button("Accept", "accept R-1"),),
+        "offer",
+        (
+            Text("hello *not bold* "),
+            Code("accept R-1"),
+            Strong("Balance"),
+            Table(("a", "b"), (("1", "2"),)),
+            Actions((Button("Accept", "accept R-1"),)),
+            File("x.csv", b"a,b\n1,2\n"),
+        ),
+        subject="R-1",
     )
     async with store.uow() as uow:
         first = await uow.outbox.add(message, NOW)
-        await uow.outbox.add(Outbound("slack", Delivery.DM, "T1:U1", "hi"), NOW)
+        await uow.outbox.add(Outbound("slack", Delivery.DM, "T1:U1", "hi", (Text("hi"),)), NOW)
         await uow.commit()
     async with store.uow() as uow:
         pending = await uow.outbox.pending(["console"], 10)
-        assert [m.text for m in pending] == ["hello"]
-        assert pending[0].table == message.table and pending[0].buttons == message.buttons
+        assert [m.text for m in pending] == [message.text]
+        # every typed part, the topic and the subject come back as they were written
+        assert pending[0].parts == message.parts
+        assert (pending[0].topic, pending[0].subject) == ("offer", "R-1")
         await uow.outbox.mark_sent(first, NOW)
         await uow.commit()
     async with store.uow() as uow:
@@ -179,18 +253,16 @@ async def test_outbox_keeps_messages_until_marked_sent(store: Store) -> None:
         assert len(await uow.outbox.pending(["console", "slack"], 10)) == 1
 
 
-async def test_invariant_check_finds_a_tampered_cache(store: Store) -> None:
+async def test_invariant_check_finds_a_tampered_cache(store: AnyStore) -> None:
     cid, ann, _ = await _setup(store)
     async with store.uow() as uow:
         await uow.ledger.post(cid, ledger.grant(ann, 500, "x", None), LIMIT, NOW)
-        from sqlalchemy import text
-
-        await uow.session.execute(text("UPDATE accounts SET balance = 1 WHERE kind = 'member'"))
+        await _set_member_balances(uow, 1)
         problems = await uow.ledger.check_invariants(cid)
         assert any("caches" in p for p in problems)
 
 
-async def test_counters_number_ideas_per_community(store: Store) -> None:
+async def test_counters_number_ideas_per_community(store: AnyStore) -> None:
     cid, ann, _ = await _setup(store)
     async with store.uow() as uow:
         other = await uow.communities.get_or_create("slack:T9", "Other", [], NOW)
@@ -208,7 +280,7 @@ async def test_counters_number_ideas_per_community(store: Store) -> None:
         assert [i.title for i in await uow.ideas.all(cid)] == ["Repair café", "Food bank"]
 
 
-async def test_conversations_are_saved_replaced_and_claimed_when_due(store: Store) -> None:
+async def test_conversations_are_saved_replaced_and_claimed_when_due(store: AnyStore) -> None:
     from datetime import timedelta
 
     from bot.domain.records import Conversation
@@ -245,7 +317,7 @@ async def test_conversations_are_saved_replaced_and_claimed_when_due(store: Stor
         await uow.commit()
 
 
-async def test_requests_offers_and_their_conditional_transitions(store: Store) -> None:
+async def test_requests_offers_and_their_conditional_transitions(store: AnyStore) -> None:
     from datetime import timedelta
 
     from bot.domain.records import OfferStatus, RequestStatus
@@ -303,3 +375,16 @@ async def test_requests_offers_and_their_conditional_transitions(store: Store) -
         assert [r.ref for r in due_now] == ["R-1"]
         facts = {f.name: f for f in await uow.requests.peer_facts(cid, NOW - timedelta(days=90))}
         assert facts["Bob"].reviews_recent == 1 and facts["Bob"].open_reviews == 0
+
+
+async def test_concurrent_units_of_work_never_share_a_number(store: AnyStore) -> None:
+    cid, _, _ = await _setup(store)
+
+    async def take() -> int:
+        async with store.uow() as uow:
+            number = await uow.communities.next_number(cid, "request")
+            await asyncio.sleep(0.01)  # the other units run meanwhile
+            await uow.commit()
+            return number
+
+    assert sorted(await asyncio.gather(*(take() for _ in range(4)))) == [1, 2, 3, 4]

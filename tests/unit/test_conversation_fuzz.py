@@ -1,7 +1,8 @@
 """Property tests for the conversation engine: whatever a person (or a broken client) types,
 the engine never raises, never stores an answer that fails validation, and never stores or
-says control characters. About 10,000 strings in all: unicode, control characters, lone
-surrogates, near-misses built from the real vocabulary, and 20,000-character pastes."""
+says control characters, and never turns what was typed into markup. About 10,000 strings
+in all: unicode, control characters, lone surrogates, near-misses built from the real
+vocabulary, markup characters, and 20,000-character pastes."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conversations import spans
 from conversations.engine import (
     CONFIRM,
     Context,
@@ -63,6 +65,7 @@ VOCABULARY = [
     *(",", ", ", " - ", " – ", "—", "&", "/", ";", " ", "  ", "\t", "\n", "\r\n", "\r"),
     *("\x00", "\x1b", "\x7f", "\x85", "\u200b", "\u200d", "\u202e", "\u2028", "\ufeff"),
     *("🛠️", "👩‍👩‍👧", "مقهى", "שלום", "İ", "ß", "ﬁ", "e\u0301", "\U0001f600"),
+    *("`", "*", "`help`", "*now*", "`edit 6`", "{", "}", "{0}"),
 ]  # fmt: skip
 LONG = [
     "x" * 20_000,
@@ -138,10 +141,25 @@ def strings_in(value: Any) -> list[str]:
     return []
 
 
+# The engine's own markup: the words its replies teach (`back`, `edit <question>`, ...).
+ENGINE_MARKS = {"back", "skip", "edit", "edit <question>", "edit 6", "status", "cancel", "confirm"}
+
+
+def marks_of(flow: Flow) -> set[tuple[str, str]]:
+    """Every code and strong span the engine may say in this flow: its own and the flow's."""
+    texts = [flow.intro, flow.done_prompt, flow.thanks, flow.goodbye]
+    texts += [t for q in flow.questions for t in (q.prompt, q.help)]
+    found = {span for text in texts for span in spans.marked(text) if span[0] != "text"}
+    return found | {("code", word) for word in ENGINE_MARKS}
+
+
 def check_step(flow: Flow, step: Step) -> None:
     """What must hold after any message."""
     state = step.state
     assert isinstance(step.say, str) and step.say
+    assert step.say == spans.plain(step.body)
+    assert all(value for _, value in step.body) and spans.merge(step.body) == step.body
+    assert {s for s in step.body if s[0] != "text"} <= marks_of(flow), "typed text as markup"
     assert not CONTROL.search(step.say), "control characters in what the bot says"
     assert state.position == CONFIRM or flow.question(state.position or "") is not None
     assert state.trail and state.trail[-1] == state.position

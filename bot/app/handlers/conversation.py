@@ -12,9 +12,18 @@ from typing import Any
 from bot.app.context import Context, Handlers, UserError
 from bot.commands import Cancel, Ideas, Intake, Profile
 from bot.domain.records import Conversation, Idea, Role
-from bot.messages import Button
+from bot.messages import Body, Button, from_spans, plain, say
 from conversations.engine import Context as FlowContext
-from conversations.engine import Flow, Outcome, State, Step, answer, resume, start, summary
+from conversations.engine import (
+    Flow,
+    Outcome,
+    State,
+    Step,
+    answer,
+    resume,
+    start,
+    summary_spans,
+)
 
 WELCOME = "welcome"  # the one-question onboarding of a member's first DM
 WELCOME_CHOICES = {
@@ -29,7 +38,7 @@ WELCOME_CHOICES = {
 GREETINGS = frozenset(
     {"hi", "hello", "hey", "hallo", "dag", "goedemorgen", "bonjour", "salut", "good", "thanks"}
 )
-USEFUL = (
+USEFUL = say(
     "`intake` to describe an idea for a social innovation, "
     "`profile` to offer your experience as a peer reviewer, "
     "`balance` to see your SIF"
@@ -43,12 +52,22 @@ def _buttons(step: Step) -> tuple[Button, ...]:
     return tuple(Button(choice, choice) for choice in step.choices)
 
 
-def _say(ctx: Context, text: str, buttons: tuple[Button, ...] = ()) -> None:
+def _say(
+    ctx: Context,
+    body: Body,
+    topic: str,
+    buttons: tuple[Button, ...] = (),
+    subject: str | None = None,
+) -> None:
     """Conversations happen in the direct chat; a start from a channel moves there."""
     if ctx.inbound.channel is None:
-        ctx.reply(text, buttons=buttons)
+        ctx.reply(body, topic=topic, subject=subject, buttons=buttons)
     else:
-        ctx.dm(ctx.caller, text, buttons=buttons)
+        ctx.notices.dm(ctx.caller, body, topic=topic, subject=subject, buttons=buttons)
+
+
+def _topic(flow: str, what: str = "question") -> str:
+    return f"{flow}.{what}"
 
 
 async def _flow_context(ctx: Context) -> FlowContext:
@@ -88,20 +107,29 @@ async def begin(ctx: Context, name: str) -> None:
     if current is not None and current.flow == name:
         flow = _flow(ctx, name)
         step = resume(flow, State.from_dict(current.state), flow_ctx)
-        _say(ctx, f"Let's continue where you stopped.\n{step.say}", _buttons(step))
+        _say(
+            ctx,
+            plain("Let's continue where you stopped.\n") + from_spans(step.body),
+            _topic(name),
+            _buttons(step),
+        )
         await _save(ctx, name, current.state, current)
         return
     if current is not None and current.flow != WELCOME:
         raise UserError(
-            f"You are in the middle of the {current.flow} conversation; finish it, "
-            "or type `cancel` to stop it first."
+            say(
+                "You are in the middle of the {flow} conversation; finish it, "
+                "or type `cancel` to stop it first.",
+                flow=current.flow,
+            ),
+            "busy",
         )
     flow = _flow(ctx, name)
     step = start(flow, flow_ctx)
     await _save(ctx, name, step.state.to_dict(), None)
     if ctx.inbound.channel is not None:
-        ctx.reply(f"I've sent you a direct message to start your {name}.")
-    _say(ctx, step.say, _buttons(step))
+        ctx.reply(f"I've sent you a direct message to start your {name}.", topic="moved-to-dm")
+    _say(ctx, from_spans(step.body), _topic(name), _buttons(step))
 
 
 @handlers.on(Intake)
@@ -119,10 +147,14 @@ async def on_answer(ctx: Context, conversation: Conversation, text: str) -> None
         choice = WELCOME_CHOICES.get(text.lower().strip(" .!"))
         if text.lower() == "cancel":
             await ctx.uow.conversations.delete(ctx.caller.id)
-            ctx.reply(f"No problem. Whenever you like: {USEFUL}.")
+            ctx.reply(
+                plain("No problem. Whenever you like: ") + USEFUL + plain("."),
+                topic="welcome.cancelled",
+            )
         elif choice is None:
             ctx.reply(
                 "Type 1 to describe your idea, or 2 to offer your experience as a peer.",
+                topic="welcome",
                 buttons=(Button("1 · my idea", "1"), Button("2 · be a peer", "2")),
             )
         else:
@@ -133,7 +165,7 @@ async def on_answer(ctx: Context, conversation: Conversation, text: str) -> None
     step = answer(flow, State.from_dict(conversation.state), text, await _flow_context(ctx))
     if step.outcome is Outcome.CANCELLED:
         await ctx.uow.conversations.delete(ctx.caller.id)
-        _say(ctx, step.say)
+        _say(ctx, from_spans(step.body), _topic(flow.id, "cancelled"))
     elif step.outcome is Outcome.CONFIRMED:
         await ctx.uow.conversations.delete(ctx.caller.id)
         if flow.id == "intake":
@@ -142,7 +174,7 @@ async def on_answer(ctx: Context, conversation: Conversation, text: str) -> None
             await _save_profile(ctx, step)
     else:
         await _save(ctx, conversation.flow, step.state.to_dict(), conversation)
-        _say(ctx, step.say, _buttons(step))
+        _say(ctx, from_spans(step.body), _topic(flow.id), _buttons(step))
 
 
 def _choices(value: Any) -> list[str]:
@@ -163,21 +195,28 @@ async def _submit_idea(ctx: Context, flow: Flow, step: Step) -> None:
     tags = _choices(answers.get("help"))
     price = ctx.settings.prices
     wanted = f" {' '.join(tags)}" if tags else ""
-    _say(
-        ctx,
-        f"{step.say}\nYour idea is saved as {idea.ref}: {title}.\n"
-        f"Next: `request {idea.ref} review{wanted}` asks a peer with matching expertise for "
-        f"a review ({price['review'] / 100:.2f} SIF); `request {idea.ref} advice` asks for "
-        f"advice ({price['advice'] / 100:.2f} SIF). `ideas` lists your ideas.",
+    saved = say(
+        "\nYour idea is saved as {ref}: {title}.\n"
+        "Next: `request {ref} review{wanted}` asks a peer with matching expertise for "
+        "a review ({review:.2f} SIF); `request {ref} advice` asks for "
+        "advice ({advice:.2f} SIF). `ideas` lists your ideas.",
+        ref=idea.ref,
+        title=title,
+        wanted=wanted,
+        review=price["review"] / 100,
+        advice=price["advice"] / 100,
     )
+    _say(ctx, from_spans(step.body) + saved, "idea.saved", subject=idea.ref)
     stage = answers.get("stage")
     stage_text = (
         f"stage {stage.get('choice') if isinstance(stage, dict) else stage}; " if stage else ""
     )
     needs = ", ".join(tags) or "no expertise named"
     await ctx.tell_staff(
-        f"New idea {idea.ref} from {ctx.caller.name}: {title} ({stage_text}needs {needs}).\n"
-        f"{summary(flow, step.state)}"
+        plain(f"New idea {idea.ref} from {ctx.caller.name}: {title} ({stage_text}needs {needs}).\n")
+        + from_spans(summary_spans(flow, step.state)),
+        topic="idea.new",
+        subject=idea.ref,
     )
 
 
@@ -201,11 +240,12 @@ async def _save_profile(ctx: Context, step: Step) -> None:
         profile={"offers": offers} if offers else {},
     )
     listed = ", ".join(f"{t}:{lv}" for t, lv in expertise.items()) or "none"
-    _say(
-        ctx,
-        f"{step.say}\nYour peer profile is saved (expertise {listed}). You will get review "
+    saved = say(
+        "\nYour peer profile is saved (expertise {listed}). You will get review "
         "offers that match it; `pause` stops them for a while, `offers` lists them.",
+        listed=listed,
     )
+    _say(ctx, from_spans(step.body) + saved, "profile.saved")
 
 
 async def greet(ctx: Context, is_new: bool) -> None:
@@ -218,17 +258,21 @@ async def greet(ctx: Context, is_new: bool) -> None:
             "What would you like to do first?\n"
             "1. describe your idea for a social innovation\n"
             "2. offer your experience as a peer reviewer",
+            topic="welcome",
             buttons=(Button("1 · my idea", "1"), Button("2 · be a peer", "2")),
         )
         return
     text = ctx.inbound.text.strip()
     first = text.split(maxsplit=1)[0].lower().strip("!,.") if text else ""
     if not first or first in GREETINGS:
-        opening = f"Hi {ctx.caller.name}!"
+        opening, topic = f"Hi {ctx.caller.name}!", "greeting"
     else:
         shown = first if len(first) <= 30 else first[:30] + "…"
-        opening = f"I don't know the command '{shown}'."
-    ctx.reply(f"{opening} The most useful commands: {USEFUL}. `help` lists them all.")
+        opening, topic = f"I don't know the command '{shown}'.", "unknown-command"
+    ctx.reply(
+        plain(f"{opening} The most useful commands: ") + USEFUL + say(". `help` lists them all."),
+        topic=topic,
+    )
 
 
 def _idea_line(idea: Idea, with_owner: bool) -> str:
@@ -242,16 +286,18 @@ async def ideas(ctx: Context, cmd: Ideas) -> None:
         ctx.require(Role.STAFF, "list all ideas")
         found = await ctx.uow.ideas.all(ctx.community.id)
         if not found:
-            ctx.reply("No ideas have been submitted yet.")
+            ctx.reply("No ideas have been submitted yet.", topic="ideas")
             return
         lines = [_idea_line(i, True) for i in found]
-        ctx.reply(f"All ideas ({len(found)}):\n" + "\n".join(lines), public=True)
+        ctx.reply(f"All ideas ({len(found)}):\n" + "\n".join(lines), topic="ideas", public=True)
         return
     found = await ctx.uow.ideas.of_owner(ctx.caller.id)
     if not found:
-        ctx.reply("You have no ideas yet; `intake` walks you through describing one.")
+        ctx.reply(
+            say("You have no ideas yet; `intake` walks you through describing one."), topic="ideas"
+        )
         return
-    ctx.reply("Your ideas:\n" + "\n".join(_idea_line(i, False) for i in found))
+    ctx.reply("Your ideas:\n" + "\n".join(_idea_line(i, False) for i in found), topic="ideas")
 
 
 @handlers.on(Cancel)
@@ -262,4 +308,6 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
 
         await cancel_request(ctx, cmd.request)
         return
-    raise UserError("There is nothing to cancel: you are not in a conversation with me.")
+    raise UserError(
+        "There is nothing to cancel: you are not in a conversation with me.", "nothing-to-cancel"
+    )

@@ -11,7 +11,7 @@ from bot.commands import Export
 from bot.domain.ids import CommunityId
 from bot.domain.ledger import format_sif
 from bot.domain.records import HelpRequest
-from bot.messages import Attachment, Delivery, Outbound
+from bot.messages import File, plain
 from bot.ports import UnitOfWork, UnitOfWorkFactory
 
 handlers = Handlers()
@@ -106,11 +106,5 @@ async def export(ctx: Context, cmd: Export) -> None:
     if cmd.what == "ledger":
         total = sum(e["amount"] for e in await ctx.uow.ledger.entries(ctx.community.id))
         text += f" The amounts sum to {format_sif(total)}, as a double-entry ledger must."
-    inbound = ctx.inbound
-    # A file is never ephemeral: in a channel it is posted there, else sent as a DM.
-    delivery, to = (
-        (Delivery.CHANNEL, inbound.channel) if inbound.channel else (Delivery.DM, inbound.user)
-    )
-    ctx.outbound.append(
-        Outbound(inbound.platform, delivery, to, text, attachment=Attachment(filename, content))
-    )
+    # A file is never ephemeral: in a channel it is posted there (public), else sent as a DM.
+    ctx.reply((*plain(text), File(filename, content)), topic="export", public=True)

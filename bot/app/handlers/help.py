@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.app.context import Context, Handlers, UserError
 from bot.commands import COMMANDS, Help, TagsList, suggest
 from bot.domain.records import Role
+from bot.messages import Parts, join, say
 
 GROUPS = (
     ("Your ideas", ("intake", "ideas", "request", "thanks", "dispute", "cancel")),
@@ -42,16 +43,26 @@ async def help_(ctx: Context, cmd: Help) -> None:
         matches = [s for name, s in COMMANDS.items() if name == topic or name.split()[0] == topic]
         if not matches:
             close = suggest(topic.split()[0])
-            hint = f" Did you mean `help {close}`?" if close else ""
-            raise UserError(f"There is no command '{topic[:30]}'.{hint}")
-        lines = []
+            hint = say(" Did you mean `help {close}`?", close=close) if close else ()
+            raise UserError(
+                say("There is no command '{topic}'.", topic=topic[:30]) + hint, "unknown-command"
+            )
+        details: list[Parts] = []
         for spec in matches:
             who = "" if spec.role is Role.MEMBER else f" ({spec.role.plural} only)"
             soon = "" if spec.cls in ctx.available else " (not available yet)"
-            lines.append(f"`{spec.usage}`{who}{soon}\n{spec.summary}")
-        ctx.reply("\n\n".join(lines))
+            details.append(
+                say(
+                    "`{usage}`{who}{soon}\n{summary}",
+                    usage=spec.usage,
+                    who=who,
+                    soon=soon,
+                    summary=spec.summary,
+                )
+            )
+        ctx.reply(join("\n\n", details), topic="help")
         return
-    lines = ["Commands you can use (type `help <command>` for details):"]
+    lines = [say("Commands you can use (type `help <command>` for details):")]
     for title, names in GROUPS:
         allowed = [
             COMMANDS[n]
@@ -59,19 +70,23 @@ async def help_(ctx: Context, cmd: Help) -> None:
             if role.allows(COMMANDS[n].role) and COMMANDS[n].cls in ctx.available
         ]
         if allowed:
-            lines.append(f"*{title}*")
-            lines += [f"  `{s.usage}` — {s.summary}" for s in allowed]
-    ctx.reply("\n".join(lines))
+            lines.append(say("*{title}*", title=title))
+            lines += [
+                say("  `{usage}` — {summary}", usage=s.usage, summary=s.summary) for s in allowed
+            ]
+    ctx.reply(join("\n", lines), topic="help")
 
 
 @handlers.on(TagsList)
 async def tags(ctx: Context, cmd: TagsList) -> None:
     tags = await ctx.uow.communities.tags(ctx.community.id)
     if not tags:
-        ctx.reply("This community has no expertise tags yet; staff can set SIF_TAGS.")
+        ctx.reply("This community has no expertise tags yet; staff can set SIF_TAGS.", topic="tags")
         return
     ctx.reply(
-        "Expertise tags here: "
-        + ", ".join(tags)
-        + ".\nAdd yours with `expertise add <tag>[:level]`."
+        say(
+            "Expertise tags here: {tags}.\nAdd yours with `expertise add <tag>[:level]`.",
+            tags=", ".join(tags),
+        ),
+        topic="tags",
     )

@@ -7,7 +7,7 @@ from bot.commands import Adjust, Balance, Balances, Grant, History
 from bot.domain import ledger
 from bot.domain.ledger import format_sif
 from bot.domain.records import BalanceInfo, Member, Role
-from bot.messages import Table, render_table
+from bot.messages import Table, plain
 
 HISTORY_LINES = 15
 TABLE_EDGE = 10  # with many members, `balances` shows this many lowest and highest
@@ -40,7 +40,9 @@ async def balance(ctx: Context, cmd: Balance) -> None:
         f"{whose} balance: {format_sif(info.balance)}\n"
         f"Held for open requests: {format_sif(info.held)}\n"
         f"Credit limit: {format_sif(limit)} (can spend {format_sif(info.balance - limit)} more)\n"
-        f"Lifetime: given {format_sif(info.given)} in reviews, received {format_sif(info.received)}"
+        f"Lifetime: given {format_sif(info.given)} in reviews, "
+        f"received {format_sif(info.received)}",
+        topic="balance",
     )
 
 
@@ -50,7 +52,7 @@ async def history(ctx: Context, cmd: History) -> None:
     lines = await ctx.uow.ledger.history(member.id, HISTORY_LINES)
     whose = "your" if member.id == ctx.caller.id else f"{member.name}'s"
     if not lines:
-        ctx.reply(f"There are no entries on {whose} account yet.")
+        ctx.reply(f"There are no entries on {whose} account yet.", topic="history")
         return
     out = [f"Latest entries on {whose} account (newest first):"]
     for line in lines:
@@ -60,7 +62,7 @@ async def history(ctx: Context, cmd: History) -> None:
             f"{line.at:%Y-%m-%d} {line.kind.value}{req} {format_sif(line.amount, sign=True)}"
             f" — {line.reason}{by}"
         )
-    ctx.reply("\n".join(out))
+    ctx.reply("\n".join(out), topic="history")
 
 
 @handlers.on(Grant)
@@ -70,13 +72,15 @@ async def grant(ctx: Context, cmd: Grant) -> None:
     new = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(member.id))
     ctx.reply(
         f"Granted {format_sif(cmd.amount)} to {member.name} ({cmd.reason}); "
-        f"their balance is now {format_sif(new)}."
+        f"their balance is now {format_sif(new)}.",
+        topic="grant",
     )
     if member.id != ctx.caller.id:
-        ctx.dm(
+        ctx.notices.dm(
             member,
             f"You received {format_sif(cmd.amount)} from {ctx.caller.name}: {cmd.reason}. "
             f"Your balance is now {format_sif(new)}.",
+            topic="sif.granted",
         )
 
 
@@ -87,13 +91,15 @@ async def adjust(ctx: Context, cmd: Adjust) -> None:
     new = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(member.id))
     ctx.reply(
         f"Adjusted {member.name} by {format_sif(cmd.amount, sign=True)} ({cmd.reason}); "
-        f"their balance is now {format_sif(new)}."
+        f"their balance is now {format_sif(new)}.",
+        topic="adjusted",
     )
     if member.id != ctx.caller.id:
-        ctx.dm(
+        ctx.notices.dm(
             member,
             f"{ctx.caller.name} corrected your balance by {format_sif(cmd.amount, sign=True)}: "
             f"{cmd.reason}. Your balance is now {format_sif(new)}.",
+            topic="sif.adjusted",
         )
 
 
@@ -121,7 +127,7 @@ async def balances(ctx: Context, cmd: Balances) -> None:
         infos = [i for i in infos if i.balance < 0]
         title = "Members below zero, lowest first"
     if not infos:
-        ctx.reply("No members match.", public=True)
+        ctx.reply("No members match.", topic="balances", public=True)
         return
     rows = [_row(i) for i in infos]
     skipped = 0
@@ -131,8 +137,5 @@ async def balances(ctx: Context, cmd: Balances) -> None:
     table = Table(("member", "balance", "held", "given", "received", "last active"), tuple(rows))
     total = sum(i.balance for i in infos)
     note = f"\n({skipped} members in the middle not shown)" if skipped else ""
-    ctx.reply(
-        f"{title} ({len(infos)} members, sum {format_sif(total)}):\n{render_table(table)}{note}",
-        public=True,
-        table=table,
-    )
+    heading = plain(f"{title} ({len(infos)} members, sum {format_sif(total)}):\n")
+    ctx.reply((*heading, table, *plain(note)), topic="balances", public=True)

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from bot.app.context import Context, Handlers, UserError
 from bot.commands import Link
+from bot.messages import say
 
 CODE_LIFETIME = timedelta(minutes=15)
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: codes are typed by hand
@@ -32,28 +33,40 @@ async def link(ctx: Context, cmd: Link) -> None:
         code = new_code()
         await ctx.uow.links.create(ctx.caller.id, code, now, now + CODE_LIFETIME)
         ctx.reply(
-            f"Your link code is {code}. On your other chat account (Slack, Matrix, ...) send "
-            f"me `link {code}` within 15 minutes; it works once."
+            say(
+                "Your link code is {code}. On your other chat account (Slack, Matrix, ...) send "
+                "me `link {code}` within 15 minutes; it works once.",
+                code=code,
+            ),
+            topic="link.code",
         )
         return
     status, member = await ctx.uow.links.claim(cmd.code.strip().upper(), now)
     if status == "unknown" or member is None:
         problem = {"unknown": "is not valid", "expired": "has expired", "used": "was already used"}
         raise UserError(
-            f"That link code {problem[status]}; type `link` on your other account for a new one."
+            say(
+                "That link code {problem}; type `link` on your other account for a new one.",
+                problem=problem[status],
+            ),
+            "bad-link-code",
         )
     if member == ctx.caller.id:
-        raise UserError("This account is already linked to that member.")
+        raise UserError("This account is already linked to that member.", "already-linked")
     if await ctx.uow.links.has_history(ctx.caller.id):
         raise UserError(
             "This account already has its own SIF history, so it cannot be merged by a code; "
-            "ask staff to merge the two accounts."
+            "ask staff to merge the two accounts.",
+            "has-history",
         )
     target = await ctx.uow.members.get(member)
     assert target is not None
     await ctx.uow.links.move_identity(ctx.inbound.platform, ctx.inbound.user, ctx.caller.id, member)
     ctx.reply(
         f"Linked: this account is now {target.name}, with the same balance, profile and "
-        "conversations as your other account."
+        "conversations as your other account.",
+        topic="linked",
     )
-    ctx.dm(target, f"Your {ctx.inbound.platform} account was linked to you.")
+    ctx.notices.dm(
+        target, f"Your {ctx.inbound.platform} account was linked to you.", topic="account.linked"
+    )

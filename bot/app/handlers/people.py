@@ -11,7 +11,7 @@ from bot.commands import Find, Forget, Intro, MyData
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.ledger import format_sif
 from bot.domain.records import RequestStatus, Role
-from bot.messages import Attachment, Delivery, Outbound
+from bot.messages import Delivery, File, Outbound, say
 from bot.ports import FindCandidate, UnitOfWork
 
 FIND_LIMIT = 10
@@ -72,37 +72,61 @@ async def find(ctx: Context, cmd: Find) -> None:
     words = [w.lower() for w in cmd.words.split() if w.strip()]
     lines, found = await search(ctx.uow, ctx.community.id, ctx.caller.id, words, FIND_LIMIT)
     if not found:
-        raise UserError(f"Nobody matches '{cmd.words[:40]}'; try a tag from `tags`.")
+        raise UserError(
+            say("Nobody matches '{words}'; try a tag from `tags`.", words=cmd.words[:40]),
+            "no-match",
+        )
     more = f"\n…and {found - FIND_LIMIT} more." if found > FIND_LIMIT else ""
     ctx.reply(
-        "Members who match:\n" + "\n".join(lines) + more
-        + "\n`intro @member I-n [note]` introduces one of them to your idea."
-    )  # fmt: skip
+        say(
+            "Members who match:\n{lines}{more}\n"
+            "`intro @member I-n [note]` introduces one of them to your idea.",
+            lines="\n".join(lines),
+            more=more,
+        ),
+        topic="find",
+    )
 
 
 @handlers.on(Intro)
 async def intro(ctx: Context, cmd: Intro) -> None:
     idea = await ctx.uow.ideas.by_number(ctx.community.id, cmd.idea)
     if idea is None:
-        raise UserError(f"There is no idea I-{cmd.idea} here; `ideas` lists yours.")
+        raise UserError(
+            say("There is no idea I-{number} here; `ideas` lists yours.", number=cmd.idea),
+            "unknown-idea",
+        )
     if idea.owner != ctx.caller.id and not ctx.caller.role.allows(Role.STAFF):
-        raise UserError(f"{idea.ref} is not your idea; you can introduce people to your own.")
+        raise UserError(
+            f"{idea.ref} is not your idea; you can introduce people to your own.",
+            subject=idea.ref,
+        )
     other = await ctx.resolve(cmd.member)
     if other.id == ctx.caller.id:
-        raise UserError("You cannot introduce yourself to yourself.")
+        raise UserError("You cannot introduce yourself to yourself.", subject=idea.ref)
     summary = str(idea.answers.get("summary", ""))[:400]
     note = f"\n{ctx.caller.name} adds: {cmd.note}" if cmd.note else ""
-    ctx.dm(
+    ctx.notices.dm(
         other,
         f"{ctx.caller.name} would like to introduce you to {idea.ref} \u201c{idea.title}\u201d"
         f" by {idea.owner_name}.\n{summary}{note}\nReply to them directly if you would like "
         "to talk; if not, you can simply let it be.",
+        topic="intro.received",
+        subject=idea.ref,
     )
     await ctx.uow.introductions.add(
         ctx.community.id, idea.id, ctx.caller.id, other.id, cmd.note, ctx.clock.now()
     )
-    ctx.reply(f"Introduced {other.name} to {idea.ref}; they have the idea's summary.")
-    await ctx.tell_staff(f"Introduction: {ctx.caller.name} introduced {other.name} to {idea.ref}.")
+    ctx.reply(
+        f"Introduced {other.name} to {idea.ref}; they have the idea's summary.",
+        topic="intro",
+        subject=idea.ref,
+    )
+    await ctx.tell_staff(
+        f"Introduction: {ctx.caller.name} introduced {other.name} to {idea.ref}.",
+        topic="intro.made",
+        subject=idea.ref,
+    )
 
 
 @handlers.on(MyData)
@@ -149,15 +173,12 @@ async def mydata(ctx: Context, cmd: MyData) -> None:
         "conversation": conversation.state if conversation else None,
     }
     content = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
+    text = say(
+        "Here is everything sif-bot stores about you. `forget` erases your profile and answers."
+    )
+    file = File("sif-mydata.json", content, "application/json")
     ctx.outbound.append(
-        Outbound(
-            ctx.inbound.platform,
-            Delivery.DM,
-            ctx.inbound.user,
-            "Here is everything sif-bot stores about you. `forget` erases your profile and "
-            "answers.",
-            attachment=Attachment("sif-mydata.json", content, "application/json"),
-        )
+        Outbound(ctx.inbound.platform, Delivery.DM, ctx.inbound.user, "mydata", (*text, file))
     )
 
 
@@ -172,19 +193,29 @@ async def forget(ctx: Context, cmd: Forget) -> None:
     ]  # fmt: skip
     if busy:
         raise UserError(
-            f"Finish or cancel {', '.join(busy)} first; then `forget` can erase your data."
+            say(
+                "Finish or cancel {busy} first; then `forget` can erase your data.",
+                busy=", ".join(busy),
+            ),
+            "still-busy",
         )
     if cmd.confirm is None:
         ctx.reply(
-            "This erases your profile, expertise, ideas' answers, conversation and chat "
-            "accounts from sif-bot. Your ledger entries stay, without your name, so the "
-            "network's totals stay true. Type `forget confirm` to go ahead."
+            say(
+                "This erases your profile, expertise, ideas' answers, conversation and chat "
+                "accounts from sif-bot. Your ledger entries stay, without your name, so the "
+                "network's totals stay true. Type `forget confirm` to go ahead."
+            ),
+            topic="forget",
         )
         return
     info = await ctx.uow.ledger.balance_info(me)
     placeholder = f"former member {me.id}"
     await ctx.uow.members.forget(me.id, placeholder)
-    ctx.reply("Done: your data is erased. Thank you for being part of the network.")
+    ctx.reply(
+        "Done: your data is erased. Thank you for being part of the network.", topic="forgotten"
+    )
     await ctx.tell_staff(
-        f"A member asked to be forgotten: now {placeholder} (balance {format_sif(info.balance)})."
+        f"A member asked to be forgotten: now {placeholder} (balance {format_sif(info.balance)}).",
+        topic="member.forgotten",
     )

@@ -8,6 +8,7 @@ from datetime import timedelta
 from bot.app.context import Context, Handlers, UserError
 from bot.commands import Availability, ExpertiseAdd, ExpertiseRemove, Pause, Resume, SetRole
 from bot.domain.records import Role
+from bot.messages import say
 
 INDEFINITELY = timedelta(days=365 * 100)
 
@@ -22,7 +23,12 @@ async def _known_tags(ctx: Context, tags: list[str]) -> None:
             close = difflib.get_close_matches(tag, known, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise UserError(
-                f"'{tag}' is not one of this community's tags.{hint} Type `tags` for the list."
+                say(
+                    "'{tag}' is not one of this community's tags.{hint} Type `tags` for the list.",
+                    tag=tag,
+                    hint=hint,
+                ),
+                "unknown-tag",
             )
 
 
@@ -33,7 +39,9 @@ async def expertise_add(ctx: Context, cmd: ExpertiseAdd) -> None:
     for tag, level in levels.items():
         await ctx.uow.members.set_expertise(ctx.caller.id, tag, level)
     mine = await ctx.uow.members.expertise(ctx.caller.id)
-    ctx.reply("Your expertise: " + ", ".join(f"{e.tag}:{e.level}" for e in mine) + ".")
+    ctx.reply(
+        "Your expertise: " + ", ".join(f"{e.tag}:{e.level}" for e in mine) + ".", topic="expertise"
+    )
 
 
 @handlers.on(ExpertiseRemove)
@@ -41,12 +49,14 @@ async def expertise_remove(ctx: Context, cmd: ExpertiseRemove) -> None:
     current = {e.tag for e in await ctx.uow.members.expertise(ctx.caller.id)}
     missing = [t for t in cmd.tags if t not in current]
     if missing:
-        raise UserError(f"'{missing[0]}' is not in your expertise; nothing was removed.")
+        raise UserError(
+            f"'{missing[0]}' is not in your expertise; nothing was removed.", "not-in-expertise"
+        )
     for tag in cmd.tags:
         await ctx.uow.members.remove_expertise(ctx.caller.id, tag)
     mine = await ctx.uow.members.expertise(ctx.caller.id)
     listed = ", ".join(f"{e.tag}:{e.level}" for e in mine) or "none yet"
-    ctx.reply(f"Removed {', '.join(cmd.tags)}. Your expertise: {listed}.")
+    ctx.reply(f"Removed {', '.join(cmd.tags)}. Your expertise: {listed}.", topic="expertise")
 
 
 @handlers.on(Availability)
@@ -54,11 +64,17 @@ async def availability(ctx: Context, cmd: Availability) -> None:
     await ctx.uow.members.set_capacity(ctx.caller.id, cmd.count)
     if cmd.count == 0:
         ctx.reply(
-            "You will get no new review offers (availability 0); "
-            "`availability 2` turns them back on."
+            say(
+                "You will get no new review offers (availability 0); "
+                "`availability 2` turns them back on."
+            ),
+            topic="availability",
         )
     else:
-        ctx.reply(f"You will get review offers while you have fewer than {cmd.count} open reviews.")
+        ctx.reply(
+            f"You will get review offers while you have fewer than {cmd.count} open reviews.",
+            topic="availability",
+        )
 
 
 @handlers.on(Pause)
@@ -66,17 +82,27 @@ async def pause(ctx: Context, cmd: Pause) -> None:
     now = ctx.clock.now()
     until = now + (timedelta(days=cmd.days) if cmd.days else INDEFINITELY)
     await ctx.uow.members.set_paused_until(ctx.caller.id, until)
-    when = f"until {until:%Y-%m-%d}" if cmd.days else "until you type `resume`"
-    ctx.reply(f"Paused: you will get no review offers {when}. Your open reviews stay yours.")
+    if cmd.days:
+        paused = say(
+            "Paused: you will get no review offers until {until:%Y-%m-%d}. "
+            "Your open reviews stay yours.",
+            until=until,
+        )
+    else:
+        paused = say(
+            "Paused: you will get no review offers until you type `resume`. "
+            "Your open reviews stay yours."
+        )
+    ctx.reply(paused, topic="paused")
 
 
 @handlers.on(Resume)
 async def resume(ctx: Context, cmd: Resume) -> None:
     paused = ctx.caller.paused_until
     if paused is None or paused <= ctx.clock.now():
-        raise UserError("You are not paused; you already receive review offers.")
+        raise UserError("You are not paused; you already receive review offers.", "not-paused")
     await ctx.uow.members.set_paused_until(ctx.caller.id, None)
-    ctx.reply("Welcome back: you will receive review offers again.")
+    ctx.reply("Welcome back: you will receive review offers again.", topic="resumed")
 
 
 @handlers.on(SetRole)
@@ -88,12 +114,19 @@ async def set_role(ctx: Context, cmd: SetRole) -> None:
     if member.role is Role.ADMIN and role is not Role.ADMIN:
         admins = [m for m in await ctx.uow.members.all(ctx.community.id) if m.role is Role.ADMIN]
         if len(admins) <= 1:
-            raise UserError(f"{member.name} is the last admin; make someone else admin first.")
+            raise UserError(
+                f"{member.name} is the last admin; make someone else admin first.", "last-admin"
+            )
     await ctx.uow.members.set_role(member.id, role)
-    ctx.reply(f"{member.name} is now {role.value} (was {member.role.value}).")
+    ctx.reply(f"{member.name} is now {role.value} (was {member.role.value}).", topic="role")
     if member.id != ctx.caller.id:
-        ctx.dm(
+        ctx.notices.dm(
             member,
-            f"{ctx.caller.name} made you {role.value} in {ctx.community.name}. "
-            "Type `help` to see what you can do.",
+            say(
+                "{by} made you {role} in {community}. Type `help` to see what you can do.",
+                by=ctx.caller.name,
+                role=role.value,
+                community=ctx.community.name,
+            ),
+            topic="role.changed",
         )

@@ -104,7 +104,7 @@ async def request_help(ctx: Context, cmd: RequestHelp) -> None:
         ctx.reply(
             f"Asked the network: {describe(request)}. No peer can take it right now, "
             "so staff have been asked to find one.",
-            topic="asked",
+            topic="asked.escalated",
             subject=request.ref,
         )
 
@@ -139,7 +139,8 @@ async def _my_offer(ctx: Context, request: HelpRequest) -> int:
     if offer is None:
         raise UserError(
             say("{ref} was not offered to you; `offers` lists yours.", ref=request.ref),
-            subject=request.ref,
+            "not-offered",
+            request.ref,
         )
     if offer.status is OfferStatus.ACCEPTED:
         raise UserError(
@@ -471,7 +472,7 @@ async def assign(ctx: Context, cmd: Assign) -> None:
         request.id, peer.id, request.round + 1, why, now, now + ttl, now + ttl / 2
     )
     idea = await ctx.uow.ideas.by_number(ctx.community.id, request.idea_number)
-    ctx.dm(
+    ctx.notices.dm(
         peer,
         offer_text(request, idea, why, now + ttl),
         topic="offer",

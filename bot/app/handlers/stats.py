@@ -19,7 +19,7 @@ from bot.commands import Stats
 from bot.domain.ids import CommunityId
 from bot.domain.ledger import NETWORK, EntryKind, format_sif
 from bot.domain.records import OfferStatus, RequestStatus
-from bot.messages import Attachment, Delivery, Outbound
+from bot.messages import File, plain
 from bot.ports import UnitOfWork
 
 BUSIEST = 3
@@ -199,10 +199,10 @@ async def compute_stats(
     )
 
 
-def chart_attachment(result: StatsResult, community: str) -> Attachment:
+def chart_attachment(result: StatsResult, community: str) -> File:
     """The chart of a result as a PNG file named after the day it was drawn."""
     png = stats_chart(result.chart_data(community))
-    return Attachment(f"sif-stats-{result.now:%Y%m%d}.png", png, "image/png")
+    return File(f"sif-stats-{result.now:%Y%m%d}.png", png, "image/png")
 
 
 @handlers.on(Stats)
@@ -211,18 +211,6 @@ async def stats(ctx: Context, cmd: Stats) -> None:
     # A child process draws the chart (bot.app.charts); waiting for it in a thread keeps the
     # event loop serving other commands meanwhile.
     chart = await asyncio.to_thread(chart_attachment, result, ctx.community.name)
-    inbound = ctx.inbound
-    # Posted where it was asked (public): in the channel, or as a DM. Built here rather
-    # than with ctx.reply, which cannot carry a file.
-    delivery, to = (
-        (Delivery.CHANNEL, inbound.channel) if inbound.channel else (Delivery.DM, inbound.user)
-    )
-    ctx.outbound.append(
-        Outbound(
-            inbound.platform,
-            delivery,
-            to,
-            "\n".join(result.lines()),
-            attachment=chart,
-        )
-    )
+    # Posted where it was asked (public): in the channel, or as a DM; the chart is a file
+    # part, and a file is never ephemeral.
+    ctx.reply((*plain("\n".join(result.lines())), chart), topic="stats", public=True)

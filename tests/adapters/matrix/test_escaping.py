@@ -1,6 +1,7 @@
-"""What people typed shows literally on Matrix: in `formatted_body` every string that came
-from a person is HTML-escaped and never turned into <b> or <code>, the core's own `code`
-and *headings* are, and the plain `body` is the core's text unchanged.
+"""What people typed shows literally on Matrix: in `formatted_body` every plain `Text`
+part (people's words always are) is HTML-escaped and never turned into <b> or <code>,
+exactly the core's own `Code` and `Strong` parts are, tables are HTML tables with escaped
+cells, and the plain `body` is the core's plain rendering unchanged.
 
 The same members with hostile names as in the Slack test use the real core
 (`Bot.handle`); every answer is rendered by `adapters.matrix.translate.content`.
@@ -12,12 +13,25 @@ import html
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from adapters.matrix import translate as matrix
-from bot import markup
 from bot.bootstrap import App
-from bot.messages import Button, Delivery, Outbound, Table, render_table
-from tests.adapters.slack.test_escaping import NAMES, naming, outbounds_naming, say
+from bot.messages import (
+    Actions,
+    Button,
+    Code,
+    Delivery,
+    Outbound,
+    Part,
+    Strong,
+    Table,
+    Text,
+    render_plain,
+    say,
+)
+from tests.adapters.slack.test_escaping import NAMES, ask, naming, outbounds_naming
 
 ALLOWED_TAGS = {"br", "b", "code", "table", "thead", "tbody", "tr", "th", "td"}
 
@@ -62,20 +76,38 @@ def read(formatted: str) -> Reader:
     return reader
 
 
+def core_marks(message: Outbound, hinted: bool) -> list[tuple[str, str]]:
+    """What may be marked up, in order: the Code and Strong parts, and the actions of a
+    "Reply with" hint (the bot's own commands)."""
+    marks = [
+        ("code" if isinstance(p, Code) else "b", p.text)
+        for p in message.parts
+        if isinstance(p, Code | Strong)
+    ]
+    if hinted and matrix.hint(message).startswith("Reply with: "):
+        marks += [("code", b.action) for b in message.buttons]
+    return marks
+
+
 def check_matrix(message: Outbound, name: str) -> None:
     content = matrix.content(message)
     body, formatted = content["body"], content["formatted_body"]
     assert body.startswith(message.text)  # the plain body is the core's text (and a hint)
     reader = read(formatted)
     assert set(reader.tags) <= ALLOWED_TAGS, reader.tags
-    for tag, inside in reader.marked:  # only the core's markup is marked up
-        assert markup.is_heading(inside) if tag == "b" else markup.is_code(inside), inside
+    # exactly the core's markup is marked up
+    assert reader.marked == core_marks(message, body != message.text), formatted
     assert html.escape(name) in formatted
     if message.table is None:
         assert "".join(reader.text) == body  # nothing lost, nothing added
     else:
-        cells = read(formatted.partition("<table>")[2]).text
-        assert name in cells
+        table = formatted.partition("<table>")[2].partition("</table>")[0]
+        assert name in read(table).text
+        assert "<b>" not in table and "<code>" not in table
+
+
+def dm(*parts: Part) -> Outbound:
+    return Outbound("matrix", Delivery.DM, "@a:x", "test", parts)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -86,34 +118,80 @@ async def test_a_member_name_shows_literally_on_matrix(app: App, name: str) -> N
 
 @pytest.mark.parametrize("name", NAMES)
 def test_names_in_a_sentence_a_table_and_a_hint(name: str) -> None:
-    text = f"Granted 5.00 SIF to {name} ({name}); `balance` shows it.\n{name}"
-    check_matrix(Outbound("matrix", Delivery.DM, "@a:x", text), name)
+    parts = say("Granted 5.00 SIF to {name} ({name}); `balance` shows it.\n{name}", name=name)
+    check_matrix(dm(*parts), name)
+    assert "<code>balance</code>" in matrix.content(dm(*parts))["formatted_body"]
+    check_matrix(dm(Text(name)), name)
     table = Table(("member", "balance"), ((name, "5.00 SIF"),))
-    text = f"Balances:\n{render_table(table)}"
-    check_matrix(Outbound("matrix", Delivery.DM, "@a:x", text, None, table), name)
+    message = dm(Strong("Balances"), Text(":\n"), table)
+    check_matrix(message, name)
+    cell = f"<td>{html.escape(name)}</td>"
+    assert cell in matrix.content(message)["formatted_body"]
     buttons = (Button("1", "1"), Button(name, "2"))
-    message = Outbound("matrix", Delivery.DM, "@a:x", f"Pick one, {name}.", buttons=buttons)
+    message = dm(Text(f"Pick one, {name}."), Actions(buttons))
+    check_matrix(message, name)
     content = matrix.content(message)
     assert content["formatted_body"].endswith("Reply with: <code>1</code>, <code>2</code>")
     assert content["body"] == f"Pick one, {name}.\nReply with: `1`, `2`"
+    assert content[matrix.ACTIONS_KEY] == ["1", "2"]
+    offer = dm(
+        Text(f"{name} asks you."),
+        Actions((Button("Accept", "accept R-7"), Button(name, "decline R-7"))),
+    )
+    check_matrix(offer, name)
+    content = matrix.content(offer)
+    assert content["body"].endswith("React ✅ to accept or ❌ to decline.")
+    assert content[matrix.ACTIONS_KEY] == ["accept R-7", "decline R-7"]
 
 
 def test_the_old_rendering_would_have_been_caught() -> None:
     """Plain html.escape plus markdown-ish marks turned people's *text* bold."""
-    assert (
-        "<b>"
-        not in matrix.content(Outbound("matrix", Delivery.DM, "@a:x", "Hi *bold*!"))[
-            "formatted_body"
-        ]
-    )
+    assert "<b>" not in matrix.content(dm(Text("Hi *bold*!")))["formatted_body"]
     assert read("Hi <b>bold</b>!").marked == [("b", "bold")]
-    assert not markup.is_heading("bold")
+    assert core_marks(dm(Text("Hi *bold*!")), False) == []
+    # the core's own Strong part is what makes it bold
+    strong = dm(Text("Hi "), Strong("bold"), Text("!"))
+    assert matrix.content(strong)["formatted_body"] == "Hi <b>bold</b>!"
+    assert read("Hi <b>bold</b>!").marked == core_marks(strong, False)
+
+
+def test_only_the_core_parts_are_marked_up() -> None:
+    message = dm(
+        Text("*Hi* <b>x</b> "),
+        Strong("Balance <i>"),
+        Text(" `help` <!channel> &amp;\n> quoted "),
+        Code("edit <question>"),
+    )
+    formatted = matrix.content(message)["formatted_body"]
+    assert "<b>Balance &lt;i&gt;</b>" in formatted
+    assert "<code>edit &lt;question&gt;</code>" in formatted
+    assert "&lt;b&gt;x&lt;/b&gt;" in formatted and "&amp;amp;" in formatted
+    check_matrix(message, "<b>x</b>")
+
+
+@given(st.text())
+def test_any_text_shows_literally(text: str) -> None:
+    message = dm(Text(text), Text(" "), Code("balance"), Text(" "), Strong("Held"))
+    content = matrix.content(message)
+    reader = read(content["formatted_body"])
+    assert set(reader.tags) <= {"br", "b", "code"}
+    assert reader.marked == [("code", "balance"), ("b", "Held")]
+    assert content["body"] == render_plain(message.parts) == f"{text} `balance` *Held*"
+    assert "".join(reader.text) == content["body"]
 
 
 async def test_the_core_markup_stays_formatted(app: App) -> None:
-    (help_,) = await say(app, "staff", "help")
+    (help_,) = await ask(app, "staff", "help")
     formatted = matrix.content(help_)["formatted_body"]
     assert "<b>Your ideas</b>" in formatted and "<code>intake</code>" in formatted
-    for message in [help_, *await say(app, "staff", "intake")]:
+    # a help answer has its commands as code
+    codes = [inside for tag, inside in read(formatted).marked if tag == "code"]
+    assert "intake" in codes and "help <command>" in codes
+    for message in [help_, *await ask(app, "staff", "intake")]:
         formatted = matrix.content(message)["formatted_body"]
         assert "`" not in formatted and "*" not in formatted, formatted
+        assert read(formatted).marked == core_marks(message, False)
+    home = dm(*await app.bot.home("console", "staff"))
+    formatted = matrix.content(home)["formatted_body"]
+    assert "<b>Balance</b>" in formatted and "<b>Open offers</b>" in formatted
+    assert read(formatted).marked == core_marks(home, False)

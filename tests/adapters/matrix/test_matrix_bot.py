@@ -13,8 +13,8 @@ import pytest
 from nio import RoomMessageText, UnknownBadEvent
 
 from adapters.matrix.client import MatrixAdapter
-from bot.app.outbox import Relay
 from bot.app.service import Bot
+from bot.bootstrap import assemble
 from bot.domain.ledger import AccountKey
 from bot.domain.records import RequestStatus
 from store.db import create_schema, make_engine, make_sessionmaker
@@ -61,7 +61,7 @@ async def net(synapse: Synapse, matrix_users: MakeUser, tmp_path: Path) -> Async
     # One peer per round: the flow below expects the request to go to bob alone.
     settings = make_settings(url, sif_admins=f"matrix:{staff.user_id}", sif_fanout=1)
     clock = FakeClock()
-    bot = Bot(uow, settings, clock, Relay(uow, clock))
+    bot = assemble(settings, uow, clock).bot
     adapters: list[MatrixAdapter] = []
     localpart = bot_account.user_id.split(":")[0].lstrip("@")
 

@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from adapters.slack.app import SlackAdapter
-from bot.app.outbox import Relay
 from bot.app.service import Bot
+from bot.bootstrap import assemble
 from bot.domain.ledger import AccountKey
 from bot.domain.records import RequestStatus
 from store.db import create_schema, make_engine, make_sessionmaker
@@ -84,7 +84,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     uow = SqlUnitOfWorkFactory(make_sessionmaker(engine))
     settings = make_settings(url, sif_admins="slack:T0001:USTAFF", sif_staff_channel=STAFF_CHANNEL)
     clock = FakeClock()
-    bot = Bot(uow, settings, clock, Relay(uow, clock))
+    bot = assemble(settings, uow, clock).bot
     async with FakeSlack() as slack:
         slack.users["U0002"] = {"name": "ann", "real_name": "Ann Peeters"}
         slack.users["U0003"] = {"name": "bob", "real_name": "Bob Claes"}

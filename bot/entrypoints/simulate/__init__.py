@@ -1,0 +1,147 @@
+"""`sif-bot simulate`: try a factory's rules on a synthetic community before living with them.
+
+The simulator builds a community of synthetic members in a temporary SQLite database
+(through :func:`bot.bootstrap.build`, exactly as the command line does) and drives the
+*real* core through the weeks: every member action is a line of text given to
+:meth:`bot.app.service.Bot.handle` on the console platform, and the scheduler's sweeps
+(:func:`bot.app.jobs.sweep_offers`, :func:`bot.app.jobs.sweep_conversations`) run on a
+:class:`ManualClock` the simulator moves. Members only learn what the bot tells them:
+a recording messenger on the console platform receives every message, and each
+synthetic member reacts to the ones addressed to them (an offer, a reminder, a
+delivered review) according to their profile. Figures are read back from the
+database at the end, plus one snapshot of the balances per simulated day.
+
+The community (shares of ``--members``, plus one staff member who takes no reviews):
+
+==================  =====  =======================================================
+archetype           share  behaviour
+==================  =====  =======================================================
+peer                40 %   1-3 expertise tags, answers offers, accepts 55-90 %
+innovator-peer      20 %   an idea and 1-2 tags; asks every 3-6 weeks, accepts 40-80 %
+innovator           22 %   an idea, no expertise; asks every 2-5 weeks, accepts 5-25 %
+taker                8 %   an idea; asks every 10-21 days, never answers offers,
+                           thanks only 30 % of reviews
+ghost               10 %   signed up with 1-2 tags, never answers anything
+==================  =====  =======================================================
+
+Everyone joins during the first week: peers type `expertise add` (and `availability`
+when they take other than two reviews at once); one innovator in ten types the whole
+intake conversation, and a quarter of those stop halfway until the bot's reminder (or
+for good); the other ideas are stored directly with the same answers, to keep a
+500-member run within minutes. Answers to offers come after a delay drawn per member
+(median 5 h, some members much slower); the bot's reminder brings half of those who
+had not answered yet to answer soon; nobody acts between 22:00 and 08:00. Reviews are
+delivered 1-5 days after accepting and thanked (or paid automatically) a day or so
+later. A request nobody accepted within a week is cancelled by its requester. Staff
+look at escalations every morning at 10:00 and `assign` each (at most twice) to the
+matching peer who is not busy and has delivered before. Expertise is supplied and demanded
+unevenly: many peers know marketing, communication and technology; innovators most
+often ask for business-model, finance and fundraising.
+
+The sweeps run on the hour, in every hour in which something falls due (an offer's
+reminder or expiry, an auto-release, a conversation's reminder or expiry: the
+simulator knows each from what the bot said), and at midnight for anything else.
+
+Everything random comes from one ``random.Random(seed)``: it draws the community, and
+gives each member their own generator for their later choices, so two runs with the
+same seed but different rules (``--compare``) face the same people making the same
+decisions as far as the rules let them. There is no wall-clock time and no iteration
+over sets, so the same seed and settings give the same report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bot.entrypoints.simulate.charts import write_charts
+from bot.entrypoints.simulate.driver import _Simulation as _Simulation  # patched in tests
+from bot.entrypoints.simulate.driver import simulate
+from bot.entrypoints.simulate.report import (
+    DaySnapshot,
+    SimConfig,
+    SimReport,
+    TagRow,
+    circulation,
+    compare_text,
+    gini,
+)
+from bot.entrypoints.simulate.rules import _settings, parse_overrides, setting_names
+
+__all__ = [
+    "DaySnapshot",
+    "SimConfig",
+    "SimReport",
+    "TagRow",
+    "add_arguments",
+    "circulation",
+    "compare_text",
+    "gini",
+    "parse_overrides",
+    "run",
+    "setting_names",
+    "simulate",
+    "write_charts",
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `sif-bot simulate`."""
+    parser.add_argument("--members", type=int, default=500, help="community size (default 500)")
+    parser.add_argument("--weeks", type=int, default=12, help="weeks to simulate (default 12)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a rule setting without the sif_ prefix, e.g. offer_ttl_hours=12 (repeatable)",
+    )
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        default=None,
+        metavar="KEY=VALUE",
+        help="also run with these settings on top, same seed, and print the differences",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="write PNG charts to DIR")
+
+
+async def run(args: argparse.Namespace) -> int:
+    """`sif-bot simulate`: print the report (or two and their differences); charts to --out."""
+    from bot.settings import SettingsError
+
+    try:
+        if not 5 <= args.members <= 20_000:
+            raise ValueError("--members must be between 5 and 20000")
+        if not 1 <= args.weeks <= 104:
+            raise ValueError("--weeks must be between 1 and 104")
+        base = parse_overrides(args.overrides)
+        configs = [SimConfig(args.members, args.weeks, args.seed, base, sys.stderr)]
+        if args.compare is not None:
+            merged = dict(base)
+            merged.update(parse_overrides(args.compare))
+            configs.append(
+                SimConfig(args.members, args.weeks, args.seed, tuple(merged.items()), sys.stderr)
+            )
+        for config in configs:  # a bad value stops before minutes of simulation
+            _settings("sqlite+aiosqlite:///:memory:", config.overrides)
+    except (ValueError, SettingsError) as exc:
+        print(f"sif-bot simulate: {exc}", file=sys.stderr)
+        return 2
+    reports = []
+    for config in configs:
+        print(f"simulate: running {config.label} ...", file=sys.stderr, flush=True)
+        reports.append(await simulate(config))
+    if len(reports) == 1:
+        print(reports[0].text())
+    else:
+        for name, report in zip("AB", reports, strict=True):
+            print(f"== {name} ==\n{report.text()}\n")
+        print(compare_text(reports[0], reports[1]))
+    if args.out is not None:
+        for path in write_charts(reports, args.out):
+            print(f"chart: {path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,21 @@
+"""The event log: the keys of the inbound events already handled, so that a platform's
+redelivery of one is recognised and handled once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import ProcessedEventRow
+from store.sql import insert_ignoring_conflicts
+
+
+class SqlEventLog:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def first_time(self, key: str, at: datetime) -> bool:
+        stmt = insert_ignoring_conflicts(self.s, ProcessedEventRow).values(key=key, created_at=at)
+        inserted = await self.s.scalar(stmt.returning(ProcessedEventRow.key))
+        return inserted is not None

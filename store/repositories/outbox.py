@@ -1,0 +1,145 @@
+"""The outbox: every outbound message stored in the transaction that made it, then
+claimed, held, released and marked sent by the processes that deliver it, on statements
+built once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import Outbound
+from store.models import OutboxRow
+from store.queries.stats import SqlStatsQueries
+from store.rows import as_outbound, outbox_parts
+from store.sql import table
+
+_OUTBOX = table(OutboxRow)
+# Every message goes through these: built once, run on the connection (no ORM flush).
+_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id)
+_MARK_SENT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        sent_at=bindparam("b_at", type_=_OUTBOX.c.sent_at.type),
+        claimed_until=None,
+        platform_ref=bindparam("b_ref"),
+    )
+)
+_CLAIMABLE = (
+    select(_OUTBOX)
+    .where(
+        _OUTBOX.c.sent_at.is_(None),
+        _OUTBOX.c.platform.in_(bindparam("b_platforms", expanding=True)),
+        or_(
+            _OUTBOX.c.claimed_until.is_(None),
+            _OUTBOX.c.claimed_until <= bindparam("b_now", type_=_OUTBOX.c.claimed_until.type),
+        ),
+    )
+    .order_by(_OUTBOX.c.id)
+    .limit(bindparam("b_limit"))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(
+        claimed_until=bindparam("b_until", type_=_OUTBOX.c.claimed_until.type),
+        attempts=_OUTBOX.c.attempts + 1,
+    )
+)
+
+
+class SqlOutbox:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def add(
+        self, message: Outbound, at: datetime, claimed_until: datetime | None = None
+    ) -> int:
+        connection = await self.s.connection()
+        result = await connection.execute(
+            _INSERT_OUTBOX,
+            {
+                "platform": message.platform,
+                "delivery": message.delivery.value,
+                "to": message.to,
+                "channel": message.channel,
+                "text": message.text,
+                "parts": outbox_parts(message),
+                "created_at": at,
+                # Claimed by the process about to send it, which counts the attempt now.
+                "attempts": 0 if claimed_until is None else 1,
+                "claimed_until": claimed_until,
+            },
+        )
+        return int(result.scalar_one())
+
+    async def pending(self, platforms: Sequence[str], limit: int) -> list[Outbound]:
+        rows = await self.s.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.sent_at.is_(None), OutboxRow.platform.in_(list(platforms)))
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        return [as_outbound(r) for r in rows]
+
+    async def claim(
+        self, platforms: Sequence[str], now: datetime, until: datetime, limit: int
+    ) -> list[tuple[Outbound, bool]]:
+        """Unsent messages nobody holds, now held until `until`; with each, whether a send
+        was tried before (then it may have arrived). Rows other processes are claiming at
+        this moment are skipped, not waited for."""
+        connection = await self.s.connection()
+        rows = (
+            await connection.execute(
+                _CLAIMABLE, {"b_platforms": list(platforms), "b_now": now, "b_limit": limit}
+            )
+        ).all()
+        claimed = [(as_outbound(r), r.attempts > 0) for r in rows]
+        if rows:
+            await connection.execute(_CLAIM, {"b_ids": [r.id for r in rows], "b_until": until})
+        return claimed
+
+    async def renew(self, outbox_id: int, held_until: datetime | None, until: datetime) -> bool:
+        """Extend a hold that is still ours: unsent and held until exactly `held_until`."""
+        held = (
+            OutboxRow.claimed_until.is_(None)
+            if held_until is None
+            else OutboxRow.claimed_until == held_until
+        )
+        result = await self.s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == outbox_id, OutboxRow.sent_at.is_(None), held)
+            .values(claimed_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def release(self, outbox_ids: Sequence[int], at: datetime) -> None:
+        """Let deliveries take these messages again from `at` (a send failed or never began)."""
+        if outbox_ids:
+            await self.s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(list(outbox_ids)), OutboxRow.sent_at.is_(None))
+                .values(claimed_until=at)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None:
+        await self.mark_all_sent([(outbox_id, ref)], at)
+
+    async def mark_all_sent(self, sent: Sequence[tuple[int, str | None]], at: datetime) -> None:
+        if sent:
+            connection = await self.s.connection()
+            await connection.execute(
+                _MARK_SENT, [{"b_id": i, "b_at": at, "b_ref": ref} for i, ref in sent]
+            )
+
+    # The read side (store.queries.stats), reached here because bot.ports declares it on
+    # Outbox.
+
+    async def backlog(self) -> int:
+        return await SqlStatsQueries(self.s).backlog()
