@@ -154,22 +154,6 @@ class MemberRepository(Protocol):
         profile: dict[str, Any],
     ) -> None: ...
 
-    async def search_ids(
-        self, community: CommunityId, words: Sequence[str], *, exclude: MemberId
-    ) -> list[MemberId]:
-        """Members with a chat identity, other than `exclude`, whose name, bio, tags or
-        profile may contain one of the lowercase `words`, in id order: every member whose
-        text does, and perhaps a few others (the caller scores them)."""
-        ...
-
-    async def find_candidates(self, members: Sequence[MemberId]) -> list[FindCandidate]:
-        """What `find` scores and shows of these members, in id order."""
-        ...
-
-    async def reviewing_tags(self, community: CommunityId) -> set[str]:
-        """The tags of members who take reviews (capacity above 0)."""
-        ...
-
 
 class LinkRepository(Protocol):
     """One-time codes that join a second platform identity to a member."""
@@ -202,7 +186,6 @@ class IntroductionRepository(Protocol):
         note: str,
         at: datetime,
     ) -> None: ...
-    async def count(self, community: CommunityId, since: datetime) -> int: ...
 
 
 class ConversationRepository(Protocol):
@@ -265,22 +248,6 @@ class LedgerRepository(Protocol):
         total, cached balances that differ from the entries."""
         ...
 
-    async def credits(
-        self,
-        community: CommunityId,
-        kinds: Sequence[EntryKind],
-        since: datetime,
-        until: datetime,
-    ) -> list[tuple[datetime, EntryKind, int]]:
-        """(at, kind, amount) of every positive posting of the transactions of these kinds
-        made from `since` to `until` (both included): the amount each one moved."""
-        ...
-
-    async def sharing(self, community: CommunityId) -> tuple[int, int]:
-        """How many members `all_balances` lists, and how many of them both gave and
-        received (`given` and `received` above 0)."""
-        ...
-
 
 class EventLog(Protocol):
     async def first_time(self, key: str, at: datetime) -> bool:
@@ -309,10 +276,6 @@ class Outbox(Protocol):
     async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None: ...
     async def mark_all_sent(self, sent: Sequence[tuple[int, str | None]], at: datetime) -> None:
         """`mark_sent` for several messages at once: (outbox id, platform's id) pairs."""
-        ...
-
-    async def backlog(self) -> int:
-        """How many messages are not sent yet, on every platform (a metric)."""
         ...
 
 
@@ -391,13 +354,11 @@ class RequestRepository(Protocol):
     async def claim_offers_to_remind(self, now: datetime, limit: int) -> list[Offer]: ...
     async def clear_reminder(self, offer: int) -> None: ...
     async def claim_expired_offers(self, now: datetime, limit: int) -> list[Offer]: ...
-    async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
-        """Every member of the community with what routing needs; reviews counted since `since`."""
-        ...
 
-    async def count_open_offers(self) -> int:
-        """Offers waiting for the peer's answer, in every community (a metric)."""
-        ...
+
+class StatsQueries(Protocol):
+    """The read side of `stats` and the metrics: aggregates over a community since a
+    moment, and counts across every community."""
 
     async def window(self, community: CommunityId, since: datetime) -> list[RequestTimes]:
         """The requests created at `since` or later, in number order."""
@@ -417,6 +378,62 @@ class RequestRepository(Protocol):
     async def never_offered(self, community: CommunityId, since: datetime) -> list[str]:
         """Names of the members who could review (some expertise, capacity above 0) and
         whose name is on no offer of a request created at `since` or later."""
+        ...
+
+    async def reviewing_tags(self, community: CommunityId) -> set[str]:
+        """The tags of members who take reviews (capacity above 0)."""
+        ...
+
+    async def count_introductions(self, community: CommunityId, since: datetime) -> int:
+        """The introductions made in the community at `since` or later (how many)."""
+        ...
+
+    async def credits(
+        self,
+        community: CommunityId,
+        kinds: Sequence[EntryKind],
+        since: datetime,
+        until: datetime,
+    ) -> list[tuple[datetime, EntryKind, int]]:
+        """(at, kind, amount) of every positive posting of the transactions of these kinds
+        made from `since` to `until` (both included): the amount each one moved."""
+        ...
+
+    async def sharing(self, community: CommunityId) -> tuple[int, int]:
+        """How many members `LedgerRepository.all_balances` lists, and how many of them
+        both gave and received (`given` and `received` above 0)."""
+        ...
+
+    async def count_open_offers(self) -> int:
+        """Offers waiting for the peer's answer, in every community (a metric)."""
+        ...
+
+    async def backlog(self) -> int:
+        """How many messages are not sent yet, on every platform (a metric)."""
+        ...
+
+
+class FindQueries(Protocol):
+    """The read side of `find`."""
+
+    async def search_ids(
+        self, community: CommunityId, words: Sequence[str], *, exclude: MemberId
+    ) -> list[MemberId]:
+        """Members with a chat identity, other than `exclude`, whose name, bio, tags or
+        profile may contain one of the lowercase `words`, in id order: every member whose
+        text does, and perhaps a few others (the caller scores them)."""
+        ...
+
+    async def find_candidates(self, members: Sequence[MemberId]) -> list[FindCandidate]:
+        """What `find` scores and shows of these members, in id order."""
+        ...
+
+
+class RoutingQueries(Protocol):
+    """The read side of routing."""
+
+    async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
+        """Every member of the community with what routing needs; reviews counted since `since`."""
         ...
 
 
@@ -443,6 +460,12 @@ class UnitOfWork(Protocol):
     def links(self) -> LinkRepository: ...
     @property
     def introductions(self) -> IntroductionRepository: ...
+    @property
+    def stats(self) -> StatsQueries: ...
+    @property
+    def find(self) -> FindQueries: ...
+    @property
+    def routing(self) -> RoutingQueries: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

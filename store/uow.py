@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.ports import StoreBusy
+from store.queries import SqlFindQueries, SqlRoutingQueries, SqlStatsQueries
 from store.repositories import (
     SqlCommunities,
     SqlConversations,
@@ -35,6 +36,9 @@ class SqlUnitOfWork:
     requests: SqlRequests
     links: SqlLinks
     introductions: SqlIntroductions
+    stats: SqlStatsQueries
+    find: SqlFindQueries
+    routing: SqlRoutingQueries
 
     def __init__(self, sessions: Callable[[], Any], read_only: bool = False) -> None:
         self._sessions = sessions
@@ -62,6 +66,9 @@ class SqlUnitOfWork:
         self.requests = SqlRequests(s)
         self.links = SqlLinks(s)
         self.introductions = SqlIntroductions(s)
+        self.stats = SqlStatsQueries(s)
+        self.find = SqlFindQueries(s)
+        self.routing = SqlRoutingQueries(s)
         return self
 
     async def __aexit__(

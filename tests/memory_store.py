@@ -693,50 +693,6 @@ class MemoryMembers:
     ) -> None:
         self._set(member, languages=_dump(list(languages)), bio=bio, profile=_dump(profile))
 
-    async def search_ids(
-        self, community: CommunityId, words: Sequence[str], *, exclude: MemberId
-    ) -> list[MemberId]:
-        if not words:
-            return []
-        t = self._x.t
-        reachable = {row.member_id for row in t.identities.values()}
-        candidates = [
-            r
-            for r in t.members.values()
-            if r.community_id == community and r.id != exclude and r.id in reachable
-        ]
-        if not all(_plain(w) for w in words):
-            return [MemberId(r.id) for r in candidates]
-        wanted = list(dict.fromkeys(words))
-        expertise = _expertise_by_member(t)
-
-        def may_contain(row: _MemberRow) -> bool:
-            texts = [_folded(text) for text in (row.name, row.bio, *expertise.get(row.id, {}))]
-            texts.append(_folded_json(row.profile))
-            return any(w in text for w in wanted for text in texts)
-
-        return [MemberId(r.id) for r in candidates if may_contain(r)]
-
-    async def find_candidates(self, members: Sequence[MemberId]) -> list[FindCandidate]:
-        t = self._x.t
-        wanted = set(members)
-        expertise = _expertise_by_member(t)
-        return [
-            FindCandidate(MemberId(r.id), r.name, r.bio, _load(r.profile), expertise.get(r.id, {}))
-            for r in t.members.values()
-            if r.id in wanted
-        ]
-
-    async def reviewing_tags(self, community: CommunityId) -> set[str]:
-        t = self._x.t
-        return {
-            tag
-            for (member, tag) in t.expertise.keys()
-            if (row := t.members.get(member)) is not None
-            and row.community_id == community
-            and row.capacity > 0
-        }
-
 
 # -- links and introductions ------------------------------------------------------------
 
@@ -850,14 +806,6 @@ class MemoryIntroductions:
             _utc(at),
         )
         t.introductions.put(row.id, row)
-
-    async def count(self, community: CommunityId, since: datetime) -> int:
-        since = _utc(since)
-        return sum(
-            1
-            for row in self._x.t.introductions.values()
-            if row.community_id == community and row.created_at >= since
-        )
 
 
 # -- conversations ----------------------------------------------------------------------
@@ -1217,44 +1165,6 @@ class MemoryLedger:
         problems += [f"escrow for member {h} is negative ({s})" for h, s in held.items() if s < 0]
         return problems
 
-    async def credits(
-        self,
-        community: CommunityId,
-        kinds: Sequence[EntryKind],
-        since: datetime,
-        until: datetime,
-    ) -> list[tuple[datetime, EntryKind, int]]:
-        t = self._x.t
-        since, until = _utc(since), _utc(until)
-        wanted = {k.value for k in kinds}
-        postings = _postings_by_transaction(t)
-        return [
-            (tx.created_at, EntryKind(tx.kind), posting.amount)
-            for tx in t.transactions.values()
-            if tx.community_id == community
-            and tx.kind in wanted
-            and since <= tx.created_at <= until
-            for posting in postings.get(tx.id, [])
-            if posting.amount > 0
-        ]
-
-    async def sharing(self, community: CommunityId) -> tuple[int, int]:
-        t = self._x.t
-        given: Counter[int] = Counter()  # by account
-        received: Counter[int] = Counter()  # by holder
-        for posting in _released(t):
-            given[posting.account_id] += posting.amount
-            if posting.holder_id is not None:
-                received[posting.holder_id] -= posting.amount
-        accounts = {a.member_id: a for a in t.accounts.values() if a.kind == MEMBER}
-        listed = [
-            (row, account)
-            for row in t.members.values()
-            if row.community_id == community and (account := accounts.get(row.id)) is not None
-        ]
-        both = sum(1 for row, account in listed if given[account.id] > 0 and received[row.id] > 0)
-        return len(listed), both
-
     def set_cached_balances(self, kind: AccountKind, balance: int) -> None:
         """Overwrite the cached balance of every account of `kind`, behind the ledger's
         back (a raw `UPDATE accounts SET balance = ...`): for tests of check_invariants."""
@@ -1376,9 +1286,6 @@ class MemoryOutbox:
                     outbox_id, replace(row, sent_at=at, claimed_until=None, platform_ref=ref)
                 )
 
-    async def backlog(self) -> int:
-        return sum(1 for r in self._x.t.outbox.values() if r.sent_at is None)
-
 
 # -- requests and offers ----------------------------------------------------------------
 
@@ -1439,7 +1346,7 @@ class MemoryRequests:
         )
 
     def _of_community(self, community: CommunityId) -> list[_RequestRow]:
-        return [r for r in self._x.t.requests.values() if r.community_id == community]
+        return _requests_of(self._x.t, community)
 
     async def create(
         self,
@@ -1654,61 +1561,21 @@ class MemoryRequests:
         due = [o for o in t.offers.values() if o.status == OFFERED and o.expires_at <= now]
         return self._claim_offers(due, lambda o: o.expires_at, limit)
 
-    async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
-        t = self._x.t
-        since = _utc(since)
-        members = [m for m in t.members.values() if m.community_id == community]
-        if not members:
-            return []
-        expertise = _expertise_by_member(t)
-        requests = self._of_community(community)
-        ids = {r.id for r in requests}
-        assigned = Counter(r.peer_id for r in requests if r.status == RequestStatus.ASSIGNED.value)
-        recent = Counter(
-            r.peer_id for r in requests if r.delivered_at is not None and r.delivered_at >= since
-        )
-        offered: Counter[int] = Counter()
-        last_offer: dict[int, datetime] = {}
-        for offer in t.offers.values():
-            if offer.request_id not in ids:
-                continue
-            if offer.status == OFFERED:
-                offered[offer.peer_id] += 1
-            last = last_offer.get(offer.peer_id)
-            if last is None or offer.offered_at > last:
-                last_offer[offer.peer_id] = offer.offered_at
-        given: Counter[int] = Counter()  # by member, on their own account
-        received: Counter[int] = Counter()  # by holder
-        for posting in _released(t, community):
-            account = t.accounts[posting.account_id]
-            if account.kind == MEMBER:
-                given[account.member_id] += posting.amount
-            if posting.holder_id is not None:
-                received[posting.holder_id] -= posting.amount
-        return [
-            PeerFacts(
-                member=MemberId(m.id),
-                name=m.name,
-                role=Role(m.role),
-                expertise=expertise.get(m.id, {}),
-                languages=tuple(_load(m.languages)),
-                capacity=m.capacity,
-                paused_until=m.paused_until,
-                open_reviews=assigned[m.id] + offered[m.id],
-                reviews_recent=recent[m.id],
-                last_offer_at=last_offer.get(m.id),
-                given=given[m.id],
-                received=received[m.id],
-            )
-            for m in members
-        ]
 
-    async def count_open_offers(self) -> int:
-        return sum(1 for o in self._x.t.offers.values() if o.status == OFFERED)
+# -- the read side: stats, find, routing ---------------------------------------------
+
+
+def _requests_of(t: _Tables, community: CommunityId) -> list[_RequestRow]:
+    return [r for r in t.requests.values() if r.community_id == community]
+
+
+class MemoryStatsQueries:
+    def __init__(self, x: _Txn) -> None:
+        self._x = x
 
     def _since(self, community: CommunityId, since: datetime) -> list[_RequestRow]:
         since = _utc(since)
-        rows = [r for r in self._of_community(community) if r.created_at >= since]
+        rows = [r for r in _requests_of(self._x.t, community) if r.created_at >= since]
         return sorted(rows, key=lambda r: (r.number, r.id))
 
     async def window(self, community: CommunityId, since: datetime) -> list[RequestTimes]:
@@ -1762,6 +1629,161 @@ class MemoryRequests:
             and m.name not in asked
         ]
 
+    async def reviewing_tags(self, community: CommunityId) -> set[str]:
+        t = self._x.t
+        return {
+            tag
+            for (member, tag) in t.expertise.keys()
+            if (row := t.members.get(member)) is not None
+            and row.community_id == community
+            and row.capacity > 0
+        }
+
+    async def count_introductions(self, community: CommunityId, since: datetime) -> int:
+        since = _utc(since)
+        return sum(
+            1
+            for row in self._x.t.introductions.values()
+            if row.community_id == community and row.created_at >= since
+        )
+
+    async def credits(
+        self,
+        community: CommunityId,
+        kinds: Sequence[EntryKind],
+        since: datetime,
+        until: datetime,
+    ) -> list[tuple[datetime, EntryKind, int]]:
+        t = self._x.t
+        since, until = _utc(since), _utc(until)
+        wanted = {k.value for k in kinds}
+        postings = _postings_by_transaction(t)
+        return [
+            (tx.created_at, EntryKind(tx.kind), posting.amount)
+            for tx in t.transactions.values()
+            if tx.community_id == community
+            and tx.kind in wanted
+            and since <= tx.created_at <= until
+            for posting in postings.get(tx.id, [])
+            if posting.amount > 0
+        ]
+
+    async def sharing(self, community: CommunityId) -> tuple[int, int]:
+        t = self._x.t
+        given: Counter[int] = Counter()  # by account
+        received: Counter[int] = Counter()  # by holder
+        for posting in _released(t):
+            given[posting.account_id] += posting.amount
+            if posting.holder_id is not None:
+                received[posting.holder_id] -= posting.amount
+        accounts = {a.member_id: a for a in t.accounts.values() if a.kind == MEMBER}
+        listed = [
+            (row, account)
+            for row in t.members.values()
+            if row.community_id == community and (account := accounts.get(row.id)) is not None
+        ]
+        both = sum(1 for row, account in listed if given[account.id] > 0 and received[row.id] > 0)
+        return len(listed), both
+
+    async def count_open_offers(self) -> int:
+        return sum(1 for o in self._x.t.offers.values() if o.status == OFFERED)
+
+    async def backlog(self) -> int:
+        return sum(1 for r in self._x.t.outbox.values() if r.sent_at is None)
+
+
+class MemoryFindQueries:
+    def __init__(self, x: _Txn) -> None:
+        self._x = x
+
+    async def search_ids(
+        self, community: CommunityId, words: Sequence[str], *, exclude: MemberId
+    ) -> list[MemberId]:
+        if not words:
+            return []
+        t = self._x.t
+        reachable = {row.member_id for row in t.identities.values()}
+        candidates = [
+            r
+            for r in t.members.values()
+            if r.community_id == community and r.id != exclude and r.id in reachable
+        ]
+        if not all(_plain(w) for w in words):
+            return [MemberId(r.id) for r in candidates]
+        wanted = list(dict.fromkeys(words))
+        expertise = _expertise_by_member(t)
+
+        def may_contain(row: _MemberRow) -> bool:
+            texts = [_folded(text) for text in (row.name, row.bio, *expertise.get(row.id, {}))]
+            texts.append(_folded_json(row.profile))
+            return any(w in text for w in wanted for text in texts)
+
+        return [MemberId(r.id) for r in candidates if may_contain(r)]
+
+    async def find_candidates(self, members: Sequence[MemberId]) -> list[FindCandidate]:
+        t = self._x.t
+        wanted = set(members)
+        expertise = _expertise_by_member(t)
+        return [
+            FindCandidate(MemberId(r.id), r.name, r.bio, _load(r.profile), expertise.get(r.id, {}))
+            for r in t.members.values()
+            if r.id in wanted
+        ]
+
+
+class MemoryRoutingQueries:
+    def __init__(self, x: _Txn) -> None:
+        self._x = x
+
+    async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
+        t = self._x.t
+        since = _utc(since)
+        members = [m for m in t.members.values() if m.community_id == community]
+        if not members:
+            return []
+        expertise = _expertise_by_member(t)
+        requests = _requests_of(t, community)
+        ids = {r.id for r in requests}
+        assigned = Counter(r.peer_id for r in requests if r.status == RequestStatus.ASSIGNED.value)
+        recent = Counter(
+            r.peer_id for r in requests if r.delivered_at is not None and r.delivered_at >= since
+        )
+        offered: Counter[int] = Counter()
+        last_offer: dict[int, datetime] = {}
+        for offer in t.offers.values():
+            if offer.request_id not in ids:
+                continue
+            if offer.status == OFFERED:
+                offered[offer.peer_id] += 1
+            last = last_offer.get(offer.peer_id)
+            if last is None or offer.offered_at > last:
+                last_offer[offer.peer_id] = offer.offered_at
+        given: Counter[int] = Counter()  # by member, on their own account
+        received: Counter[int] = Counter()  # by holder
+        for posting in _released(t, community):
+            account = t.accounts[posting.account_id]
+            if account.kind == MEMBER:
+                given[account.member_id] += posting.amount
+            if posting.holder_id is not None:
+                received[posting.holder_id] -= posting.amount
+        return [
+            PeerFacts(
+                member=MemberId(m.id),
+                name=m.name,
+                role=Role(m.role),
+                expertise=expertise.get(m.id, {}),
+                languages=tuple(_load(m.languages)),
+                capacity=m.capacity,
+                paused_until=m.paused_until,
+                open_reviews=assigned[m.id] + offered[m.id],
+                reviews_recent=recent[m.id],
+                last_offer_at=last_offer.get(m.id),
+                given=given[m.id],
+                received=received[m.id],
+            )
+            for m in members
+        ]
+
 
 # -- the unit of work -------------------------------------------------------------------
 
@@ -1779,6 +1801,9 @@ class MemoryUnitOfWork:
     requests: MemoryRequests
     links: MemoryLinks
     introductions: MemoryIntroductions
+    stats: MemoryStatsQueries
+    find: MemoryFindQueries
+    routing: MemoryRoutingQueries
 
     def __init__(
         self, database: MemoryDatabase, read_only: bool = False, busy: bool = False
@@ -1815,6 +1840,9 @@ class MemoryUnitOfWork:
         self.requests = MemoryRequests(x)
         self.links = MemoryLinks(x)
         self.introductions = MemoryIntroductions(x)
+        self.stats = MemoryStatsQueries(x)
+        self.find = MemoryFindQueries(x)
+        self.routing = MemoryRoutingQueries(x)
         return self
 
     async def __aexit__(

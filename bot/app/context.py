@@ -15,8 +15,18 @@ from bot.app.notices import Notices
 from bot.commands import MemberRef
 from bot.domain import ledger
 from bot.domain.ledger import format_sif
-from bot.domain.records import Community, Member, Role
-from bot.messages import Actions, Body, Button, Delivery, Inbound, Outbound, as_parts, render_plain
+from bot.domain.records import Community, Idea, Member, Role
+from bot.messages import (
+    Actions,
+    Body,
+    Button,
+    Delivery,
+    Inbound,
+    Outbound,
+    as_parts,
+    render_plain,
+    say,
+)
 from bot.ports import Clock, LimitExceeded, UnitOfWork
 from bot.settings import Settings
 from conversations.engine import Flow
@@ -115,6 +125,16 @@ class Context:
         if found is not None and found.community == self.community.id:
             return found
         raise UserError(f"I don't know a member {ref} here; check the name or mention them with @.")
+
+    async def idea(self, number: int) -> Idea:
+        """The community's idea I-`number`, or a refusal naming it."""
+        found = await self.uow.ideas.by_number(self.community.id, number)
+        if found is None:
+            raise UserError(
+                say("There is no idea I-{number} here; `ideas` lists yours.", number=number),
+                "unknown-idea",
+            )
+        return found
 
     def require(self, role: Role, what: str) -> None:
         if not self.caller.role.allows(role):

@@ -153,8 +153,8 @@ class Metrics:
         self.scheduler_alive.set(1 if scheduler_alive else 0)
         try:
             async with uow_factory() as uow:
-                backlog = await uow.outbox.backlog()
-                offers = await uow.requests.count_open_offers()
+                backlog = await uow.stats.backlog()
+                offers = await uow.stats.count_open_offers()
                 # The definition of `stats` (compute_stats): what the network account issued.
                 issued = 0
                 for community in await uow.communities.all():

@@ -80,7 +80,7 @@ async def rank_round(
     now: datetime,
 ) -> list[Candidate]:
     """The peers to offer a request's next round to, best first (reads only)."""
-    facts = await uow.requests.peer_facts(community, now - timedelta(days=FAIRNESS_DAYS))
+    facts = await uow.routing.peer_facts(community, now - timedelta(days=FAIRNESS_DAYS))
     # Only peers who could take a review now: the others are never eligible, and leaving
     # them out of the index changes no ranking (routing orders each peer by its own keys).
     facts = [f for f in facts if _has_room(f, now)]

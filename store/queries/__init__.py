@@ -1,6 +1,6 @@
 """The store's read side: queries that only read, over one AsyncSession, for `stats` and
-the metrics (`stats`), `find` (`find`) and routing (`routing`). The repositories reach
-them where bot.ports declares these reads on a repository."""
+the metrics, `find` and routing. A unit of work gives them as its `stats`, `find` and
+`routing` (bot.ports' StatsQueries, FindQueries and RoutingQueries)."""
 
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ids import CommunityId, IdeaId, MemberId
 from store.models import IntroductionRow
-from store.queries.stats import SqlStatsQueries
 
 
 class SqlIntroductions:
@@ -36,9 +35,3 @@ class SqlIntroductions:
             )
         )
         await self.s.flush()
-
-    # The read side (store.queries.stats), reached here because bot.ports declares it on
-    # IntroductionRepository.
-
-    async def count(self, community: CommunityId, since: datetime) -> int:
-        return await SqlStatsQueries(self.s).count_introductions(community, since)

@@ -17,7 +17,6 @@ from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDra
 from bot.domain.records import BalanceInfo, LedgerLine, Member
 from bot.ports import LimitExceeded
 from store.models import AccountRow, MemberRow, PostingRow, RequestRow, TransactionRow
-from store.queries.stats import SqlStatsQueries
 from store.rows import as_balance_info, as_ledger_entry, as_ledger_line
 from store.sql import per_dialect, table
 
@@ -351,18 +350,3 @@ class SqlLedger:
         )
         problems += [f"escrow for member {h} is negative ({s})" for h, s in negative_escrow]
         return problems
-
-    # The read side (store.queries.stats), reached here because bot.ports declares it on
-    # LedgerRepository.
-
-    async def credits(
-        self,
-        community: CommunityId,
-        kinds: Sequence[EntryKind],
-        since: datetime,
-        until: datetime,
-    ) -> list[tuple[datetime, EntryKind, int]]:
-        return await SqlStatsQueries(self.s).credits(community, kinds, since, until)
-
-    async def sharing(self, community: CommunityId) -> tuple[int, int]:
-        return await SqlStatsQueries(self.s).sharing(community)

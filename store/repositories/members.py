@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.ledger import AccountKind
 from bot.domain.records import Expertise, Member, Role
-from bot.ports import FindCandidate
 from store.models import (
     AccountRow,
     ConversationRow,
@@ -24,8 +23,6 @@ from store.models import (
     LinkCodeRow,
     MemberRow,
 )
-from store.queries.find import SqlFindQueries
-from store.queries.stats import SqlStatsQueries
 from store.rows import as_expertise, as_member, as_members
 from store.sql import table
 
@@ -215,17 +212,3 @@ class SqlMembers:
         profile: dict[str, Any],
     ) -> None:
         await self._set(member, languages=list(languages), bio=bio, profile=profile)
-
-    # The read side (store.queries), reached here because bot.ports declares it on
-    # MemberRepository.
-
-    async def search_ids(
-        self, community: CommunityId, words: Sequence[str], *, exclude: MemberId
-    ) -> list[MemberId]:
-        return await SqlFindQueries(self.s).search_ids(community, words, exclude=exclude)
-
-    async def find_candidates(self, members: Sequence[MemberId]) -> list[FindCandidate]:
-        return await SqlFindQueries(self.s).find_candidates(members)
-
-    async def reviewing_tags(self, community: CommunityId) -> set[str]:
-        return await SqlStatsQueries(self.s).reviewing_tags(community)

@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Outbound
 from store.models import OutboxRow
-from store.queries.stats import SqlStatsQueries
 from store.rows import as_outbound, outbox_parts
 from store.sql import table
 
@@ -137,9 +136,3 @@ class SqlOutbox:
             await connection.execute(
                 _MARK_SENT, [{"b_id": i, "b_at": at, "b_ref": ref} for i, ref in sent]
             )
-
-    # The read side (store.queries.stats), reached here because bot.ports declares it on
-    # Outbox.
-
-    async def backlog(self) -> int:
-        return await SqlStatsQueries(self.s).backlog()

@@ -12,11 +12,8 @@ from sqlalchemy import Select, and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ids import CommunityId, IdeaId, MemberId, RequestId
-from bot.domain.records import HelpRequest, Offer, OfferStatus, PeerFacts, RequestStatus
-from bot.ports import RequestTimes
+from bot.domain.records import HelpRequest, Offer, OfferStatus, RequestStatus
 from store.models import IdeaRow, MemberRow, OfferRow, RequestRow
-from store.queries.routing import SqlRoutingQueries
-from store.queries.stats import SqlStatsQueries
 from store.repositories.communities import SqlCommunities
 from store.rows import as_help_request, as_offer
 from store.sql import table
@@ -342,26 +339,3 @@ class SqlRequests:
 
     async def claim_expired_offers(self, now: datetime, limit: int) -> list[Offer]:
         return await self._claim_offers(OfferRow.expires_at <= now, OfferRow.expires_at, limit)
-
-    # The read side (store.queries), reached here because bot.ports declares it on
-    # RequestRepository.
-
-    async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
-        return await SqlRoutingQueries(self.s).peer_facts(community, since)
-
-    async def count_open_offers(self) -> int:
-        return await SqlStatsQueries(self.s).count_open_offers()
-
-    async def window(self, community: CommunityId, since: datetime) -> list[RequestTimes]:
-        return await SqlStatsQueries(self.s).window(community, since)
-
-    async def offer_counts(self, community: CommunityId, since: datetime) -> dict[OfferStatus, int]:
-        return await SqlStatsQueries(self.s).offer_counts(community, since)
-
-    async def busiest_peers(
-        self, community: CommunityId, since: datetime, limit: int
-    ) -> list[tuple[str, int]]:
-        return await SqlStatsQueries(self.s).busiest_peers(community, since, limit)
-
-    async def never_offered(self, community: CommunityId, since: datetime) -> list[str]:
-        return await SqlStatsQueries(self.s).never_offered(community, since)

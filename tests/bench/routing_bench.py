@@ -2,7 +2,7 @@
 
 For each size it builds random peers (fixed seed), then measures
 
-* store load: the snapshot as production gets it, ``requests.peer_facts`` on a SQLite
+* store load: the snapshot as production gets it, ``routing.peer_facts`` on a SQLite
   database holding that many members with expertise, reported on its own;
 * snapshot build: ``PeerIndex(peers)`` from the list of :class:`Peer`;
 * rank: ``PeerIndex.rank`` on 200 random needs (1-3 tags, limit 3), p50 and p99;
@@ -267,7 +267,7 @@ async def store_load_ms(size: int, rng: random.Random) -> float:
         for _ in range(3):
             start = time.perf_counter()
             async with factory() as uow:
-                facts = await uow.requests.peer_facts(community.id, now - timedelta(days=90))
+                facts = await uow.routing.peer_facts(community.id, now - timedelta(days=90))
             peers_from(facts, now)
             times.append((time.perf_counter() - start) * 1000)
             assert len(facts) == size
@@ -279,7 +279,7 @@ def store_section() -> None:
     import asyncio
 
     rng = random.Random(SEED + 1)
-    print("store load (requests.peer_facts on SQLite + conversion to Peer), median of 3:")
+    print("store load (routing.peer_facts on SQLite + conversion to Peer), median of 3:")
     for size in SIZES:
         print(f"{size:>8,}  {asyncio.run(store_load_ms(size, rng)):>11.1f} ms")
 

@@ -6,8 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.app.outbox import Relay
-from bot.app.service import Bot
+from bot.bootstrap import assemble
 from bot.domain.ids import CommunityId
 from bot.domain.ledger import ESCROW, AccountKey
 from bot.domain.records import RequestStatus, Role
@@ -24,10 +23,8 @@ async def test_a_request_from_hello_to_thanks_on_the_memory_store() -> None:
     clock = FakeClock()
     store: UnitOfWorkFactory = MemoryUnitOfWorkFactory()
     settings = make_settings(UNUSED_URL)
-    relay = Relay(store, clock)
     out = RecordingMessenger("console")
-    relay.register(out)
-    bot = Bot(store, settings, clock, relay)
+    bot = assemble(settings, store, clock, messengers=[out]).bot
     price = settings.prices["review"]
 
     await bot.handle(said("ann", "hello"))  # first contact: a member, greeted
@@ -67,7 +64,7 @@ async def test_a_request_from_hello_to_thanks_on_the_memory_store() -> None:
         assert await uow.ledger.check_invariants(cid) == []
         bob_info = await uow.ledger.balance_info(bob)
         assert (bob_info.given, bob_info.received) == (price, 0)
-        assert await uow.outbox.backlog() == 0  # every message was delivered and marked sent
+        assert await uow.stats.backlog() == 0  # every message was delivered and marked sent
     # A private answer in a channel comes from a read-only unit of work and rides on the ack.
     answer = await bot.handle(said("ann", "balance", channel="general"), answer_in_ack=True)
     assert [m.outbox_id for m in answer] == [None]

@@ -345,7 +345,7 @@ async def test_requests_offers_and_their_conditional_transitions(store: AnyStore
         assert await uow.requests.claim_offers_to_remind(NOW + timedelta(hours=13), 10) == []
         assert await uow.requests.claim_expired_offers(NOW + timedelta(hours=23), 10) == []
         assert len(await uow.requests.claim_expired_offers(NOW + timedelta(hours=24), 10)) == 1
-        facts = {f.name: f for f in await uow.requests.peer_facts(cid, NOW - timedelta(days=90))}
+        facts = {f.name: f for f in await uow.routing.peer_facts(cid, NOW - timedelta(days=90))}
         assert facts["Bob"].open_reviews == 1 and facts["Bob"].last_offer_at == NOW
         assert facts["ann"].open_reviews == 0 and facts["ann"].last_offer_at is None
         assert await uow.requests.answer_offer(offer.id, OfferStatus.ACCEPTED, NOW) is True
@@ -373,7 +373,7 @@ async def test_requests_offers_and_their_conditional_transitions(store: AnyStore
         assert await uow.requests.claim_auto_release(NOW + timedelta(days=6), 10) == []
         due_now = await uow.requests.claim_auto_release(NOW + timedelta(days=7), 10)
         assert [r.ref for r in due_now] == ["R-1"]
-        facts = {f.name: f for f in await uow.requests.peer_facts(cid, NOW - timedelta(days=90))}
+        facts = {f.name: f for f in await uow.routing.peer_facts(cid, NOW - timedelta(days=90))}
         assert facts["Bob"].reviews_recent == 1 and facts["Bob"].open_reviews == 0
 
 

@@ -64,7 +64,7 @@ async def reference_stats(
     balances = await uow.ledger.all_balances(community_id)
     both = sum(1 for b in balances if b.given > 0 and b.received > 0)
     reviews = Counter(r.peer_name for r in delivered if r.peer_name)
-    facts = await uow.requests.peer_facts(community_id, since)
+    facts = await uow.routing.peer_facts(community_id, since)
     peers = [f for f in facts if f.expertise and f.capacity > 0]
     wanted: Counter[str] = Counter(tag for r in requests for tag in r.tags)
     offered_tags = {tag for f in peers for tag in f.expertise}
@@ -114,7 +114,7 @@ async def reference_stats(
         top_tags=", ".join(f"{t} ({n})" for t, n in wanted.most_common(3)) or "none yet",
         gaps=tuple(sorted(tag for tag in wanted if tag not in offered_tags)),
         series=series,
-        introductions=await uow.introductions.count(community_id, since),
+        introductions=await uow.stats.count_introductions(community_id, since),
     )
 
 
@@ -234,38 +234,38 @@ async def test_window_offer_counts_busiest_and_never_offered(store: Store) -> No
                 await uow.requests.answer_offer(offer.id, answer, NOW)
         await uow.commit()
     async with store.uow() as uow:
-        window = await uow.requests.window(cid, since)
+        window = await uow.stats.window(cid, since)
         assert [r.number for r in window] == [2, 3, 4]
         assert window[0].tags == ("legal", "finance") and window[0].created_at == since
         assert window[0].status is RequestStatus.CONFIRMED and window[0].closed_at == later
         assert window[2].tags == () and window[2].escalated_at is None
-        assert await uow.requests.window(cid, NOW + timedelta(seconds=1)) == []
-        assert await uow.requests.offer_counts(cid, since) == {
+        assert await uow.stats.window(cid, NOW + timedelta(seconds=1)) == []
+        assert await uow.stats.offer_counts(cid, since) == {
             OfferStatus.ACCEPTED: 2,
             OfferStatus.DECLINED: 1,
             OfferStatus.EXPIRED: 1,
             OfferStatus.OFFERED: 1,
         }
-        assert await uow.requests.busiest_peers(cid, since, 3) == [("Bob", 2), ("eve", 1)]
-        assert await uow.requests.busiest_peers(cid, since, 1) == [("Bob", 2)]
+        assert await uow.stats.busiest_peers(cid, since, 3) == [("Bob", 2), ("eve", 1)]
+        assert await uow.stats.busiest_peers(cid, since, 1) == [("Bob", 2)]
         # dan's delivery is older than the window
-        assert await uow.requests.busiest_peers(cid, NOW - timedelta(days=30), 3) == [
+        assert await uow.stats.busiest_peers(cid, NOW - timedelta(days=30), 3) == [
             ("Bob", 2),
             ("dan", 1),
             ("eve", 1),
         ]
         # names, not members: eve2 was offered one, so neither eve is "never asked";
         # zed takes no reviews and ann has no expertise
-        assert await uow.requests.never_offered(cid, since) == []
-        assert await uow.requests.never_offered(cid, NOW) == ["cleo", "dan", "eve", "eve"]
-        assert sorted(await uow.requests.never_offered(cid, NOW + timedelta(days=1))) == [
+        assert await uow.stats.never_offered(cid, since) == []
+        assert await uow.stats.never_offered(cid, NOW) == ["cleo", "dan", "eve", "eve"]
+        assert sorted(await uow.stats.never_offered(cid, NOW + timedelta(days=1))) == [
             "Bob",
             "cleo",
             "dan",
             "eve",
             "eve",
         ]
-        assert await uow.members.reviewing_tags(cid) == {"finance", "legal", "design", "marketing"}
+        assert await uow.stats.reviewing_tags(cid) == {"finance", "legal", "design", "marketing"}
 
 
 async def test_busiest_peers_break_ties_by_their_first_request(store: Store) -> None:
@@ -281,7 +281,7 @@ async def test_busiest_peers_break_ties_by_their_first_request(store: Store) -> 
             )  # fmt: skip
         await uow.commit()
     async with store.uow() as uow:
-        assert await uow.requests.busiest_peers(cid, NOW, 3) == [
+        assert await uow.stats.busiest_peers(cid, NOW, 3) == [
             ("dan", 2),
             ("cleo", 2),
             ("Bob", 1),
@@ -306,24 +306,24 @@ async def test_credits_and_sharing(store: Store) -> None:
         await uow.commit()
     async with store.uow() as uow:
         kinds = (EntryKind.RELEASE, EntryKind.HOLD)
-        assert await uow.ledger.credits(cid, kinds, since, until) == [
+        assert await uow.stats.credits(cid, kinds, since, until) == [
             (since, EntryKind.HOLD, 200),
             (since, EntryKind.RELEASE, 150),
             (NOW, EntryKind.HOLD, 10),
         ]
-        assert await uow.ledger.credits(cid, [EntryKind.TRANSFER], since, until) == [
+        assert await uow.stats.credits(cid, [EntryKind.TRANSFER], since, until) == [
             (NOW, EntryKind.TRANSFER, 50)
         ]
         # bob gave (was paid for a review), ann received one: nobody did both yet
-        assert await uow.ledger.sharing(cid) == (7, 0)
+        assert await uow.stats.sharing(cid) == (7, 0)
         await uow.ledger.post(cid, ledger.hold(bob, 100, None, "bob asks"), LIMIT, NOW)
         await uow.ledger.post(cid, ledger.release(bob, cleo, 100, None, "paid"), LIMIT, NOW)
-        assert await uow.ledger.sharing(cid) == (7, 1)  # bob
+        assert await uow.stats.sharing(cid) == (7, 1)  # bob
         await uow.ledger.post(cid, ledger.hold(cleo, 30, None, "cleo asks"), LIMIT, NOW)
         await uow.ledger.post(cid, ledger.release(cleo, ann, 30, None, "paid"), LIMIT, NOW)
-        assert await uow.ledger.sharing(cid) == (7, 3)
+        assert await uow.stats.sharing(cid) == (7, 3)
         other = await uow.communities.get_or_create("slack:T2", "Other", [], NOW)
-        assert await uow.ledger.sharing(other.id) == (0, 0)
+        assert await uow.stats.sharing(other.id) == (0, 0)
 
 
 async def test_find_searches_names_bios_tags_and_profiles(store: Store) -> None:
@@ -342,8 +342,8 @@ async def test_find_searches_names_bios_tags_and_profiles(store: Store) -> None:
 
     async def names(words: list[str]) -> list[str]:
         async with store.uow() as uow:
-            found = await uow.members.search_ids(cid, words, exclude=ids["ann"])
-            return [c.name for c in await uow.members.find_candidates(found)]
+            found = await uow.find.search_ids(cid, words, exclude=ids["ann"])
+            return [c.name for c in await uow.find.find_candidates(found)]
 
     assert await names(["finance"]) == ["Bob", "cleo"]
     assert await names(["fin"]) == ["Bob", "cleo"]
@@ -357,9 +357,9 @@ async def test_find_searches_names_bios_tags_and_profiles(store: Store) -> None:
     # A word SQL cannot judge exactly ("é", punctuation) rules nobody out.
     assert len(await names(["kärcher"])) == 5
     async with store.uow() as uow:
-        assert await uow.members.search_ids(cid, ["design"], exclude=ids["ann"]) == [ids["dan"]]
-        [dan] = await uow.members.find_candidates([ids["dan"]])
-        assert await uow.members.find_candidates([]) == []
+        assert await uow.find.search_ids(cid, ["design"], exclude=ids["ann"]) == [ids["dan"]]
+        [dan] = await uow.find.find_candidates([ids["dan"]])
+        assert await uow.find.find_candidates([]) == []
     assert dan.expertise == {"design": 2} and dan.bio == "Kärcher veteran"
     assert dan.profile == {"offers": {"choices": ["funding"], "note": "Foundation X"}}
 
@@ -384,8 +384,8 @@ async def test_find_candidates_see_letters_as_python_lowers_them(store: Store) -
 
     async def names(*words: str) -> list[str]:
         async with store.uow() as uow:
-            found = await uow.members.search_ids(cid, words, exclude=ids["ann"])
-            return [c.name for c in await uow.members.find_candidates(found)]
+            found = await uow.find.search_ids(cid, words, exclude=ids["ann"])
+            return [c.name for c in await uow.find.find_candidates(found)]
 
     assert await names("maker") == ["Bob"]
     assert await names("ker") == ["Bob"]

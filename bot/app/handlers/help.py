@@ -1,4 +1,4 @@
-"""`help` and `tags`."""
+"""`help` (the commands your role allows, or one explained) and `tags` (the community's tags)."""
 
 from __future__ import annotations
 

@@ -54,11 +54,11 @@ async def search(
 
     The store narrows the members down to those whose text may hold a word; the score
     is computed here, page by page, keeping only the best lines."""
-    ids = await uow.members.search_ids(community, words, exclude=caller)
+    ids = await uow.find.search_ids(community, words, exclude=caller)
     best: list[tuple[int, int, str]] = []  # (-score, member id, line)
     found = 0
     for start in range(0, len(ids), FIND_PAGE):
-        for member in await uow.members.find_candidates(ids[start : start + FIND_PAGE]):
+        for member in await uow.find.find_candidates(ids[start : start + FIND_PAGE]):
             match = _match(words, member)
             if match is not None:
                 found += 1
@@ -90,12 +90,7 @@ async def find(ctx: Context, cmd: Find) -> None:
 
 @handlers.on(Intro)
 async def intro(ctx: Context, cmd: Intro) -> None:
-    idea = await ctx.uow.ideas.by_number(ctx.community.id, cmd.idea)
-    if idea is None:
-        raise UserError(
-            say("There is no idea I-{number} here; `ideas` lists yours.", number=cmd.idea),
-            "unknown-idea",
-        )
+    idea = await ctx.idea(cmd.idea)
     if idea.owner != ctx.caller.id and not ctx.caller.role.allows(Role.STAFF):
         raise UserError(
             f"{idea.ref} is not your idea; you can introduce people to your own.",

@@ -49,12 +49,7 @@ def _idea_help_tags(answers: dict[str, object]) -> list[str]:
 
 @handlers.on(RequestHelp)
 async def request_help(ctx: Context, cmd: RequestHelp) -> None:
-    idea = await ctx.uow.ideas.by_number(ctx.community.id, cmd.idea)
-    if idea is None:
-        raise UserError(
-            say("There is no idea I-{number} here; `ideas` lists yours.", number=cmd.idea),
-            "unknown-idea",
-        )
+    idea = await ctx.idea(cmd.idea)
     if idea.owner != ctx.caller.id:
         raise UserError(f"{idea.ref} is not your idea; only its owner can ask help for it.")
     known = await ctx.uow.communities.tags(ctx.community.id)

@@ -127,12 +127,12 @@ async def compute_stats(
     small queries rather than every request, offer, member and balance in memory.
     """
     since = now - timedelta(days=days)
-    requests = await uow.requests.window(community_id, since)
+    requests = await uow.stats.window(community_id, since)
     accepted = [r for r in requests if r.accepted_at is not None]
     delivered = [r for r in requests if r.delivered_at is not None]
     confirmed = [r for r in requests if r.status is RequestStatus.CONFIRMED]
     escalated = [r for r in requests if r.escalated_at is not None]
-    offers = await uow.requests.offer_counts(community_id, since)
+    offers = await uow.stats.offer_counts(community_id, since)
     declined = offers.get(OfferStatus.DECLINED, 0)
     answered = offers.get(OfferStatus.ACCEPTED, 0) + declined
     accept_median, accept_p90 = _hours(
@@ -143,15 +143,15 @@ async def compute_stats(
     )
     rate = f"{(answered - declined) / answered:.0%}" if answered else "–"
     circulation = -await uow.ledger.balance(community_id, NETWORK)
-    members, both = await uow.ledger.sharing(community_id)
-    busiest = await uow.requests.busiest_peers(community_id, since, BUSIEST)
-    never_asked = await uow.requests.never_offered(community_id, since)
+    members, both = await uow.stats.sharing(community_id)
+    busiest = await uow.stats.busiest_peers(community_id, since, BUSIEST)
+    never_asked = await uow.stats.never_offered(community_id, since)
     wanted: Counter[str] = Counter(tag for r in requests for tag in r.tags)
-    offered_tags = await uow.members.reviewing_tags(community_id)
+    offered_tags = await uow.stats.reviewing_tags(community_id)
 
     # Money moves: a release credits the peer, a hold credits escrow; counting the
     # positive posting of each gives the amount moved once per transaction.
-    moves = await uow.ledger.credits(
+    moves = await uow.stats.credits(
         community_id, (EntryKind.RELEASE, EntryKind.HOLD), since=since, until=now
     )
     released = [(at, amount) for at, kind, amount in moves if kind is EntryKind.RELEASE]
@@ -195,7 +195,7 @@ async def compute_stats(
         top_tags=", ".join(f"{t} ({n})" for t, n in wanted.most_common(3)) or "none yet",
         gaps=tuple(sorted(tag for tag in wanted if tag not in offered_tags)),
         series=series,
-        introductions=await uow.introductions.count(community_id, since),
+        introductions=await uow.stats.count_introductions(community_id, since),
     )
 
 

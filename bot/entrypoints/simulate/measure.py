@@ -40,7 +40,7 @@ async def report(sim: _Simulation) -> SimReport:
     async with sim.app.bot.uow_factory() as uow:
         requests = await uow.requests.all(sim.cid)
         offers = [o for r in requests for o in await uow.requests.offers(r.id)]
-        facts = await uow.requests.peer_facts(sim.cid, SIM_START)
+        facts = await uow.routing.peer_facts(sim.cid, SIM_START)
         problems = await uow.ledger.check_invariants(sim.cid)
         ideas = await uow.ideas.all(sim.cid)
     eligible: list[MemberId] = [

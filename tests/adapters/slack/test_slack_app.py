@@ -209,6 +209,12 @@ async def test_an_accept_button_assigns_the_request_and_closes_the_message(env: 
         "chat.postMessage", where=lambda c: c.args["text"].startswith("Can you help? R-1")
     )
     assert offer[0].args["channel"] == slack.dm_channel("U0003")
+    # what the message is about travels in its metadata, for tools that must not read wording
+    metadata = offer[0].args["metadata"]
+    assert metadata["event_type"] == "sif_outbox"
+    assert metadata["event_payload"]["topic"] == "offer"
+    assert metadata["event_payload"]["subject"] == "R-1"
+    assert isinstance(metadata["event_payload"]["outbox_id"], int)
     actions = next(b for b in offer[0].args["blocks"] if b["type"] == "actions")["elements"]
     assert [a["value"] for a in actions] == ["accept R-1", "decline R-1"]
     status, _ = await post_signed(
