@@ -63,7 +63,7 @@ async def sweep_conversations(
                     conversation.platform,
                     Delivery.DM,
                     conversation.external_id,
-                    "intake.ended" if conversation.flow == "intake" else "conversation.ended",
+                    f"{name}.ended",
                     ended,
                 ),
                 now,
@@ -79,7 +79,7 @@ async def sweep_conversations(
                     "Still there? Type 1 to describe your idea, or 2 to offer your experience."
                 )
             else:
-                topic = "intake.reminder" if flow.id == "intake" else "conversation.reminder"
+                topic = f"{flow.id}.reminder"
                 tags = tuple(await uow.communities.tags(conversation.community))
                 step = resume(flow, State.from_dict(conversation.state), FlowContext(tags=tags))
                 text = say(

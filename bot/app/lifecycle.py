@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import ledger
-from bot.domain.ids import MemberId, RequestId
+from bot.domain.ids import CommunityId, MemberId, RequestId
 from bot.domain.records import HelpRequest
 from bot.domain.requests import Move, hold_key, settle_key, sources, target
 from bot.ports import UnitOfWork
@@ -88,7 +88,7 @@ async def confirm(
     return True
 
 
-def poster(uow: UnitOfWork, community: Any, credit_limit: int, now: datetime) -> Post:
+def poster(uow: UnitOfWork, community: CommunityId, credit_limit: int, now: datetime) -> Post:
     """Posting straight to the store (the sweeps: no caller to refuse)."""
 
     async def post(draft: ledger.TransactionDraft) -> int | None:
