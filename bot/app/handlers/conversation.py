@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.app.context import Context, Handlers, UserError
+from bot.app.handlers.requests import cancel_request
 from bot.commands import Cancel, Ideas, Intake, Profile
 from bot.domain.records import Conversation, Idea, Role
 from bot.messages import Body, Button, from_spans, plain, say
@@ -304,8 +305,6 @@ async def ideas(ctx: Context, cmd: Ideas) -> None:
 async def cancel(ctx: Context, cmd: Cancel) -> None:
     """`cancel` without a request: there is no conversation here (answers are routed first)."""
     if cmd.request is not None:
-        from bot.app.handlers.requests import cancel_request
-
         await cancel_request(ctx, cmd.request)
         return
     raise UserError(

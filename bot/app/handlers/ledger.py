@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.app.context import Context, Handlers
-from bot.commands import Adjust, Balance, Balances, Grant, History
+from bot.commands import Adjust, Balance, Balances, Grant, History, MemberRef
 from bot.domain import ledger
 from bot.domain.ledger import format_sif
 from bot.domain.records import BalanceInfo, Member, Role
@@ -16,13 +16,10 @@ TABLE_EDGE = 10  # with many members, `balances` shows this many lowest and high
 handlers = Handlers()
 
 
-async def _subject(ctx: Context, ref: object, what: str) -> Member:
+async def _subject(ctx: Context, ref: MemberRef | None, what: str) -> Member:
     """The caller, or (for staff) the member they named."""
     if ref is None:
         return ctx.caller
-    from bot.commands import MemberRef
-
-    assert isinstance(ref, MemberRef)
     member = await ctx.resolve(ref)
     if member.id != ctx.caller.id:
         ctx.require(Role.STAFF, f"see another member's {what}")
