@@ -177,6 +177,9 @@ def content(message: Outbound) -> dict[str, Any]:
         "body": body,
         "format": "org.matrix.custom.html",
         "formatted_body": formatted,
+        # The bot mentions nobody: a name or "@room" that people typed must not ping anyone
+        # (clients that support intentional mentions read only this).
+        "m.mentions": {},
     }
     if message.buttons:
         result[ACTIONS_KEY] = [b.action for b in message.buttons]

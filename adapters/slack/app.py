@@ -146,6 +146,21 @@ def make_client(
     return client
 
 
+async def _read_body(request: web.Request) -> bytes | None:
+    """The whole body however many TCP writes it arrives in, or None when it is larger
+    than MAX_BODY (said by its Content-Length, or found while reading)."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):  # b"" only at the end
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class SlackAdapter:
     """Wires one Bolt app to the core. Create it inside the running event loop."""
 
@@ -346,8 +361,8 @@ class SlackAdapter:
             # Bolt's verifier would raise on it and answer 500, which Slack retries.
             log.warning("rejected a Slack request without a numeric timestamp")
             return web.Response(status=401, text="invalid request timestamp")
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
+        raw = await _read_body(request)
+        if raw is None:
             return web.Response(status=413, text="request too large")
         try:
             body = raw.decode("utf-8")

@@ -17,11 +17,32 @@ from bot.ports import UnitOfWork, UnitOfWorkFactory
 handlers = Handlers()
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def safe_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows rather than runs: text that would start a formula (a
+    display name or reason like `=HYPERLINK(...)`) gets a leading apostrophe; numbers,
+    negative amounts included, stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _number(value):
+        return "'" + value
+    return value
+
+
 def to_csv(header: list[str], rows: list[list[Any]]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([safe_cell(cell) for cell in row] for row in rows)
     return buffer.getvalue().encode("utf-8")
 
 

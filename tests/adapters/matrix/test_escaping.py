@@ -195,3 +195,13 @@ async def test_the_core_markup_stays_formatted(app: App) -> None:
     formatted = matrix.content(home)["formatted_body"]
     assert "<b>Balance</b>" in formatted and "<b>Open offers</b>" in formatted
     assert read(formatted).marked == core_marks(home, False)
+
+
+def test_bot_messages_mention_nobody() -> None:
+    """A name like "@room" or "@ann:example.org" in a message must not ping anyone."""
+    text = "Welcome @room and @ann:example.org, from @everyone"
+    for message in (
+        Outbound("matrix", Delivery.CHANNEL, "!r:x", "test", (Text(text),)),
+        Outbound("matrix", Delivery.DM, "@a:x", "offer", say("`accept R-1` {who}", who=text)),
+    ):
+        assert matrix.content(message)["m.mentions"] == {}

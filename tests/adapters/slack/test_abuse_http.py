@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.parse
 
 import aiohttp
 
@@ -111,3 +112,38 @@ async def test_a_timestamp_that_is_not_a_number_is_refused(env: Env) -> None:  #
         status, _ = await post_signed(env.url, body, SECRET, content_type=FORM, headers=headers)
         assert status == 401, timestamp
     await nothing_happened(env)
+
+
+async def _raw_post(url: str, body: bytes, headers: dict[str, str], pieces: int) -> int:
+    """POST over a plain socket, the body in `pieces` TCP writes with a pause between, as a
+    slow network delivers it; returns the status (0 when the server closed the door)."""
+    parsed = urllib.parse.urlsplit(url)
+    reader, writer = await asyncio.open_connection(parsed.hostname, parsed.port)
+    head = [f"POST {parsed.path} HTTP/1.1", f"Host: {parsed.netloc}", "Connection: close"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    head.append(f"Content-Length: {len(body)}")
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+    step = -(-len(body) // pieces)
+    try:
+        for start in range(0, len(body), step):
+            writer.write(body[start : start + step])
+            await writer.drain()
+            await asyncio.sleep(0.05)
+    except ConnectionError:
+        pass  # refused before the end of the body
+    status_line = await reader.readline()
+    writer.close()
+    return int(status_line.split()[1]) if status_line else 0
+
+
+async def test_a_body_in_several_writes_is_read_whole_and_a_huge_one_is_413(
+    env: Env,  # noqa: F811
+) -> None:
+    # a correctly signed slash command padded to 30 KB (Slack bodies can be that long)
+    body = slash_command_body(text="balance") + "&padding=" + "x" * 30_000
+    headers = {"Content-Type": FORM, **sign(SECRET, body, int(time.time()))}
+    assert await _raw_post(env.url, body.encode(), headers, pieces=2) == 200
+    for size in (300 * 1024, 10 * 1024 * 1024):  # larger than any Slack payload
+        big = slash_command_body(text="balance") + "&padding=" + "x" * size
+        headers = {"Content-Type": FORM, **sign(SECRET, big, int(time.time()))}
+        assert await _raw_post(env.url, big.encode(), headers, pieces=4) == 413
