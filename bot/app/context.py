@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.app.notices import Notices
+from bot.app.notices import Notices, platform_of
 from bot.commands import MemberRef
 from bot.domain import ledger
 from bot.domain.ledger import format_sif
@@ -24,6 +24,7 @@ from bot.messages import (
     Inbound,
     Outbound,
     as_parts,
+    plain,
     render_plain,
     say,
 )
@@ -90,8 +91,35 @@ class Context:
         public: bool = False,
         buttons: tuple[Button, ...] = (),
     ) -> None:
-        """Answer the caller: in the DM, privately in a channel, or (public) in the channel."""
-        self.outbound.append(answer(self.inbound, body, topic, subject, public, buttons))
+        """Answer the caller: in the DM, privately in a channel, or (public) in the channel.
+
+        Public answers are staff's (balances, stats, exports, assignments): they are posted
+        only in the staff channel. Asked anywhere else, the answer goes to the staff channel
+        (the caller is told so), or privately to the caller when there is none."""
+        inbound = self.inbound
+        if not public or inbound.channel is None:
+            self.outbound.append(answer(inbound, body, topic, subject, False, buttons))
+            return
+        staff_channel = self.notices.staff_channel()
+        on_its_platform = inbound.platform == platform_of(self.community.key)
+        if on_its_platform and inbound.channel == staff_channel:
+            self.outbound.append(answer(inbound, body, topic, subject, True, buttons))
+        elif on_its_platform and staff_channel:
+            parts = as_parts(body) + ((Actions(buttons),) if buttons else ())
+            self.outbound.append(
+                Outbound(
+                    inbound.platform, Delivery.CHANNEL, staff_channel, topic, parts, None, subject
+                )
+            )
+            moved = (
+                "Staff answers are not posted in this channel; this one is in the staff channel."
+            )
+            self.outbound.append(answer(inbound, moved, "moved-to-staff-channel", subject))
+        else:
+            only_you = plain("Only you see this: staff answers are not posted in this channel.\n")
+            self.outbound.append(
+                answer(inbound, only_you + as_parts(body), topic, subject, False, buttons)
+            )
 
     @property
     def notices(self) -> Notices:

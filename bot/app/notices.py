@@ -83,10 +83,15 @@ class Notices:
                     buttons=notice.buttons,
                 )
 
+    def staff_channel(self) -> str:
+        """The community's staff channel on its platform ("" when none is set)."""
+        platform = platform_of(self.community.key)
+        return self.settings.sif_staff_channel or ("staff" if platform == "console" else "")
+
     async def staff(self, body: Body, *, topic: str, subject: str | None = None) -> None:
         """Post to the staff channel; without one, DM every staff member and admin."""
         platform = platform_of(self.community.key)
-        channel = self.settings.sif_staff_channel or ("staff" if platform == "console" else "")
+        channel = self.staff_channel()
         if channel:
             self.outbound.append(
                 Outbound(platform, Delivery.CHANNEL, channel, topic, as_parts(body), None, subject)
