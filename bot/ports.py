@@ -86,6 +86,10 @@ class ManualClock:
         self.advance_to(self.current + timedelta(**delta))
 
 
+class StoreUnavailable(RuntimeError):
+    """The database cannot be reached or opened at start-up; one line naming the setting."""
+
+
 class LimitExceeded(Exception):
     """A posting would take an account below its floor; nothing was written."""
 

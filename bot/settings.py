@@ -10,7 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.ledger import HUNDREDTHS_PER_SIF
@@ -163,6 +163,21 @@ class Settings(BaseSettings):
             "review": _hundredths(self.sif_price_review),
         }
 
+    @model_validator(mode="after")
+    def _platform_credentials_come_in_pairs(self) -> Settings:
+        """Half a platform's credentials would start the console without a word."""
+        slack_door = self.slack_signing_secret or self.slack_app_token
+        if self.slack_bot_token and not slack_door:
+            raise ValueError(
+                "SLACK_SIGNING_SECRET: is needed with SLACK_BOT_TOKEN "
+                "(or SLACK_APP_TOKEN for Socket Mode)"
+            )
+        if slack_door and not self.slack_bot_token:
+            raise ValueError(
+                "SLACK_BOT_TOKEN: is needed with SLACK_SIGNING_SECRET or SLACK_APP_TOKEN"
+            )
+        return self
+
     @property
     def admins(self) -> set[tuple[str, str]]:
         pairs = (entry.partition(":") for entry in self.sif_admins)
@@ -187,8 +202,10 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
-        variable = str(error["loc"][0]).upper() if error["loc"] else "settings"
         message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a rule over several settings names its variable itself
+            raise SettingsError(message) from None
+        variable = str(error["loc"][0]).upper()
         given = error.get("input")
         shown = f" (got {given!r})" if isinstance(given, str | int | float) else ""
         raise SettingsError(f"{variable}: {message}{shown}") from None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from bot.app.observability import configure_logging
 from bot.domain.records import Role
+from bot.ports import StoreUnavailable
 from bot.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -77,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
         code = 130
+    except StoreUnavailable as exc:
+        print(f"sif-bot: {exc}", file=sys.stderr)
+        code = 2
     raise SystemExit(code)
 
 
