@@ -741,6 +741,16 @@ class MemoryLinks:
             t.identities.put((platform, external_id), replace(identity, member_id=to_member))
         if any(row.member_id == from_member for row in t.identities.values()):
             return
+        for key, intro in list(t.introductions.items()):  # introductions follow the person
+            if from_member in (intro.from_id, intro.to_id):
+                t.introductions.put(
+                    key,
+                    replace(
+                        intro,
+                        from_id=to_member if intro.from_id == from_member else intro.from_id,
+                        to_id=to_member if intro.to_id == from_member else intro.to_id,
+                    ),
+                )
         accounts = [
             a for a in t.accounts.values() if a.kind == MEMBER and a.member_id == from_member
         ]

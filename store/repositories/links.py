@@ -17,6 +17,7 @@ from store.models import (
     ExpertiseRow,
     IdeaRow,
     IdentityRow,
+    IntroductionRow,
     LinkCodeRow,
     MemberRow,
     OfferRow,
@@ -84,6 +85,14 @@ class SqlLinks:
         )
         if remaining:
             return
+        # Introductions made to or by the account are the person's: they follow it.
+        for column in (IntroductionRow.from_id, IntroductionRow.to_id):
+            await self.s.execute(
+                update(IntroductionRow)
+                .where(column == from_member)
+                .values({column.key: to_member})
+                .execution_options(synchronize_session=False)
+            )
         for model, column in (
             (ConversationRow, ConversationRow.member_id),
             (ExpertiseRow, ExpertiseRow.member_id),

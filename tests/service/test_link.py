@@ -75,3 +75,48 @@ async def test_an_expired_code_or_an_account_with_history_is_refused(
     async with bot.uow_factory() as uow:
         bob = await uow.members.by_identity("console", "bob")
         assert bob is not None and bob.name == "bob"
+
+
+async def test_linking_never_changes_a_role(app: App) -> None:
+    """An admin who is talked into typing a member's code does not make the member an admin
+    (nor the other way round): the link is refused and every role stays as it was."""
+    bot = app.bot
+    out: RecordingMessenger = app.messenger  # type: ignore[attr-defined]
+    await bot.handle(said("mallory", "balance"))
+    await bot.handle(said("mallory", "link"))
+    code = code_in(out.to("mallory")[-1])
+    admin = Inbound("matrix", "matrix:sif.test", "@boss:sif.test", f"link {code}")
+    bot.settings = bot.settings.model_copy(
+        update={"sif_admins": [*bot.settings.sif_admins, "matrix:@boss:sif.test"]}
+    )
+    matrix = RecordingMessenger("matrix")
+    app.relay.register(matrix)
+    await bot.handle(Inbound("matrix", "matrix:sif.test", "@boss:sif.test", "balance"))
+    await bot.handle(admin)
+    assert "linking never changes a role" in matrix.to("@boss:sif.test")[-1]
+    await bot.handle(said("mallory", "grant @mallory 1000 please"))
+    assert "`grant` is for staff only" in out.to("mallory")[-1]
+    async with bot.uow_factory() as uow:
+        mallory = await uow.members.by_identity("console", "mallory")
+        boss = await uow.members.by_identity("matrix", "@boss:sif.test")
+        assert mallory is not None and boss is not None and mallory.id != boss.id
+        assert (mallory.role.value, boss.role.value) == ("member", "admin")
+
+
+async def test_an_account_someone_was_introduced_to_can_still_be_linked(app: App) -> None:
+    bot = app.bot
+    out: RecordingMessenger = app.messenger  # type: ignore[attr-defined]
+    matrix = RecordingMessenger("matrix")
+    app.relay.register(matrix)
+    await bot.handle(said("ann", "balance"))
+    await bot.handle(on_matrix("balance"))  # ann's matrix account, a member of its own
+    async with bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None
+        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, bot.clock.now())
+        await uow.commit()
+    await bot.handle(said("ann", "link"))
+    code = code_in(out.to("ann")[-1])
+    await bot.handle(said("ann", f"intro <@matrix:{ANN_MATRIX}> I-1 meet my other account"))
+    await bot.handle(on_matrix(f"link {code}"))
+    assert matrix.to(ANN_MATRIX)[-1].startswith("Linked: this account is now ann")

@@ -61,6 +61,16 @@ async def link(ctx: Context, cmd: Link) -> None:
         )
     target = await ctx.uow.members.get(member)
     assert target is not None
+    if target.role is not ctx.caller.role:
+        # An admin who types a member's code would otherwise make the member an admin
+        # (SIF_ADMINS raises whatever member the identity belongs to), and the other way
+        # round: linking never changes what anyone may do.
+        raise UserError(
+            f"This account's role is {ctx.caller.role.value} and {target.name}'s is "
+            f"{target.role.value}; linking never changes a role, so ask an admin to give "
+            "both the same role first.",
+            "link-roles-differ",
+        )
     await ctx.uow.links.move_identity(ctx.inbound.platform, ctx.inbound.user, ctx.caller.id, member)
     ctx.reply(
         f"Linked: this account is now {target.name}, with the same balance, profile and "
