@@ -99,7 +99,6 @@ class File:
     mimetype: str = "text/csv"
 
 
-Inline = Text | Strong | Code
 Part = Text | Strong | Code | Table | Actions | File
 Parts = tuple[Part, ...]
 _INLINE: dict[str, type[Text | Code | Strong]] = {"text": Text, "code": Code, "strong": Strong}
@@ -109,7 +108,7 @@ _MARKS: dict[type, str] = {Text: "", Code: "`", Strong: "*"}
 def say(template: str, /, **values: Any) -> Parts:
     """Parts from one of the core's templates: `code` and *strong* are the template's own
     marks; every value is filled in as plain text, whatever characters it holds."""
-    return tuple(_INLINE[style](value) for style, value in _spans.fill(template, values))
+    return from_spans(_spans.fill(template, values))
 
 
 def from_spans(items: Iterable[_spans.Span]) -> Parts:
@@ -137,6 +136,11 @@ Body = str | Parts  # what the core hands to reply(), notices and refusals
 
 def as_parts(body: Body) -> Parts:
     return plain(body) if isinstance(body, str) else body
+
+
+def compose(body: Body, buttons: tuple[Button, ...] = ()) -> Parts:
+    """A message's parts: its body, then its buttons when it has any."""
+    return as_parts(body) + ((Actions(buttons),) if buttons else ())
 
 
 def render_plain(parts: Iterable[Part]) -> str:

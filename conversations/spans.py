@@ -59,11 +59,6 @@ def marked(template: str) -> tuple[Span, ...]:
     return merge(_pieces(template))
 
 
-def text(value: str) -> tuple[Span, ...]:
-    """People's words, or any string, as one plain span: never read for marks."""
-    return (("text", value),) if value else ()
-
-
 def merge(items: Iterable[Span]) -> tuple[Span, ...]:
     """Adjacent spans of one style joined into one."""
     out: list[Span] = []

@@ -17,13 +17,13 @@ from bot.domain import ledger
 from bot.domain.ledger import format_sif
 from bot.domain.records import Community, Idea, Member, Role
 from bot.messages import (
-    Actions,
     Body,
     Button,
     Delivery,
     Inbound,
     Outbound,
     as_parts,
+    compose,
     plain,
     render_plain,
     say,
@@ -53,7 +53,7 @@ def answer(
 ) -> Outbound:
     """A message to whoever sent `inbound`: in the DM, privately where they asked, or
     (public) in that channel."""
-    parts = as_parts(body) + ((Actions(buttons),) if buttons else ())
+    parts = compose(body, buttons)
     if inbound.channel is None:
         return Outbound(inbound.platform, Delivery.DM, inbound.user, topic, parts, None, subject)
     if public:
@@ -105,7 +105,7 @@ class Context:
         if on_its_platform and inbound.channel == staff_channel:
             self.outbound.append(answer(inbound, body, topic, subject, True, buttons))
         elif on_its_platform and staff_channel:
-            parts = as_parts(body) + ((Actions(buttons),) if buttons else ())
+            parts = compose(body, buttons)
             self.outbound.append(
                 Outbound(
                     inbound.platform, Delivery.CHANNEL, staff_channel, topic, parts, None, subject

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.domain.ids import MemberId
 from bot.domain.records import Community, Member, Role
-from bot.messages import Actions, Body, Button, Delivery, Outbound, as_parts
+from bot.messages import Body, Button, Delivery, Outbound, as_parts, compose
 from bot.ports import UnitOfWork
 from bot.settings import Settings
 
@@ -50,7 +50,7 @@ class Notices:
             return
         preferred = [i for i in member.identities if i.platform == self.platform]
         identity = (preferred or list(member.identities))[0]
-        parts = as_parts(body) + ((Actions(buttons),) if buttons else ())
+        parts = compose(body, buttons)
         self.outbound.append(
             Outbound(
                 identity.platform, Delivery.DM, identity.external_id, topic, parts, None, subject

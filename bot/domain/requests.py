@@ -32,7 +32,7 @@ class Move(StrEnum):
     CANCEL = "cancel"  # the requester cancels an accepted request: refunded
 
 
-_UNTAKEN = (OPEN, ESCALATED)
+_UNTAKEN = tuple(s for s in RequestStatus if s.is_open)  # no peer has it: open, escalated
 
 # move → (the states it may start from, the state it leads to)
 TRANSITIONS: dict[Move, tuple[tuple[RequestStatus, ...], RequestStatus]] = {
