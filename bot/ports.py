@@ -90,6 +90,23 @@ class StoreUnavailable(RuntimeError):
     """The database cannot be reached or opened at start-up; one line naming the setting."""
 
 
+class Undeliverable(Exception):
+    """A messenger's answer that this message can never be delivered as it is (the
+    channel is gone or closed to the bot, the user was deactivated, a scope is missing,
+    Matrix M_FORBIDDEN, ...): the outbox sets it aside at once instead of trying again.
+    `reason` is the platform's short error code."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PlatformUnavailable(Exception):
+    """A messenger's answer that the platform itself cannot take messages now (no
+    connection, rate limited, a server error): every message to it waits, none is
+    blamed. Any other exception from `send` counts against that one message only."""
+
+
 class LimitExceeded(Exception):
     """A posting would take an account below its floor; nothing was written."""
 

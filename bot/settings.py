@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     slack_app_token: str | None = None
     slack_api_url: str | None = None
+    # workspaces served (one team id or several, comma-separated); empty: any that signs
+    slack_team_id: Annotated[list[str], NoDecode] = Field(default_factory=list)
     port: int = Field(3000, ge=1, le=65535)
     # log level; unset: INFO for `run` with a chat platform, WARNING for everything else
     sif_log_level: str | None = None
@@ -72,7 +74,7 @@ class Settings(BaseSettings):
     matrix_device_id: str | None = None
     matrix_store_path: Path = Path("./matrix-store")
     matrix_community: str | None = None
-    # servers whose users may invite the bot into rooms (empty: any)
+    # servers whose users may invite the bot and give it commands (empty: any)
     matrix_allowed_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     sif_credit_limit: Decimal = Field(Decimal(-20), le=0, ge=-100000, decimal_places=2)
@@ -96,8 +98,22 @@ class Settings(BaseSettings):
     sif_outbox_lease_seconds: float = Field(120, ge=1, le=3600)
     # how often pending outbox messages are tried again
     sif_outbox_retry_seconds: float = Field(30, ge=1, le=3600)
+    # a message that keeps failing is set aside after this many tries, or once it is
+    # this many hours old (permanent platform errors set it aside at once)
+    sif_outbox_max_attempts: int = Field(16, ge=1, le=1000)
+    sif_outbox_give_up_hours: float = Field(24, gt=0, le=24 * 30)
+    # delivered messages keep their text this many days; files are dropped once delivered
+    sif_outbox_retention_days: float = Field(7, ge=0, le=3650)
+    # per-member limits: commands per minute, introductions per day (0: no limit)
+    sif_rate_commands_per_minute: int = Field(30, ge=0, le=100_000)
+    sif_rate_intros_per_day: int = Field(10, ge=0, le=100_000)
+    # staff grants and adjustments above this many SIF (or to themselves) are confirmed
+    # and posted to the staff channel
+    sif_grant_confirm: Decimal = Field(Decimal(50), ge=0, le=1_000_000, decimal_places=2)
 
-    @field_validator("sif_admins", "sif_tags", "matrix_allowed_servers", mode="before")
+    @field_validator(
+        "sif_admins", "sif_tags", "matrix_allowed_servers", "slack_team_id", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -150,6 +166,10 @@ class Settings(BaseSettings):
     @property
     def credit_limit(self) -> int:
         return _hundredths(self.sif_credit_limit)
+
+    @property
+    def grant_confirm(self) -> int:
+        return _hundredths(self.sif_grant_confirm)
 
     @property
     def welcome_grant(self) -> int:

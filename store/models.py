@@ -168,6 +168,19 @@ class OutboxRow(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The platform's id of the delivered message (Slack ts, Matrix event id).
     platform_ref: Mapped[str | None] = mapped_column(String(255))
+    # Set aside: the platform refused it for good, or it failed too long; never sent.
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The last error a send of it met (the platform's code), for staff and /metrics.
+    error: Mapped[str | None] = mapped_column(String(255))
+
+
+class ForgottenIdentityRow(Base):
+    """A salted hash of a chat identity whose member asked to be forgotten: when it comes
+    back it starts a new member, without a second welcome grant. Nothing else is kept."""
+
+    __tablename__ = "forgotten_identities"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class CounterRow(Base):
