@@ -67,7 +67,7 @@ def assemble(
     what `build` does after making the store, and what tests and benchmarks call with
     a store (or a fake) and messengers of their own."""
     clock = clock or SystemClock()
-    relay = Relay(uow_factory, clock, settings.sif_outbox_lease_seconds)
+    relay = Relay.from_settings(uow_factory, clock, settings)
     for messenger in messengers:
         relay.register(messenger)
     bot = Bot(uow_factory, settings, clock, relay, **bot_options)

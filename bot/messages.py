@@ -175,6 +175,9 @@ class Outbound:
     outbox_id: int | None = None  # set when the message was stored in the outbox
     # until when this process holds the stored message for sending (see bot.app.outbox)
     held_until: datetime | None = field(default=None, compare=False)
+    # sends started so far (this one included) and when it was stored, for giving up
+    attempts: int = field(default=1, compare=False)
+    created_at: datetime | None = field(default=None, compare=False)
 
     @property
     def text(self) -> str:

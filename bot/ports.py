@@ -291,8 +291,16 @@ class Outbox(Protocol):
     async def renew(self, outbox_id: int, held_until: datetime | None, until: datetime) -> bool:
         """Hold an unsent message until `until` if it is still held until `held_until`."""
 
-    async def release(self, outbox_ids: Sequence[int], at: datetime) -> None:
-        """Make held messages claimable again from `at`."""
+    async def release(
+        self, outbox_ids: Sequence[int], at: datetime, error: str | None = None
+    ) -> None:
+        """Make held messages claimable again from `at` (`error`: why the send failed)."""
+
+    async def set_aside(self, failures: Sequence[tuple[int, str]], at: datetime) -> None:
+        """Never try these messages again: (outbox id, the platform's error) pairs."""
+
+    async def set_aside_since(self, since: datetime) -> list[tuple[Outbound, str]]:
+        """Messages set aside at or after `since`, oldest first, each with its error."""
 
     async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None: ...
     async def mark_all_sent(self, sent: Sequence[tuple[int, str | None]], at: datetime) -> None:
@@ -430,7 +438,11 @@ class StatsQueries(Protocol):
         ...
 
     async def backlog(self) -> int:
-        """How many messages are not sent yet, on every platform (a metric)."""
+        """How many messages are waiting to be sent, on every platform (a metric)."""
+        ...
+
+    async def set_aside(self) -> int:
+        """How many messages were set aside as undeliverable, on every platform (a metric)."""
         ...
 
 

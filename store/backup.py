@@ -34,6 +34,7 @@ ORDER = (
     "link_codes",
     "introductions",
     "processed_events",
+    "forgotten_identities",
     "outbox",
 )
 

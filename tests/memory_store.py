@@ -205,6 +205,8 @@ class _OutboxRow:
     attempts: int
     claimed_until: datetime | None
     platform_ref: str | None
+    failed_at: datetime | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1240,7 +1242,7 @@ class MemoryOutbox:
         rows = [
             r
             for r in self._x.t.outbox.values()
-            if r.sent_at is None and r.message.platform in wanted
+            if r.sent_at is None and r.failed_at is None and r.message.platform in wanted
         ]
         return [_outbound(r) for r in rows[: max(limit, 0)]]
 
@@ -1250,16 +1252,29 @@ class MemoryOutbox:
         t = self._x.writing()
         now, until = _utc(now), _utc(until)
         wanted = set(platforms)
-        rows = [
-            r
-            for r in t.outbox.values()
-            if r.sent_at is None
-            and r.message.platform in wanted
-            and (r.claimed_until is None or r.claimed_until <= now)
-        ][: max(limit, 0)]
+        waiting: set[tuple[str, str, str | None]] = set()  # conversations with an earlier one
+        rows = []
+        for r in t.outbox.values():
+            if r.sent_at is not None or r.failed_at is not None:
+                continue
+            key = (r.message.platform, r.message.to, r.message.channel)
+            if key in waiting:
+                continue
+            due = r.claimed_until is None or r.claimed_until <= now
+            if not due:  # held or waiting for its retry: later ones to them wait too
+                waiting.add(key)
+            elif r.message.platform in wanted:
+                rows.append(r)
+        rows = rows[: max(limit, 0)]
         for row in rows:
             t.outbox.put(row.id, replace(row, claimed_until=until, attempts=row.attempts + 1))
-        return [(_outbound(r), r.attempts > 0) for r in rows]
+        return [
+            (
+                replace(_outbound(r), attempts=r.attempts + 1, created_at=r.created_at),
+                r.attempts > 0,
+            )
+            for r in rows
+        ]
 
     async def renew(self, outbox_id: int, held_until: datetime | None, until: datetime) -> bool:
         t = self._x.writing()
@@ -1270,7 +1285,9 @@ class MemoryOutbox:
         t.outbox.put(outbox_id, replace(row, claimed_until=until))
         return True
 
-    async def release(self, outbox_ids: Sequence[int], at: datetime) -> None:
+    async def release(
+        self, outbox_ids: Sequence[int], at: datetime, error: str | None = None
+    ) -> None:
         if not outbox_ids:
             return
         t = self._x.writing()
@@ -1278,7 +1295,28 @@ class MemoryOutbox:
         for outbox_id in outbox_ids:
             row = t.outbox.get(outbox_id)
             if row is not None and row.sent_at is None:
-                t.outbox.put(outbox_id, replace(row, claimed_until=at))
+                kept = row.error if error is None else error[:255]
+                t.outbox.put(outbox_id, replace(row, claimed_until=at, error=kept))
+
+    async def set_aside(self, failures: Sequence[tuple[int, str]], at: datetime) -> None:
+        if not failures:
+            return
+        t = self._x.writing()
+        at = _utc(at)
+        for outbox_id, error in failures:
+            row = t.outbox.get(outbox_id)
+            if row is not None and row.sent_at is None:
+                t.outbox.put(
+                    outbox_id, replace(row, failed_at=at, claimed_until=None, error=error[:255])
+                )
+
+    async def set_aside_since(self, since: datetime) -> list[tuple[Outbound, str]]:
+        since = _utc(since)
+        return [
+            (_outbound(r), r.error or "")
+            for r in self._x.t.outbox.values()
+            if r.failed_at is not None and r.failed_at >= since
+        ]
 
     async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None:
         await self.mark_all_sent([(outbox_id, ref)], at)
@@ -1699,7 +1737,12 @@ class MemoryStatsQueries:
         return sum(1 for o in self._x.t.offers.values() if o.status == OFFERED)
 
     async def backlog(self) -> int:
-        return sum(1 for r in self._x.t.outbox.values() if r.sent_at is None)
+        return sum(
+            1 for r in self._x.t.outbox.values() if r.sent_at is None and r.failed_at is None
+        )
+
+    async def set_aside(self) -> int:
+        return sum(1 for r in self._x.t.outbox.values() if r.failed_at is not None)
 
 
 class MemoryFindQueries:

@@ -126,7 +126,12 @@ class Metrics:
             registry=self.registry,
         )
         self.outbox_backlog = Gauge(
-            "sif_outbox_backlog", "Outbox messages not sent yet.", registry=self.registry
+            "sif_outbox_backlog", "Outbox messages waiting to be sent.", registry=self.registry
+        )
+        self.outbox_set_aside = Gauge(
+            "sif_outbox_set_aside",
+            "Outbox messages set aside as undeliverable (never tried again).",
+            registry=self.registry,
         )
         self.offers_open = Gauge(
             "sif_offers_open",
@@ -154,6 +159,7 @@ class Metrics:
         try:
             async with uow_factory() as uow:
                 backlog = await uow.stats.backlog()
+                set_aside = await uow.stats.set_aside()
                 offers = await uow.stats.count_open_offers()
                 # The definition of `stats` (compute_stats): what the network account issued.
                 issued = 0
@@ -161,10 +167,17 @@ class Metrics:
                     issued -= await uow.ledger.balance(community.id, NETWORK)
         except Exception:
             log.warning("could not read the metrics from the database", exc_info=True)
-            for gauge in (self.outbox_backlog, self.offers_open, self.circulation):
+            gauges = (
+                self.outbox_backlog,
+                self.outbox_set_aside,
+                self.offers_open,
+                self.circulation,
+            )
+            for gauge in gauges:
                 gauge.set(math.nan)
             return
         self.outbox_backlog.set(backlog)
+        self.outbox_set_aside.set(set_aside)
         self.offers_open.set(offers)
         self.circulation.set(issued / HUNDREDTHS_PER_SIF)
 

@@ -87,7 +87,7 @@ class Bot:
         self.uow_factory = uow_factory
         self.settings = settings
         self.clock = clock
-        self.relay = relay or Relay(uow_factory, clock, settings.sif_outbox_lease_seconds)
+        self.relay = relay or Relay.from_settings(uow_factory, clock, settings)
         self.community_names = community_names or {}
         self._communities: dict[str, Community] = {}
         self.metrics = Metrics()

@@ -206,8 +206,17 @@ class SqlStatsQueries:
         return int(value or 0)
 
     async def backlog(self) -> int:
-        """How many messages are not sent yet, on every platform."""
+        """How many messages are waiting to be sent, on every platform."""
         value = await self.s.scalar(
-            select(func.count()).select_from(OutboxRow).where(OutboxRow.sent_at.is_(None))
+            select(func.count())
+            .select_from(OutboxRow)
+            .where(OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None))
+        )
+        return int(value or 0)
+
+    async def set_aside(self) -> int:
+        """How many messages were set aside as undeliverable, on every platform."""
+        value = await self.s.scalar(
+            select(func.count()).select_from(OutboxRow).where(OutboxRow.failed_at.is_not(None))
         )
         return int(value or 0)

@@ -5,9 +5,10 @@ built once."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Outbound
@@ -27,14 +28,27 @@ _MARK_SENT = (
         platform_ref=bindparam("b_ref"),
     )
 )
+_EARLIER = _OUTBOX.alias("earlier")
 _CLAIMABLE = (
     select(_OUTBOX)
     .where(
         _OUTBOX.c.sent_at.is_(None),
+        _OUTBOX.c.failed_at.is_(None),
         _OUTBOX.c.platform.in_(bindparam("b_platforms", expanding=True)),
         or_(
             _OUTBOX.c.claimed_until.is_(None),
             _OUTBOX.c.claimed_until <= bindparam("b_now", type_=_OUTBOX.c.claimed_until.type),
+        ),
+        # A person's messages go in order: none while an earlier one to them waits for
+        # its retry or is being sent (earlier ones that are due come first in this claim).
+        ~exists().where(
+            _EARLIER.c.sent_at.is_(None),
+            _EARLIER.c.failed_at.is_(None),
+            _EARLIER.c.claimed_until > bindparam("b_now", type_=_OUTBOX.c.claimed_until.type),
+            _EARLIER.c.id < _OUTBOX.c.id,
+            _EARLIER.c.platform == _OUTBOX.c.platform,
+            _EARLIER.c.to == _OUTBOX.c.to,
+            func.coalesce(_EARLIER.c.channel, "") == func.coalesce(_OUTBOX.c.channel, ""),
         ),
     )
     .order_by(_OUTBOX.c.id)
@@ -79,7 +93,11 @@ class SqlOutbox:
     async def pending(self, platforms: Sequence[str], limit: int) -> list[Outbound]:
         rows = await self.s.scalars(
             select(OutboxRow)
-            .where(OutboxRow.sent_at.is_(None), OutboxRow.platform.in_(list(platforms)))
+            .where(
+                OutboxRow.sent_at.is_(None),
+                OutboxRow.failed_at.is_(None),
+                OutboxRow.platform.in_(list(platforms)),
+            )
             .order_by(OutboxRow.id)
             .limit(limit)
         )
@@ -97,7 +115,13 @@ class SqlOutbox:
                 _CLAIMABLE, {"b_platforms": list(platforms), "b_now": now, "b_limit": limit}
             )
         ).all()
-        claimed = [(as_outbound(r), r.attempts > 0) for r in rows]
+        claimed = [
+            (
+                replace(as_outbound(r), attempts=r.attempts + 1, created_at=r.created_at),
+                r.attempts > 0,
+            )
+            for r in rows
+        ]
         if rows:
             await connection.execute(_CLAIM, {"b_ids": [r.id for r in rows], "b_until": until})
         return claimed
@@ -117,15 +141,38 @@ class SqlOutbox:
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
-    async def release(self, outbox_ids: Sequence[int], at: datetime) -> None:
+    async def release(
+        self, outbox_ids: Sequence[int], at: datetime, error: str | None = None
+    ) -> None:
         """Let deliveries take these messages again from `at` (a send failed or never began)."""
         if outbox_ids:
+            values: dict[str, object] = {"claimed_until": at}
+            if error is not None:
+                values["error"] = error[:255]
             await self.s.execute(
                 update(OutboxRow)
                 .where(OutboxRow.id.in_(list(outbox_ids)), OutboxRow.sent_at.is_(None))
-                .values(claimed_until=at)
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
+
+    async def set_aside(self, failures: Sequence[tuple[int, str]], at: datetime) -> None:
+        """Never try these unsent messages again, keeping the platform's error."""
+        for outbox_id, error in failures:
+            await self.s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == outbox_id, OutboxRow.sent_at.is_(None))
+                .values(failed_at=at, claimed_until=None, error=error[:255])
+                .execution_options(synchronize_session=False)
+            )
+
+    async def set_aside_since(self, since: datetime) -> list[tuple[Outbound, str]]:
+        rows = await self.s.scalars(
+            select(OutboxRow)
+            .where(OutboxRow.failed_at.is_not(None), OutboxRow.failed_at >= since)
+            .order_by(OutboxRow.id)
+        )
+        return [(as_outbound(r), r.error or "") for r in rows]
 
     async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None:
         await self.mark_all_sent([(outbox_id, ref)], at)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -251,6 +251,43 @@ async def test_outbox_keeps_messages_until_marked_sent(store: AnyStore) -> None:
     async with store.uow() as uow:
         assert await uow.outbox.pending(["console"], 10) == []
         assert len(await uow.outbox.pending(["console", "slack"], 10)) == 1
+
+
+async def test_outbox_claims_keep_each_persons_order_and_skip_set_aside(store: AnyStore) -> None:
+    def to(who: str, body: str) -> Outbound:
+        return Outbound("console", Delivery.DM, who, "note", (Text(body),))
+
+    later = NOW + timedelta(minutes=5)
+    async with store.uow() as uow:
+        ann1 = await uow.outbox.add(to("ann", "a1"), NOW)
+        await uow.outbox.add(to("ann", "a2"), NOW)
+        bob1 = await uow.outbox.add(to("bob", "b1"), NOW)
+        await uow.outbox.add(to("bob", "b2"), NOW)
+        carol = await uow.outbox.add(to("carol", "c1"), NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        claimed = await uow.outbox.claim(["console"], NOW, NOW + timedelta(seconds=60), 10)
+        # due ones come in order, each with its tries so far and when it was stored
+        assert [m.text for m, _ in claimed] == ["a1", "a2", "b1", "b2", "c1"]
+        assert {(m.attempts, m.created_at) for m, _ in claimed} == {(1, NOW)}
+        await uow.outbox.release([ann1], later, "RuntimeError: boom")  # ann1 waits
+        await uow.outbox.release([i for m, _ in claimed if (i := m.outbox_id) != ann1], NOW)
+        await uow.outbox.set_aside([(bob1, "account_inactive")], NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        claimed = await uow.outbox.claim(["console"], NOW, NOW + timedelta(seconds=60), 10)
+        # a2 waits behind a1; b1 is set aside for good, so b2 may go; carol as before
+        assert [m.text for m, _ in claimed] == ["b2", "c1"]
+        assert all(tried for _, tried in claimed)
+        await uow.outbox.mark_all_sent([(carol, "ref")], NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        assert [m.text for m, e in await uow.outbox.set_aside_since(NOW)] == ["b1"]
+        assert await uow.stats.set_aside() == 1
+        claimed = await uow.outbox.claim(["console"], later, later + timedelta(seconds=60), 10)
+        # b2's hold from the claim before ran out, so it comes again
+        assert [m.text for m, _ in claimed] == ["a1", "a2", "b2"]
+        assert claimed[0][0].attempts == 2
 
 
 async def test_invariant_check_finds_a_tampered_cache(store: AnyStore) -> None:
