@@ -135,6 +135,12 @@ class CommunityRepository(Protocol):
         """The next short number (I-n, R-n) of a community; concurrent callers never share one."""
         ...
 
+    async def salt(self, community: CommunityId, new: str | None = None) -> str | None:
+        """The community's salt for the digests of forgotten identities (None: it has none
+        yet); with `new`, a community without one gets `new` (once: a concurrent caller
+        gets the salt that was set first)."""
+        ...
+
 
 class MemberRepository(Protocol):
     async def by_identity(self, platform: str, external_id: str) -> Member | None: ...
@@ -175,6 +181,27 @@ class MemberRepository(Protocol):
         profile: dict[str, Any],
     ) -> None: ...
 
+    async def expertise_of_community(
+        self, community: CommunityId
+    ) -> dict[MemberId, list[Expertise]]:
+        """Every member's expertise in one query, tags in order; members without any are
+        left out."""
+        ...
+
+    async def erase_writings(self, member: MemberId) -> None:
+        """Blank what the member wrote on other rows: the feedback they delivered, the
+        comments and notes of their requests, the reasons they gave for declining, and the
+        notes of introductions by or to them."""
+        ...
+
+    async def remember_forgotten(self, digests: Sequence[str], at: datetime) -> None:
+        """Keep the digests of a forgotten member's identities (a digest kept already stays)."""
+        ...
+
+    async def was_forgotten(self, digest: str) -> bool:
+        """Whether an identity of this digest was forgotten before."""
+        ...
+
 
 class LinkRepository(Protocol):
     """One-time codes that join a second platform identity to a member."""
@@ -196,6 +223,10 @@ class LinkRepository(Protocol):
         """Give an identity to another member and remove the (empty) member it leaves."""
         ...
 
+    async def prune(self, expired_before: datetime) -> int:
+        """Delete the codes that expired before then, used or not; returns how many."""
+        ...
+
 
 class IntroductionRepository(Protocol):
     async def add(
@@ -207,6 +238,14 @@ class IntroductionRepository(Protocol):
         note: str,
         at: datetime,
     ) -> None: ...
+
+    async def made_since(self, from_member: MemberId, since: datetime) -> int:
+        """How many introductions the member made at or after `since`."""
+        ...
+
+    async def exists(self, idea: IdeaId, from_member: MemberId, to_member: MemberId) -> bool:
+        """Whether the member already introduced `to_member` to the idea."""
+        ...
 
 
 class ConversationRepository(Protocol):
@@ -269,10 +308,20 @@ class LedgerRepository(Protocol):
         total, cached balances that differ from the entries."""
         ...
 
+    async def redact_reasons(self, community: CommunityId, replacements: dict[str, str]) -> int:
+        """Rewrite the reasons of the community's transactions that hold a key of
+        `replacements` as a whole word (any case) with its value (a forgotten member's
+        name); amounts, accounts and everything else stay. Returns how many changed."""
+        ...
+
 
 class EventLog(Protocol):
     async def first_time(self, key: str, at: datetime) -> bool:
         """Record an inbound event key; False when it was seen before."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forget the keys recorded before then; returns how many."""
         ...
 
 
@@ -305,6 +354,28 @@ class Outbox(Protocol):
     async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None: ...
     async def mark_all_sent(self, sent: Sequence[tuple[int, str | None]], at: datetime) -> None:
         """`mark_sent` for several messages at once: (outbox id, platform's id) pairs."""
+        ...
+
+    async def erase_person(
+        self, identities: Sequence[tuple[str, str]], replacements: dict[str, str]
+    ) -> int:
+        """Erase a forgotten person's copies. Messages to one of `identities` (platform,
+        external id) are deleted when unsent, and lose their text, parts and address when
+        sent or set aside. Other sent or set-aside messages whose text holds a key of
+        `replacements` (a whole word, any case) lose their text and parts; other unsent
+        ones still go out, with each such word replaced by its value. A message that lost
+        its text still reads back, with its topic and subject and no parts. Returns how
+        many messages changed."""
+        ...
+
+    async def erase_delivered(self, before: datetime) -> int:
+        """Empty the text and parts of the messages delivered (or set aside) before then;
+        they still read back, with their topic and subject. Returns how many changed."""
+        ...
+
+    async def drop_delivered_files(self) -> int:
+        """Drop the attached files of the messages delivered or set aside (their other
+        parts stay); returns how many messages lost one."""
         ...
 
 

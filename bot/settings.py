@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     sif_outbox_retry_seconds: float = Field(30, ge=1, le=3600)
     # a message that keeps failing is set aside after this many tries, or once it is
     # this many hours old (permanent platform errors set it aside at once)
-    sif_outbox_max_attempts: int = Field(16, ge=1, le=1000)
+    sif_outbox_max_attempts: int = Field(20, ge=1, le=1000)
     sif_outbox_give_up_hours: float = Field(24, gt=0, le=24 * 30)
     # delivered messages keep their text this many days; files are dropped once delivered
     sif_outbox_retention_days: float = Field(7, ge=0, le=3650)

@@ -819,6 +819,20 @@ class MemoryIntroductions:
         )
         t.introductions.put(row.id, row)
 
+    async def made_since(self, from_member: MemberId, since: datetime) -> int:
+        since = _utc(since)
+        return sum(
+            1
+            for i in self._x.t.introductions.values()
+            if i.from_id == from_member and i.created_at >= since
+        )
+
+    async def exists(self, idea: IdeaId, from_member: MemberId, to_member: MemberId) -> bool:
+        return any(
+            (i.idea_id, i.from_id, i.to_id) == (idea, from_member, to_member)
+            for i in self._x.t.introductions.values()
+        )
+
 
 # -- conversations ----------------------------------------------------------------------
 

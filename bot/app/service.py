@@ -19,6 +19,7 @@ import structlog
 
 from bot.app import handlers
 from bot.app.context import Context, UserError, answer
+from bot.app.limits import RateLimiter, Verdict
 from bot.app.observability import Metrics, new_request_id
 from bot.app.outbox import Relay
 from bot.commands import COMMANDS, Cancel, Help, ParseError, parse, spec_of, suggest
@@ -91,6 +92,7 @@ class Bot:
         self.community_names = community_names or {}
         self._communities: dict[str, Community] = {}
         self.metrics = Metrics()
+        self.limiter = RateLimiter(settings.sif_rate_commands_per_minute)
 
     async def handle(
         self,
@@ -244,6 +246,20 @@ class Bot:
                 "too-long",
             )
             return await self._refuse(inbound, too_long, answer_in_ack)
+        verdict = self.limiter.check(
+            (inbound.platform, inbound.community_key, inbound.user), self.clock.now()
+        )
+        if verdict is not Verdict.OK:
+            report.outcome = "limited"
+            if verdict is Verdict.DROP:
+                return [], []
+            per_minute = self.limiter.limit
+            slow_down = UserError(
+                f"You are sending more than {per_minute} messages a minute, so I am pausing "
+                "for a moment; nothing was changed. Please wait a minute and try again.",
+                "rate-limited",
+            )
+            return await self._refuse(inbound, slow_down, answer_in_ack)
         text = (inbound.action or inbound.text).strip()
         command: Any = None
         problem: ParseError | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 import json
+from datetime import timedelta
 from typing import Any
 
 from bot.app.context import Context, Handlers, UserError
@@ -99,6 +100,21 @@ async def intro(ctx: Context, cmd: Intro) -> None:
     other = await ctx.resolve(cmd.member)
     if other.id == ctx.caller.id:
         raise UserError("You cannot introduce yourself to yourself.", subject=idea.ref)
+    if await ctx.uow.introductions.exists(idea.id, ctx.caller.id, other.id):
+        raise UserError(
+            f"You already introduced {other.name} to {idea.ref}; one introduction is enough.",
+            "already-introduced",
+            subject=idea.ref,
+        )
+    per_day = ctx.settings.sif_rate_intros_per_day
+    since = ctx.clock.now() - timedelta(days=1)
+    if per_day and await ctx.uow.introductions.made_since(ctx.caller.id, since) >= per_day:
+        raise UserError(
+            f"You have made {per_day} introductions in the last 24 hours, the most a day; "
+            "nothing was sent. Please try again tomorrow.",
+            "intro-limit",
+            subject=idea.ref,
+        )
     summary = str(idea.answers.get("summary", ""))[:400]
     note = f"\n{ctx.caller.name} adds: {cmd.note}" if cmd.note else ""
     ctx.notices.dm(
