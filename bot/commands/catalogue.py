@@ -283,10 +283,15 @@ class Stats:
     "grant",
     S,
     "grant @member <amount> <reason>",
-    "Credit SIF from the network account (welcome credit, events, prizes).",
+    "Credit SIF from the network account (welcome credit, events, prizes). A grant to "
+    "yourself or a large one asks you to confirm (`grant confirm ...`) and is posted to the "
+    "staff channel.",
 )
 @dataclass(frozen=True)
 class Grant:
+    confirm: Annotated[str | None, Choice("confirm")] = dataclasses.field(
+        default=None, kw_only=True
+    )
     member: Annotated[MemberRef, Member()]
     amount: Annotated[int, Amount()]
     reason: Annotated[str, Rest("reason", 500)]
@@ -296,10 +301,15 @@ class Grant:
     "adjust",
     S,
     "adjust @member <±amount> <reason>",
-    "A correction entry; earlier entries are never edited.",
+    "A correction entry; earlier entries are never edited. Adjusting your own balance, or "
+    "by a large amount, asks you to confirm (`adjust confirm ...`) and is posted to the "
+    "staff channel.",
 )
 @dataclass(frozen=True)
 class Adjust:
+    confirm: Annotated[str | None, Choice("confirm")] = dataclasses.field(
+        default=None, kw_only=True
+    )
     member: Annotated[MemberRef, Member()]
     amount: Annotated[int, Amount(signed=True)]
     reason: Annotated[str, Rest("reason", 500)]

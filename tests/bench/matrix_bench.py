@@ -104,7 +104,9 @@ async def main() -> None:
             await asyncio.to_thread(upgrade, db_url)
             engine = make_engine(db_url)
             uow = SqlUnitOfWorkFactory(make_sessionmaker(engine))
-            settings = load_settings(_env_file=None, database_url=db_url)
+            settings = load_settings(
+                _env_file=None, database_url=db_url, sif_rate_commands_per_minute=0
+            )
             bot = assemble(settings, uow, SystemClock()).bot
             adapter = MatrixAdapter(
                 bot,

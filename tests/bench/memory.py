@@ -94,7 +94,7 @@ def report(label: str) -> float:
 
 async def load(url: str, members: int, transactions: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
-    settings = load_settings(_env_file=None, database_url=url)
+    settings = load_settings(_env_file=None, database_url=url, sif_rate_commands_per_minute=0)
     started = time.perf_counter()
     await migrate(settings)
     engine = make_engine(url)
@@ -340,7 +340,9 @@ async def serve(url: str, members: int, rounds: int, seed: int, trace: bool) -> 
     if trace:
         tracemalloc.start()  # one frame is enough for the top lines, and far cheaper
     rng = random.Random(seed)
-    settings = load_settings(_env_file=None, database_url=url, sif_admins="console:staff")
+    settings = load_settings(
+        _env_file=None, database_url=url, sif_admins="console:staff", sif_rate_commands_per_minute=0
+    )
     app = await build(settings, FakeClock(NOW + timedelta(hours=1)))
     messenger = CountingMessenger()
     app.relay.register(messenger)

@@ -114,7 +114,7 @@ def report(label: str, run: tuple[float, list[float], float], requests: int) -> 
 async def run_sif_bot(
     slack: FakeSlack, args: argparse.Namespace, db_url: str
 ) -> tuple[float, list[float], float]:
-    settings = load_settings(_env_file=None, database_url=db_url)
+    settings = load_settings(_env_file=None, database_url=db_url, sif_rate_commands_per_minute=0)
     app = await build(settings)  # wired as `sif-bot run` wires it
     try:
         async with aiohttp.ClientSession() as http:

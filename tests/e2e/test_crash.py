@@ -252,6 +252,8 @@ def _environment(dsn: str, api_url: str) -> dict[str, str]:
         "SIF_ADMINS": f"slack:T0001:{STAFF}",
         "SIF_OUTBOX_LEASE_SECONDS": "2",
         "SIF_OUTBOX_RETRY_SECONDS": "1",
+        # the script sends as fast as it can; limits are tested in test_abuse_limits
+        "SIF_RATE_COMMANDS_PER_MINUTE": "0",
     }
 
 

@@ -111,3 +111,40 @@ async def test_introductions_per_day_are_limited(app: App, clock: FakeClock) -> 
     clock.advance(hours=24)
     await app.bot.handle(said("ann", f"intro @{names[-1]} I-1"))
     assert messenger(app).to("ann")[-1].startswith(f"Introduced {names[-1]}")
+
+
+def staff_channel(app: App) -> list[str]:
+    return [m.text for m in messenger(app).sent if m.delivery.value == "channel"]
+
+
+async def test_big_grants_and_grants_to_oneself_are_confirmed_and_posted(
+    app: App, clock: FakeClock
+) -> None:
+    await app.bot.handle(said("bob", "balance"))
+    await app.bot.handle(said("staff", "balance"))
+    messenger(app).clear()
+    above = app.settings.grant_confirm // 100 + 10
+    for typed, why in (
+        (f"grant @bob {above} prize", "above 50.00 SIF"),
+        ("grant @staff 1000000 mine", "to yourself"),
+        ("adjust @staff 5 fix", "to yourself"),
+        (f"adjust @bob -{above} fix", "above 50.00 SIF"),
+    ):
+        out = await app.bot.handle(said("staff", typed))
+        (answer,) = [m for m in out if m.to == "staff"]
+        assert why in answer.text and "needs a second look" in answer.text, typed
+        (button,) = answer.buttons
+        assert button.action == typed.replace(" ", " confirm ", 1)
+    assert await balance_of(app, "bob") == 0 and await balance_of(app, "staff") == 0
+    assert staff_channel(app) == []  # nothing happened, so nothing is posted
+    await app.bot.handle(said("staff", f"grant confirm @bob {above} prize"))
+    assert await balance_of(app, "bob") == above * 100
+    (posted,) = staff_channel(app)
+    assert f"staff granted {above}.00 SIF to bob (prize), above 50.00 SIF; confirmed" in posted
+    await app.bot.handle(said("staff", "grant confirm @staff 3 mine"))
+    assert await balance_of(app, "staff") == 300
+    assert "to yourself; confirmed" in staff_channel(app)[-1]
+    # An ordinary grant needs no second look and is not posted.
+    await app.bot.handle(said("staff", "grant @bob 50 ok"))
+    assert await balance_of(app, "bob") == (above + 50) * 100
+    assert len(staff_channel(app)) == 2

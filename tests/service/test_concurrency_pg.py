@@ -36,11 +36,11 @@ async def test_first_accept_wins_among_twenty_peers(pg_url: str) -> None:
     clock = FakeClock()
     engine = make_engine(pg_url, pool_size=PEERS, max_overflow=5)
     uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
-    bot = assemble(make_settings(pg_url), uow_factory, clock).bot
+    bot = assemble(make_settings(pg_url, sif_rate_commands_per_minute=0), uow_factory, clock).bot
     names = [f"peer{i}" for i in range(PEERS)]
     for name in ["ann", *names]:
         await bot.handle(said(name, "balance"))
-    await bot.handle(said("staff", f"grant @ann {ROUNDS * 2} rounds"))
+    await bot.handle(said("staff", f"grant confirm @ann {ROUNDS * 2} rounds"))
     async with uow_factory() as uow:
         ann = await uow.members.by_identity("console", "ann")
         assert ann is not None
@@ -98,10 +98,10 @@ async def test_a_cancel_racing_an_accept_says_what_really_happened(pg_url: str) 
     clock = FakeClock()
     engine = make_engine(pg_url, pool_size=4, max_overflow=2)
     uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
-    bot = assemble(make_settings(pg_url), uow_factory, clock).bot
+    bot = assemble(make_settings(pg_url, sif_rate_commands_per_minute=0), uow_factory, clock).bot
     await bot.handle(said("ann", "balance"))
     await bot.handle(said("bob", "balance"))
-    await bot.handle(said("staff", "grant @ann 100 rounds"))
+    await bot.handle(said("staff", "grant confirm @ann 100 rounds"))
     async with uow_factory() as uow:
         ann = await uow.members.by_identity("console", "ann")
         bob = await uow.members.by_identity("console", "bob")
@@ -151,12 +151,18 @@ async def test_two_sweepers_act_once_on_each_due_row(pg_url: str) -> None:
     engines = [make_engine(pg_url) for _ in range(2)]
     factories = [SqlUnitOfWorkFactory(make_sessionmaker(e)) for e in engines]
     # the rules this cascade was written for: one peer per round, three rounds
-    settings = make_settings(pg_url, sif_fanout=1, sif_max_rounds=3, sif_offer_ttl_hours=24)
+    settings = make_settings(
+        pg_url,
+        sif_rate_commands_per_minute=0,
+        sif_fanout=1,
+        sif_max_rounds=3,
+        sif_offer_ttl_hours=24,
+    )
     bot = assemble(settings, factories[0], clock).bot
     await bot.handle(said("staff", "availability 0"))
     for name in ("ann", "bob", "cleo", "dan"):
         await bot.handle(said(name, "balance"))
-    await bot.handle(said("staff", "grant @ann 100 start"))
+    await bot.handle(said("staff", "grant confirm @ann 100 start"))
     due = 30
     async with factories[0]() as uow:
         ann = await uow.members.by_identity("console", "ann")

@@ -7,7 +7,7 @@ from bot.commands import Adjust, Balance, Balances, Grant, History, MemberRef
 from bot.domain import ledger
 from bot.domain.ledger import format_sif
 from bot.domain.records import BalanceInfo, Member, Role
-from bot.messages import Table, plain
+from bot.messages import Button, Table, plain, say
 
 HISTORY_LINES = 15
 TABLE_EDGE = 10  # with many members, `balances` shows this many lowest and highest
@@ -62,9 +62,43 @@ async def history(ctx: Context, cmd: History) -> None:
     ctx.reply("\n".join(out), topic="history")
 
 
+def _second_look(ctx: Context, member: Member, amount: int) -> str | None:
+    """Why a grant or adjustment must be confirmed (SPEC §13), or None."""
+    if member.id == ctx.caller.id:
+        return "to yourself"
+    if abs(amount) > ctx.settings.grant_confirm:
+        return f"above {format_sif(ctx.settings.grant_confirm)}"
+    return None
+
+
+def _ask_to_confirm(ctx: Context, verb: str, what: str, why: str, typed: str) -> None:
+    """Nothing is written: the caller is shown the command that does it, with a button."""
+    text = (ctx.inbound.action or ctx.inbound.text).strip()
+    first, _, rest = text.partition(" ")
+    exact = f"{first} confirm {rest.strip()}"
+    ctx.reply(
+        say(
+            "{what} {why} needs a second look, so nothing is done yet. To go ahead, type "
+            "`{typed}` (it will be posted to the staff channel).",
+            what=what,
+            why=why,
+            typed=typed,
+        ),
+        topic=f"{verb}.confirm",
+        buttons=(Button("Confirm", exact),),
+    )
+
+
 @handlers.on(Grant)
 async def grant(ctx: Context, cmd: Grant) -> None:
     member = await ctx.resolve(cmd.member)
+    why = _second_look(ctx, member, cmd.amount)
+    if why and cmd.confirm is None:
+        amount = format_sif(cmd.amount).removesuffix(" SIF")
+        typed = f"grant confirm @{member.name} {amount} {cmd.reason}"
+        what = f"Granting {format_sif(cmd.amount)} to {member.name}"
+        _ask_to_confirm(ctx, "grant", what, why, typed)
+        return
     await ctx.post(ledger.grant(member.id, cmd.amount, cmd.reason, ctx.caller.id))
     new = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(member.id))
     ctx.reply(
@@ -79,11 +113,24 @@ async def grant(ctx: Context, cmd: Grant) -> None:
             f"Your balance is now {format_sif(new)}.",
             topic="sif.granted",
         )
+    if why:
+        await ctx.tell_staff(
+            f"{ctx.caller.name} granted {format_sif(cmd.amount)} to {member.name} "
+            f"({cmd.reason}), {why}; confirmed. Their balance is now {format_sif(new)}.",
+            topic="grant.confirmed",
+        )
 
 
 @handlers.on(Adjust)
 async def adjust(ctx: Context, cmd: Adjust) -> None:
     member = await ctx.resolve(cmd.member)
+    why = _second_look(ctx, member, cmd.amount)
+    if why and cmd.confirm is None:
+        amount = format_sif(cmd.amount, sign=True).removesuffix(" SIF")
+        typed = f"adjust confirm @{member.name} {amount} {cmd.reason}"
+        what = f"Adjusting {member.name}'s balance by {format_sif(cmd.amount, sign=True)}"
+        _ask_to_confirm(ctx, "adjust", what, why, typed)
+        return
     await ctx.post(ledger.adjust(member.id, cmd.amount, cmd.reason, ctx.caller.id))
     new = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(member.id))
     ctx.reply(
@@ -97,6 +144,13 @@ async def adjust(ctx: Context, cmd: Adjust) -> None:
             f"{ctx.caller.name} corrected your balance by {format_sif(cmd.amount, sign=True)}: "
             f"{cmd.reason}. Your balance is now {format_sif(new)}.",
             topic="sif.adjusted",
+        )
+    if why:
+        await ctx.tell_staff(
+            f"{ctx.caller.name} adjusted {member.name}'s balance by "
+            f"{format_sif(cmd.amount, sign=True)} ({cmd.reason}), {why}; confirmed. "
+            f"Their balance is now {format_sif(new)}.",
+            topic="adjust.confirmed",
         )
 
 
