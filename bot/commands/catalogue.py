@@ -343,10 +343,17 @@ class Export:
     what: Annotated[str, Choice("ledger", "members", "requests")] = "ledger"
 
 
-@command("link", M, "link [code]", "Link another chat account (Slack, Matrix) to you.")
+@command(
+    "link",
+    M,
+    "link [code [confirm]]",
+    "Link another chat account (Slack, Matrix) to you; the bot says whom a code joins "
+    "before you confirm.",
+)
 @dataclass(frozen=True)
 class Link:
     code: Annotated[str | None, Word(32)] = None
+    confirm: Annotated[str | None, Choice("confirm")] = None
 
 
 @command(

@@ -86,9 +86,12 @@ def test_state_survives_between_runs_and_the_admin_cli(tmp_path: Path) -> None:
     assert "Granted 3.50 SIF to bob" in first.stdout
     role = run(["admin", "role", "console:bob", "staff"], tmp_path)
     assert role.returncode == 0 and "bob (console:bob) is now staff" in role.stdout
-    done = run(["console", "--script", "-"], tmp_path, "bob: balance\nbob: grant @bob 1 self\n")
+    script = "bob: balance\nbob: grant @bob 1 self\nbob: grant confirm @bob 1 self\n"
+    done = run(["console", "--script", "-"], tmp_path, script)
     assert "[to bob] Your balance: 3.50 SIF" in done.stdout
+    assert "to yourself needs a second look" in done.stdout
     assert "Granted 1.00 SIF to bob" in done.stdout
+    assert "[#staff] bob granted 1.00 SIF to bob (self), to yourself; confirmed." in done.stdout
     bad = run(["admin", "grant", "telegram:x", "1", "x"], tmp_path)
     assert bad.returncode == 2 and "platform:external_id" in bad.stdout
 
@@ -266,6 +269,8 @@ def test_stats_and_link_in_the_console(tmp_path: Path) -> None:
     assert "Requests: 0 opened" in stats and "Introductions made: 1." in stats
     assert "--- sif-stats-" in stats  # the chart file came with it
     code = done.stdout.split("Your link code is ")[1][:8]
-    linked = run(["console", "--script", "-"], tmp_path, f"ann2: link {code}\nann2: ideas\n")
+    script = f"ann2: link {code}\nann2: link {code} confirm\nann2: ideas\n"
+    linked = run(["console", "--script", "-"], tmp_path, script)
+    assert "[to ann2] This code joins this account to ann (member" in linked.stdout
     assert "[to ann2] Linked: this account is now ann" in linked.stdout
     assert "I-1 Repair café network · submitted" in linked.stdout

@@ -36,6 +36,14 @@ async def test_link_shares_balance_and_conversation(app: App, clock: FakeClock) 
     await bot.handle(on_matrix("link WRONGCOD"))
     assert "That link code is not valid" in matrix.to(ANN_MATRIX)[-1]
     await bot.handle(on_matrix(f"link {code.lower()}"))
+    # First the bot says whom the code joins, and nothing is linked yet.
+    shown = matrix.to(ANN_MATRIX)[-1]
+    assert shown.startswith("This code joins this account to ann (member, balance 5.00 SIF)")
+    assert f"`link {code} confirm`" in shown
+    async with bot.uow_factory() as uow:
+        still = await uow.members.by_identity("matrix", ANN_MATRIX)
+        assert still is None or still.name != "ann"
+    await bot.handle(on_matrix(f"link {code.lower()} confirm"))
     assert matrix.to(ANN_MATRIX)[-1].startswith("Linked: this account is now ann")
     assert "matrix account was linked" in out.to("ann")[-1]
     await bot.handle(on_matrix("balance"))
@@ -85,7 +93,7 @@ async def test_linking_never_changes_a_role(app: App) -> None:
     await bot.handle(said("mallory", "balance"))
     await bot.handle(said("mallory", "link"))
     code = code_in(out.to("mallory")[-1])
-    admin = Inbound("matrix", "matrix:sif.test", "@boss:sif.test", f"link {code}")
+    admin = Inbound("matrix", "matrix:sif.test", "@boss:sif.test", f"link {code} confirm")
     bot.settings = bot.settings.model_copy(
         update={"sif_admins": [*bot.settings.sif_admins, "matrix:@boss:sif.test"]}
     )
@@ -118,5 +126,5 @@ async def test_an_account_someone_was_introduced_to_can_still_be_linked(app: App
     await bot.handle(said("ann", "link"))
     code = code_in(out.to("ann")[-1])
     await bot.handle(said("ann", f"intro <@matrix:{ANN_MATRIX}> I-1 meet my other account"))
-    await bot.handle(on_matrix(f"link {code}"))
+    await bot.handle(on_matrix(f"link {code} confirm"))
     assert matrix.to(ANN_MATRIX)[-1].startswith("Linked: this account is now ann")

@@ -1,8 +1,9 @@
 """`link`: one person, several chat accounts (Slack, Matrix, console), one member.
 
 `link` on the account that already has the person's history gives a one-time code;
-`link CODE` on the other account moves that account onto the same member, so balance,
-profile and an unfinished conversation are shared. Codes last 15 minutes and work once.
+`link CODE` on the other account says which member the code joins, and `link CODE confirm`
+moves that account onto the same member, so balance, profile and an unfinished
+conversation are shared. Codes last 15 minutes and work once; linking never changes a role.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import timedelta
 
 from bot.app.context import Context, Handlers, UserError
 from bot.commands import Link
+from bot.domain.ledger import format_sif
 from bot.messages import say
 
 CODE_LIFETIME = timedelta(minutes=15)
@@ -70,6 +72,23 @@ async def link(ctx: Context, cmd: Link) -> None:
             f"{target.role.value}; linking never changes a role, so ask an admin to give "
             "both the same role first.",
             "link-roles-differ",
+        )
+    if cmd.confirm is None:
+        # Raised as a refusal, so the unit of work rolls back and the code stays unused:
+        # nothing is linked until the person has seen whom the code joins.
+        balance = await ctx.uow.ledger.balance_info(target)
+        raise UserError(
+            say(
+                "This code joins this account to {name} ({role}, balance {balance}): their "
+                "balance, profile and conversations become this account's. If {name} is you, "
+                "type `link {code} confirm`. If someone else asked you to type a code, do not: "
+                "staff never ask for one.",
+                name=target.name,
+                role=target.role.value,
+                balance=format_sif(balance.balance),
+                code=cmd.code.strip().upper(),
+            ),
+            "link.confirm",
         )
     await ctx.uow.links.move_identity(ctx.inbound.platform, ctx.inbound.user, ctx.caller.id, member)
     ctx.reply(
