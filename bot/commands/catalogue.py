@@ -142,11 +142,16 @@ class Resume:
 
 
 @command(
-    "ideas", M, "ideas [all]", "Your ideas and their status (staff: ideas all).", reads_only=True
+    "ideas",
+    M,
+    "ideas [all] [page]",
+    "Your ideas and their status (staff: ideas all), 50 to a page.",
+    reads_only=True,
 )
 @dataclass(frozen=True)
 class Ideas:
     scope: Annotated[str | None, Choice("all")] = None
+    page: Annotated[int, Int(1, 1_000_000, "The page")] = 1
 
 
 @command(

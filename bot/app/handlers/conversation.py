@@ -13,7 +13,7 @@ from bot.app.context import Context, Handlers, UserError
 from bot.app.handlers.requests import cancel_request
 from bot.commands import Cancel, Ideas, Intake, Profile
 from bot.domain.records import Conversation, Idea, Role
-from bot.messages import Body, Button, from_spans, plain, say
+from bot.messages import Body, Button, Parts, from_spans, plain, say
 from conversations.engine import Context as FlowContext
 from conversations.engine import (
     Flow,
@@ -26,6 +26,7 @@ from conversations.engine import (
     summary_spans,
 )
 
+IDEAS_PER_PAGE = 50
 WELCOME = "welcome"  # the one-question onboarding of a member's first DM
 WELCOME_CHOICES = {
     "1": "intake",
@@ -290,7 +291,8 @@ async def ideas(ctx: Context, cmd: Ideas) -> None:
             ctx.reply("No ideas have been submitted yet.", topic="ideas")
             return
         lines = [_idea_line(i, True) for i in found]
-        ctx.reply(f"All ideas ({len(found)}):\n" + "\n".join(lines), topic="ideas", public=True)
+        heading = f"All ideas ({len(found)})"
+        ctx.reply(_page(heading, lines, cmd.page, "ideas all"), topic="ideas", public=True)
         return
     found = await ctx.uow.ideas.of_owner(ctx.caller.id)
     if not found:
@@ -298,7 +300,33 @@ async def ideas(ctx: Context, cmd: Ideas) -> None:
             say("You have no ideas yet; `intake` walks you through describing one."), topic="ideas"
         )
         return
-    ctx.reply("Your ideas:\n" + "\n".join(_idea_line(i, False) for i in found), topic="ideas")
+    lines = [_idea_line(i, False) for i in found]
+    ctx.reply(_page("Your ideas", lines, cmd.page, "ideas"), topic="ideas")
+
+
+def _page(heading: str, lines: list[str], page: int, command: str) -> Parts:
+    """One page of a long list, with where the others are (SPEC §13: long lists are
+    paged, so no answer grows past what a platform takes)."""
+    pages = max(1, -(-len(lines) // IDEAS_PER_PAGE))
+    if page > pages:
+        raise UserError(
+            say(
+                "There are only {pages} pages; `{command} {pages}` is the last.",
+                pages=pages,
+                command=command,
+            )
+        )
+    shown = lines[(page - 1) * IDEAS_PER_PAGE : page * IDEAS_PER_PAGE]
+    if pages == 1:
+        return plain(f"{heading}:\n" + "\n".join(shown))
+    first = (page - 1) * IDEAS_PER_PAGE + 1
+    body = plain(
+        f"{heading}, {first}–{first + len(shown) - 1} (page {page} of {pages}):\n"
+        + "\n".join(shown)
+    )
+    if page < pages:
+        return (*body, *say("\nNext: `{next}`.", next=f"{command} {page + 1}"))
+    return body
 
 
 @handlers.on(Cancel)

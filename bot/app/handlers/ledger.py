@@ -187,6 +187,10 @@ async def balances(ctx: Context, cmd: Balances) -> None:
         rows = [*rows[:TABLE_EDGE], ("…", "", "", "", "", ""), *rows[-TABLE_EDGE:]]
     table = Table(("member", "balance", "held", "given", "received", "last active"), tuple(rows))
     total = sum(i.balance for i in infos)
-    note = f"\n({skipped} members in the middle not shown)" if skipped else ""
+    note = (
+        f"\n({skipped} members in the middle not shown; `export members` has everyone.)"
+        if skipped
+        else ""
+    )
     heading = plain(f"{title} ({len(infos)} members, sum {format_sif(total)}):\n")
     ctx.reply((*heading, table, *plain(note)), topic="balances", public=True)
