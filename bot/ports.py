@@ -351,6 +351,9 @@ class Outbox(Protocol):
     async def set_aside_since(self, since: datetime) -> list[tuple[Outbound, str]]:
         """Messages set aside at or after `since`, oldest first, each with its error."""
 
+    async def set_aside_to(self, platform: str, to: str) -> bool:
+        """Whether a message to this recipient was set aside before."""
+
     async def mark_sent(self, outbox_id: int, at: datetime, ref: str | None = None) -> None: ...
     async def mark_all_sent(self, sent: Sequence[tuple[int, str | None]], at: datetime) -> None:
         """`mark_sent` for several messages at once: (outbox id, platform's id) pairs."""

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from bot.domain.ids import CommunityId, IdeaId, MemberId, RequestId
 from bot.domain.ledger import EntryKind
+from bot.domain.privacy import redact
 from bot.domain.records import (
     BalanceInfo,
     Community,
@@ -338,3 +340,53 @@ def as_outbound(row: Any) -> Outbound:
         subject=stored.get("subject"),
         outbox_id=row.id,
     )
+
+
+# -- erasing what a message says (SPEC §13) -------------------------------------------
+
+# Strings in the JSON of a `parts` column that still says something (an erased one holds
+# none of them), and in one that carries a file.
+PARTS_MARKERS = ('"t"', '"buttons"', '"attachment"')
+FILE_MARKERS = ('"file"', '"attachment"')
+
+
+def erased_parts(stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The `parts` column of a message whose text is erased: its topic and subject and no
+    parts; `as_outbound` reads it back as a message that says nothing."""
+    stored = stored or {}
+    erased: dict[str, Any] = {"v": 2, "topic": stored.get("topic", "message"), "parts": []}
+    if stored.get("subject") is not None:
+        erased["subject"] = stored["subject"]
+    return erased
+
+
+def without_files(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The `parts` column without its attached files; None when it carries none."""
+    if not stored:
+        return None
+    if stored.get("v") == 2:
+        parts = stored.get("parts", [])
+        kept = [p for p in parts if p.get("t") != "file"]
+        return None if len(kept) == len(parts) else {**stored, "parts": kept}
+    if "attachment" in stored:
+        return {key: value for key, value in stored.items() if key != "attachment"}
+    return None
+
+
+def _redacted_part(part: Part, replacements: dict[str, str]) -> Part:
+    if isinstance(part, Text | Strong | Code):
+        return type(part)(redact(part.text, replacements))
+    if isinstance(part, Table):
+        return Table(
+            tuple(redact(h, replacements) for h in part.headers),
+            tuple(tuple(redact(c, replacements) for c in row) for row in part.rows),
+        )
+    if isinstance(part, Actions):
+        return Actions(tuple(Button(redact(b.label, replacements), b.action) for b in part.buttons))
+    return part  # a file goes as it is; it is dropped once delivered
+
+
+def redacted(message: Outbound, replacements: dict[str, str]) -> Outbound:
+    """The message with every whole word (any case) that is a key of `replacements`
+    replaced by its value, in its text, tables and button labels."""
+    return replace(message, parts=tuple(_redacted_part(p, replacements) for p in message.parts))

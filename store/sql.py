@@ -4,13 +4,14 @@ own INSERT ... ON CONFLICT). Nothing here knows any one aggregate."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.privacy import words_to_find
 from store.models import Base
 
 _DIALECTS: tuple[tuple[str, Any], ...] = (("postgresql", postgresql), ("sqlite", sqlite))
@@ -33,3 +34,15 @@ def per_dialect(build: Callable[[Any], Any]) -> dict[str, Any]:
     dialect's `insert` (the one with ON CONFLICT); run the one of the connection's
     `dialect.name`."""
     return {name: build(module.insert) for name, module in _DIALECTS}
+
+
+def may_mention(column: Any, words: Sequence[str]) -> Any:
+    """A condition true for every row whose `column` holds one of `words` (and for a few
+    others: the caller checks whole words in Python); false when there is no word."""
+    found = words_to_find(words)
+    if not found:
+        return sa.false()
+    return sa.or_(
+        *(column.contains(w, autoescape=True) for w in found),
+        *(sa.func.lower(column).contains(w.lower(), autoescape=True) for w in found),
+    )

@@ -41,6 +41,7 @@ TABLES = (
     "communities",
     "processed_events",
     "outbox",
+    "forgotten_identities",
 )
 
 

@@ -40,6 +40,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from bot.domain.ids import CommunityId, IdeaId, MemberId, RequestId
 from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft, floor_for
+from bot.domain.privacy import mentions, redact
 from bot.domain.records import (
     BalanceInfo,
     Community,
@@ -57,7 +58,7 @@ from bot.domain.records import (
     RequestStatus,
     Role,
 )
-from bot.messages import Outbound
+from bot.messages import Actions, Button, Code, File, Outbound, Part, Strong, Table, Text
 from bot.ports import FindCandidate, LimitExceeded, RequestTimes, StoreBusy
 
 K = TypeVar("K")
@@ -324,6 +325,9 @@ class _Tables:
     offers: _Table[int, _OfferRow] = field(default_factory=_Table)
     link_codes: _Table[str, _LinkCodeRow] = field(default_factory=_Table)
     introductions: _Table[int, _IntroductionRow] = field(default_factory=_Table)
+    # digests of forgotten identities, and the salt of each community that has one
+    forgotten_identities: _Table[str, datetime] = field(default_factory=_Table)
+    community_salts: _Table[int, str] = field(default_factory=_Table)
 
     def fork(self, *, read_only: bool = False) -> _Tables:
         return _Tables(
@@ -485,6 +489,15 @@ class MemoryCommunities:
         value = (t.counters.get(key) or 0) + 1
         t.counters.put(key, value)
         return value
+
+    async def salt(self, community: CommunityId, new: str | None = None) -> str | None:
+        found = self._x.t.community_salts.get(community)
+        if found is not None or new is None:
+            return found
+        t = self._x.writing()
+        _exists(t.communities, community, "communities.settings")
+        t.community_salts.put(int(community), new)
+        return new
 
 
 # -- members ----------------------------------------------------------------------------
@@ -695,6 +708,43 @@ class MemoryMembers:
     ) -> None:
         self._set(member, languages=_dump(list(languages)), bio=bio, profile=_dump(profile))
 
+    async def expertise_of_community(
+        self, community: CommunityId
+    ) -> dict[MemberId, list[Expertise]]:
+        t = self._x.t
+        found: dict[MemberId, list[Expertise]] = {}
+        for (member, tag), level in sorted(t.expertise.items()):
+            row = t.members.get(member)
+            if row is not None and row.community_id == community:
+                found.setdefault(MemberId(member), []).append(Expertise(tag, level))
+        return found
+
+    async def erase_writings(self, member: MemberId) -> None:
+        t = self._x.writing()
+        for request in t.requests.values():
+            if request.peer_id == member:
+                request = replace(request, feedback=None)
+            if request.requester_id == member:
+                request = replace(request, comment=None, note=None)
+            t.requests.put(request.id, request)
+        for offer in t.offers.values():
+            if offer.peer_id == member and offer.reason is not None:
+                t.offers.put(offer.id, replace(offer, reason=None))
+        for intro in t.introductions.values():
+            if member in (intro.from_id, intro.to_id):
+                t.introductions.put(intro.id, replace(intro, note=""))
+
+    async def remember_forgotten(self, digests: Sequence[str], at: datetime) -> None:
+        if not digests:
+            return
+        t = self._x.writing()
+        for digest in digests:
+            if _text(digest, 64, "forgotten_identities.digest") not in t.forgotten_identities:
+                t.forgotten_identities.put(digest, _utc(at))
+
+    async def was_forgotten(self, digest: str) -> bool:
+        return digest in self._x.t.forgotten_identities
+
 
 # -- links and introductions ------------------------------------------------------------
 
@@ -788,6 +838,15 @@ class MemoryLinks:
             t.accounts.pop(account.id)
             t.account_keys.pop((account.community_id, account.kind, account.member_id))
         t.members.pop(from_member)
+
+    async def prune(self, expired_before: datetime) -> int:
+        expired_before = _utc(expired_before)
+        old = [c for c, row in self._x.t.link_codes.items() if row.expires_at < expired_before]
+        if old:
+            t = self._x.writing()
+            for code in old:
+                t.link_codes.pop(code)
+        return len(old)
 
 
 class MemoryIntroductions:
@@ -1199,6 +1258,19 @@ class MemoryLedger:
             if account.kind == kind.value:
                 t.accounts.put(account.id, replace(account, balance=balance))
 
+    async def redact_reasons(self, community: CommunityId, replacements: dict[str, str]) -> int:
+        changed = [
+            replace(tx, reason=new)
+            for tx in self._x.t.transactions.values()
+            if tx.community_id == community
+            and (new := redact(tx.reason, replacements)) != tx.reason
+        ]
+        if changed:
+            t = self._x.writing()
+            for tx in changed:
+                t.transactions.put(tx.id, tx)
+        return len(changed)
+
 
 # -- events and the outbox --------------------------------------------------------------
 
@@ -1214,6 +1286,15 @@ class MemoryEventLog:
         t.events.put(key, _utc(at))
         return True
 
+    async def prune(self, before: datetime) -> int:
+        before = _utc(before)
+        old = [key for key, at in self._x.t.events.items() if at < before]
+        if old:
+            t = self._x.writing()
+            for key in old:
+                t.events.pop(key)
+        return len(old)
+
 
 def _stored(message: Outbound) -> Outbound:
     """The message as the outbox keeps it: its id and this process's hold are the row's."""
@@ -1225,6 +1306,24 @@ def _stored(message: Outbound) -> Outbound:
 
 def _outbound(row: _OutboxRow) -> Outbound:
     return replace(row.message, outbox_id=row.id)
+
+
+def _redacted_part(part: Part, replacements: dict[str, str]) -> Part:
+    if isinstance(part, Text | Strong | Code):
+        return type(part)(redact(part.text, replacements))
+    if isinstance(part, Table):
+        return Table(
+            tuple(redact(h, replacements) for h in part.headers),
+            tuple(tuple(redact(c, replacements) for c in row) for row in part.rows),
+        )
+    if isinstance(part, Actions):
+        return Actions(tuple(Button(redact(b.label, replacements), b.action) for b in part.buttons))
+    return part
+
+
+def _redacted(message: Outbound, replacements: dict[str, str]) -> Outbound:
+    """The message with the words of `replacements` replaced, as the SQL store does."""
+    return replace(message, parts=tuple(_redacted_part(p, replacements) for p in message.parts))
 
 
 class MemoryOutbox:
@@ -1324,6 +1423,12 @@ class MemoryOutbox:
                     outbox_id, replace(row, failed_at=at, claimed_until=None, error=error[:255])
                 )
 
+    async def set_aside_to(self, platform: str, to: str) -> bool:
+        return any(
+            r.failed_at is not None and (r.message.platform, r.message.to) == (platform, to)
+            for r in self._x.t.outbox.values()
+        )
+
     async def set_aside_since(self, since: datetime) -> list[tuple[Outbound, str]]:
         since = _utc(since)
         return [
@@ -1347,6 +1452,59 @@ class MemoryOutbox:
                 t.outbox.put(
                     outbox_id, replace(row, sent_at=at, claimed_until=None, platform_ref=ref)
                 )
+
+    async def erase_person(
+        self, identities: Sequence[tuple[str, str]], replacements: dict[str, str]
+    ) -> int:
+        theirs = set(identities)
+        changed = 0
+        t = self._x.writing()
+        for row in t.outbox.values():
+            message = row.message
+            mine = (message.platform, message.to) in theirs
+            unsent = row.sent_at is None and row.failed_at is None
+            if mine and unsent:
+                t.outbox.pop(row.id)  # nothing waits to be said to someone who is gone
+            elif unsent:
+                kept = _redacted(message, replacements)
+                if kept == message:
+                    continue
+                t.outbox.put(row.id, replace(row, message=kept))
+            elif mine or mentions(message.text, replacements):
+                erased = replace(message, parts=(), to="" if mine else message.to)
+                t.outbox.put(row.id, replace(row, message=erased))
+            else:
+                continue
+            changed += 1
+        return changed
+
+    async def erase_delivered(self, before: datetime) -> int:
+        before = _utc(before)
+        old = [
+            row
+            for row in self._x.t.outbox.values()
+            if row.message.parts
+            and any(at is not None and at < before for at in (row.sent_at, row.failed_at))
+        ]
+        if old:
+            t = self._x.writing()
+            for row in old:
+                t.outbox.put(row.id, replace(row, message=replace(row.message, parts=())))
+        return len(old)
+
+    async def drop_delivered_files(self) -> int:
+        with_files = [
+            row
+            for row in self._x.t.outbox.values()
+            if (row.sent_at is not None or row.failed_at is not None)
+            and row.message.file is not None
+        ]
+        if with_files:
+            t = self._x.writing()
+            for row in with_files:
+                kept = tuple(p for p in row.message.parts if not isinstance(p, File))
+                t.outbox.put(row.id, replace(row, message=replace(row.message, parts=kept)))
+        return len(with_files)
 
 
 # -- requests and offers ----------------------------------------------------------------

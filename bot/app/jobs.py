@@ -198,3 +198,34 @@ async def sweep_offers(
     if relay is not None and outbound:
         await relay.flush()
     return OfferSweep(reminded, expired, released)
+
+
+@dataclass(frozen=True)
+class Retention:
+    erased: int = 0  # delivered messages whose text was erased
+    files: int = 0  # delivered messages whose attached file was dropped
+    events: int = 0  # processed-event keys pruned
+    links: int = 0  # expired link codes pruned
+
+
+# How long processed-event keys and expired link codes are kept (SPEC §13).
+PRUNE_AFTER = timedelta(days=30)
+
+
+async def keep_for_retention(
+    uow_factory: UnitOfWorkFactory, settings: Settings, clock: Clock
+) -> Retention:
+    """SPEC §13: delivered messages keep their text `SIF_OUTBOX_RETENTION_DAYS` at most
+    and their attached files not past the next run; processed-event keys and link codes
+    expired 30 days ago are pruned. Rows only lose what they say: running twice, or in
+    two processes, changes nothing more."""
+    now = clock.now()
+    async with uow_factory() as uow:
+        files = await uow.outbox.drop_delivered_files()
+        erased = await uow.outbox.erase_delivered(
+            now - timedelta(days=settings.sif_outbox_retention_days)
+        )
+        events = await uow.events.prune(now - PRUNE_AFTER)
+        links = await uow.links.prune(now - PRUNE_AFTER)
+        await uow.commit()
+    return Retention(erased, files, events, links)

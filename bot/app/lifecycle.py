@@ -28,14 +28,15 @@ async def move(uow: UnitOfWork, request: RequestId, step: Move, **fields: Any) -
     return await uow.requests.transition(request, sources(step), target(step), **fields)
 
 
-async def hold(post: Post, request: HelpRequest, peer_name: str) -> None:
-    """Hold the request's price in escrow when a peer accepts it."""
+async def hold(post: Post, request: HelpRequest) -> None:
+    """Hold the request's price in escrow when a peer accepts it. The reason names the
+    request, not the peer: entries stay for good, names must be erasable (SPEC §13)."""
     await post(
         ledger.hold(
             request.requester,
             request.price,
             request.id,
-            f"{request.ref} {request.kind} by {peer_name}",
+            f"{request.ref} {request.kind}, accepted",
             key=hold_key(request.id),
         )
     )

@@ -206,8 +206,15 @@ class Relay:
                     for outbox_id, at, error in retry:
                         await uow.outbox.release([outbox_id], at, error or None)
                     if aside:
+                        # Staff hear once of each recipient, not of every message to them.
+                        known = {
+                            (m.platform, m.to)
+                            for m, _ in aside
+                            if await uow.outbox.set_aside_to(m.platform, m.to)
+                        }
                         await uow.outbox.set_aside([(m.outbox_id or 0, e) for m, e in aside], now)
-                        for notice in self._tell_staff(aside):
+                        news = [(m, e) for m, e in aside if (m.platform, m.to) not in known]
+                        for notice in self._tell_staff(news):
                             until = self.holds(notice.platform, now)
                             stored = await uow.outbox.add(notice, now, until)
                             notices.append(
@@ -225,8 +232,9 @@ class Relay:
         return message.created_at is not None and now - message.created_at >= self.give_up_after
 
     def _tell_staff(self, aside: Sequence[tuple[Outbound, str]]) -> list[Outbound]:
-        """One staff-channel notice per platform for the messages just set aside (never
-        about a notice to the staff channel itself, which could not arrive either)."""
+        """One staff-channel notice per platform for the recipients whose messages were
+        just set aside for the first time (never about a notice to the staff channel
+        itself, which could not arrive either)."""
         notices: list[Outbound] = []
         platforms = sorted({m.platform for m, _ in aside})
         for platform in platforms:
@@ -245,7 +253,8 @@ class Relay:
                 lines.append(f"- and {len(lost) - SHOWN_IN_NOTICE} more")
             lines.append(
                 "Check that the bot is still in that channel and that the person's account "
-                "is active; `/metrics` counts set-aside messages."
+                "is active. Later messages to them are set aside without another notice; "
+                "`/metrics` counts set-aside messages."
             )
             notices.append(
                 Outbound(

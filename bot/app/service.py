@@ -19,6 +19,7 @@ import structlog
 
 from bot.app import handlers
 from bot.app.context import Context, UserError, answer
+from bot.app.identity import forgotten_before
 from bot.app.limits import RateLimiter, Verdict
 from bot.app.observability import Metrics, new_request_id
 from bot.app.outbox import Relay
@@ -399,7 +400,10 @@ class Bot:
             member = await uow.members.create(
                 community.id, name, role, inbound.platform, inbound.user, self.clock.now()
             )
-            if self.settings.welcome_grant > 0:
+            # A forgotten identity that comes back starts afresh, without a second grant.
+            if self.settings.welcome_grant > 0 and not await forgotten_before(
+                uow, community.id, inbound.platform, inbound.user
+            ):
                 await uow.ledger.post(
                     community.id,
                     ledger.grant(

@@ -396,7 +396,8 @@ class MyData:
     "forget",
     M,
     "forget [confirm]",
-    "Remove your profile and answers; ledger entries stay, anonymised, so totals stay true.",
+    "Erase your profile, answers and texts once your balance is not negative and nothing is "
+    "open; a positive balance goes to the network; ledger entries stay, anonymised.",
 )
 @dataclass(frozen=True)
 class Forget:

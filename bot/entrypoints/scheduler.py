@@ -17,7 +17,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.app.digest import weekly_digest
-from bot.app.jobs import sweep_conversations, sweep_offers
+from bot.app.jobs import keep_for_retention, sweep_conversations, sweep_offers
 from bot.app.service import Bot
 from bot.ports import Status
 
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 OFFER_SWEEP_SECONDS = 60
 CONVERSATION_SWEEP_SECONDS = 15 * 60
+# Delivered messages lose their files within this time, and their text on the day due.
+RETENTION_SECONDS = 3600
 # A digest still goes out if the bot was down at its hour and starts within this time;
 # the processed-event log keeps it to one per ISO week either way.
 DIGEST_GRACE_SECONDS = 12 * 3600
@@ -93,6 +95,14 @@ def start_scheduler(bot: Bot) -> Scheduler:
         args=[bot.uow_factory, bot.settings, bot.clock, bot.relay],
         id="digest",
         **{**common, "misfire_grace_time": DIGEST_GRACE_SECONDS},
+    )
+    scheduler.add_job(
+        scheduler.tracked(keep_for_retention),
+        "interval",
+        seconds=RETENTION_SECONDS,
+        args=[bot.uow_factory, bot.settings, bot.clock],
+        id="retention",
+        **common,
     )
     scheduler.add_job(
         scheduler.tracked(bot.relay.flush),

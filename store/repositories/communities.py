@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ids import CommunityId
@@ -33,6 +33,10 @@ _NEXT_NUMBER = per_dialect(
         .returning(_COUNTERS.c.value)
     )
 )
+
+
+# The key of the salt of forgotten identities' digests in a community's settings.
+SALT = "identity_salt"
 
 
 class SqlCommunities:
@@ -91,3 +95,22 @@ class SqlCommunities:
             {"community_id": community, "name": counter, "value": 1},
         )
         return int(value or 0)
+
+    async def salt(self, community: CommunityId, new: str | None = None) -> str | None:
+        # Kept in the community's settings; the row is locked while the first one is set.
+        query = select(CommunityRow.settings).where(CommunityRow.id == community)
+        settings = await self.s.scalar(query)
+        found = (settings or {}).get(SALT)
+        if found is not None or new is None:
+            return None if found is None else str(found)
+        settings = await self.s.scalar(query.with_for_update())
+        found = (settings or {}).get(SALT)
+        if found is not None:
+            return str(found)
+        await self.s.execute(
+            update(CommunityRow)
+            .where(CommunityRow.id == community)
+            .values(settings={**(settings or {}), SALT: new})
+            .execution_options(synchronize_session=False)
+        )
+        return new

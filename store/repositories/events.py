@@ -1,10 +1,11 @@
 """The event log: the keys of the inbound events already handled, so that a platform's
-redelivery of one is recognised and handled once."""
+redelivery of one is recognised and handled once; keys are pruned after 30 days."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import ProcessedEventRow
@@ -19,3 +20,9 @@ class SqlEventLog:
         stmt = insert_ignoring_conflicts(self.s, ProcessedEventRow).values(key=key, created_at=at)
         inserted = await self.s.scalar(stmt.returning(ProcessedEventRow.key))
         return inserted is not None
+
+    async def prune(self, before: datetime) -> int:
+        result = await self.s.execute(
+            delete(ProcessedEventRow).where(ProcessedEventRow.created_at < before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

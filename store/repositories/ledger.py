@@ -14,11 +14,12 @@ from sqlalchemy.orm import aliased
 
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft, floor_for
+from bot.domain.privacy import redact
 from bot.domain.records import BalanceInfo, LedgerLine, Member
 from bot.ports import LimitExceeded
 from store.models import AccountRow, MemberRow, PostingRow, RequestRow, TransactionRow
 from store.rows import as_balance_info, as_ledger_entry, as_ledger_line
-from store.sql import per_dialect, table
+from store.sql import may_mention, per_dialect, table
 
 _ACCOUNTS = table(AccountRow)
 _TX = table(TransactionRow)
@@ -350,3 +351,27 @@ class SqlLedger:
         )
         problems += [f"escrow for member {h} is negative ({s})" for h, s in negative_escrow]
         return problems
+
+    async def redact_reasons(self, community: CommunityId, replacements: dict[str, str]) -> int:
+        # A reason is text, not an amount: erasing a name from it is the one change an
+        # entry ever sees (SPEC §13); its postings stay as they were.
+        rows = await self.s.execute(
+            select(TransactionRow.id, TransactionRow.reason).where(
+                TransactionRow.community_id == community,
+                may_mention(TransactionRow.reason, list(replacements)),
+            )
+        )
+        changed = [
+            {"b_id": row.id, "b_reason": new}
+            for row in rows
+            if (new := redact(row.reason, replacements)) != row.reason
+        ]
+        if changed:
+            connection = await self.s.connection()
+            await connection.execute(
+                update(_TX)
+                .where(_TX.c.id == bindparam("b_id"))
+                .values(reason=bindparam("b_reason")),
+                changed,
+            )
+        return len(changed)

@@ -1,6 +1,6 @@
 """Identity links: the one-time codes that join a second platform identity to a member,
 claimed once, and the move of an identity onto the member it joins (removing the empty
-member it leaves)."""
+member it leaves); expired codes are pruned."""
 
 from __future__ import annotations
 
@@ -105,3 +105,9 @@ class SqlLinks:
             )
         )
         await self.s.execute(delete(MemberRow).where(MemberRow.id == from_member))
+
+    async def prune(self, expired_before: datetime) -> int:
+        result = await self.s.execute(
+            delete(LinkCodeRow).where(LinkCodeRow.expires_at < expired_before)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

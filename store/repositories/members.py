@@ -18,13 +18,17 @@ from store.models import (
     AccountRow,
     ConversationRow,
     ExpertiseRow,
+    ForgottenIdentityRow,
     IdeaRow,
     IdentityRow,
+    IntroductionRow,
     LinkCodeRow,
     MemberRow,
+    OfferRow,
+    RequestRow,
 )
 from store.rows import as_expertise, as_member, as_members
-from store.sql import table
+from store.sql import insert_ignoring_conflicts, table
 
 
 def _member_statements() -> tuple[Select[Any], Select[Any], Select[Any]]:
@@ -212,3 +216,56 @@ class SqlMembers:
         profile: dict[str, Any],
     ) -> None:
         await self._set(member, languages=list(languages), bio=bio, profile=profile)
+
+    async def expertise_of_community(
+        self, community: CommunityId
+    ) -> dict[MemberId, list[Expertise]]:
+        # One query for the whole community (exports): not one per member.
+        rows = await self.s.execute(
+            select(ExpertiseRow.member_id, ExpertiseRow.tag, ExpertiseRow.level)
+            .join(MemberRow, MemberRow.id == ExpertiseRow.member_id)
+            .where(MemberRow.community_id == community)
+            .order_by(ExpertiseRow.member_id, ExpertiseRow.tag)
+        )
+        found: dict[MemberId, list[Expertise]] = {}
+        for row in rows:
+            found.setdefault(MemberId(row.member_id), []).append(as_expertise(row))
+        return found
+
+    async def erase_writings(self, member: MemberId) -> None:
+        for where, values in (
+            (RequestRow.peer_id == member, {"feedback": None}),
+            (RequestRow.requester_id == member, {"comment": None, "note": None}),
+        ):
+            await self.s.execute(
+                update(RequestRow)
+                .where(where)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+        await self.s.execute(
+            update(OfferRow)
+            .where(OfferRow.peer_id == member, OfferRow.reason.is_not(None))
+            .values(reason=None)
+            .execution_options(synchronize_session=False)
+        )
+        await self.s.execute(
+            update(IntroductionRow)
+            .where((IntroductionRow.from_id == member) | (IntroductionRow.to_id == member))
+            .values(note="")
+            .execution_options(synchronize_session=False)
+        )
+
+    async def remember_forgotten(self, digests: Sequence[str], at: datetime) -> None:
+        if digests:
+            await self.s.execute(
+                insert_ignoring_conflicts(self.s, ForgottenIdentityRow).values(
+                    [{"digest": d, "created_at": at} for d in dict.fromkeys(digests)]
+                )
+            )
+
+    async def was_forgotten(self, digest: str) -> bool:
+        found = await self.s.scalar(
+            select(ForgottenIdentityRow.digest).where(ForgottenIdentityRow.digest == digest)
+        )
+        return found is not None

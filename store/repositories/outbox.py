@@ -1,6 +1,7 @@
 """The outbox: every outbound message stored in the transaction that made it, then
 claimed, held, released and marked sent by the processes that deliver it, on statements
-built once."""
+built once; and erased: a forgotten person's copies, delivered messages' files and, after
+the retention days, their text."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.privacy import mentions
 from bot.messages import Outbound
+from store import rows as stored
+from store import sql
 from store.models import OutboxRow
 from store.rows import as_outbound, outbox_parts
 from store.sql import table
@@ -63,6 +68,25 @@ _CLAIM = (
         attempts=_OUTBOX.c.attempts + 1,
     )
 )
+
+
+# What erasing a message's text writes (forget, the retention job), and the rows it reads
+# at once.
+_REWRITE = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        text=bindparam("b_text"),
+        parts=bindparam("b_parts", type_=_OUTBOX.c.parts.type),
+        to=bindparam("b_to"),
+    )
+)
+_SET_PARTS = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"))
+    .values(parts=bindparam("b_parts", type_=_OUTBOX.c.parts.type))
+)
+ERASE_PAGE = 500
 
 
 class SqlOutbox:
@@ -166,6 +190,18 @@ class SqlOutbox:
                 .execution_options(synchronize_session=False)
             )
 
+    async def set_aside_to(self, platform: str, to: str) -> bool:
+        found = await self.s.scalar(
+            select(OutboxRow.id)
+            .where(
+                OutboxRow.platform == platform,
+                OutboxRow.to == to,
+                OutboxRow.failed_at.is_not(None),
+            )
+            .limit(1)
+        )
+        return found is not None
+
     async def set_aside_since(self, since: datetime) -> list[tuple[Outbound, str]]:
         rows = await self.s.scalars(
             select(OutboxRow)
@@ -183,3 +219,108 @@ class SqlOutbox:
             await connection.execute(
                 _MARK_SENT, [{"b_id": i, "b_at": at, "b_ref": ref} for i, ref in sent]
             )
+
+    # -- erasing (SPEC §13: forget, and the retention job) ------------------------------
+
+    async def _rewrite(self, changes: list[dict[str, object]]) -> None:
+        """Set the text, parts and address of rows: dicts of b_id, b_text, b_parts, b_to."""
+        if changes:
+            connection = await self.s.connection()
+            await connection.execute(_REWRITE, changes)
+
+    async def erase_person(
+        self, identities: Sequence[tuple[str, str]], replacements: dict[str, str]
+    ) -> int:
+        theirs = set(identities)
+        to_them = (
+            sa.or_(*(sa.and_(OutboxRow.platform == p, OutboxRow.to == e) for p, e in theirs))
+            if theirs
+            else sa.false()
+        )
+        unsent = sa.and_(OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None))
+        # Nothing waits to be said to someone who is gone.
+        deleted = await self.s.execute(
+            sa.delete(OutboxRow).where(to_them, unsent).execution_options(synchronize_session=False)
+        )
+        words = list(replacements)
+        found = await self.s.execute(
+            select(_OUTBOX).where(sa.or_(to_them, sql.may_mention(OutboxRow.text, words)))
+        )
+        changes: list[dict[str, object]] = []
+        for row in found:
+            mine = (row.platform, row.to) in theirs
+            if row.sent_at is None and row.failed_at is None:
+                # To someone else and still to go out: it goes, without the words.
+                message = as_outbound(row)
+                changed = stored.redacted(message, replacements)
+                if changed != message:
+                    changes.append(
+                        {
+                            "b_id": row.id,
+                            "b_text": changed.text,
+                            "b_parts": outbox_parts(changed),
+                            "b_to": row.to,
+                        }
+                    )
+            elif mine or mentions(row.text, words):
+                changes.append(
+                    {
+                        "b_id": row.id,
+                        "b_text": "",
+                        "b_parts": stored.erased_parts(row.parts),
+                        "b_to": "" if mine else row.to,
+                    }
+                )
+        await self._rewrite(changes)
+        return int(getattr(deleted, "rowcount", 0) or 0) + len(changes)
+
+    async def erase_delivered(self, before: datetime) -> int:
+        says_something = sa.or_(
+            OutboxRow.text != "",
+            *(sa.cast(OutboxRow.parts, sa.Text).contains(m) for m in stored.PARTS_MARKERS),
+        )
+        done_before = sa.or_(OutboxRow.sent_at < before, OutboxRow.failed_at < before)
+        erased = last = 0
+        while True:  # in pages: an old outbox may hold many such messages the first time
+            page = (
+                await self.s.execute(
+                    select(OutboxRow.id, OutboxRow.to, OutboxRow.parts)
+                    .where(OutboxRow.id > last, done_before, says_something)
+                    .order_by(OutboxRow.id)
+                    .limit(ERASE_PAGE)
+                )
+            ).all()
+            if not page:
+                return erased
+            await self._rewrite(
+                [
+                    {
+                        "b_id": r.id,
+                        "b_text": "",
+                        "b_parts": stored.erased_parts(r.parts),
+                        "b_to": r.to,
+                    }
+                    for r in page
+                ]
+            )
+            erased += len(page)
+            last = page[-1].id
+
+    async def drop_delivered_files(self) -> int:
+        found = await self.s.execute(
+            select(OutboxRow.id, OutboxRow.parts).where(
+                sa.or_(OutboxRow.sent_at.is_not(None), OutboxRow.failed_at.is_not(None)),
+                sa.or_(
+                    *(sa.cast(OutboxRow.parts, sa.Text).contains(m) for m in stored.FILE_MARKERS)
+                ),
+            )
+        )
+        changes = [
+            {"b_id": row.id, "b_parts": kept}
+            for row in found
+            if (kept := stored.without_files(row.parts)) is not None
+        ]
+        if changes:
+            connection = await self.s.connection()
+            await connection.execute(_SET_PARTS, changes)
+        return len(changes)

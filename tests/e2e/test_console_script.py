@@ -229,10 +229,11 @@ def test_find_intro_mydata_and_forget(tmp_path: Path) -> None:
     assert "[to ann] There is no idea I-1 here" in out  # ann has no idea yet
     assert '"name": "ann"' in out and '"balance_sif": 2.0' in out  # the mydata file
     assert "Type `forget confirm` to go ahead." in out
-    assert "[to ann] Done: your data is erased." in out
+    assert "Your 2.00 SIF go to the network." in out  # said before confirming
+    assert "[to ann] Done: your data is erased. Your 2.00 SIF went to the network." in out
     assert "[#staff] A member asked to be forgotten: now former member" in out
     table = out.split("[#staff] Balances")[1]
-    assert "former member" in table and "sum 2.00 SIF" in table  # totals stay true
+    assert "former member" in table and "sum 0.00 SIF" in table  # back with the network
     again = run(["console", "--script", "-"], tmp_path, "ann: balance\n")
     assert "[to ann] Your balance: 0.00 SIF" in again.stdout  # a fresh member now
 

@@ -15,9 +15,7 @@ def messenger(app: App) -> RecordingMessenger:
     return app.messenger  # type: ignore[attr-defined,no-any-return]
 
 
-async def test_ideas_all_is_paged_and_every_idea_is_on_one_page(
-    app: App, clock: FakeClock
-) -> None:
+async def test_ideas_all_is_paged_and_every_idea_is_on_one_page(app: App, clock: FakeClock) -> None:
     await app.bot.handle(said("ann", "balance"))
     async with app.bot.uow_factory() as uow:
         ann = await uow.members.by_identity("console", "ann")

@@ -85,13 +85,17 @@ async def test_a_recipient_refused_for_good_holds_back_nobody(app: App, clock: F
         assert await app.relay.flush() == 0
     assert messenger.tries.count("ann") == tries
     assert len(staff_notices(messenger)) == 1
+    # A later message to ann is set aside too, without a second notice about her.
+    await app.bot.handle(said("staff", "grant @ann 1 again"))
+    assert len(await rows(app, "failed_at IS NOT NULL")) == 2
+    assert len(staff_notices(messenger)) == 1
     await app.bot.metrics.refresh(app.bot.uow_factory, scheduler_alive=False)
     found = {
         s.name: s.value
         for family in text_string_to_metric_families(app.bot.metrics.exposition().decode())
         for s in family.samples
     }
-    assert found["sif_outbox_set_aside"] == 1
+    assert found["sif_outbox_set_aside"] == 2
     assert found["sif_outbox_backlog"] == 0
 
 

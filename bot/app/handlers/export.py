@@ -73,12 +73,13 @@ async def export_rows(
         ]
     if what == "members":
         infos = {b.member: b for b in await uow.ledger.all_balances(community)}
+        # One query for everyone's expertise: a query per member held the database (and on
+        # SQLite every other member's command) for seconds in a large community.
+        skills = await uow.members.expertise_of_community(community)
         rows = []
         for member in await uow.members.all(community):
             info = infos.get(member.id)
-            expertise = " ".join(
-                f"{e.tag}:{e.level}" for e in await uow.members.expertise(member.id)
-            )
+            expertise = " ".join(f"{e.tag}:{e.level}" for e in skills.get(member.id, []))
             rows.append([
                 member.id, member.name, member.role.value,
                 " ".join(f"{i.platform}:{i.external_id}" for i in member.identities),

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import heapq
 import json
+import secrets
 from datetime import timedelta
 from typing import Any
 
 from bot.app.context import Context, Handlers, UserError
+from bot.app.identity import mention_words
+from bot.app.offering import offer_next
 from bot.commands import Find, Forget, Intro, MyData
+from bot.domain import ledger, privacy
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.ledger import format_sif
-from bot.domain.records import RequestStatus, Role
+from bot.domain.records import OfferStatus, RequestStatus, Role
 from bot.messages import Delivery, File, Outbound, say
 from bot.ports import FindCandidate, UnitOfWork
 
@@ -195,10 +199,12 @@ async def mydata(ctx: Context, cmd: MyData) -> None:
 
 @handlers.on(Forget)
 async def forget(ctx: Context, cmd: Forget) -> None:
-    me = ctx.caller
+    """SPEC §13: settle first (no debt, nothing held, nothing open), give a positive
+    balance to the network, then erase the person everywhere but the ledger's amounts."""
+    uow, me = ctx.uow, ctx.caller
     busy = [
         r.ref
-        for r in await ctx.uow.requests.of_member(me.id)
+        for r in await uow.requests.of_member(me.id)
         if r.status in (RequestStatus.OPEN, RequestStatus.ESCALATED, RequestStatus.ASSIGNED,
                         RequestStatus.DELIVERED, RequestStatus.DISPUTED)
     ]  # fmt: skip
@@ -210,23 +216,86 @@ async def forget(ctx: Context, cmd: Forget) -> None:
             ),
             "still-busy",
         )
+    info = await uow.ledger.balance_info(me)
+    if info.held:
+        raise UserError(
+            say(
+                "{held} of yours is still held in escrow; ask staff to settle it, "
+                "then `forget` can erase your data.",
+                held=format_sif(info.held),
+            ),
+            "still-held",
+        )
+    if info.balance < 0:
+        raise UserError(
+            say(
+                "Your balance is {balance}: settle it before `forget`. Earn SIF by reviewing "
+                "for others (`profile`, then `accept` the offers you get), or ask staff to "
+                "settle it with `adjust`.",
+                balance=format_sif(info.balance),
+            ),
+            "in-debt",
+        )
+    given = (
+        say(" Your {balance} go to the network.", balance=format_sif(info.balance))
+        if info.balance > 0
+        else ()
+    )
     if cmd.confirm is None:
         ctx.reply(
             say(
-                "This erases your profile, expertise, ideas' answers, conversation and chat "
-                "accounts from sif-bot. Your ledger entries stay, without your name, so the "
-                "network's totals stay true. Type `forget confirm` to go ahead."
-            ),
+                "This erases your profile, expertise, ideas' answers, conversation, the texts "
+                "you wrote and the messages sif-bot sent you, and your chat accounts. Your "
+                "ledger entries stay, without your name, so the network's totals stay true."
+            )
+            + given
+            + say(" Type `forget confirm` to go ahead."),
             topic="forget",
         )
         return
-    info = await ctx.uow.ledger.balance_info(me)
-    placeholder = f"former member {me.id}"
-    await ctx.uow.members.forget(me.id, placeholder)
+    now = ctx.clock.now()
+    name = privacy.placeholder(me.id)
+    if info.balance > 0:
+        await ctx.post(
+            ledger.adjust(
+                me.id, -info.balance, "balance given to the network on leaving", me.id,
+                key=f"forget:{me.id}",
+            )
+        )  # fmt: skip
+    for offer in await uow.requests.open_offers(me.id):  # offers pass on to other peers
+        await uow.requests.answer_offer(offer.id, OfferStatus.DECLINED, now)
+        request = await uow.requests.get(offer.request)
+        if request is not None and request.status.is_open:
+            await offer_next(uow, ctx.notices, ctx.settings, request, now)
+    # What names them, found before it is erased: their names, their ideas' titles.
+    words = {me.name: name}
+    words |= {w: name for i in me.identities for w in mention_words(i.platform, i.external_id)}
+    words |= {idea.title: privacy.REMOVED for idea in await uow.ideas.of_owner(me.id)}
+    salt = await uow.communities.salt(me.community, secrets.token_hex(16))
+    assert salt is not None
+    await uow.members.remember_forgotten(
+        [privacy.identity_digest(salt, i.platform, i.external_id) for i in me.identities], now
+    )
+    await uow.members.forget(me.id, name)
+    await uow.members.erase_writings(me.id)
+    await uow.ledger.redact_reasons(me.community, words)
+    await uow.outbox.erase_person([(i.platform, i.external_id) for i in me.identities], words)
+    await uow.outbox.drop_delivered_files()
     ctx.reply(
-        "Done: your data is erased. Thank you for being part of the network.", topic="forgotten"
+        say("Done: your data is erased.")
+        + (
+            say(" Your {balance} went to the network.", balance=format_sif(info.balance))
+            if info.balance > 0
+            else ()
+        )
+        + say(" Thank you for being part of the network."),
+        topic="forgotten",
     )
     await ctx.tell_staff(
-        f"A member asked to be forgotten: now {placeholder} (balance {format_sif(info.balance)}).",
+        say(
+            "A member asked to be forgotten: now {name}; {balance} went to the network.",
+            name=name,
+            balance=format_sif(info.balance),
+        ),
         topic="member.forgotten",
     )

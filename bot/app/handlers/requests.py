@@ -178,7 +178,7 @@ async def accept(ctx: Context, cmd: Accept) -> None:
         )
         return
     await ctx.uow.requests.answer_offer(offer_id, OfferStatus.ACCEPTED, now)
-    await lifecycle.hold(ctx.post, request, ctx.caller.name)
+    await lifecycle.hold(ctx.post, request)
     for other in await ctx.uow.requests.withdraw_offers(request.id, now):
         await ctx.notices.dm_id(
             other.peer,
