@@ -89,9 +89,12 @@ def test_state_survives_between_runs_and_the_admin_cli(tmp_path: Path) -> None:
     script = "bob: balance\nbob: grant @bob 1 self\nbob: grant confirm @bob 1 self\n"
     done = run(["console", "--script", "-"], tmp_path, script)
     assert "[to bob] Your balance: 3.50 SIF" in done.stdout
-    assert "to yourself needs a second look" in done.stdout
+    assert "it is for yourself, so it needs a second look" in done.stdout
     assert "Granted 1.00 SIF to bob" in done.stdout
-    assert "[#staff] bob granted 1.00 SIF to bob (self), to yourself; confirmed." in done.stdout
+    assert (
+        "[#staff] bob granted 1.00 SIF to bob (self), confirmed because it is for themselves."
+        in done.stdout
+    )
     bad = run(["admin", "grant", "telegram:x", "1", "x"], tmp_path)
     assert bad.returncode == 2 and "platform:external_id" in bad.stdout
 

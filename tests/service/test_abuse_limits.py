@@ -125,10 +125,10 @@ async def test_big_grants_and_grants_to_oneself_are_confirmed_and_posted(
     messenger(app).clear()
     above = app.settings.grant_confirm // 100 + 10
     for typed, why in (
-        (f"grant @bob {above} prize", "above 50.00 SIF"),
-        ("grant @staff 1000000 mine", "to yourself"),
-        ("adjust @staff 5 fix", "to yourself"),
-        (f"adjust @bob -{above} fix", "above 50.00 SIF"),
+        (f"grant @bob {above} prize", "it is above 50.00 SIF"),
+        ("grant @staff 1000000 mine", "it is for yourself"),
+        ("adjust @staff 5 fix", "it is for yourself"),
+        (f"adjust @bob -{above} fix", "it is above 50.00 SIF"),
     ):
         out = await app.bot.handle(said("staff", typed))
         (answer,) = [m for m in out if m.to == "staff"]
@@ -140,10 +140,13 @@ async def test_big_grants_and_grants_to_oneself_are_confirmed_and_posted(
     await app.bot.handle(said("staff", f"grant confirm @bob {above} prize"))
     assert await balance_of(app, "bob") == above * 100
     (posted,) = staff_channel(app)
-    assert f"staff granted {above}.00 SIF to bob (prize), above 50.00 SIF; confirmed" in posted
+    assert (
+        f"staff granted {above}.00 SIF to bob (prize), confirmed because it is above 50.00 SIF"
+        in posted
+    )
     await app.bot.handle(said("staff", "grant confirm @staff 3 mine"))
     assert await balance_of(app, "staff") == 300
-    assert "to yourself; confirmed" in staff_channel(app)[-1]
+    assert "confirmed because it is for themselves" in staff_channel(app)[-1]
     # An ordinary grant needs no second look and is not posted.
     await app.bot.handle(said("staff", "grant @bob 50 ok"))
     assert await balance_of(app, "bob") == (above + 50) * 100

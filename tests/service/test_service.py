@@ -156,7 +156,7 @@ async def test_roles_profile_settings_and_help(app: App) -> None:
     assert "`export [ledger|members|requests]` (staff only)" in messenger(app).to("ann")[-1]
     await bot.handle(said("staff", "role @ann staff"))
     await bot.handle(said("ann", "grant @ann 1 self"))
-    assert "to yourself needs a second look" in messenger(app).to("ann")[-1]
+    assert "it is for yourself, so it needs a second look" in messenger(app).to("ann")[-1]
     await bot.handle(said("ann", "grant confirm @ann 1 self"))
     assert "Granted 1.00 SIF to ann" in messenger(app).to("ann")[-1]
     await bot.handle(said("staff", "role @staff member"))

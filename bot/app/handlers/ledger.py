@@ -65,10 +65,15 @@ async def history(ctx: Context, cmd: History) -> None:
 def _second_look(ctx: Context, member: Member, amount: int) -> str | None:
     """Why a grant or adjustment must be confirmed (SPEC §13), or None."""
     if member.id == ctx.caller.id:
-        return "to yourself"
+        return "is for yourself"
     if abs(amount) > ctx.settings.grant_confirm:
-        return f"above {format_sif(ctx.settings.grant_confirm)}"
+        return f"is above {format_sif(ctx.settings.grant_confirm)}"
     return None
+
+
+def _third_person(why: str) -> str:
+    """The reason as the staff channel reads it."""
+    return why.replace("yourself", "themselves")
 
 
 def _ask_to_confirm(ctx: Context, verb: str, what: str, why: str, typed: str) -> None:
@@ -78,8 +83,8 @@ def _ask_to_confirm(ctx: Context, verb: str, what: str, why: str, typed: str) ->
     exact = f"{first} confirm {rest.strip()}"
     ctx.reply(
         say(
-            "{what} {why} needs a second look, so nothing is done yet. To go ahead, type "
-            "`{typed}` (it will be posted to the staff channel).",
+            "{what}: it {why}, so it needs a second look and nothing is done yet. To go "
+            "ahead, type `{typed}` (it will be posted to the staff channel).",
             what=what,
             why=why,
             typed=typed,
@@ -116,7 +121,8 @@ async def grant(ctx: Context, cmd: Grant) -> None:
     if why:
         await ctx.tell_staff(
             f"{ctx.caller.name} granted {format_sif(cmd.amount)} to {member.name} "
-            f"({cmd.reason}), {why}; confirmed. Their balance is now {format_sif(new)}.",
+            f"({cmd.reason}), confirmed because it {_third_person(why)}. Their balance is now "
+            f"{format_sif(new)}.",
             topic="grant.confirmed",
         )
 
@@ -148,7 +154,7 @@ async def adjust(ctx: Context, cmd: Adjust) -> None:
     if why:
         await ctx.tell_staff(
             f"{ctx.caller.name} adjusted {member.name}'s balance by "
-            f"{format_sif(cmd.amount, sign=True)} ({cmd.reason}), {why}; confirmed. "
+            f"{format_sif(cmd.amount, sign=True)} ({cmd.reason}), confirmed because it {_third_person(why)}. "
             f"Their balance is now {format_sif(new)}.",
             topic="adjust.confirmed",
         )
