@@ -171,6 +171,7 @@ async def start_platforms(app: App, session: Any) -> Platforms:
             signing_secret=None if settings.slack_app_token else settings.slack_signing_secret,
             api_url=settings.slack_api_url,
             session=session,
+            team_ids=settings.slack_team_id,
         )
         platforms.statuses["slack"] = slack.status
         platforms.drains.append(slack.drain)

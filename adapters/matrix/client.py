@@ -4,7 +4,8 @@ and delivers Outbound as ``m.notice`` messages.
 The device and the sync token are kept in ``MATRIX_STORE_PATH``, so a restart neither
 replays old messages nor loses new ones (and the core drops an event it has already
 handled, should a batch be seen twice). The first sync of a new device only catches
-up: events from before it are not answered.
+up: events from before it are not answered; nor, in a room the bot joins, what was said
+there before it joined. After a restart the first sync brings every room's whole state.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from nio import (
+    Api,
     AsyncClient,
     AsyncClientConfig,
+    ErrorResponse,
     JoinError,
     LoginResponse,
     MatrixRoom,
     MegolmEvent,
+    ProfileGetError,
     ReactionEvent,
     RoomCreateError,
     RoomGetEventResponse,
@@ -41,7 +46,7 @@ from nio import (
 from adapters.matrix import translate
 from bot.messages import Delivery, File, Outbound
 from bot.ports import Core as Bot
-from bot.ports import Status
+from bot.ports import PlatformUnavailable, Status, Undeliverable
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,40 @@ MAX_BACKOFF = 60.0
 # A healthy long poll returns at least every SYNC_TIMEOUT_MS; allow a failed one and a
 # full back-off before /healthz calls the sync stale.
 STALE_SYNC_SECONDS = 2 * SYNC_TIMEOUT_MS / 1000 + MAX_BACKOFF
+# Seconds the first sync after a restart may take before the start goes on without it.
+RESYNC_TIMEOUT = 120.0
+# Longest M_LIMIT_EXCEEDED wait a send sits out itself; a longer one (or one more than its
+# attempts allow) raises PlatformUnavailable, so the outbox holds every message back.
+MAX_RATE_LIMIT_WAIT = 10.0
+# The homeserver's answers that this message can never be delivered as it is: not in the
+# room (never joined, left, kicked, banned; Synapse says so for unknown rooms too), no
+# such user, an event too large or malformed. 4xx only: a 5xx is the server's trouble.
+UNDELIVERABLE = frozenset(
+    {
+        "M_FORBIDDEN",
+        "M_UNKNOWN",
+        "M_NOT_FOUND",
+        "M_TOO_LARGE",
+        "M_BAD_JSON",
+        "M_NOT_JSON",
+        "M_INVALID_PARAM",
+        "M_GUEST_ACCESS_FORBIDDEN",
+    }
+)
+# Answers that the homeserver takes no messages from the bot now, whatever they say:
+# rate limited, the bot's token no longer valid, its account locked or suspended, the
+# server full or waiting for the bot to accept its terms.
+UNAVAILABLE = frozenset(
+    {
+        "M_LIMIT_EXCEEDED",
+        "M_UNKNOWN_TOKEN",
+        "M_MISSING_TOKEN",
+        "M_USER_LOCKED",
+        "M_USER_SUSPENDED",
+        "M_RESOURCE_LIMIT_EXCEEDED",
+        "M_CONSENT_NOT_GIVEN",
+    }
+)
 ENCRYPTED_NOTICE = (
     "I can't read encrypted messages yet. Please talk to me in an unencrypted room, "
     "or send me a direct message without encryption."
@@ -91,7 +130,14 @@ class MatrixAdapter:
             homeserver,
             user_id,
             device_id=device_id or saved.get("device_id"),
-            config=AsyncClientConfig(encryption_enabled=False, store_sync_tokens=False),
+            config=AsyncClientConfig(
+                encryption_enabled=False,
+                store_sync_tokens=False,
+                # nio would otherwise retry a 429 or a lost connection forever, inside
+                # the call: a send must come back so the outbox can hold the rest back.
+                max_limit_exceeded=0,
+                max_timeouts=2,
+            ),
         )
         self._saved_credentials = saved
         self._direct: dict[str, str] = {}
@@ -122,18 +168,20 @@ class MatrixAdapter:
     async def start(self) -> None:
         await self._login()
         token = self._load("sync.json").get("next_batch")
-        if token:
-            self.client.next_batch = token
-        else:
+        if not token:
             # A new device: catch up without answering anything from before now.
             first = await self.client.sync(timeout=0, full_state=True)
             if isinstance(first, SyncError):
                 raise MatrixError(f"first sync failed: {first.message}")
             await self._join_invites(first)
             self._save("sync.json", {"next_batch": first.next_batch})
+        caught_up = await self._resync(token) if token else True
         await self._load_direct_rooms()
         self._last_sync = time.monotonic()
-        self._task = asyncio.create_task(self._sync_forever(), name="matrix-sync")
+        self._task = asyncio.create_task(
+            self._sync_forever(since=None if caught_up else token, full_state=not caught_up),
+            name="matrix-sync",
+        )
         log.info("Matrix sync started for %s", self.user_id)
 
     async def stop(self) -> None:
@@ -181,12 +229,38 @@ class MatrixAdapter:
             },
         )
 
-    async def _sync_forever(self) -> None:
+    async def _resync(self, since: str) -> bool:
+        """After a restart: one sync with every joined room's whole state, handled as any
+        other. nio keeps no rooms across restarts, and a quiet room would otherwise be in
+        no sync (its direct room unknown), or come with no members (a group room would
+        look like a direct one). False when the homeserver did not answer; the sync loop
+        then does it. (The token is not given to nio before: nio ignores a sync answer
+        that ends where it already is.)"""
+        try:
+            # nio sets no HTTP timeout on a full-state sync: a hung server must not hang
+            # the start.
+            response = await asyncio.wait_for(
+                self.client.sync(timeout=0, since=since, full_state=True), RESYNC_TIMEOUT
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("first sync after the restart failed (%r); the sync loop retries", exc)
+            return False
+        if isinstance(response, SyncError):
+            log.warning("first sync after the restart refused (%s)", response.message)
+            return False
+        await self.process(response)
+        self._save("sync.json", {"next_batch": response.next_batch})
+        self.synced.set()
+        return True
+
+    async def _sync_forever(self, since: str | None = None, full_state: bool = False) -> None:
         backoff = 1.0
         while not self._stopping.is_set():
             try:
                 response = await self.client.sync(
-                    timeout=SYNC_TIMEOUT_MS, since=self.client.next_batch
+                    timeout=SYNC_TIMEOUT_MS,
+                    since=since or self.client.next_batch,
+                    full_state=full_state,
                 )
             except asyncio.CancelledError:
                 raise
@@ -202,6 +276,7 @@ class MatrixAdapter:
                 backoff = min(backoff * 2, MAX_BACKOFF)
                 continue
             backoff = 1.0
+            since, full_state = None, False
             self._last_sync = time.monotonic()
             await self.process(response)
             self._save("sync.json", {"next_batch": response.next_batch})
@@ -212,7 +287,11 @@ class MatrixAdapter:
     async def process(self, response: SyncResponse) -> None:
         await self._join_invites(response)
         for room_id, info in response.rooms.join.items():
-            for event in info.timeline.events:
+            events = info.timeline.events
+            # A room the bot has just joined comes with some of its history: what was said
+            # before the bot was there was not said to it. Its own join event marks where
+            # that history ends (a timeline too short to hold the join is all newer).
+            for event in events[_after_own_join(events, self.user_id) :]:
                 try:
                     await self.on_event(room_id, event)
                 except Exception:  # one bad event must not stop the others
@@ -221,8 +300,7 @@ class MatrixAdapter:
     async def _join_invites(self, response: SyncResponse) -> None:
         for room_id in response.rooms.invite:
             inviter = _inviter(response, room_id)
-            server = inviter.split(":", 1)[-1] if inviter else ""
-            if self.allowed_servers and server not in self.allowed_servers:
+            if not self.serves(inviter or ""):
                 log.info("ignored an invite to %s from %s", room_id, inviter)
                 continue
             result = await self.client.join(room_id)
@@ -251,16 +329,30 @@ class MatrixAdapter:
         if self._room(room_id) is None:
             log.info("ignored an event from unknown room %s", room_id)
             return
+        if isinstance(event, RoomMemberEvent):
+            if event.membership in ("leave", "ban"):
+                room = self._room(room_id)
+                if room is not None and set(room.users) <= {self.user_id}:
+                    await self.client.room_leave(room_id)
+            return
+        if not self.serves(sender):
+            # Silently: an answer would let anyone on any server in a shared room make the
+            # bot talk (and tell them it is there); nothing reaches the core, so nothing
+            # is stored either.
+            log.debug("ignored an event from %s: not an allowed server", sender)
+            return
         if isinstance(event, RoomMessageText):
             await self._on_text(room_id, event)
         elif isinstance(event, ReactionEvent):
             await self._on_reaction(room_id, event)
         elif isinstance(event, MegolmEvent):
             await self._on_encrypted(room_id)
-        elif isinstance(event, RoomMemberEvent) and event.membership in ("leave", "ban"):
-            room = self._room(room_id)
-            if room is not None and set(room.users) <= {self.user_id}:
-                await self.client.room_leave(room_id)
+
+    def serves(self, user_id: str) -> bool:
+        """Whether the bot answers this person: MATRIX_ALLOWED_SERVERS (when set) lists
+        the servers whose users it serves, for commands as for invites."""
+        server = user_id.split(":", 1)[-1] if ":" in user_id else ""
+        return not self.allowed_servers or server in self.allowed_servers
 
     async def _on_text(self, room_id: str, event: RoomMessageText) -> None:
         content = event.source.get("content") or {}
@@ -340,23 +432,39 @@ class MatrixAdapter:
             if set(room.users) == {self.user_id, user_id}:
                 self._direct[user_id] = str(room_id)
                 return str(room_id)
-        created = await self.client.room_create(
-            is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat
-        )
+        what = f"could not open a direct room with {user_id}"
+        try:
+            # Synapse invites a user who does not exist without complaint: ask first.
+            # Only a 404 says so (a 403 may just be a server that shows profiles only to
+            # people who share a room).
+            profile = await self.client.get_profile(user_id)
+            if isinstance(profile, ProfileGetError) and _http_status(profile) == 404:
+                raise Undeliverable("M_NOT_FOUND")
+            created = await self.client.room_create(
+                is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PlatformUnavailable(f"{what}: {exc!r}") from exc
         if isinstance(created, RoomCreateError):
-            raise MatrixError(f"could not open a direct room with {user_id}: {created.message}")
+            raise _refusal(what, created)
         self._direct[user_id] = created.room_id
         await self._update_m_direct()
         return str(created.room_id)
+
+    def drop_direct(self, user_id: str, room_id: str) -> None:
+        """Stop using a direct room the bot can no longer write to (nio keeps rooms the
+        bot left or was kicked from among its rooms)."""
+        if self._direct.get(user_id) == room_id:
+            del self._direct[user_id]
+        self.client.rooms.pop(room_id, None)
 
     async def _update_m_direct(self) -> None:
         """Record our direct rooms in m.direct so clients show them as DMs."""
         content: dict[str, list[str]] = {}
         for user, room_id in self._direct.items():
             content.setdefault(user, []).append(room_id)
-        path = self.client.api._build_path(  # nio has no helper for account data
-            ["user", self.user_id, "account_data", "m.direct"]
-        )
+        # nio has no helper for account data
+        path = Api._build_path(["user", self.user_id, "account_data", "m.direct"])
         try:
             response = await self.client.send(
                 "PUT",
@@ -375,25 +483,37 @@ class MatrixAdapter:
         attempts: int = 5,
         txn_id: str | None = None,
     ) -> str:
-        """Send one event; M_LIMIT_EXCEEDED waits for retry_after_ms. Raises when refused.
+        """Send one event; a short M_LIMIT_EXCEEDED is waited out. Raises Undeliverable
+        when the homeserver refuses the event for good, PlatformUnavailable when it takes
+        nothing now (no connection, rate limited, a server error), MatrixError otherwise.
         The homeserver turns a repeated `txn_id` (same device) into the first event."""
         for _ in range(attempts):
-            response = await self.client.room_send(room_id, "m.room.message", content, tx_id=txn_id)
+            try:
+                response = await self.client.room_send(
+                    room_id, "m.room.message", content, tx_id=txn_id
+                )
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise PlatformUnavailable(f"could not reach the homeserver: {exc!r}") from exc
             if not isinstance(response, RoomSendError):
                 return str(response.event_id)
             wait = _retry_after(response)
-            if wait is None:
-                raise MatrixError(f"could not send to {room_id}: {response.message}")
+            if wait is None or wait > MAX_RATE_LIMIT_WAIT:
+                raise _refusal(f"could not send to {room_id}", response)
             await asyncio.sleep(wait)
-        raise MatrixError(f"could not send to {room_id}: still rate limited")
+        raise PlatformUnavailable(f"could not send to {room_id}: still rate limited")
 
     async def upload(self, attachment: File) -> str:
-        response, _keys = await self.client.upload(
-            io.BytesIO(attachment.content),
-            content_type=attachment.mimetype,
-            filename=attachment.filename,
-            filesize=len(attachment.content),
-        )
+        try:
+            response, _keys = await self.client.upload(
+                io.BytesIO(attachment.content),
+                content_type=attachment.mimetype,
+                filename=attachment.filename,
+                filesize=len(attachment.content),
+            )
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PlatformUnavailable(f"could not reach the homeserver: {exc!r}") from exc
+        if isinstance(response, ErrorResponse):
+            raise _refusal(f"upload of {attachment.filename} failed", response)
         uri = getattr(response, "content_uri", None)
         if not uri:
             raise MatrixError(f"upload of {attachment.filename} failed: {response}")
@@ -423,25 +543,62 @@ class MatrixMessenger:
     async def send(self, message: Outbound) -> str:
         """Send one message; returns its event id. An outbox message is sent with a
         transaction id made from its outbox id and content, so sending it again after a
-        crash (same device) gives back the first event instead of a second message."""
+        crash (same device) gives back the first event instead of a second message.
+        Raises Undeliverable or PlatformUnavailable as `MatrixAdapter.send` does."""
         if message.delivery is Delivery.CHANNEL:
-            room_id = message.to
-        else:
-            # Matrix has no private replies in a room: those go to the direct room.
-            room_id = await self.adapter.direct_room(message.to)
-        content = translate.content(message)
+            return await self._send_to(message.to, message)
+        # Matrix has no private replies in a room: those go to the direct room.
+        room_id = await self.adapter.direct_room(message.to)
+        try:
+            return await self._send_to(room_id, message)
+        except Undeliverable as exc:
+            if exc.reason != "M_FORBIDDEN":
+                raise
+        # The person left that direct room or put the bot out of it; they can still be
+        # written to, in a new one.
+        self.adapter.drop_direct(message.to, room_id)
+        return await self._send_to(await self.adapter.direct_room(message.to), message)
+
+    async def _send_to(self, room_id: str, message: Outbound) -> str:
+        """Send the message as one event or, too large for one, as several in order (the
+        id of the first is returned). Each event of an outbox message has a transaction id
+        of its own, so a message sent again after a crash midway adds only the rest."""
+        contents = translate.contents(message)
+        ids: list[str] = []
         txn = None
-        if message.outbox_id is not None:
-            digest = hashlib.sha256(
-                json.dumps([room_id, content], sort_keys=True).encode("utf-8")
-            ).hexdigest()[:16]
-            txn = f"sif-outbox-{message.outbox_id}-{digest}"
-        event_id = await self.adapter.send(room_id, content, txn_id=txn)
+        for index, content in enumerate(contents):
+            if message.outbox_id is not None:
+                digest = hashlib.sha256(
+                    json.dumps([room_id, content], sort_keys=True).encode("utf-8")
+                ).hexdigest()[:16]
+                txn = f"sif-outbox-{message.outbox_id}-{digest}"
+                if len(contents) > 1:
+                    txn += f"-{index + 1}"  # two parts may read the same
+            ids.append(await self.adapter.send(room_id, content, txn_id=txn))
         if message.file is not None:
             await self.adapter.send_file(
                 room_id, message.file, txn_id=None if txn is None else f"{txn}-file"
             )
-        return event_id
+        return ids[0]
+
+
+def _refusal(what: str, response: ErrorResponse) -> Exception:
+    """The exception for a homeserver's error answer: Undeliverable(errcode) when this
+    message can never go through, PlatformUnavailable when nothing can now (the HTTP
+    status counts first: Synapse calls its own 500s M_UNKNOWN), else MatrixError."""
+    code = response.status_code
+    status = _http_status(response)
+    detail = f"{what}: {code or status} {response.message}"
+    if code in UNAVAILABLE or (status is not None and (status >= 500 or status == 429)):
+        return PlatformUnavailable(detail)
+    if code in UNDELIVERABLE:
+        return Undeliverable(str(code))
+    return MatrixError(detail)
+
+
+def _http_status(response: Any) -> int | None:
+    status = getattr(getattr(response, "transport_response", None), "status", None)
+    return status if isinstance(status, int) else None
 
 
 def _retry_after(response: Any) -> float | None:
@@ -449,6 +606,21 @@ def _retry_after(response: Any) -> float | None:
         return None
     millis = getattr(response, "retry_after_ms", None) or 1000
     return float(millis) / 1000 + random.uniform(0, 0.1)
+
+
+def _after_own_join(events: list[Any], user_id: str) -> int:
+    """The index after the bot's last own join in a timeline (0 when there is none); a
+    join that follows a join only changes the bot's name or avatar."""
+    start = 0
+    for index, event in enumerate(events):
+        if (
+            isinstance(event, RoomMemberEvent)
+            and event.state_key == user_id
+            and event.membership == "join"
+            and event.prev_membership != "join"
+        ):
+            start = index + 1
+    return start
 
 
 def _inviter(response: SyncResponse, room_id: str) -> str | None:

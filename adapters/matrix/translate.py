@@ -10,11 +10,13 @@ understood without any state kept by the adapter.
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
-from bot.messages import Code, Inbound, Outbound, Part, Strong, Table, Text
+from bot.messages import Code, Inbound, Outbound, Part, Parts, Strong, Table, Text, split_parts
 
 PLATFORM = "matrix"
 PREFIX = re.compile(r"^\s*!sif\b\s*", re.I)
@@ -22,6 +24,13 @@ USER_ID = re.compile(r"(?<![<\w])@[a-z0-9._=/+-]+:[a-z0-9.-]+(?::\d+)?", re.I)
 PILL = re.compile(r'<a href="https://matrix\.to/#/(@[^"?]+)[^"]*">(.*?)</a>', re.I | re.S)
 REPLY_FALLBACK = re.compile(r"^(> .*\n)+\n", re.M)
 ACTIONS_KEY = "org.sif.actions"
+# Synapse refuses an event of more than 65,536 bytes of JSON, the server's own fields
+# included (measured: under 1,000 bytes of it); a message's content stays under this.
+MAX_CONTENT_BYTES = 60_000
+# Parts of this many plain characters fit whatever they hold: a plain character costs at
+# most about 20 bytes (a control character escaped in body and HTML: 12; a row of a
+# one-column table of empty cells: 20), and a table's headers come with each part of it.
+_MIN_CHARS = 500
 ACCEPT_KEYS = {"✅", "✔️", "✔", "👍"}
 DECLINE_KEYS = {"❌", "✖️", "👎"}
 
@@ -184,3 +193,36 @@ def content(message: Outbound) -> dict[str, Any]:
     if message.buttons:
         result[ACTIONS_KEY] = [b.action for b in message.buttons]
     return result
+
+
+def contents(message: Outbound, max_bytes: int = MAX_CONTENT_BYTES) -> list[dict[str, Any]]:
+    """The ``m.notice`` contents for an Outbound: one, or several to send in order when it
+    is too large for one event (split by `split_parts`: between paragraphs, lines or
+    words, a table in whole tables of whole rows; the actions, their hint and the file
+    with the last). Pure: a message sent again after a crash is split the same way."""
+    whole = content(message)
+    size = _size(whole)
+    if size <= max_bytes:
+        return [whole]
+    # What a plain character of this message costs in the event (JSON and HTML escapes,
+    # table markup, UTF-8) makes the first guess; a part still too large is split again.
+    chars = max(len(message.text), 1)
+    max_chars = max(int(chars * max_bytes / size * 0.95), _MIN_CHARS)
+    return _fit(message, message.parts, max_chars, max_bytes)
+
+
+def _fit(message: Outbound, parts: Parts, max_chars: int, max_bytes: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for piece in split_parts(parts, max_chars):
+        result = content(replace(message, parts=piece))
+        if _size(result) > max_bytes and max_chars > _MIN_CHARS:
+            out += _fit(message, piece, max(max_chars // 2, _MIN_CHARS), max_bytes)
+        else:
+            out.append(result)
+    return out
+
+
+def _size(result: dict[str, Any]) -> int:
+    """Bytes of the content as the homeserver counts them (compact UTF-8 JSON)."""
+    text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
+    return len(text.encode("utf-8", "surrogatepass"))

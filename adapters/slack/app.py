@@ -10,25 +10,29 @@ shown by Slack to the caller only; everything else goes through the outbox. Requ
 Bolt cannot take safely are answered here first: a malformed body gets 400 and a
 timestamp that is not a number 401 (Bolt would answer 500 to either, and Slack would
 retry), and a slash command is parsed here so that its text may contain the word
-"payload" (a slack-bolt 1.30 bug).
+"payload" (a slack-bolt 1.30 bug). With SLACK_TEAM_ID set, requests from any other
+workspace are answered and dropped before they reach the core.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
+import aiohttp
 from aiohttp import ClientSession, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -39,23 +43,112 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack import translate
 from bot.messages import Delivery, Inbound, Outbound
 from bot.ports import Core as Bot
-from bot.ports import Status
+from bot.ports import PlatformUnavailable, Status, Undeliverable
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024  # Slack payloads are far smaller; anything bigger is not Slack
 OUTBOX_EVENT = "sif_outbox"  # message metadata: its topic, subject and outbox row
 HISTORY_LOOKBACK = 200  # latest messages searched for one whose delivery is in doubt
+NOT_SERVED = "This workspace is not served by this bot."
+
+
+# Slack's error codes for a message it will never take as it is: the conversation or
+# person is gone or closed to the bot, the app lacks a permission, or the message itself
+# is refused (its blocks, after splitting, would be our mistake: it must not hold back
+# any other message either).
+UNDELIVERABLE = frozenset(
+    {
+        "account_inactive",
+        "cannot_dm_bot",
+        "channel_not_found",
+        "ekm_access_denied",
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "is_archived",
+        "messages_tab_disabled",
+        "metadata_too_large",
+        "missing_scope",
+        "msg_blocks_too_long",
+        "msg_too_long",
+        "no_text",
+        "not_allowed_token_type",
+        "not_in_channel",
+        "restricted_action",
+        "restricted_action_non_threadable_channel",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "team_access_not_granted",
+        "too_many_attachments",
+        "user_disabled",
+        "user_not_found",
+        "users_not_found",
+    }
+)
+# ... and for Slack not taking any message now: rate limited, down, or our token refused
+# (a token problem is the whole platform's, not one message's fault). HTTP 429 and 5xx
+# answers count here whatever their error code.
+UNAVAILABLE = frozenset(
+    {
+        "fatal_error",
+        "internal_error",
+        "invalid_auth",
+        "not_authed",
+        "ratelimited",
+        "request_timeout",
+        "service_unavailable",
+        "token_expired",
+        "token_revoked",
+    }
+)
+
+
+def _answer(exc: SlackApiError) -> dict[str, Any]:
+    """Slack's JSON answer to a failed call ({} when it was not JSON: an error page)."""
+    data = exc.response.data
+    return data if isinstance(data, dict) else {}
+
+
+@contextlib.contextmanager
+def _classified() -> Iterator[None]:
+    """Slack's refusals as the outbox reads them: `Undeliverable(error)` for a message
+    Slack will never take, `PlatformUnavailable` when Slack takes none now (no answer,
+    rate limited, a server error, our token refused); anything else as it was raised."""
+    try:
+        yield
+    except SlackApiError as exc:
+        error = str(_answer(exc).get("error") or "")
+        status = exc.response.status_code
+        if status == 429 or status >= 500 or error in UNAVAILABLE:
+            raise PlatformUnavailable(f"Slack answered {error or f'HTTP {status}'}") from exc
+        if error in UNDELIVERABLE:
+            raise Undeliverable(error) from exc
+        raise
+    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+        raise PlatformUnavailable(f"no answer from Slack: {type(exc).__name__}") from exc
 
 
 class SlackMessenger:
-    """Delivers Outbound messages with the Web API; raises when Slack refused."""
+    """Delivers Outbound messages with the Web API; raises when Slack refused.
+
+    A message longer than Slack takes in one is sent as several, in order
+    (`translate.payloads`); each carries its index ("part" of "parts") in its metadata.
+    Exactly once for the outbox: `delivered` finds the parts already in the conversation
+    after a crash, and a message is delivered once its last part is there (parts go out
+    one after the other, so all before it are too); when only the first parts are, the
+    next `send` of that message goes on after them. A send that failed midway (a rate
+    limit on the fifth of twelve parts) also goes on where it stopped when it is tried
+    again in this process, ephemeral messages and files included, which cannot be looked
+    up."""
 
     platform = translate.PLATFORM
 
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._dm_channels: dict[str, str] = {}
+        self._sent_parts: dict[int, int] = {}  # outbox id -> parts known to be in Slack
 
     async def _dm_channel(self, user: str) -> str:
         if user not in self._dm_channels:
@@ -64,31 +157,45 @@ class SlackMessenger:
         return self._dm_channels[user]
 
     async def send(self, message: Outbound) -> str | None:
-        """Send one message; returns its ts (None for an ephemeral message or a file)."""
-        text = translate.fallback_text(message)
-        blocks = translate.blocks(message)
-        if message.file is not None:
-            channel = (
-                message.to
-                if message.delivery is Delivery.CHANNEL
-                else await self._dm_channel(translate.user_of(message.to))
+        """Send one message (in parts when long); returns the ts of its last part (None
+        for an ephemeral message or a file). Raises `Undeliverable` or
+        `PlatformUnavailable` for Slack's refusals (see `_classified`)."""
+        posts = translate.payloads(message)
+        key = message.outbox_id
+        done = min(self._sent_parts.pop(key, 0), len(posts) - 1) if key is not None else 0
+        ts: str | None = None
+        try:
+            with _classified():
+                for index in range(done, len(posts)):
+                    ts = await self._post(message, posts[index], index, len(posts))
+                    done = index + 1
+        except BaseException:
+            if key is not None and done:
+                self._sent_parts[key] = done  # a retry goes on from there
+            raise
+        return ts
+
+    async def _post(
+        self, message: Outbound, post: dict[str, Any], index: int, count: int
+    ) -> str | None:
+        """Send one part of a message; the file, if any, goes with its last part."""
+        if message.file is None and message.delivery is Delivery.PRIVATE and message.channel:
+            await self.client.chat_postEphemeral(
+                channel=message.channel,
+                user=translate.user_of(message.to),
+                text=post["text"],
+                blocks=post["blocks"],
             )
+            return None
+        channel = await self._channel_of(message)  # a private file goes to the DM
+        if message.file is not None and index == count - 1:
             await self.client.files_upload_v2(
                 channel=channel,
                 content=message.file.content,
                 filename=message.file.filename,
-                initial_comment=text,
+                initial_comment=post["text"],
             )
             return None
-        if message.delivery is Delivery.PRIVATE and message.channel:
-            await self.client.chat_postEphemeral(
-                channel=message.channel,
-                user=translate.user_of(message.to),
-                text=text,
-                blocks=blocks,
-            )
-            return None
-        channel = await self._channel_of(message)
         # Tagged with what it is about and its outbox id, so `delivered` can find it after
         # a crash and tools can tell messages apart without reading their wording.
         payload: dict[str, Any] = {"topic": message.topic}
@@ -96,35 +203,69 @@ class SlackMessenger:
             payload["subject"] = message.subject
         if message.outbox_id is not None:
             payload["outbox_id"] = message.outbox_id
+        if count > 1:
+            payload["part"], payload["parts"] = index, count
         response = await self.client.chat_postMessage(
             channel=channel,
-            text=text,
-            blocks=blocks,
+            text=post["text"],
+            blocks=post["blocks"],
             metadata={"event_type": OUTBOX_EVENT, "event_payload": payload},
         )
         return str(response.get("ts") or "") or None
 
     async def delivered(self, message: Outbound) -> str | None:
-        """The ts of this outbox message if it is already in its conversation (looked up
-        among the latest messages there by its metadata), else None. Ephemeral messages
-        and files leave nothing to find, so they are sent again."""
+        """The ts of this outbox message's last part if it is already in its conversation
+        (looked up among the latest messages there by its metadata), else None; when
+        only its first parts are there, the next `send` sends the rest. Ephemeral
+        messages and files leave nothing to find, so they are sent again.
+
+        A lookup Slack refuses for good (`missing_scope` when the app was installed
+        without the history scope of that kind of conversation, `not_in_channel`,
+        `channel_not_found`) answers None, with a warning: the message is sent again,
+        and that send says whether it can be delivered at all. Sending again may repeat
+        a message that did arrive before a crash, but a repeated notice is better than a
+        lost one, and with the manifest's history scopes it is rare (a message pushed out
+        of the latest HISTORY_LOOKBACK by then)."""
         if message.outbox_id is None or message.file is not None:
             return None
         if message.delivery is Delivery.PRIVATE and message.channel:
             return None
-        history = await self.client.conversations_history(
-            channel=await self._channel_of(message),
-            limit=HISTORY_LOOKBACK,
-            include_all_metadata=True,
-        )
-        for found in history.get("messages") or []:
-            metadata = found.get("metadata") or {}
+        count = len(translate.payloads(message))
+        try:
+            with _classified():
+                history = await self.client.conversations_history(
+                    channel=await self._channel_of(message),
+                    limit=HISTORY_LOOKBACK,
+                    include_all_metadata=True,
+                )
+        except Undeliverable as blind:
+            cause = blind.__cause__
+            needed = _answer(cause).get("needed") if isinstance(cause, SlackApiError) else None
+            log.warning(
+                "could not look up whether outbox message %s arrived (Slack: %s%s); "
+                "sending it again",
+                message.outbox_id,
+                blind.reason,
+                f", needs {needed}" if needed else "",
+            )
+            return None
+        found: dict[int, str] = {}
+        for seen in history.get("messages") or []:
+            metadata = seen.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
-            if (
-                metadata.get("event_type") == OUTBOX_EVENT
-                and payload.get("outbox_id") == message.outbox_id
-            ):
-                return str(found.get("ts") or "") or None
+            if metadata.get("event_type") != OUTBOX_EVENT or not seen.get("ts"):
+                continue
+            if str(payload.get("outbox_id")) != str(message.outbox_id):
+                continue
+            part = payload.get("part", 0)
+            if isinstance(part, int) and 0 <= part < count:
+                found[part] = str(seen["ts"])
+        if count - 1 in found:
+            self._sent_parts.pop(message.outbox_id, None)
+            return found[count - 1]
+        if found:
+            known = self._sent_parts.get(message.outbox_id, 0)
+            self._sent_parts[message.outbox_id] = max(known, max(found) + 1)
         return None
 
     async def _channel_of(self, message: Outbound) -> str:
@@ -175,8 +316,11 @@ class SlackAdapter:
         signing_secret: str | None,
         api_url: str | None = None,
         session: ClientSession | None = None,
+        team_ids: Collection[str] = (),
     ) -> None:
         self.bot = bot
+        # The workspaces served (SLACK_TEAM_ID); empty: any that signs with our secret.
+        self.team_ids = frozenset(team_ids)
         self._verifying = signing_secret is not None
         self.client = make_client(token, api_url, session)
         self.app = AsyncApp(
@@ -254,6 +398,26 @@ class SlackAdapter:
 
     def _register(self) -> None:
         app = self.app
+
+        @app.middleware
+        async def served_workspaces(
+            body: dict[str, Any],
+            context: AsyncBoltContext,
+            next_: Callable[[], Awaitable[Any]],
+        ) -> BoltResponse | None:
+            """With SLACK_TEAM_ID, a request from another workspace is answered 200 (so
+            Slack does not retry it) and goes no further: no community, member or event
+            is made of it. A slash command is told why."""
+            teams = {translate.team_of(body), context.team_id or translate.team_of(body)}
+            if not self.team_ids or teams <= self.team_ids:
+                await next_()
+                return None
+            log.warning("refused a Slack request from workspace %s", ", ".join(sorted(teams)))
+            if "command" in body:
+                return BoltResponse(
+                    status=200, body={"response_type": "ephemeral", "text": NOT_SERVED}
+                )
+            return BoltResponse(status=200, body="")
 
         @app.command("/sif")
         async def on_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:

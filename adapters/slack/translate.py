@@ -1,8 +1,9 @@
 """Slack payloads ↔ the core's neutral messages (pure functions, no I/O).
 
 Inbound: slash command `/sif`, `message.im`, `app_mention`, `block_actions`.
-Outbound: Block Kit (a section per part, an actions block for buttons) with the
-plain text always kept as the fallback `text`. A member's platform identity is
+Outbound: Block Kit (text sections, a table in monospace, an actions block for
+buttons) with the plain text always kept as the fallback `text`; a message longer than
+Slack takes in one becomes several (:func:`payloads`). A member's platform identity is
 ``TEAM:USER`` and the community of a workspace is ``slack:TEAM``.
 """
 
@@ -12,10 +13,28 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from bot.messages import Code, Inbound, Outbound, Part, Strong, Table, Text, render_table
+from bot.messages import (
+    Actions,
+    Code,
+    Inbound,
+    Outbound,
+    Part,
+    Parts,
+    Strong,
+    Table,
+    Text,
+    render_plain,
+    render_table,
+    split_parts,
+)
 
 PLATFORM = "slack"
-SECTION_LIMIT = 2900  # Slack allows 3000 characters of text per section block
+# Slack's limits for one message (Block Kit docs): it refuses a message over any
+# of them and delivers none of it.
+SECTION_LIMIT = 2900  # characters of text in a section block (Slack: 3,000)
+MAX_BLOCKS = 50  # blocks in a message
+BLOCKS_TEXT_LIMIT = 10_000  # text of all blocks (Slack: msg_blocks_too_long past ~12,000)
+TEXT_LIMIT = 39_000  # the fallback `text` (Slack: 40,000)
 BUTTON_LABEL_LIMIT = 75
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 PREFIX = re.compile(r"^\s*/?sif\b\s*", re.I)
@@ -178,9 +197,24 @@ def from_mention(
     )
 
 
+def team_of(body: dict[str, Any]) -> str:
+    """The workspace a request comes from, as its community key names it: an
+    interaction's `team.id` (or its user's team), a command's or event's `team_id`."""
+    team = body.get("team")
+    if isinstance(team, dict) and team.get("id"):
+        return str(team["id"])
+    if body.get("team_id"):
+        return str(body["team_id"])
+    user = body.get("user")
+    if isinstance(user, dict) and user.get("team_id"):
+        return str(user["team_id"])
+    view = body.get("view")
+    return str(view.get("team_id") or "") if isinstance(view, dict) else ""
+
+
 def from_action(body: dict[str, Any], action: dict[str, Any], display_name: str = "") -> Inbound:
     """A button click: its value is the command (``accept R-7``) or the answer (``2``)."""
-    team = str((body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id", ""))
+    team = team_of(body)
     user = str((body.get("user") or {}).get("id", ""))
     channel = str((body.get("channel") or {}).get("id", "")) or None
     value = str(action.get("value", ""))
@@ -197,29 +231,42 @@ def from_action(body: dict[str, Any], action: dict[str, Any], display_name: str 
     )
 
 
-def _sections(text: str) -> list[dict[str, Any]]:
-    chunks: list[str] = []
-    rest = text
-    while rest:
-        if len(rest) <= SECTION_LIMIT:
-            chunks.append(rest)
-            break
-        cut = rest.rfind("\n", 0, SECTION_LIMIT)
-        cut = cut if cut > 0 else SECTION_LIMIT
-        chunks.append(rest[:cut])
-        rest = rest[cut:].lstrip("\n")
-    # verbatim: no automatic links or mentions made of what people typed
-    return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": c, "verbatim": True}}
-        for c in chunks
-        if c
-    ]
+def _smaller(parts: Parts, overflow: float) -> int | None:
+    """A plain-text budget for splitting parts whose Slack rendering is `overflow` times
+    too long (escapes make it longer than the plain text), or None: they cannot shrink."""
+    size = len(render_plain(parts))
+    if size <= 3:
+        return None
+    return max(3, min(size - 1, int(size / overflow * 0.9)))
+
+
+def sections(parts: Parts, budget: int = SECTION_LIMIT) -> list[dict[str, Any]]:
+    """Text sections of at most SECTION_LIMIT characters of mrkdwn each, split where
+    `split_parts` splits (between paragraphs, lines, words or table rows; never inside a
+    word, an escape or a table's code block); each section is rendered on its own."""
+    out: list[dict[str, Any]] = []
+    for chunk in split_parts(parts, budget):
+        text = mrkdwn(chunk)
+        smaller = _smaller(chunk, len(text) / SECTION_LIMIT) if len(text) > SECTION_LIMIT else None
+        if smaller is not None:
+            out += sections(chunk, smaller)
+        elif text.strip():
+            # verbatim: no automatic links or mentions made of what people typed
+            out.append(
+                {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
+            )
+    return out
 
 
 def blocks(message: Outbound) -> list[dict[str, Any]]:
     """Block Kit for a message: text sections (a table in monospace) and its buttons."""
-    out = _sections(mrkdwn(message.parts))
-    if message.buttons:
+    return _blocks(message.parts)
+
+
+def _blocks(parts: Parts) -> list[dict[str, Any]]:
+    out = sections(parts)
+    buttons = tuple(b for p in parts if isinstance(p, Actions) for b in p.buttons)
+    if buttons:
         out.append(
             {
                 "type": "actions",
@@ -230,9 +277,9 @@ def blocks(message: Outbound) -> list[dict[str, Any]]:
                         "action_id": f"sif_action_{i}",
                         "text": {"type": "plain_text", "text": b.label[:BUTTON_LABEL_LIMIT]},
                         "value": b.action,
-                        **({"style": "primary"} if i == 0 and len(message.buttons) == 2 else {}),
+                        **({"style": "primary"} if i == 0 and len(buttons) == 2 else {}),
                     }
-                    for i, b in enumerate(message.buttons[:25])
+                    for i, b in enumerate(buttons[:25])
                 ],
             }
         )
@@ -251,24 +298,63 @@ def closed_blocks(original: list[dict[str, Any]], chosen: str) -> list[dict[str,
 
 def fallback_text(message: Outbound) -> str:
     """The notification text: mrkdwn too, so escaped and neutralised the same way."""
-    return mrkdwn(message.parts, tables=False)[:39000]
+    return _fallback(message.parts)
 
 
-MAX_BLOCKS = 50  # Slack's limit per message
+def _fallback(parts: Parts) -> str:
+    return mrkdwn(parts, tables=False)[:TEXT_LIMIT]
+
+
+def payloads(message: Outbound) -> list[dict[str, Any]]:
+    """The message as one Slack message or, when longer than Slack takes in one, as
+    several to send in order: each a ``{"text", "blocks"}`` within Slack's limits (at
+    most MAX_BLOCKS blocks, BLOCKS_TEXT_LIMIT characters of block text, TEXT_LIMIT of
+    fallback text), split between paragraphs, lines or table rows (`split_parts`); the
+    buttons go with the last. The same message is always split the same way, so a part
+    sent before can be recognised by its index."""
+    return _payloads(message.parts, BLOCKS_TEXT_LIMIT)
+
+
+def _payloads(parts: Parts, budget: int) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for chunk in split_parts(parts, budget):
+        payload = {"text": _fallback(chunk), "blocks": _blocks(chunk)}
+        over = overflow(payload)
+        smaller = _smaller(chunk, over) if over > 1 else None
+        if smaller is not None:
+            out += _payloads(chunk, smaller)
+        else:
+            out.append(payload)
+    return out
+
+
+def overflow(payload: dict[str, Any]) -> float:
+    """How many times over Slack's limits one message's text and blocks are (> 1: too long)."""
+    blocks = payload.get("blocks") or []
+    block_text = sum(len(str((b.get("text") or {}).get("text", ""))) for b in blocks)
+    return max(
+        len(blocks) / MAX_BLOCKS,
+        block_text / BLOCKS_TEXT_LIMIT,
+        len(str(payload.get("text", ""))) / TEXT_LIMIT,
+    )
 
 
 def ack_reply(messages: list[Outbound]) -> dict[str, Any] | None:
     """The slash command's response body carrying these private answers (Slack shows it
-    to the caller only), or None when they do not fit in one message."""
+    to the caller only), or None when they do not fit in one message (then each is sent
+    on its own, in as many messages as it needs)."""
     if not messages:
         return None
     out: list[dict[str, Any]] = []
+    texts: list[str] = []
     for i, message in enumerate(messages):
-        for block in blocks(message):
+        posts = payloads(message)
+        if len(posts) != 1:
+            return None
+        for block in posts[0]["blocks"]:
             if "block_id" in block and len(messages) > 1:
                 block = {**block, "block_id": f"{block['block_id']}_{i}"}
             out.append(block)
-    text = "\n\n".join(fallback_text(m) for m in messages)
-    if len(out) > MAX_BLOCKS or len(text) > 39000:
-        return None
-    return {"response_type": "ephemeral", "text": text, "blocks": out}
+        texts.append(posts[0]["text"])
+    reply = {"response_type": "ephemeral", "text": "\n\n".join(texts), "blocks": out}
+    return reply if overflow(reply) <= 1 else None

@@ -289,7 +289,7 @@ class Stats:
     S,
     "grant @member <amount> <reason>",
     "Credit SIF from the network account (welcome credit, events, prizes). A grant to "
-    "yourself or a large one asks you to confirm (`grant confirm ...`) and is posted to the "
+    "yourself or a large one asks you to confirm it (grant confirm ...) and is posted to the "
     "staff channel.",
 )
 @dataclass(frozen=True)
@@ -307,7 +307,7 @@ class Grant:
     S,
     "adjust @member <±amount> <reason>",
     "A correction entry; earlier entries are never edited. Adjusting your own balance, or "
-    "by a large amount, asks you to confirm (`adjust confirm ...`) and is posted to the "
+    "by a large amount, asks you to confirm it (adjust confirm ...) and is posted to the "
     "staff channel.",
 )
 @dataclass(frozen=True)

@@ -154,8 +154,8 @@ async def adjust(ctx: Context, cmd: Adjust) -> None:
     if why:
         await ctx.tell_staff(
             f"{ctx.caller.name} adjusted {member.name}'s balance by "
-            f"{format_sif(cmd.amount, sign=True)} ({cmd.reason}), confirmed because it {_third_person(why)}. "
-            f"Their balance is now {format_sif(new)}.",
+            f"{format_sif(cmd.amount, sign=True)} ({cmd.reason}), confirmed because it "
+            f"{_third_person(why)}. Their balance is now {format_sif(new)}.",
             topic="adjust.confirmed",
         )
 

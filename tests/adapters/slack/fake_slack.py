@@ -5,7 +5,10 @@ bot uses with the same `{"ok": true, ...}` shapes as Slack, so the real slack-sd
 `AsyncWebClient(base_url=slack.base_url)` works against it unchanged. Every call is recorded as
 a `Call`; tests assert on `slack.calls_to(...)` or wait with `await slack.wait_for(...)`.
 It also serves the `files_upload_v2` upload URL, a Socket Mode websocket (`/socket`), and
-`response_url`s, and it can inject failures (`fail_next`) such as 429 rate limits.
+`response_url`s, and it can inject failures (`fail_next`) such as 429 rate limits. Like
+Slack, it refuses a message over Slack's limits (`message_error`: 50 blocks, 3,000
+characters in a section, about 12,000 in all blocks, 40,000 of text) and a history lookup
+without the scope for that kind of conversation (`scopes`, by default all of them).
 
 The module-level helpers build what Slack sends *to* the bot over HTTP (slash commands, Events
 API callbacks, interactivity) with Slack's v0 HMAC-SHA256 signature, plus the same payloads as
@@ -33,7 +36,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -45,6 +48,7 @@ import aiohttp
 from aiohttp import web
 
 __all__ = [
+    "ALL_SCOPES",
     "Call",
     "FakeSlack",
     "app_home_opened_event",
@@ -53,6 +57,7 @@ __all__ = [
     "block_actions_payload",
     "event_body",
     "event_payload",
+    "message_error",
     "message_im_event",
     "post_signed",
     "sign",
@@ -72,6 +77,34 @@ _JSON_ARGS = frozenset(
 # block_actions_body).
 _TS_EPOCH = 1_700_000_000
 _TS_STEP = 100
+
+# What a bot token may hold; `FakeSlack(scopes=...)` installs the app with fewer.
+ALL_SCOPES = frozenset(
+    {
+        "app_mentions:read",
+        "channels:history",
+        "channels:read",
+        "chat:write",
+        "commands",
+        "files:write",
+        "groups:history",
+        "groups:read",
+        "im:history",
+        "im:read",
+        "im:write",
+        "mpim:history",
+        "users:read",
+    }
+)
+
+# Slack's limits for one message (Block Kit docs; the total of the blocks' text as
+# reported for msg_blocks_too_long).
+MAX_BLOCKS = 50
+MAX_SECTION_TEXT = 3000
+MAX_BLOCKS_TEXT = 12_000
+MAX_TEXT = 40_000
+MAX_BUTTONS = 25
+_MESSAGE_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "chat.update"})
 
 # Default response_url: a loopback port nothing listens on (9 = discard), so a stray POST fails
 # at once with "connection refused" instead of leaving the machine.
@@ -93,6 +126,8 @@ class _Failure:
     retry_after: int
     error: str
     remaining: int
+    after: int = 0  # calls still answered normally before this failure starts
+    body: str | None = None  # a raw (non-JSON) body, like a proxy's error page
 
 
 @dataclass
@@ -116,6 +151,8 @@ class FakeSlack:
       home_views       the last view published per user by views.publish
       users            per-user overrides for users.info: {"name", "real_name", "tz", ...}
       history          messages posted per channel, oldest first (conversations.history)
+      scopes           the bot token's scopes (conversations.history checks them)
+      private_channels channels read with groups:history rather than channels:history
     """
 
     def __init__(
@@ -125,6 +162,7 @@ class FakeSlack:
         bot_user_id: str = "UBOT",
         bot_id: str = "BBOT",
         app_id: str = "A0001",
+        scopes: Iterable[str] = ALL_SCOPES,
     ) -> None:
         self.team_id = team_id
         self.bot_user_id = bot_user_id
@@ -139,8 +177,11 @@ class FakeSlack:
         self.home_views: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.history: dict[str, list[dict[str, Any]]] = {}
+        self.scopes: set[str] = set(scopes)
+        self.private_channels: set[str] = set()
 
         self._failures: dict[str, list[_Failure]] = {}
+        self._stalls: dict[str, list[float]] = {}
         self._pending_uploads: dict[str, _PendingUpload] = {}
         self._view_ids: dict[str, str] = {}
         self._sockets: list[web.WebSocketResponse] = []
@@ -241,17 +282,31 @@ class FakeSlack:
         retry_after: int = 1,
         times: int = 1,
         error: str = "ratelimited",
+        after: int = 0,
+        body: str | None = None,
     ) -> None:
         """Answer the next `times` calls to `method` with `{"ok": false, "error": error}`.
 
         With status 429 the answer carries `Retry-After: retry_after`, as Slack's rate limiter
         does. Use status=200 for ordinary API errors (Slack reports e.g. channel_not_found with
         HTTP 200). Failed calls go to `rejected`, not `calls`, so a retried call is in `calls`
-        exactly once.
+        exactly once. With `after`, that many calls are answered normally first; with `body`,
+        the answer is that text/html body instead of JSON (a load balancer's error page).
         """
         self._failures.setdefault(method, []).append(
-            _Failure(status=status, retry_after=retry_after, error=error, remaining=times)
+            _Failure(
+                status=status,
+                retry_after=retry_after,
+                error=error,
+                remaining=times,
+                after=after,
+                body=body,
+            )
         )
+
+    def stall_next(self, method: str, *, seconds: float, times: int = 1) -> None:
+        """Answer the next `times` calls to `method` only after `seconds` (a slow Slack)."""
+        self._stalls.setdefault(method, []).extend([seconds] * times)
 
     def clear(self) -> None:
         """Forget recorded calls, uploads, responses and socket messages (not configuration)."""
@@ -260,6 +315,16 @@ class FakeSlack:
         self.uploads.clear()
         self.responses.clear()
         self.socket_received.clear()
+
+    def history_scope(self, channel: str) -> str:
+        """The scope conversations.history needs for a channel: D… is a DM (im:history),
+        G… a group DM or old private channel (groups:history), C… a public channel unless
+        listed in `private_channels`."""
+        if channel.startswith("D"):
+            return "im:history"
+        if channel.startswith("G") or channel in self.private_channels:
+            return "groups:history"
+        return "channels:history"
 
     @staticmethod
     def dm_channel(user_id: str) -> str:
@@ -353,6 +418,9 @@ class FakeSlack:
         if not queue:
             return None
         failure = queue[0]
+        if failure.after > 0:
+            failure.after -= 1
+            return None
         failure.remaining -= 1
         if failure.remaining <= 0:
             queue.pop(0)
@@ -368,15 +436,31 @@ class FakeSlack:
         elif isinstance(args.get("token"), str):
             token = args["token"]
         call = Call(method=method, args=args, token=token)
+        stalls = self._stalls.get(method)
+        if stalls:
+            await asyncio.sleep(stalls.pop(0))
 
         failure = self._take_failure(method)
         if failure is not None:
             self.rejected.append(call)
             await self._notify()
             headers = {"Retry-After": str(failure.retry_after)} if failure.status == 429 else {}
+            if failure.body is not None:
+                return web.Response(
+                    text=failure.body,
+                    status=failure.status,
+                    headers=headers,
+                    content_type="text/html",
+                )
             return web.json_response(
                 {"ok": False, "error": failure.error}, status=failure.status, headers=headers
             )
+
+        refused = message_error(args) if method in _MESSAGE_METHODS else None
+        if refused is not None:  # Slack delivers none of a message over its limits
+            self.rejected.append(call)
+            await self._notify()
+            return web.json_response({"ok": False, "error": refused})
 
         self.calls.append(call)
         await self._notify()
@@ -456,6 +540,10 @@ class FakeSlack:
         channel = str(call.args.get("channel", ""))
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
+        needed = self.history_scope(channel)
+        if needed not in self.scopes:
+            provided = ",".join(sorted(self.scopes))
+            return {"ok": False, "error": "missing_scope", "needed": needed, "provided": provided}
         limit = int(call.args.get("limit") or 100)
         with_metadata = str(call.args.get("include_all_metadata", "")).lower() in {"1", "true"}
         messages = []
@@ -624,6 +712,11 @@ class FakeSlack:
             body = {"_raw": raw}
         if not isinstance(body, dict):
             body = {"_raw": body}
+        refused = message_error(body)
+        if refused is not None:  # a response_url answer has a message's limits too
+            self.rejected.append(Call(method="response_url", args=body, token=None))
+            await self._notify()
+            return web.Response(status=400, text=refused, content_type="text/plain")
         self.responses.append((str(request.url), body))
         self.calls.append(Call(method="response_url", args=body, token=None))
         await self._notify()
@@ -701,6 +794,45 @@ async def _read_body(request: web.Request) -> dict[str, Any]:
     except json.JSONDecodeError:
         return dict(parse_qsl(raw))
     return body if isinstance(body, dict) else {}
+
+
+def message_error(args: dict[str, Any]) -> str | None:
+    """Slack's error for a message over its limits (None: it takes it): `msg_too_long`
+    past 40,000 characters of text, `invalid_blocks` past 50 blocks, 3,000 characters in
+    a section, 25 buttons or a 75-character button label, `msg_blocks_too_long` when the
+    blocks' text adds up to more than 12,000, `no_text` with neither."""
+    text = args.get("text")
+    blocks = args.get("blocks") or []
+    if not isinstance(blocks, list):
+        return "invalid_blocks_format"
+    if not text and not blocks:
+        return "no_text"
+    if isinstance(text, str) and len(text) > MAX_TEXT:
+        return "msg_too_long"
+    if len(blocks) > MAX_BLOCKS:
+        return "invalid_blocks"
+    total = 0
+    for block in blocks:
+        if not isinstance(block, dict):
+            return "invalid_blocks"
+        shown = block.get("text") or {}
+        size = len(str(shown.get("text", ""))) if isinstance(shown, dict) else 0
+        if block.get("type") == "section" and not 0 < size <= MAX_SECTION_TEXT:
+            return "invalid_blocks"
+        elements = block.get("elements") or []
+        if block.get("type") == "actions" and len(elements) > MAX_BUTTONS:
+            return "invalid_blocks"
+        for element in elements:
+            label = element.get("text") if isinstance(element, dict) else None
+            if isinstance(label, dict) and element.get("type") == "button":
+                if len(str(label.get("text", ""))) > 75:
+                    return "invalid_blocks"
+            if isinstance(label, str):
+                size += len(label)
+        total += size
+    if total > MAX_BLOCKS_TEXT:
+        return "msg_blocks_too_long"
+    return None
 
 
 def _maybe_json(value: str) -> Any:

@@ -211,6 +211,59 @@ async def test_fail_next_with_an_api_error(slack: FakeSlack, client: AsyncWebCli
     assert len(slack.calls) == 1
 
 
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"text": "x" * 40_001}, "msg_too_long"),
+        ({"text": "x", "blocks": [_section("x")] * 51}, "invalid_blocks"),
+        ({"text": "x", "blocks": [_section("x" * 3001)]}, "invalid_blocks"),
+        ({"text": "x", "blocks": [_section("x" * 2500)] * 5}, "msg_blocks_too_long"),
+    ],
+)
+async def test_a_message_over_slacks_limits_is_refused_whole(
+    slack: FakeSlack, client: AsyncWebClient, message: dict[str, Any], error: str
+) -> None:
+    for method in (client.chat_postMessage, client.chat_postEphemeral):
+        with pytest.raises(SlackApiError, match=error):
+            await method(channel="C0001", user="U0002", **message)
+    assert slack.calls == [] and slack.history == {}
+    # at the limits it is taken
+    await client.chat_postMessage(channel="C0001", text="x" * 40_000)
+    await client.chat_postMessage(channel="C0001", text="x", blocks=[_section("x" * 3000)] * 4)
+    await client.chat_postMessage(channel="C0001", text="x", blocks=[_section("x")] * 50)
+
+
+async def test_history_needs_the_scope_of_its_kind_of_conversation(slack: FakeSlack) -> None:
+    slack.scopes = {"chat:write", "im:history"}
+    slack.private_channels.add("C0PRIVATE")
+    client = AsyncWebClient(token="xoxb-test", base_url=slack.base_url)
+    assert (await client.conversations_history(channel="D0002"))["ok"]
+    for channel, needed in [
+        ("C0001", "channels:history"),
+        ("C0PRIVATE", "groups:history"),
+        ("G0001", "groups:history"),
+    ]:
+        with pytest.raises(SlackApiError, match="missing_scope") as refused:
+            await client.conversations_history(channel=channel)
+        assert refused.value.response["needed"] == needed
+
+
+async def test_a_failure_can_wait_for_calls_and_answer_a_page(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    slack.fail_next("chat.postMessage", status=502, error="", after=1, body="<html>502</html>")
+    await client.chat_postMessage(channel="C0001", text="first")
+    with pytest.raises(SlackApiError) as failed:
+        await client.chat_postMessage(channel="C0001", text="second")
+    assert failed.value.response.status_code == 502 and failed.value.response.data == {}
+    await client.chat_postMessage(channel="C0001", text="third")
+    assert [c.args["text"] for c in slack.calls] == ["first", "third"]
+
+
 # ------------------------------------------------------------------------------- signing
 
 
