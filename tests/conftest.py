@@ -137,12 +137,22 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
     return load_settings(_env_file=None, **values)
 
 
+def build_app(store: Store, clock: FakeClock, **settings: Any) -> App:
+    """The core wired to the store with these settings, and a recording console
+    messenger (`app.messenger`)."""
+    recording = RecordingMessenger("console")
+    application = assemble(
+        make_settings(store.url, **settings),
+        store.uow,
+        clock,
+        engine=store.engine,
+        messengers=[recording],
+    )
+    application.messenger = recording  # type: ignore[attr-defined]
+    return application
+
+
 @pytest.fixture
 async def app(store: Store, clock: FakeClock) -> AsyncIterator[App]:
     """The core wired to the store, with a recording console messenger."""
-    messenger = RecordingMessenger("console")
-    application = assemble(
-        make_settings(store.url), store.uow, clock, engine=store.engine, messengers=[messenger]
-    )
-    application.messenger = messenger  # type: ignore[attr-defined]
-    yield application
+    yield build_app(store, clock)

@@ -58,8 +58,9 @@ from bot.domain.records import (
     RequestStatus,
     Role,
 )
-from bot.messages import Actions, Button, Code, File, Outbound, Part, Strong, Table, Text
+from bot.messages import File, Outbound
 from bot.ports import FindCandidate, LimitExceeded, RequestTimes, StoreBusy
+from store.rows import redacted
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -1308,24 +1309,6 @@ def _outbound(row: _OutboxRow) -> Outbound:
     return replace(row.message, outbox_id=row.id)
 
 
-def _redacted_part(part: Part, replacements: dict[str, str]) -> Part:
-    if isinstance(part, Text | Strong | Code):
-        return type(part)(redact(part.text, replacements))
-    if isinstance(part, Table):
-        return Table(
-            tuple(redact(h, replacements) for h in part.headers),
-            tuple(tuple(redact(c, replacements) for c in row) for row in part.rows),
-        )
-    if isinstance(part, Actions):
-        return Actions(tuple(Button(redact(b.label, replacements), b.action) for b in part.buttons))
-    return part
-
-
-def _redacted(message: Outbound, replacements: dict[str, str]) -> Outbound:
-    """The message with the words of `replacements` replaced, as the SQL store does."""
-    return replace(message, parts=tuple(_redacted_part(p, replacements) for p in message.parts))
-
-
 class MemoryOutbox:
     def __init__(self, x: _Txn) -> None:
         self._x = x
@@ -1466,7 +1449,7 @@ class MemoryOutbox:
             if mine and unsent:
                 t.outbox.pop(row.id)  # nothing waits to be said to someone who is gone
             elif unsent:
-                kept = _redacted(message, replacements)
+                kept = redacted(message, replacements)
                 if kept == message:
                     continue
                 t.outbox.put(row.id, replace(row, message=kept))

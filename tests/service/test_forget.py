@@ -9,31 +9,18 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.bootstrap import App, assemble
+from bot.bootstrap import App
 from bot.domain.ledger import ESCROW, NETWORK, AccountKey
 from bot.domain.privacy import mentions
 from bot.domain.records import OfferStatus
 from bot.messages import Delivery
 from store.models import OutboxRow
-from tests.conftest import Store, make_settings
+from tests.conftest import Store, build_app
 from tests.fakes import FakeClock, RecordingMessenger, said
 
 
 def messenger(app: App) -> RecordingMessenger:
     return app.messenger  # type: ignore[attr-defined,no-any-return]
-
-
-def build_app(store: Store, clock: FakeClock, **settings: Any) -> App:
-    recording = RecordingMessenger("console")
-    application = assemble(
-        make_settings(store.url, **settings),
-        store.uow,
-        clock,
-        engine=store.engine,
-        messengers=[recording],
-    )
-    application.messenger = recording  # type: ignore[attr-defined]
-    return application
 
 
 async def ask(app: App, who: str, text: str) -> list[str]:

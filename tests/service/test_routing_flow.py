@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
 from bot.app.jobs import sweep_offers
-from bot.bootstrap import App, assemble
+from bot.bootstrap import App
 from bot.domain.ledger import ESCROW, AccountKey
 from bot.domain.records import Role
-from tests.conftest import Store, make_settings
+from tests.conftest import Store, build_app
 from tests.fakes import FakeClock, RecordingMessenger, said
 
 # The flows below walk through one offer at a time: one peer per round, 24 h to answer,
@@ -29,19 +28,6 @@ IDEA = {
     "help": ["finance"],
     "language": {"choices": ["English"], "note": ""},
 }
-
-
-def build_app(store: Store, clock: FakeClock, **settings: Any) -> App:
-    recording = RecordingMessenger("console")
-    application = assemble(
-        make_settings(store.url, **settings),
-        store.uow,
-        clock,
-        engine=store.engine,
-        messengers=[recording],
-    )
-    application.messenger = recording  # type: ignore[attr-defined]
-    return application
 
 
 @pytest.fixture

@@ -57,6 +57,11 @@ class Net:
     start: Callable[..., Awaitable[MatrixAdapter]]  # keyword arguments go to MatrixAdapter
     adapters: list[MatrixAdapter]
 
+    async def stop(self, adapter: MatrixAdapter) -> None:
+        """Stop a running bot (as a restart begins); `start` brings up the next one."""
+        await adapter.stop()
+        self.adapters.remove(adapter)
+
 
 @pytest.fixture
 async def net(synapse: Synapse, matrix_users: MakeUser, tmp_path: Path) -> AsyncIterator[Net]:
@@ -159,8 +164,7 @@ async def test_a_restart_answers_the_new_message_once_and_not_the_old_one(
     alice = await matrix_users("alice")
     dm = await open_dm(alice, net.bot_user)
     await say(alice, dm, "!sif balance", net.bot_user, "Your balance")
-    await adapter.stop()
-    net.adapters.remove(adapter)
+    await net.stop(adapter)
     await alice.send_text(dm, "tags")  # while the bot is down
     await net.start()
     await alice.wait_for_message(dm, net.bot_user, contains="Expertise tags here")
@@ -391,8 +395,7 @@ async def test_after_a_restart_what_came_since_the_join_is_answered_once_and_no_
     alice = await matrix_users("alice")
     bob = await matrix_users("bob")
     dm = await open_dm(alice, net.bot_user)
-    await adapter.stop()
-    net.adapters.remove(adapter)
+    await net.stop(adapter)
     # While the bot is down: alice writes in a room it is in; bob invites it and writes.
     await alice.send_text(dm, "!sif help")
     room = await bob.create_room(invite=[net.bot_user], name="while down")
@@ -421,8 +424,7 @@ async def test_allowed_servers_limit_who_is_served_not_only_who_invites(
     assert [r["content"]["body"] for r in replies] == ["Hello from the bot"]
     async with net.bot.uow_factory() as uow:
         assert await uow.members.by_identity("matrix", alice.user_id) is None
-    await adapter.stop()
-    net.adapters.remove(adapter)
+    await net.stop(adapter)
     await net.start(allowed_servers=["elsewhere.test", "sif.test"])
     await say(alice, dm, "!sif help", net.bot_user, "Commands you can use")
     async with net.bot.uow_factory() as uow:
@@ -510,8 +512,7 @@ async def test_after_a_restart_a_direct_message_goes_to_the_known_direct_room(
     alice = await matrix_users("alice")
     dm = await open_dm(alice, net.bot_user)
     await say(alice, dm, "help", net.bot_user, "Commands you can use")
-    await adapter.stop()
-    net.adapters.remove(adapter)
+    await net.stop(adapter)
     adapter = await net.start()  # the direct room is quiet: no sync mentions it
     await MatrixMessenger(adapter).send(note(alice.user_id, "still here", Delivery.DM))
     await alice.wait_for_message(dm, net.bot_user, contains="still here")
@@ -536,8 +537,7 @@ async def test_after_a_restart_talk_in_a_group_room_is_still_not_for_the_bot(
     room = await alice.create_room(invite=[net.bot_user, bob.user_id], name="group")
     await bob.join(room)
     await alice.wait_joined(room, net.bot_user)
-    await adapter.stop()
-    net.adapters.remove(adapter)
+    await net.stop(adapter)
     await net.start()
     await alice.send_text(room, "help")  # to bob, not to the bot: no !sif
     await alice.send_text(room, "!sif help")  # answered privately, in a direct room
