@@ -7,20 +7,30 @@ DEV_STAMP := $(VENV)/.installed-dev
 
 .PHONY: run test lint typecheck contracts pytest bench clean
 
+# The set-up says what it does in one line a step and shows pip's errors and warnings,
+# nothing else: no version nag, and not setuptools' note on editable installs ("be careful
+# with folders in your working directory...", meant for package authors), which is
+# filtered by its message so that every other warning still shows.
+PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip --quiet \
+	--disable-pip-version-check --no-input
+
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Creating $(VENV) with $(PYTHON)..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
-	touch $@
+	@echo "Installing sif-bot and its libraries into $(VENV) (a minute or two the first time)..."
+	@$(PIP) install -e .
+	@touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $@ $(STAMP)
+	@echo "Installing sif-bot with its development tools into $(VENV)..."
+	@$(PIP) install -e '.[dev]'
+	@touch $@ $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/sif-bot run
+	@$(BIN)/sif-bot run
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

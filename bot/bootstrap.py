@@ -116,18 +116,22 @@ async def restore(settings: Settings, data: dict[str, Any]) -> dict[str, int]:
         await engine.dispose()
 
 
-def console_messenger() -> Any:
-    """The terminal's messenger (prints what the bot says)."""
+def console_messenger(settings: Settings | None = None) -> Any:
+    """The terminal's messenger (prints what the bot says). Files it is sent (a chart)
+    are saved next to the settings' SQLite database, else in the temporary directory."""
     from adapters.console.console import ConsoleMessenger
+    from store.db import sqlite_file
 
-    return ConsoleMessenger()
+    database = sqlite_file(settings.database_url) if settings is not None else None
+    return ConsoleMessenger(files=database.parent if database is not None else None)
 
 
-async def console_chat(app: App, name: str) -> None:
-    """Chat with the bot in the terminal as `name` (with `as bob` to switch)."""
+async def console_chat(app: App, name: str) -> int:
+    """Chat with the bot in the terminal as `name` (with `as bob` to switch); 2 when the
+    name is not a console name."""
     from adapters.console.console import interactive
 
-    await interactive(app.bot, name)
+    return await interactive(app.bot, name)
 
 
 async def console_script(app: App, lines: list[str]) -> int:

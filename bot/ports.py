@@ -223,6 +223,16 @@ class LinkRepository(Protocol):
         """Give an identity to another member and remove the (empty) member it leaves."""
         ...
 
+    async def merge_members(self, keep: MemberId, gone: MemberId, placeholder: str) -> None:
+        """Join `gone` into `keep`, two members of one person (staff's `merge`). Their
+        identities, ideas, requests (asked and reviewed), offers and introductions become
+        `keep`'s; expertise joins (the higher level of a tag both hold), and so do languages,
+        bio and profile answers `keep` lacks; `gone`'s conversation moves when `keep` has
+        none. The ledger is the caller's (`gone`'s balance moves by a transfer first): `gone`'s
+        row stays, renamed `placeholder`, with no identities, expertise or capacity, so its
+        entries (never edited) keep adding up."""
+        ...
+
     async def prune(self, expired_before: datetime) -> int:
         """Delete the codes that expired before then, used or not; returns how many."""
         ...
@@ -399,6 +409,10 @@ class RequestRepository(Protocol):
         """Requests the member asked for or works on, newest first."""
         ...
 
+    async def of_idea(self, idea: IdeaId) -> list[HelpRequest]:
+        """The idea's requests, oldest first."""
+        ...
+
     async def all(self, community: CommunityId) -> list[HelpRequest]: ...
     async def committed(self, requester: MemberId) -> int:
         """Prices of the member's requests that are not yet held in escrow."""
@@ -505,6 +519,11 @@ class StatsQueries(Protocol):
     async def sharing(self, community: CommunityId) -> tuple[int, int]:
         """How many members `LedgerRepository.all_balances` lists, and how many of them
         both gave and received (`given` and `received` above 0)."""
+        ...
+
+    async def circulation(self, community: CommunityId) -> int:
+        """SIF in circulation: the sum of the members' positive balances (what members
+        hold and can spend; mutual credit creates it, grants add to it), in hundredths."""
         ...
 
     async def count_open_offers(self) -> int:

@@ -5,11 +5,11 @@ A flow (intake, profile) is data; the position in it is a JSON-serializable
 :class:`State` that the core stores in a database row after every message. The
 functions here take a state and a line of text and return the next :class:`Step`
 (a new state and what to say): the control words (`back`, `skip`, `edit`, `status`,
-`help`, `cancel`, `confirm`), the questions in order and the closing summary. They do
-no I/O, never raise on any input string, and never store an answer that fails
-validation. Reading and checking one answer is :mod:`conversations.answers`; what a
-step says is a tuple of styled spans (:mod:`conversations.spans`) in which people's
-words are always plain text.
+`help`, `cancel`, `confirm`, and `stop` to pause), the questions in order and the
+closing summary. They do no I/O, never raise on any input string, and never store an
+answer that fails validation. Reading and checking one answer is
+:mod:`conversations.answers`; what a step says is a tuple of styled spans
+(:mod:`conversations.spans`) in which people's words are always plain text.
 """
 
 from __future__ import annotations
@@ -45,7 +45,11 @@ from conversations.spans import Span
 # imports them to tell a conversation word from a command.
 BACK, SKIP, EDIT, STATUS, HELP, CANCEL = "back", "skip", "edit", "status", "help", "cancel"
 CONFIRM = "confirm"  # the word that submits, and the position after the last question
-CONTROL_WORDS = frozenset({BACK, SKIP, EDIT, STATUS, HELP, CANCEL, CONFIRM})
+# What people type to get out of a chat: never an answer. The answers are kept and the
+# conversation waits (paused) until its command (`intake`, `profile`) goes on; `cancel`
+# is the word that throws the answers away.
+PAUSE_WORDS = frozenset({"stop", "quit", "exit"})
+CONTROL_WORDS = frozenset({BACK, SKIP, EDIT, STATUS, HELP, CANCEL, CONFIRM}) | PAUSE_WORDS
 CONFIRM_WORDS = frozenset({CONFIRM, "yes", "y", "ok", "okay", "submit"})  # all submit
 CONFIRM_CHOICES = (CONFIRM, EDIT, CANCEL)  # the buttons of the confirm step
 
@@ -85,15 +89,19 @@ class State:
     position: str | None  # question being asked, or CONFIRM
     trail: list[str]  # positions visited, a stack for `back`; trail[-1] == position
     editing: bool = False  # re-answering one question via `edit`: then back to where we were
+    paused: bool = False  # `stop`: waiting until the person goes on (see PAUSE_WORDS)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "flow": self.flow,
             "answers": copy.deepcopy(self.answers),
             "position": self.position,
             "trail": list(self.trail),
             "editing": self.editing,
         }
+        if self.paused:
+            data["paused"] = True
+        return data
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> State:
@@ -105,6 +113,7 @@ class State:
         position = data.get("position")
         trail = data.get("trail", [])
         editing = data.get("editing", False)
+        paused = data.get("paused", False)
         if not isinstance(flow, str):
             raise ValueError("conversation state: 'flow' must be a string")
         if not isinstance(answers, Mapping) or not all(isinstance(k, str) for k in answers):
@@ -115,13 +124,16 @@ class State:
             raise ValueError("conversation state: 'trail' must be a list of strings")
         if not isinstance(editing, bool):
             raise ValueError("conversation state: 'editing' must be true or false")
-        return State(flow, copy.deepcopy(dict(answers)), position, list(trail), editing)
+        if not isinstance(paused, bool):
+            raise ValueError("conversation state: 'paused' must be true or false")
+        return State(flow, copy.deepcopy(dict(answers)), position, list(trail), editing, paused)
 
 
 class Outcome(StrEnum):
     ASKING = "asking"
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
+    PAUSED = "paused"  # kept as it is, waiting (State.paused) until the person goes on
 
 
 @dataclass(frozen=True)
@@ -160,8 +172,10 @@ def start(flow: Flow, context: Context, answers: dict[str, Any] | None = None) -
 
 
 def resume(flow: Flow, state: State, context: Context) -> Step:
-    """Say the current question (or the summary and confirm prompt) again; state unchanged."""
+    """Say the current question (or the summary and confirm prompt) again; the state is
+    unchanged except that a paused conversation goes on."""
     st = _repaired(flow, state)
+    st.paused = False
     # No greeting of its own: the core says why it is repeating the question.
     if st.position == CONFIRM:
         return _confirm_step(flow, st)
@@ -169,7 +183,8 @@ def resume(flow: Flow, state: State, context: Context) -> Step:
 
 
 def answer(flow: Flow, state: State, text: str, context: Context) -> Step:
-    """Handle one message. Never raises for any string; returns a new state."""
+    """Handle one message. Never raises for any string; returns a new state. A paused
+    conversation goes on with whatever it is given (the core decides what reaches it)."""
     st = _repaired(flow, state)
     if not isinstance(text, str):  # defensive: adapters should only ever pass text
         text = ""
@@ -177,6 +192,10 @@ def answer(flow: Flow, state: State, text: str, context: Context) -> Step:
     word = _control_word(clean(text)) if len(text) <= MAX_INPUT else ""
     if word == CANCEL:
         return Step(st, spans.marked(flow.goodbye), Outcome.CANCELLED)
+    if word in PAUSE_WORDS:
+        st.paused = True
+        return Step(st, _paused(flow, st), Outcome.PAUSED)
+    st.paused = False
     if st.position == CONFIRM:
         return _at_confirm(flow, st, word, context)
     q = flow.question(st.position or "")
@@ -192,7 +211,7 @@ def answer(flow: Flow, state: State, text: str, context: Context) -> Step:
     if word == STATUS:
         return _ask_step(flow, st, context, lead=_status(flow, st))
     if word == HELP:
-        return _ask_step(flow, st, context, lead=_help(q))
+        return _ask_step(flow, st, context, lead=_help(flow, q))
     argument = _edit_argument(word)
     if argument is not None:
         target = _find_question(flow, argument)
@@ -253,7 +272,7 @@ def _repaired(flow: Flow, state: State) -> State:
     if not trail or trail[-1] != position:
         trail.append(position)
     editing = bool(state.editing) and position != CONFIRM
-    return State(flow.id, answers, position, trail, editing)
+    return State(flow.id, answers, position, trail, editing, bool(state.paused))
 
 
 def _choices_for(question: Question) -> tuple[str, ...]:
@@ -444,14 +463,37 @@ _KIND_HELP = {
 }
 
 
-def _help(question: Question) -> tuple[Span, ...]:
+# What is an answer and what is not: the rule the core follows (bot.app.service.is_answer).
+ANSWER_RULE = (
+    "Anything else you type is your answer, except a command such as `balance` or "
+    "`help <command>`, which runs in between; start a line with `/` to be sure it is read as "
+    "a command (like `/find partners`)."
+)
+
+
+def _help(flow: Flow, question: Question) -> tuple[Span, ...]:
     own = spans.marked(question.help) if question.help else spans.spans(_KIND_HELP[question.kind])
     skip = "`skip` (this one is optional), " if question.optional else ""
     words = spans.spans(
         "You can also type `back` (previous question), " + skip + "`edit <question>` (change "
-        "an earlier answer), `status` (how far we are) or `cancel` (stop)."
+        "an earlier answer), `status` (how far we are), `stop` (pause; `{command}` goes on "
+        "later) or `cancel` (throw these answers away).",
+        command=flow.id,
     )
-    return spans.join("\n", [own, words])
+    return spans.join("\n", [own, words, spans.marked(ANSWER_RULE)])
+
+
+def _paused(flow: Flow, state: State) -> tuple[Span, ...]:
+    if not state.answers:
+        return spans.spans(
+            "Paused. Type `{command}` to go on when you like, or `cancel` to stop it.",
+            command=flow.id,
+        )
+    return spans.spans(
+        "Paused; your answers so far are kept. Type `{command}` to go on where you stopped, "
+        "or `cancel` to throw them away.",
+        command=flow.id,
+    )
 
 
 def _at_confirm(flow: Flow, state: State, word: str, context: Context) -> Step:
@@ -478,9 +520,11 @@ def _at_confirm(flow: Flow, state: State, word: str, context: Context) -> Step:
     if word == HELP:
         lead = spans.spans(
             "`confirm` submits your answers, `edit <question>` (a name or number, like `edit 6`) "
-            "changes one, `back` returns to the last question and `cancel` stops without saving."
+            "changes one, `back` returns to the last question, `stop` pauses (`{command}` goes "
+            "on later) and `cancel` stops without saving.",
+            command=flow.id,
         )
-        return _done_prompt(flow, state, lead)
+        return _done_prompt(flow, state, spans.join("\n", [lead, spans.marked(ANSWER_RULE)]))
     lead = spans.spans("Everything is answered; I only need your confirmation now.")
     return _done_prompt(flow, state, lead)
 
@@ -489,6 +533,7 @@ __all__ = [
     "CONFIRM",
     "CONFIRM_WORDS",
     "CONTROL_WORDS",
+    "PAUSE_WORDS",
     "TAG_PATTERN",
     "Context",
     "Flow",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -22,6 +23,17 @@ READERS = 10  # PostgreSQL connections for read-only units of work, per process
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for another database or an in-memory one)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):  # a URI filename: file:path?mode=...
+        database = database.removeprefix("file:").split("?", 1)[0]
+    return Path(database)
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:

@@ -840,6 +840,73 @@ class MemoryLinks:
             t.account_keys.pop((account.community_id, account.kind, account.member_id))
         t.members.pop(from_member)
 
+    async def merge_members(self, keep: MemberId, gone: MemberId, placeholder: str) -> None:
+        t = self._x.writing()
+        _exists(t.members, keep, "members.id")
+
+        def moved(member: int) -> int:
+            return keep if member == gone else member
+
+        for identity, row in t.identities.items():
+            if row.member_id == gone:
+                t.identities.put(identity, replace(row, member_id=keep))
+        for idea in t.ideas.values():
+            if idea.owner_id == gone:
+                t.ideas.put(idea.id, replace(idea, owner_id=keep))
+        for request in t.requests.values():
+            if gone in (request.requester_id, request.peer_id):
+                peer = None if request.peer_id is None else moved(request.peer_id)
+                t.requests.put(
+                    request.id,
+                    replace(request, requester_id=moved(request.requester_id), peer_id=peer),
+                )
+        for offer in t.offers.values():
+            if offer.peer_id == gone:
+                t.offers.put(offer.id, replace(offer, peer_id=keep))
+        for key, intro in t.introductions.items():
+            if gone in (intro.from_id, intro.to_id):
+                from_id, to_id = moved(intro.from_id), moved(intro.to_id)
+                if from_id == to_id == keep:
+                    t.introductions.pop(key)
+                else:
+                    t.introductions.put(key, replace(intro, from_id=from_id, to_id=to_id))
+        for (member, tag), level in t.expertise.items():
+            if member == gone:
+                t.expertise.pop((member, tag))
+                if level > (t.expertise.get((int(keep), tag)) or 0):
+                    t.expertise.put((int(keep), tag), level)
+        conversation = t.conversations.pop(gone)
+        if conversation is not None and keep not in t.conversations:
+            t.conversations.put(keep, replace(conversation, member_id=keep))
+        for code, link in t.link_codes.items():
+            if link.member_id == gone:
+                t.link_codes.pop(code)
+        kept, joined = t.members[keep], t.members[gone]
+        languages = json.loads(kept.languages)
+        languages += [lang for lang in json.loads(joined.languages) if lang not in languages]
+        active = [a for a in (kept.last_active_at, joined.last_active_at) if a is not None]
+        t.members.put(
+            keep,
+            replace(
+                kept,
+                languages=_dump(languages),
+                bio=kept.bio or joined.bio,
+                profile=_dump({**json.loads(joined.profile), **json.loads(kept.profile)}),
+                last_active_at=max(active) if active else None,
+            ),
+        )
+        t.members.put(
+            gone,
+            replace(
+                joined,
+                name=_text(placeholder, 200, "members.name"),
+                bio="",
+                languages="[]",
+                profile="{}",
+                capacity=0,
+            ),
+        )
+
     async def prune(self, expired_before: datetime) -> int:
         expired_before = _utc(expired_before)
         old = [c for c, row in self._x.t.link_codes.items() if row.expires_at < expired_before]
@@ -1594,6 +1661,11 @@ class MemoryRequests:
         rows.sort(key=lambda r: (-r.number, r.id))
         return [self._request(r) for r in rows]
 
+    async def of_idea(self, idea: IdeaId) -> list[HelpRequest]:
+        rows = [r for r in self._x.t.requests.values() if r.idea_id == idea]
+        rows.sort(key=lambda r: (r.number, r.id))
+        return [self._request(r) for r in rows]
+
     async def all(self, community: CommunityId) -> list[HelpRequest]:
         rows = sorted(self._of_community(community), key=lambda r: (r.number, r.id))
         return [self._request(r) for r in rows]
@@ -1887,6 +1959,13 @@ class MemoryStatsQueries:
         ]
         both = sum(1 for row, account in listed if given[account.id] > 0 and received[row.id] > 0)
         return len(listed), both
+
+    async def circulation(self, community: CommunityId) -> int:
+        return sum(
+            a.balance
+            for a in self._x.t.accounts.values()
+            if a.community_id == community and a.kind == MEMBER and a.balance > 0
+        )
 
     async def count_open_offers(self) -> int:
         return sum(1 for o in self._x.t.offers.values() if o.status == OFFERED)

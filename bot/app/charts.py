@@ -1,6 +1,7 @@
 """The `stats` chart: plain numbers in, PNG bytes out (matplotlib, no other I/O).
 
-Two panels over the stats window — SIF flow (lines: paid out, held in escrow) and
+Two panels over the stats window — SIF moved (lines: paid out to peers, moved into
+escrow as peers accepted) and
 the request funnel (grouped bars: opened, accepted, delivered, confirmed) — one
 point per day, or per week for long windows. The same numbers always give the same
 bytes, so a digest sent twice (or a test) sees one picture.
@@ -42,7 +43,7 @@ class ChartData:
     """One value per bucket (a day, or a week): SIF amounts in hundredths, requests counted."""
 
     community: str
-    window: str  # e.g. "last 30 days to 2026-03-09"
+    window: str  # e.g. "last 30 days, 2026-02-08 to 2026-03-09 (per day)"
     days: tuple[date, ...]  # the first day of each bucket
     released: tuple[int, ...]
     held: tuple[int, ...]
@@ -82,9 +83,9 @@ def stats_figure(series: ChartData) -> Figure:
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
     flow, funnel = fig.subplots(2, 1, sharex=True)
     x = list(series.days)
-    flow.plot(x, [v / 100 for v in series.released], marker="o", label="paid out (released)")
-    flow.plot(x, [v / 100 for v in series.held], marker="s", label="held in escrow")
-    flow.set_title("SIF flow")
+    flow.plot(x, [v / 100 for v in series.released], marker="o", label="paid out to peers")
+    flow.plot(x, [v / 100 for v in series.held], marker="s", label="into escrow (accepted)")
+    flow.set_title("SIF moved")
     flow.set_ylabel("SIF")
     # Grouped bars, one group per bucket: lines of small counts hide one another.
     step = (series.days[1] - series.days[0]).days if len(series.days) > 1 else 1
@@ -99,7 +100,8 @@ def stats_figure(series: ChartData) -> Figure:
     funnel.set_xlabel("date (UTC)")
     flow.set_xlabel("date (UTC)")
     for axes in (flow, funnel):
-        axes.set_ylim(bottom=0)
+        # At least 0 to 1: an empty week would otherwise be drawn in steps of 0.006 requests.
+        axes.set_ylim(bottom=0, top=max(1.0, axes.get_ylim()[1]))
         axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(True, alpha=0.3)
         # beside the plot, so it never covers a point

@@ -12,11 +12,12 @@ from datetime import timedelta
 
 from bot.app import lifecycle
 from bot.app.notices import Notices, platform_of
-from bot.app.offering import describe, offer_buttons, offer_next
+from bot.app.offering import describe, offer_buttons, offer_next, what_next
 from bot.app.outbox import Relay
 from bot.domain.ids import CommunityId
 from bot.domain.ledger import format_sif
 from bot.domain.records import Community, OfferStatus
+from bot.i18n import plural
 from bot.messages import Delivery, Outbound, from_spans, plain, say
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.settings import Settings
@@ -52,10 +53,10 @@ async def sweep_conversations(
             await uow.conversations.delete(conversation.member)
             name = "conversation" if conversation.flow not in flows else conversation.flow
             ended = say(
-                "Your unfinished {name} ended after {days:g} days of silence. "
+                "Your unfinished {name} ended after {days} of silence. "
                 "Type `{command}` to start again whenever you like.",
                 name=name,
-                days=settings.sif_conversation_expiry_days,
+                days=plural(settings.sif_conversation_expiry_days, "day"),
                 command=conversation.flow if conversation.flow in flows else "help",
             )
             await uow.outbox.add(
@@ -77,6 +78,13 @@ async def sweep_conversations(
                 topic = "welcome.reminder"
                 text = plain(
                     "Still there? Type 1 to describe your idea, or 2 to offer your experience."
+                )
+            elif conversation.state.get("paused") is True:  # the member said `stop`
+                topic = f"{flow.id}.reminder"
+                text = say(
+                    "A reminder: your {flow} is paused. Type `{flow}` to go on where you "
+                    "stopped, or `cancel` to stop it.",
+                    flow=flow.id,
                 )
             else:
                 topic = f"{flow.id}.reminder"
@@ -161,13 +169,14 @@ async def sweep_offers(
             if request is None or not request.status.is_open:
                 continue
             notices = await notices_for(request.community)
+            made = await offer_next(uow, notices, settings, request, now)
+            after = await uow.requests.get(request.id)
             await notices.dm_id(
                 offer.peer,
-                f"Your offer for {request.ref} expired; it goes to another peer.",
+                f"Your offer for {request.ref} expired; {what_next(made, after)}",
                 topic="offer.expired",
                 subject=request.ref,
             )
-            await offer_next(uow, notices, settings, request, now)
         for request in await uow.requests.claim_auto_release(now, BATCH):
             if request.peer is None:
                 continue
@@ -187,7 +196,7 @@ async def sweep_offers(
             await notices.dm_id(
                 request.requester,
                 f"{request.ref} was paid to {request.peer_name} automatically after "
-                f"{settings.sif_auto_release_days:g} days without thanks or dispute.",
+                f"{plural(settings.sif_auto_release_days, 'day')} without thanks or dispute.",
                 topic="request.paid-automatically",
                 subject=request.ref,
             )

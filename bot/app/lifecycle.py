@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.domain import ledger
+from bot.domain.ideas import STATUS_MOVES, idea_status
 from bot.domain.ids import CommunityId, MemberId, RequestId
 from bot.domain.records import HelpRequest
 from bot.domain.requests import Move, hold_key, settle_key, sources, target
@@ -24,8 +25,22 @@ Post = Callable[[ledger.TransactionDraft], Awaitable[int | None]]
 
 async def move(uow: UnitOfWork, request: RequestId, step: Move, **fields: Any) -> bool:
     """Apply one move of the lifecycle; False when the request is no longer in a state
-    the move may start from (something else moved it since it was read)."""
-    return await uow.requests.transition(request, sources(step), target(step), **fields)
+    the move may start from (something else moved it since it was read). A move that
+    can change where the request's idea stands updates the idea's status with it."""
+    if not await uow.requests.transition(request, sources(step), target(step), **fields):
+        return False
+    when = STATUS_MOVES.get(step)
+    if when is not None:
+        await _refresh_idea(uow, request, fields[when])
+    return True
+
+
+async def _refresh_idea(uow: UnitOfWork, request: RequestId, at: datetime) -> None:
+    """Set the status of the request's idea from all its requests, as they are now."""
+    moved = await uow.requests.get(request)
+    if moved is not None:
+        status = idea_status(await uow.requests.of_idea(moved.idea))
+        await uow.ideas.set_status(moved.idea, status, at)
 
 
 async def hold(post: Post, request: HelpRequest) -> None:

@@ -23,7 +23,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from structlog.typing import Processor
 
-from bot.domain.ledger import HUNDREDTHS_PER_SIF, NETWORK
+from bot.domain.ledger import HUNDREDTHS_PER_SIF
 from bot.ports import UnitOfWorkFactory
 
 # Libraries that log routine work at info level (a line per scheduler run, per HTTP
@@ -140,7 +140,8 @@ class Metrics:
         )
         self.circulation = Gauge(
             "sif_sif_in_circulation",
-            "SIF issued by the communities' network accounts (as in `stats`), in SIF.",
+            "SIF in circulation: the sum of the members' positive balances in every "
+            "community (as in `stats`), in SIF.",
             registry=self.registry,
         )
         self.scheduler_alive = Gauge(
@@ -161,10 +162,10 @@ class Metrics:
                 backlog = await uow.stats.backlog()
                 set_aside = await uow.stats.set_aside()
                 offers = await uow.stats.count_open_offers()
-                # The definition of `stats` (compute_stats): what the network account issued.
-                issued = 0
+                # The definition of `stats` (compute_stats): the sum of positive balances.
+                circulating = 0
                 for community in await uow.communities.all():
-                    issued -= await uow.ledger.balance(community.id, NETWORK)
+                    circulating += await uow.stats.circulation(community.id)
         except Exception:
             log.warning("could not read the metrics from the database", exc_info=True)
             gauges = (
@@ -179,7 +180,7 @@ class Metrics:
         self.outbox_backlog.set(backlog)
         self.outbox_set_aside.set(set_aside)
         self.offers_open.set(offers)
-        self.circulation.set(issued / HUNDREDTHS_PER_SIF)
+        self.circulation.set(circulating / HUNDREDTHS_PER_SIF)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""

@@ -13,14 +13,22 @@ from bot.app import lifecycle
 from bot.app.notices import Notice, Notices
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.ledger import format_sif
-from bot.domain.records import HelpRequest, Idea, OfferStatus, PeerFacts
-from bot.domain.requests import Move
+from bot.domain.records import HelpRequest, Idea, OfferStatus, PeerFacts, RequestStatus
+from bot.domain.requests import Move, kind_words
 from bot.domain.routing import Candidate, Need, Peer, PeerIndex, Policy
+from bot.i18n import plural
 from bot.messages import Button, Parts, say
 from bot.ports import UnitOfWork
 from bot.settings import Settings
+from conversations.answers import Question, format_answer
+from conversations.engine import Flow
 
 FAIRNESS_DAYS = 90
+SHORT_SUMMARY = 300  # characters of the summary an offer shows
+# Intake answers a reviewer never sees: the title is in the request's own line, and ways to
+# reach the innovator (a community's flow may ask for them) stay with staff.
+NOT_FOR_REVIEWERS = frozenset({"title", "contact", "email", "phone", "address"})
+_ANY = Question("answer", "")  # formats an answer without its question (choices, lists)
 
 
 def peers_from(facts: list[PeerFacts], now: datetime) -> list[Peer]:
@@ -42,10 +50,12 @@ def peers_from(facts: list[PeerFacts], now: datetime) -> list[Peer]:
     ]
 
 
-def _has_room(facts: PeerFacts, now: datetime) -> bool:
-    """Not paused and fewer open reviews than capacity (`PeerIndex`'s availability)."""
+def _may_be_offered(facts: PeerFacts, now: datetime) -> bool:
+    """A peer (opted in: expertise and availability above 0), not paused, with fewer open
+    reviews than capacity (`PeerIndex`'s availability). Nobody else is ever offered a
+    review: an innovator without a profile, a newcomer, staff who did not opt in."""
     paused = facts.paused_until is not None and facts.paused_until > now
-    return not paused and facts.open_reviews < facts.capacity
+    return facts.is_peer and not paused and facts.open_reviews < facts.capacity
 
 
 def idea_languages(idea: Idea) -> frozenset[str]:
@@ -83,7 +93,8 @@ async def rank_round(
     facts = await uow.routing.peer_facts(community, now - timedelta(days=FAIRNESS_DAYS))
     # Only peers who could take a review now: the others are never eligible, and leaving
     # them out of the index changes no ranking (routing orders each peer by its own keys).
-    facts = [f for f in facts if _has_room(f, now)]
+    # With none left the request escalates to staff (`offer_next`).
+    facts = [f for f in facts if _may_be_offered(f, now)]
     need = Need(
         requester=requester,
         co_owners=frozenset(),
@@ -117,7 +128,7 @@ async def offer_next(
             uow,
             notices,
             request,
-            f"nobody accepted it in {request.round} rounds of offers",
+            f"nobody accepted it in {plural(request.round, 'round')} of offers",
             now,
         )
         return 0
@@ -163,16 +174,50 @@ async def offer_next(
 
 
 def offer_text(request: HelpRequest, idea: Idea | None, why: str, until: datetime) -> Parts:
-    summary = str(idea.answers.get("summary", "")) if idea else ""
+    """The offer: the request, a short version of the idea (its stage and the start of its
+    summary), why this peer, the price; accepting shows every answer (`reviewer_answers`)."""
+    short = []
+    if idea is not None and idea.answers.get("stage") not in (None, ""):
+        short.append(f"Stage: {format_answer(_ANY, idea.answers['stage'])}.")
+    summary = " ".join(str(idea.answers.get("summary", "")).split()) if idea else ""
+    if summary:
+        cut = len(summary) > SHORT_SUMMARY
+        short.append(summary[:SHORT_SUMMARY].rstrip() + ("…" if cut else ""))
     return say(
         "Can you help? {request}.{about}\nWhy you: {why}.\n"
-        "`accept {ref}` or `decline {ref} [reason]` before {until:%Y-%m-%d %H:%M} UTC.",
+        "It pays {price}, the fixed price of {kind}. `accept {ref}` or `decline {ref} [reason]` "
+        "before {until:%Y-%m-%d %H:%M} UTC; accepting shows you all of the idea's answers.",
         request=describe(request),
-        about=f"\n{summary[:400]}" if summary else "",
+        about="\n" + " ".join(short) if short else "",
         why=why,
+        price=format_sif(request.price),
+        kind=kind_words(request.kind),
         ref=request.ref,
         until=until,
     )
+
+
+def reviewer_answers(flow: Flow | None, idea: Idea, *, everything: bool = False) -> list[str]:
+    """Every intake answer a reviewer sees, "Label: answer", in the flow's order: all of
+    them but the title (the request names it) and ways to reach the innovator, which
+    stay with staff (`everything`: the owner and staff see those too). Answers the flow
+    no longer asks keep their id as the label."""
+    questions = {q.id: q for q in flow.questions} if flow is not None else {}
+    keys = [
+        *(k for k in questions if k in idea.answers),
+        *(k for k in idea.answers if k not in questions),
+    ]
+    lines = []
+    for key in keys:
+        value = idea.answers[key]
+        hidden = key == "title" or (key in NOT_FOR_REVIEWERS and not everything)
+        if hidden or value in (None, "", [], {}):
+            continue
+        question = questions.get(key)
+        label = question.label if question is not None else key.replace("_", " ").capitalize()
+        text = format_answer(question or _ANY, value).replace("\n", "\n    ")
+        lines.append(f"{label}: {text}")
+    return lines
 
 
 async def escalate(
@@ -198,3 +243,16 @@ async def escalate(
         topic="request.escalated",
         subject=request.ref,
     )
+
+
+def what_next(offered: int, request: HelpRequest | None) -> str:
+    """What became of a request once an offer of it ended (declined, expired), told to the
+    peer whose offer it was: the end of a sentence. `offered` is what `offer_next` made,
+    `request` the request after it."""
+    if offered:
+        return "it goes to another peer."
+    if request is not None and request.status is RequestStatus.ESCALATED:
+        return "no other peer is free for it, so staff were asked to find a reviewer."
+    if request is not None and request.status.is_open:
+        return "the other peers it was offered to may still take it."
+    return "nothing more is needed from you."

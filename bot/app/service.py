@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,19 +19,40 @@ import structlog
 
 from bot.app import handlers
 from bot.app.context import Context, UserError, answer
+from bot.app.handlers.conversation import (
+    WELCOME,
+    Pending,
+    ask_again,
+    is_paused,
+    pending_question,
+)
 from bot.app.identity import forgotten_before
 from bot.app.limits import RateLimiter, Verdict
 from bot.app.observability import Metrics, new_request_id
 from bot.app.outbox import Relay
-from bot.commands import COMMANDS, Cancel, Help, ParseError, parse, spec_of, suggest
+from bot.commands import (
+    COMMANDS,
+    REVIEW_CHARS,
+    Cancel,
+    Help,
+    ParseError,
+    Word,
+    longest_text,
+    parse,
+    spec_of,
+    suggest,
+)
+from bot.commands.parser import is_help_topic
 from bot.domain import ledger
-from bot.domain.records import Community, Member, Role
+from bot.domain.records import Community, Conversation, Member, Role
+from bot.i18n import plural
 from bot.messages import (
     Delivery,
     Inbound,
     Outbound,
     Parts,
     join,
+    plain,
     say,
 )
 from bot.ports import Clock, StoreBusy, UnitOfWork, UnitOfWorkFactory
@@ -41,22 +62,59 @@ from conversations.loader import load_flows
 
 log = logging.getLogger(__name__)
 
+# How far past its longest free text a command's message may go before it is refused
+# unread (its command words and arguments, and a text a little too long for the parser
+# to say by how much).
+LONG_TEXT_ROOM = 1_000
 SORRY = "Sorry, something went wrong on my side and nothing was changed; please try again."
 
 
-def is_answer(inbound: Inbound, text: str, command: Any) -> bool:
-    """Whether text goes to the active conversation rather than running as a command."""
-    if inbound.explicit and command is not None:
-        return False
-    first = text.split(maxsplit=1)[0].lower() if text else ""
+def is_answer(inbound: Inbound, text: str, command: Any, conversation: Conversation) -> bool:
+    """Whether text goes to the active conversation rather than running as a command.
+
+    The rule the conversations' help states (conversations.engine.ANSWER_RULE): only a
+    direct message answers, never a channel; a button gives its answer. The conversation
+    words (back, skip, edit, status, confirm, cancel; stop, quit, exit pause it) go to the
+    conversation. A command typed explicitly (Slack `/sif`, Matrix `!sif`, a leading `/`)
+    is a command, and so are `help`, `help <command>` and any command with all it needs,
+    unless what follows its name is free words: "find partners" and "Help for refugees"
+    are answers. Anything else is an answer, except while the conversation is paused: then
+    only its words reach it. The welcome menu takes what is not a command."""
+    if inbound.channel is not None:
+        return False  # a channel is not the private conversation
+    if inbound.action is not None:
+        return command is None or command == Cancel()  # its buttons: choices, confirm, cancel
+    first = _first_word(text).rstrip(".!?")
     if first == "cancel":
         return command is None or command == Cancel()  # `cancel R-3` is the command
-    if first in CONTROL_WORDS and (first != "help" or text.lower() == "help"):
+    paused = is_paused(conversation)
+    if isinstance(command, Help):
+        if inbound.explicit or paused:
+            return False
+        if command.topic is None:  # a flow's own help; the welcome menu's is the list
+            return conversation.flow != WELCOME
+        # "Help for refugees" is a title, not a question about the command "for".
+        return not is_help_topic(command.topic)
+    if conversation.flow == WELCOME:
+        return command is None  # its answers are 1, 2 and their words; `status` is the command
+    if first in CONTROL_WORDS:
         return True
-    if command is None:
-        return True
-    # "Help for refugees" is a title, not a question about the command "for".
-    return isinstance(command, Help) and command.topic is not None
+    if inbound.explicit or paused:
+        return False
+    return command is None or _starts_with_free_words(command)
+
+
+def _starts_with_free_words(command: Any) -> bool:
+    """Whether the first argument given to a command is read as any word(s) (a `find`
+    search, a `link` code), so that the line may just as well be an answer."""
+    spec = spec_of(command)
+    readers = {name: reader for name, reader, _ in spec.fields}
+    for f in fields(command):
+        if f.default is not MISSING and getattr(command, f.name) == f.default:
+            continue
+        reader = readers[f.name]
+        return reader.rest or isinstance(reader, Word)
+    return False
 
 
 def _first_word(text: str) -> str:
@@ -238,12 +296,24 @@ class Bot:
     ) -> tuple[list[Outbound], list[Outbound]]:
         """(messages stored in the outbox, messages for the ack) — see `handle`."""
         inbound = _storable(inbound)
+        # A command with a long free text (a review's feedback) may pass the usual limit;
+        # a little more than its text may have reaches the parser, which says by how much.
         limit = self.settings.sif_max_message_chars
+        text_limit = longest_text(inbound.text)
+        if text_limit > limit:
+            limit = text_limit + LONG_TEXT_ROOM
         if len(inbound.text) > limit:
             report.outcome = "refused"
+            most = (
+                f"its text may have at most {text_limit:,}"
+                if text_limit > self.settings.sif_max_message_chars
+                else f"the most is {limit:,}, or {REVIEW_CHARS:,} for a review's feedback "
+                "with `done`"
+            )
             too_long = UserError(
-                f"Your message is too long ({len(inbound.text):,} characters; the most is "
-                f"{limit:,}); nothing was changed.",
+                f"Your message is too long ({len(inbound.text):,} characters; {most}); "
+                "nothing was changed. Shorten it, or put the long text in a shared document "
+                "and send its link.",
                 "too-long",
             )
             return await self._refuse(inbound, too_long, answer_in_ack)
@@ -256,12 +326,18 @@ class Bot:
                 return [], []
             per_minute = self.limiter.limit
             slow_down = UserError(
-                f"You are sending more than {per_minute} messages a minute, so I am pausing "
-                "for a moment; nothing was changed. Please wait a minute and try again.",
+                f"You are sending more than {plural(per_minute, 'message')} a minute, so I am "
+                "pausing for a moment; nothing was changed. Please wait a minute and try again.",
                 "rate-limited",
             )
             return await self._refuse(inbound, slow_down, answer_in_ack)
         text = (inbound.action or inbound.text).strip()
+        typed = _TYPED_PREFIX.match(text) if inbound.action is None else None
+        if typed is not None:
+            # `/balance` or `!sif balance` typed where the platform passes it on as text
+            # (the console, a direct message): a command, never an answer.
+            text = text[typed.end() :]
+            inbound = replace(inbound, text=text, explicit=True)
         command: Any = None
         problem: ParseError | None = None
         try:
@@ -272,6 +348,7 @@ class Bot:
         name = spec.name if spec is not None else "answer"
         report.command = name
         structlog.contextvars.bind_contextvars(command=name)
+        pending: Pending | None = None
         try:
             if answer_in_ack and spec is not None and spec.reads_only and not spec.public:
                 # A private answer that changes nothing rides on the ack (see `handle`).
@@ -301,17 +378,26 @@ class Bot:
                     )
                 own_community = community  # the inbound's, before a linked account moves it
                 caller, is_new = await self._caller(uow, community, inbound)
+                # Active now, before the command runs: `balances` typed by staff shows them
+                # active today, not "never".
+                await uow.members.touch(caller.id, now)
                 if caller.community != community.id:
                     # A linked account speaks in the community of the member it belongs to.
                     community = await uow.communities.get(caller.community) or community
                 ctx = self._context(uow, community, caller, inbound)
-                # An explicit command never answers a conversation: no need to look it up.
+                # Conversations are held in the direct chat; a channel never answers one.
                 conversation = (
-                    None
-                    if inbound.explicit and command is not None
-                    else await uow.conversations.get(caller.id)
+                    await uow.conversations.get(caller.id) if inbound.channel is None else None
                 )
-                if conversation is not None and is_answer(inbound, text, command):
+                answering = conversation is not None and is_answer(
+                    inbound, text, command, conversation
+                )
+                if conversation is not None and not answering:
+                    # A command in between: the conversation's question is asked again after
+                    # it (after a refusal too), so the person knows where they are.
+                    pending = await pending_question(ctx, conversation, command)
+                if answering:
+                    assert conversation is not None
                     await handlers.on_answer(ctx, conversation, text)
                 elif command is None:
                     assert problem is not None
@@ -322,14 +408,17 @@ class Bot:
                     await handlers.greet(ctx, is_new)
                 else:
                     await self._run_command(ctx, command)
+                    if pending is not None:
+                        await ask_again(ctx, pending)
                 stored = await self._store(uow, ctx.outbound, now)
-                await uow.members.touch(caller.id, now)
                 await uow.commit()
                 # Community rows are never deleted or renumbered: safe to remember.
                 self._communities[inbound.community_key] = own_community
                 return stored, []
         except UserError as exc:
             report.outcome = "refused"
+            if pending is not None:
+                exc = UserError(exc.parts + plain("\n\n") + pending.body, exc.topic, exc.subject)
             return await self._refuse(inbound, exc, answer_in_ack)
         except Exception:
             report.outcome = "error"
@@ -444,6 +533,9 @@ def _private(ctx: Context) -> bool:
 def _event_key(inbound: Inbound) -> str:
     return f"{inbound.platform}:{inbound.community_key}:{inbound.event_id}"
 
+
+# A command marked as one by hand: `/sif ...`, `!sif ...` or `/` right before a word.
+_TYPED_PREFIX = re.compile(r"^(?:[/!]sif\b\s*|/(?=[^\W\d_]))", re.IGNORECASE)
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 

@@ -3,12 +3,13 @@ references, choices, words, free text and tags; and the one-sentence ParseError.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from bot.domain.ledger import AmountError, parse_amount
-from bot.messages import Body, as_parts, render_plain
+from bot.messages import Body, as_parts, render_plain, say
 from conversations.answers import TAG_PATTERN
 
 REQUEST_PATTERN = re.compile(r"^[rR]-?(\d{1,9})$|^(\d{1,9})$")
@@ -103,14 +104,24 @@ class Int(Arg):
 
 
 class Hours(Arg):
+    """The time a review took, for the record (the price of a request is fixed per kind):
+    quarter hours from a quarter of an hour to a working week."""
+
+    LOW, HIGH = 0.25, 40.0
+
     def read(self, token: str) -> float:
         try:
             value = float(token.replace(",", "."))
         except ValueError:
-            raise ParseError(f"hours must be a number like 1.5, not '{token}'.") from None
-        if not 0 < value <= 200:
-            raise ParseError("hours must be more than 0 and at most 200.")
-        return value
+            raise ParseError(f"hours must be a number like 1.5, not '{token[:20]}'.") from None
+        quarters = value * 4
+        if not (self.LOW <= value <= self.HIGH and abs(quarters - round(quarters)) < 1e-9):
+            raise ParseError(
+                f"Hours are the time you spent, in quarter hours from {self.LOW:g} to "
+                f"{self.HIGH:g} (like 1.5); they are recorded, and the price of the request "
+                "stays as it is."
+            )
+        return round(quarters) / 4
 
 
 class Ref(Arg):
@@ -138,8 +149,23 @@ class Choice(Arg):
 
     def read(self, token: str) -> str:
         if token.lower() not in self.options:
-            raise ParseError(f"'{token}' should be one of: {', '.join(self.options)}.")
+            meant = self.near(token)
+            hint = say(" Did you mean `{meant}`?", meant=meant) if meant else ()
+            raise ParseError(
+                say(
+                    "'{token}' should be one of: {options}.",
+                    token=token,
+                    options=", ".join(self.options),
+                )
+                + hint
+            )
         return token.lower()
+
+    def near(self, token: str) -> str | None:
+        """The option a slip of the keyboard most likely meant ("reviews": review)."""
+        word = token.lower()
+        close = difflib.get_close_matches(word, self.options, n=1, cutoff=0.8)
+        return close[0] if close and close[0][0] == word[0] else None
 
 
 class Word(Arg):
@@ -160,7 +186,11 @@ class Rest(Arg):
 
     def read(self, token: str) -> str:
         if len(token) > self.max_len:
-            raise ParseError(f"The {self.what} is too long (at most {self.max_len} characters).")
+            raise ParseError(
+                f"The {self.what} is too long ({len(token):,} characters; at most "
+                f"{self.max_len:,}). Shorten it, or put the full text in a shared document "
+                "and send its link."
+            )
         return token
 
 

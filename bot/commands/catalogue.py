@@ -74,6 +74,8 @@ def spec_of(cmd: object) -> Spec:
 
 
 M, S, A = Role.MEMBER, Role.STAFF, Role.ADMIN
+# A review's feedback is often pages long: `done` reads this much, above the message limit.
+REVIEW_CHARS = 12_000
 
 
 @command(
@@ -93,6 +95,18 @@ class Intake:
 @command("profile", M, "profile", "Describe yourself as a peer: expertise, languages, capacity.")
 @dataclass(frozen=True)
 class Profile:
+    pass
+
+
+@command(
+    "profile show",
+    M,
+    "profile show",
+    "Your peer profile as it is: expertise, languages, availability, pause and bio.",
+    reads_only=True,
+)
+@dataclass(frozen=True)
+class ProfileShow:
     pass
 
 
@@ -155,10 +169,23 @@ class Ideas:
 
 
 @command(
+    "idea",
+    M,
+    "idea <I-n>",
+    "One idea: its answers, where it stands and its requests (owner, reviewers, staff).",
+    reads_only=True,
+)
+@dataclass(frozen=True)
+class IdeaShow:
+    idea: Annotated[int, IDEA]
+
+
+@command(
     "request",
     M,
     "request <I-n> [advice|feedback|review] [tag ...]",
-    "Ask the network for help on your idea (advice 1, feedback 1, review 2 SIF).",
+    "Ask the network for help on your idea; a review costs 2 SIF, advice and feedback 1 SIF "
+    "(by default), however long it takes.",
 )
 @dataclass(frozen=True)
 class RequestHelp:
@@ -170,6 +197,30 @@ class RequestHelp:
 @command("offers", M, "offers", "Review requests offered to you.", reads_only=True)
 @dataclass(frozen=True)
 class Offers:
+    pass
+
+
+@command(
+    "requests",
+    M,
+    "requests",
+    "Your requests and the reviews you do or were offered, each with what happens next.",
+    reads_only=True,
+)
+@dataclass(frozen=True)
+class RequestsList:
+    pass
+
+
+@command(
+    "status",
+    M,
+    "status",
+    "Outside a conversation, the same as requests; inside one, where you are in it.",
+    reads_only=True,
+)
+@dataclass(frozen=True)
+class StatusOverview:
     pass
 
 
@@ -190,13 +241,14 @@ class Decline:
     "done",
     M,
     "done <R-n> <hours> <feedback text>",
-    "Deliver your review: the hours you spent and your feedback for the innovator.",
+    "Deliver your review: the hours you spent (for the record; the price of the request is "
+    f"fixed) and your feedback for the innovator (up to {REVIEW_CHARS:,} characters).",
 )
 @dataclass(frozen=True)
 class Done:
     request: Annotated[int, REQUEST]
     hours: Annotated[float, Hours()]
-    feedback: Annotated[str, Rest("feedback", 3500)]
+    feedback: Annotated[str, Rest("feedback", REVIEW_CHARS)]
 
 
 @command(
@@ -362,6 +414,23 @@ class Link:
 
 
 @command(
+    "merge",
+    S,
+    "merge [confirm] @member @member",
+    "Join two members of one person when link cannot: the second's chat accounts, "
+    "balance (by a ledger transfer), ideas, requests and reviews become the first's. It "
+    "shows what it will do; merge confirm @member @member does it.",
+)
+@dataclass(frozen=True)
+class Merge:
+    confirm: Annotated[str | None, Choice("confirm")] = dataclasses.field(
+        default=None, kw_only=True
+    )
+    keep: Annotated[MemberRef, Member()]
+    gone: Annotated[MemberRef, Member()]
+
+
+@command(
     "find",
     M,
     "find <tag or word> ...",
@@ -377,7 +446,8 @@ class Find:
     "intro",
     M,
     "intro @member <I-n> [note]",
-    "Introduce a member to your idea; both of you get a short message.",
+    "Introduce a member to your idea (staff: to any idea); the member and the idea's owner "
+    "both get a short message.",
 )
 @dataclass(frozen=True)
 class Intro:

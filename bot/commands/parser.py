@@ -7,8 +7,8 @@ import difflib
 import re
 from typing import Any
 
-from bot.commands.args import Arg, ParseError
-from bot.commands.catalogue import COMMANDS, Spec
+from bot.commands.args import Arg, Choice, ParseError, Rest
+from bot.commands.catalogue import COMMANDS, Help, Spec
 from bot.messages import Parts, plain, say
 
 # -- parsing ------------------------------------------------------------------------
@@ -23,13 +23,79 @@ def _command_words() -> dict[str, list[str]]:
 
 
 def suggest(word: str) -> str | None:
+    """The command a typo most likely meant, or None. Only a close word that starts with
+    the same letter: people slip inside a word ("balanse", "acept"), and a word that merely
+    resembles a command ("one" and `done`) is no typo of it."""
+    word = word.lower()
     names = sorted({n.split(" ")[0] for n in COMMANDS})
-    close = difflib.get_close_matches(word.lower(), names, n=1, cutoff=0.7)
+    close = [
+        name
+        for name in difflib.get_close_matches(word, names, n=3, cutoff=0.7)
+        if name[0] == word[0]
+    ]
     return close[0] if close else None
+
+
+# `help sif`: what sif-bot and SIF are. People ask it in their own words too; these few
+# phrasings (compared folded, without the question mark) are read as `help sif`.
+ABOUT_TOPICS = frozenset({"sif", "sif-bot", "sifbot", "about"})
+QUESTIONS_ABOUT_SIF = frozenset(
+    {
+        "what is sif",
+        "what's sif",
+        "whats sif",
+        "what is a sif",
+        "what is sif-bot",
+        "what is sif bot",
+        "what does sif mean",
+        "what does sif stand for",
+        "how does sif work",
+        "how does sif-bot work",
+        "how does this work",
+        "how does it work",
+        "how does this bot work",
+        "what is this",
+        "what is this bot",
+        "what can you do",
+        "who are you",
+    }
+)
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.casefold().replace("\u2019", "'").split()).rstrip("?!. ")
+
+
+def is_help_topic(topic: str) -> bool:
+    """Whether `help <topic>` is about something the help explains: a command (its
+    name or first word, as `help expertise`) or sif-bot itself (`help sif`)."""
+    folded = _folded(topic)
+    if folded in ABOUT_TOPICS:
+        return True
+    return any(name == folded or name.split()[0] == folded for name in COMMANDS)
+
+
+def longest_text(text: str) -> int:
+    """The longest free text of the command this message names (0 when it names none, or
+    one without a free text): the feedback of `done` may be longer than other messages."""
+    word = text.split(maxsplit=1)[0].lower() if text.strip() else ""
+    lengths = [
+        reader.max_len
+        for name, spec in COMMANDS.items()
+        if name.split(" ")[0] == word
+        for _, reader, _ in spec.fields
+        if isinstance(reader, Rest)
+    ]
+    return max(lengths, default=0)
 
 
 def parse(text: str) -> Any:
     """Parse one line into a command object; raises ParseError with a clear sentence."""
+    folded = _folded(text)
+    if folded == "help":  # "help?", "Help!"
+        return Help()
+    if folded in QUESTIONS_ABOUT_SIF:
+        return Help("sif")
     tokens = [(m.group(), m.start()) for m in re.finditer(r"\S+", text)]
     if not tokens:
         raise ParseError(say("Type a command, for example `help`."))
@@ -49,7 +115,9 @@ def parse(text: str) -> Any:
     if words[word] != [""]:
         subs = [s for s in words[word] if s]
         sub = rest[0][0].lower() if rest else ""
-        if sub not in subs:
+        if sub not in subs and "" in words[word]:
+            sub = ""  # the word alone is a command too (`profile`, `profile show`)
+        elif sub not in subs:
             raise ParseError(
                 say(
                     "`{word}` needs one of: {subs}; for example `{usage}`.",
@@ -58,14 +126,18 @@ def parse(text: str) -> Any:
                     usage=COMMANDS[f"{word} {subs[0]}"].usage,
                 )
             )
-        name = f"{word} {sub}"
-        rest = rest[1:]
+        if sub:
+            name = f"{word} {sub}"
+            rest = rest[1:]
     spec = COMMANDS[name]
     return _bind(spec, text, rest)
 
 
 def _bind(spec: Spec, text: str, tokens: list[tuple[str, int]]) -> Any:
     values: dict[str, Any] = {}
+    # Commas separate list items and follow mentions as people write them ("@ann, 1",
+    # "finance, legal"): a comma ending a token, or standing alone, is not part of it.
+    tokens = [(token.rstrip(","), start) for token, start in tokens if token.strip(",")]
     i = 0
     for fname, reader, required in spec.fields:
         if i >= len(tokens):
@@ -80,13 +152,26 @@ def _bind(spec: Spec, text: str, tokens: list[tuple[str, int]]) -> Any:
         if reader.many:
             items = []
             while i < len(tokens):
-                items.append(_read(reader, tokens[i][0], spec))
+                # "finance,legal" is two items, as in the profile conversation
+                items += [_read(reader, item, spec) for item in tokens[i][0].split(",") if item]
                 i += 1
             if required and not items:
                 raise ParseError(_needs_more(spec))
             values[fname] = tuple(dict.fromkeys(items))
             continue
         if not required and not reader.looks_like(token):
+            meant = reader.near(token) if isinstance(reader, Choice) else None
+            if isinstance(reader, Choice) and meant is not None:
+                # `request I-1 reviews`: a slip of the keyboard, not the next argument
+                raise ParseError(
+                    say(
+                        "'{token}' is not one of {options}. Did you mean `{meant}`? ",
+                        token=token[:30],
+                        options=", ".join(reader.options),
+                        meant=meant,
+                    )
+                    + _usage(spec)
+                )
             continue
         values[fname] = _read(reader, token, spec)
         i += 1

@@ -1,6 +1,8 @@
 """SIF rules: amounts, accounts and the postings of every kind of transaction (pure).
 
-1 SIF is one hour of a peer's time; amounts are integer hundredths. A transaction
+SIF is the network's currency; amounts are integer hundredths. What a request costs is
+fixed per kind (settings; a review 2 SIF, advice and feedback 1 SIF by default), whatever
+hours the reviewer reports (those are recorded, not paid). A transaction
 is a set of postings that sums to zero; entries are never edited, corrections are
 new transactions. The store applies a transaction atomically and refuses it when
 an account would fall below its floor (see :func:`floor_for`).
@@ -93,7 +95,8 @@ class TransactionDraft:
         return (p for p in self.postings if p.amount < 0)
 
 
-_AMOUNT = re.compile(r"^([+-])?(\d{1,9})(?:[.,](\d{1,2}))?$")
+# Any number of digits, so that a huge number is called too big rather than "not an amount".
+_AMOUNT = re.compile(r"^([+-])?(\d+)(?:[.,](\d+))?$")
 
 
 def parse_amount(text: str, *, signed: bool = False) -> int:
@@ -105,6 +108,11 @@ def parse_amount(text: str, *, signed: bool = False) -> int:
     if not match:
         raise AmountError(f"'{text}' is not an amount; write a number like 5 or 2.5.")
     sign, whole, frac = match.groups()
+    if frac is not None and len(frac) > 2:
+        raise AmountError(f"'{text}' has too many decimals; SIF have at most two, like 2.25.")
+    whole = whole.lstrip("0") or "0"
+    if len(whole) > len(str(MAX_AMOUNT // HUNDREDTHS_PER_SIF)):
+        raise AmountError(_too_big(text))  # before int(): thousands of digits are refused
     value = int(whole) * HUNDREDTHS_PER_SIF + int((frac or "0").ljust(2, "0"))
     if sign == "-":
         if not signed:
@@ -115,8 +123,13 @@ def parse_amount(text: str, *, signed: bool = False) -> int:
     if value == 0:
         raise AmountError("The amount must not be zero.")
     if abs(value) > MAX_AMOUNT:
-        raise AmountError(f"'{text}' is too large; the most is {format_sif(MAX_AMOUNT)}.")
+        raise AmountError(_too_big(text))
     return value
+
+
+def _too_big(text: str) -> str:
+    shown = text.strip() if len(text.strip()) <= 24 else text.strip()[:24] + "…"
+    return f"'{shown}' is too big; the most is {MAX_AMOUNT // HUNDREDTHS_PER_SIF:,} SIF."
 
 
 def format_sif(hundredths: int, *, sign: bool = False) -> str:

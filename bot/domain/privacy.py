@@ -21,6 +21,12 @@ def placeholder(member: MemberId) -> str:
     return f"former member {member}"
 
 
+def merged_placeholder(member: MemberId) -> str:
+    """The name a member joined into another (staff's `merge`) keeps for its old entries:
+    no person's name, so forgetting the person later leaves nothing of them in it."""
+    return f"merged member {member}"
+
+
 def words_to_find(words: Iterable[str]) -> list[str]:
     """The words worth looking for, longest first (a full name before a part of it)."""
     found = {w.strip() for w in words if len(w.strip()) >= SHORTEST_WORD}

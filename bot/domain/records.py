@@ -107,9 +107,12 @@ class Conversation:
 
 
 class IdeaStatus(StrEnum):
-    SUBMITTED = "submitted"
-    ACTIVE = "active"
-    CLOSED = "closed"
+    """Where an idea stands, derived from its requests (bot.domain.ideas): the same
+    words in chat, in exports and in the database."""
+
+    SUBMITTED = "submitted"  # no peer has taken a request on it yet
+    IN_REVIEW = "in review"  # a peer accepted a request on it and is at work
+    REVIEWED = "reviewed"  # a review of it was delivered
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,12 @@ class RequestStatus(StrEnum):
     @property
     def is_open(self) -> bool:
         return self in (RequestStatus.OPEN, RequestStatus.ESCALATED)
+
+    @property
+    def label(self) -> str:
+        """The status as people read it, in chat and in exports alike: a peer *accepted*
+        the request (stored as `assigned`, the database's word)."""
+        return "accepted" if self is RequestStatus.ASSIGNED else self.value
 
 
 class OfferStatus(StrEnum):
@@ -222,3 +231,10 @@ class PeerFacts:
     last_offer_at: datetime | None
     given: int
     received: int
+
+    @property
+    def is_peer(self) -> bool:
+        """Opted in to reviewing (SPEC §1): holds expertise, which `expertise add` and the
+        `profile` conversation (whose expertise question needs at least one tag) record, and
+        takes reviews (availability above 0). Staff are peers on the same terms."""
+        return bool(self.expertise) and self.capacity > 0

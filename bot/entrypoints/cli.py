@@ -222,7 +222,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.bootstrap import console_chat, console_messenger, console_script
 
         if args.cmd == "console":
-            app.relay.register(console_messenger())
+            app.relay.register(console_messenger(settings))
             if args.script:
                 lines = await asyncio.to_thread(_read_script, args.script)
                 if lines is None:
@@ -230,8 +230,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                     return 2
                 bad = await console_script(app, lines)
                 return 1 if bad else 0
-            await console_chat(app, args.name or getpass.getuser())
-            return 0
+            return await console_chat(app, args.name or getpass.getuser())
         # run
         if not (settings.slack_enabled or settings.matrix_enabled):
             from bot.entrypoints.scheduler import start_scheduler
@@ -241,13 +240,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 f"on {settings.database_url}.",
                 flush=True,
             )
-            app.relay.register(console_messenger())
+            app.relay.register(console_messenger(settings))
             scheduler = start_scheduler(app.bot)
             try:
-                await console_chat(app, getpass.getuser())
+                return await console_chat(app, getpass.getuser())
             finally:
                 await scheduler.stop()
-            return 0
         return await _serve(app, settings)
     finally:
         await app.close()

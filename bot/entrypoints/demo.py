@@ -1,9 +1,9 @@
 """`sif-bot demo`: the whole loop of the peer network, played on a fresh temporary database.
 
-Staff welcome ann with SIF (and take no reviews themselves), ann describes her idea,
-two peers fill in their profiles, ann asks for a review, it is offered to both at
-once, one declines, the other accepts, delivers and is thanked; staff look at the
-balances.
+Staff welcome ann with SIF, ann describes her idea, two peers opt in (one with the
+profile conversation, one with `expertise add`), ann asks for a review, it is offered
+to both at once (only peers are: never ann or staff), one declines, the other accepts,
+delivers and is thanked; staff look at the balances.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ STEPS: list[tuple[str, str, str]] = [
     ("ann", "hello", ""),
     ("", "", "Staff welcome her with a few SIF from the network account."),
     ("staff", "grant @ann 5 welcome to the network", ""),
-    ("", "", "Staff run the network rather than review: they take no review offers."),
-    ("staff", "availability 0", ""),
     ("", "", "Ann chooses to describe her idea: the intake conversation."),
     ("ann", "1", ""),
     ("ann", "Repair café network", ""),
@@ -35,7 +33,12 @@ STEPS: list[tuple[str, str, str]] = [
     ("ann", "skip", ""),
     ("ann", "English, Dutch", ""),
     ("ann", "confirm", ""),
-    ("", "", "Two experienced peers describe what they can review."),
+    (
+        "",
+        "",
+        "Two experienced peers opt in to reviewing: only peers are offered reviews, "
+        "never ann or staff.",
+    ),
     ("bob", "profile", ""),
     ("bob", "finance:3, business-model:2", ""),
     ("bob", "English", ""),

@@ -194,6 +194,17 @@ class SqlStatsQueries:
         ).one()
         return int(members), int(sharing)
 
+    async def circulation(self, community: CommunityId) -> int:
+        """The sum of the community's positive member balances."""
+        value = await self.s.scalar(
+            select(func.coalesce(func.sum(AccountRow.balance), 0)).where(
+                AccountRow.community_id == community,
+                AccountRow.kind == AccountKind.MEMBER.value,
+                AccountRow.balance > 0,
+            )
+        )
+        return int(value or 0)
+
     # -- metrics, across every community ----------------------------------------------
 
     async def count_open_offers(self) -> int:

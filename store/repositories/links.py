@@ -1,6 +1,6 @@
 """Identity links: the one-time codes that join a second platform identity to a member,
 claimed once, and the move of an identity onto the member it joins (removing the empty
-member it leaves); expired codes are pruned."""
+member it leaves); staff's merge of two members of one person; expired codes are pruned."""
 
 from __future__ import annotations
 
@@ -105,6 +105,96 @@ class SqlLinks:
             )
         )
         await self.s.execute(delete(MemberRow).where(MemberRow.id == from_member))
+
+    async def merge_members(self, keep: MemberId, gone: MemberId, placeholder: str) -> None:
+        s = self.s
+        # What was the second member's becomes the first's: one UPDATE per column.
+        for model, column in (
+            (IdentityRow, IdentityRow.member_id),
+            (IdeaRow, IdeaRow.owner_id),
+            (RequestRow, RequestRow.requester_id),
+            (RequestRow, RequestRow.peer_id),
+            (OfferRow, OfferRow.peer_id),
+            (IntroductionRow, IntroductionRow.from_id),
+            (IntroductionRow, IntroductionRow.to_id),
+        ):
+            await s.execute(
+                update(model)
+                .where(column == gone)
+                .values({column.key: keep})
+                .execution_options(synchronize_session=False)
+            )
+        # An introduction between the two accounts introduced the person to themself.
+        await s.execute(
+            delete(IntroductionRow).where(
+                IntroductionRow.from_id == keep, IntroductionRow.to_id == keep
+            )
+        )
+        levels = await s.execute(
+            select(ExpertiseRow.member_id, ExpertiseRow.tag, ExpertiseRow.level).where(
+                ExpertiseRow.member_id.in_((keep, gone))
+            )
+        )
+        held: dict[int, dict[str, int]] = {keep: {}, gone: {}}
+        for member_id, tag, level in levels:
+            held[member_id][tag] = level
+        await s.execute(delete(ExpertiseRow).where(ExpertiseRow.member_id == gone))
+        for tag, level in held[gone].items():
+            if tag not in held[keep]:
+                s.add(ExpertiseRow(member_id=keep, tag=tag, level=level))
+            elif level > held[keep][tag]:
+                await s.execute(
+                    update(ExpertiseRow)
+                    .where(ExpertiseRow.member_id == keep, ExpertiseRow.tag == tag)
+                    .values(level=level)
+                    .execution_options(synchronize_session=False)
+                )
+        if await s.scalar(
+            select(ConversationRow.member_id).where(ConversationRow.member_id == keep)
+        ):
+            await s.execute(delete(ConversationRow).where(ConversationRow.member_id == gone))
+        else:
+            await s.execute(
+                update(ConversationRow)
+                .where(ConversationRow.member_id == gone)
+                .values(member_id=keep)
+                .execution_options(synchronize_session=False)
+            )
+        await s.execute(delete(LinkCodeRow).where(LinkCodeRow.member_id == gone))
+        profiles = {
+            row.id: row
+            for row in await s.execute(
+                select(
+                    MemberRow.id,
+                    MemberRow.languages,
+                    MemberRow.bio,
+                    MemberRow.profile,
+                    MemberRow.last_active_at,
+                ).where(MemberRow.id.in_((keep, gone)))
+            )
+        }
+        kept, joined = profiles[keep], profiles[gone]
+        languages = list(kept.languages or [])
+        languages += [lang for lang in joined.languages or [] if lang not in languages]
+        active = [a for a in (kept.last_active_at, joined.last_active_at) if a is not None]
+        await s.execute(
+            update(MemberRow)
+            .where(MemberRow.id == keep)
+            .values(
+                languages=languages,
+                bio=kept.bio or joined.bio,
+                profile={**(joined.profile or {}), **(kept.profile or {})},
+                last_active_at=max(active) if active else None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await s.execute(
+            update(MemberRow)
+            .where(MemberRow.id == gone)
+            .values(name=placeholder, bio="", languages=[], profile={}, capacity=0)
+            .execution_options(synchronize_session=False)
+        )
+        await s.flush()
 
     async def prune(self, expired_before: datetime) -> int:
         result = await self.s.execute(

@@ -207,6 +207,12 @@ class SqlRequests:
         )
         return [as_help_request(r) for r in rows]
 
+    async def of_idea(self, idea: IdeaId) -> list[HelpRequest]:
+        rows = await self.s.execute(
+            _REQUEST_SELECT.where(_REQUESTS.c.idea_id == idea).order_by(_REQUESTS.c.number)
+        )
+        return [as_help_request(r) for r in rows]
+
     async def all(self, community: CommunityId) -> list[HelpRequest]:
         rows = await self.s.execute(
             _REQUEST_SELECT.where(_REQUESTS.c.community_id == community).order_by(

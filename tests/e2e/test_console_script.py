@@ -81,11 +81,11 @@ def test_staff_grant_and_refusals_in_a_console_script(tmp_path: Path) -> None:
 
 def test_state_survives_between_runs_and_the_admin_cli(tmp_path: Path) -> None:
     assert run(["db", "upgrade"], tmp_path).returncode == 0
+    role = run(["admin", "role", "console:bob", "staff"], tmp_path)  # registers bob
+    assert role.returncode == 0 and "bob (console:bob) is now staff" in role.stdout
     first = run(["admin", "grant", "console:bob", "3.5", "event prize"], tmp_path)
     assert first.returncode == 0, first.stderr
     assert "Granted 3.50 SIF to bob" in first.stdout
-    role = run(["admin", "role", "console:bob", "staff"], tmp_path)
-    assert role.returncode == 0 and "bob (console:bob) is now staff" in role.stdout
     script = "bob: balance\nbob: grant @bob 1 self\nbob: grant confirm @bob 1 self\n"
     done = run(["console", "--script", "-"], tmp_path, script)
     assert "[to bob] Your balance: 3.50 SIF" in done.stdout
@@ -269,7 +269,7 @@ def test_stats_and_link_in_the_console(tmp_path: Path) -> None:
     )
     done = run(["console", "--script", "-"], tmp_path, script)
     assert done.returncode == 0, done.stderr
-    stats = done.stdout.split("[#staff] Network over the last 7 days:")[1]
+    stats = done.stdout.split("[#staff] Network over the last 7 days (since ")[1]
     assert "Requests: 0 opened" in stats and "Introductions made: 1." in stats
     assert "--- sif-stats-" in stats  # the chart file came with it
     code = done.stdout.split("Your link code is ")[1][:8]

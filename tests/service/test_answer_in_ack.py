@@ -80,7 +80,7 @@ async def test_a_first_contact_and_a_change_go_through_the_outbox(app: App) -> N
         app, said("bob", "availability 3", channel=CHANNEL, event_id="2")
     )
     assert carried == [] and said_all[0].outbox_id is not None
-    assert said_all[0].text.startswith("You will get review offers while you have fewer than 3")
+    assert said_all[0].text.startswith("You take at most 3 open reviews at a time")
 
 
 async def test_activity_is_recorded_when_ten_minutes_old(app: App, clock: FakeClock) -> None:

@@ -20,6 +20,7 @@ EXAMPLES = {
     "resolve": "resolve R-1 pay",
     "role": "role @ann admin",
     "export": "export ledger",
+    "merge": "merge @ann @bob",
 }
 
 

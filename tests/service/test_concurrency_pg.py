@@ -160,8 +160,9 @@ async def test_two_sweepers_act_once_on_each_due_row(pg_url: str) -> None:
     )
     bot = assemble(settings, factories[0], clock).bot
     await bot.handle(said("staff", "availability 0"))
-    for name in ("ann", "bob", "cleo", "dan"):
-        await bot.handle(said(name, "balance"))
+    await bot.handle(said("ann", "balance"))
+    for name in ("bob", "cleo", "dan"):  # peers: only they are offered reviews
+        await bot.handle(said(name, "expertise add finance"))
     await bot.handle(said("staff", "grant confirm @ann 100 start"))
     due = 30
     async with factories[0]() as uow:

@@ -129,7 +129,8 @@ async def test_commands_still_work_during_a_conversation(app: App) -> None:
     bot = app.bot
     await bot.handle(said("ann", "intake"))
     await bot.handle(said("ann", "balance"))
-    assert messenger(app).to("ann")[-1].startswith("Your balance: 0.00 SIF")
+    assert messenger(app).to("ann")[-2].startswith("Your balance: 0.00 SIF")
+    assert messenger(app).to("ann")[-1].startswith("Back to your intake:\n(1/12)")
     await bot.handle(said("ann", "Help for refugees"))  # a title, not `help`
     await bot.handle(said("ann", "status"))
     assert "Help for refugees" in messenger(app).to("ann")[-1]

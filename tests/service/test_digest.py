@@ -53,7 +53,11 @@ async def test_stats_attaches_a_chart_of_the_same_numbers(app: App, clock: FakeC
     reply = await stats_reply(app, 30)
     assert reply.delivery is Delivery.CHANNEL and reply.to == "staff"  # where it was asked
     assert "Requests: 2 opened, 1 accepted, 1 delivered, 1 confirmed, 0 escalated." in reply.text
-    assert "SIF flow: 2.00 SIF held in escrow, 2.00 SIF paid out." in reply.text
+    assert (
+        "Moved in these 30 days: 2.00 SIF into escrow as peers accepted, 2.00 SIF paid out "
+        "to peers." in reply.text
+    )
+    assert "held in escrow now: 0.00 SIF." in reply.text  # R-1 was paid out
     chart = reply.file
     assert chart is not None
     assert chart.filename == "sif-stats-20260303.png" and chart.mimetype == "image/png"
@@ -74,7 +78,7 @@ async def test_stats_attaches_a_chart_of_the_same_numbers(app: App, clock: FakeC
     sums = (sum(series.opened), sum(series.accepted), sum(series.delivered))
     assert (*sums, sum(series.confirmed)) == tuple(int(n) for n in counts.groups())
     assert (sum(series.held), sum(series.released)) == (200, 200)
-    assert len(series.days) == 31  # the window's first calendar day to today
+    assert len(series.days) == 30  # 30 calendar days, today included
     by_day = {day.isoformat(): n for day, n in zip(series.days, series.opened, strict=True)}
     assert by_day["2026-03-02"] == 1 and by_day["2026-03-03"] == 1
     released = dict(zip(series.days, series.released, strict=True))
@@ -109,7 +113,8 @@ async def test_weekly_digest_once_per_week_with_stuck_disputes_and_limits(
 
     # The next week: R-2 is still waiting, R-3 is disputed, cleo is near the limit.
     clock.advance(days=3)
-    await bot.handle(said("ann", "request I-1 advice finance"))
+    # feedback: R-2 still asks for advice, and an idea has one open request of each kind
+    await bot.handle(said("ann", "request I-1 feedback finance"))
     peer = offered_to(out, "R-3")
     await bot.handle(said(peer, "accept R-3"))
     await bot.handle(said("ann", "dispute R-3 never heard back"))
@@ -125,7 +130,7 @@ async def test_weekly_digest_once_per_week_with_stuck_disputes_and_limits(
     assert "Stuck requests (open for more than 2 days): 1" in second.text
     assert "• R-2 (advice of I-1, open 7.0 days): round 1, waiting for dan to answer" in second.text
     assert "Disputes waiting: 1" in second.text
-    assert f"• R-3 (advice of I-1), ann vs {peer}: never heard back" in second.text
+    assert f"• R-3 (feedback of I-1), ann vs {peer}: never heard back" in second.text
     assert (
         f"credit limit ({format_sif(limit)}): 1\n• cleo: balance {format_sif(limit + 50)}"
         in second.text

@@ -31,7 +31,9 @@ async def test_link_shares_balance_and_conversation(app: App, clock: FakeClock) 
     await bot.handle(said("ann", "intake"))
     await bot.handle(said("ann", "Repair café network"))  # now at question 2
     await bot.handle(said("ann", "link"))
-    code = code_in(out.to("ann")[-1])
+    code, again = out.to("ann")[-2:]  # the code, then the pending question again
+    code = code_in(code)
+    assert again.startswith("Back to your intake:\n(2/12)")
 
     await bot.handle(on_matrix("link WRONGCOD"))
     assert "That link code is not valid" in matrix.to(ANN_MATRIX)[-1]
@@ -47,7 +49,8 @@ async def test_link_shares_balance_and_conversation(app: App, clock: FakeClock) 
     assert matrix.to(ANN_MATRIX)[-1].startswith("Linked: this account is now ann")
     assert "matrix account was linked" in out.to("ann")[-1]
     await bot.handle(on_matrix("balance"))
-    assert matrix.to(ANN_MATRIX)[-1].startswith("Your balance: 5.00 SIF")
+    assert matrix.to(ANN_MATRIX)[-2].startswith("Your balance: 5.00 SIF")
+    assert matrix.to(ANN_MATRIX)[-1].startswith("Back to your intake:\n(2/12)")
     await bot.handle(on_matrix("A network of volunteer-run repair cafés."))
     assert "(3/12)" in matrix.to(ANN_MATRIX)[-1]  # the same conversation went on
 

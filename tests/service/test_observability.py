@@ -175,7 +175,7 @@ async def test_metrics_count_commands_and_read_the_database(app: App) -> None:
     assert found[("sif_command_seconds_count", (("command", "balance"),))] == 2
     assert found[("sif_outbox_backlog", ())] == unsent
     assert found[("sif_offers_open", ())] == 0
-    assert found[("sif_sif_in_circulation", ())] == 2.0  # the grant, as `stats` counts it
+    assert found[("sif_sif_in_circulation", ())] == 2.0  # ann's balance, as `stats` counts it
     assert found[("sif_scheduler_alive", ())] == 0  # no scheduler was started
 
 

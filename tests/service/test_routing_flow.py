@@ -305,10 +305,13 @@ async def test_stats_counts_requests_times_circulation_and_gaps(app: App, clock:
     text = out.sent[-1].text
     assert out.sent[-1].to == "staff" and out.sent[-1].channel is None  # posted in the channel
     assert "Requests: 2 opened, 1 accepted, 1 delivered, 1 confirmed, 0 escalated." in text
-    assert "Offers answered: 2; acceptance rate 50%." in text
-    assert "Time to accept: median 3.0 h, p90 3.0 h. Time to deliver: median 5.0 h" in text
-    assert "SIF in circulation: 5.00 SIF." in text
-    assert "Busiest peers: cleo (1)." in text
+    assert "Offers answered: 2; acceptance rate 50% (only 2 answers, too few to judge)." in text
+    assert (
+        "Time to accept: half within 3.0 h, 9 in 10 within 3.0 h (only 1 request, too few to "
+        "judge). Time to deliver: half within 5.0 h" in text
+    )
+    assert "SIF in circulation (the sum of positive balances): 5.00 SIF; granted by" in text
+    assert "Busiest peers (reviews delivered): cleo (1)." in text
     assert "Peers never asked: none." in text  # bob, cleo and dan were all offered one
     assert "Tags with no peer to review them: design." in text
     await bot.handle(said("ann", "stats"))

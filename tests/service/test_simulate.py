@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,44 @@ def test_overrides_and_gini() -> None:
         parse_overrides(["admins=console:me"])
     assert gini([]) == 0 and gini([0, 0]) == 0 and gini([2, 2, 2]) == 0
     assert gini([0, 0, 3]) == pytest.approx(2 / 3)
+
+
+async def test_charts_count_in_whole_numbers_and_name_no_run_when_alone() -> None:
+    from matplotlib.figure import Figure
+
+    from bot.entrypoints.simulate.charts import (
+        _labels,
+        _plot_balances,
+        _plot_load_histogram,
+        _plot_lorenz,
+    )
+
+    report = await simulate(SimConfig(members=20, weeks=1, seed=3))
+    # a few peers with 0-2 reviews: left to itself matplotlib would count 0.5 peers
+    report = dataclasses.replace(report, load=(0, 1, 2, 2, 1, 0, 0))
+    runs = _labels([report])
+    assert runs == [("", report)]  # one run: no "defaults:" before every legend entry
+    fig = Figure()
+    load, balances, lorenz = fig.subplots(1, 3)
+    _plot_load_histogram(load, runs)
+    fig.canvas.draw()  # tick positions are chosen when drawn
+    for ticks in (load.get_yticks(), load.get_xticks()):
+        assert all(float(t).is_integer() for t in ticks), ticks
+    _plot_balances(balances, runs)
+    _plot_lorenz(lorenz, runs)
+    for axes in (balances, lorenz):
+        legend = axes.get_legend()
+        assert legend is not None
+        texts = [t.get_text() for t in legend.get_texts()]
+        assert not any(t.startswith("defaults") for t in texts), texts
+    assert "Lorenz" not in lorenz.get_title() and "evenly" in lorenz.get_title()
+    compared = _labels([report, report])
+    assert [label for label, _ in compared] == ["A: defaults", "B: defaults"]
+
+
+async def test_a_small_run_says_it_is_too_small_to_judge() -> None:
+    report = await simulate(SimConfig(members=12, weeks=1, seed=2))
+    text = report.text()
+    assert report.judged < 20
+    assert "too few to judge the rules" in text
+    assert "too few to trust these results" in text.split("Goals for the rules")[1]

@@ -27,7 +27,9 @@ async def test_a_request_is_told_by_topics_and_subjects(store: Store, clock: Fak
     await bot.handle(said("ann", "request I-1 review"))
     assert told(out, "ann") == [("asked", "R-1")]
     assert told(out, "bob") == [("offer", "R-1")]
-    await bot.handle(said("ann", "request I-1 review"))  # a second one, cancelled below
+    await bot.handle(said("ann", "request I-1 review"))  # the same again: refused
+    assert told(out, "ann")[-1] == ("duplicate-request", "R-1")
+    await bot.handle(said("ann", "request I-1 advice"))  # a second one, cancelled below
     await bot.handle(said("ann", "cancel R-2"))
     assert told(out, "ann")[-1] == ("cancelled", "R-2")
 

@@ -180,6 +180,20 @@ async def test_posting_moves_balances_and_keeps_invariants(store: AnyStore) -> N
         assert await uow.ledger.check_invariants(cid) == []
 
 
+async def test_circulation_is_the_sum_of_positive_member_balances(store: AnyStore) -> None:
+    cid, ann, bob = await _setup(store)
+    async with store.uow() as uow:
+        assert await uow.stats.circulation(cid) == 0
+        await uow.ledger.post(cid, ledger.grant(bob, 300, "welcome", None), LIMIT, NOW)
+        await uow.ledger.post(cid, ledger.hold(ann, 200, RequestId(1), "R-1"), LIMIT, NOW)
+        await uow.ledger.post(cid, ledger.release(ann, bob, 200, RequestId(1), "R-1"), LIMIT, NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        # ann -200 (mutual credit), bob 500; the network (-300) and escrow (0) are no members
+        assert await uow.stats.circulation(cid) == 500
+        assert await uow.ledger.balance(cid, NETWORK) == -300
+
+
 async def test_a_debit_past_the_credit_limit_is_refused_and_writes_nothing(store: AnyStore) -> None:
     cid, ann, bob = await _setup(store)
     async with store.uow() as uow:
@@ -414,6 +428,40 @@ async def test_requests_offers_and_their_conditional_transitions(store: AnyStore
         assert facts["Bob"].reviews_recent == 1 and facts["Bob"].open_reviews == 0
 
 
+async def test_an_ideas_requests_oldest_first_and_its_status(store: AnyStore) -> None:
+    from bot.domain.records import IdeaStatus
+
+    cid, ann, bob = await _setup(store)
+    async with store.uow() as uow:
+        repair = await uow.ideas.create(cid, ann, "Repair café", {}, NOW)
+        food = await uow.ideas.create(cid, bob, "Food bank", {}, NOW)
+        await uow.requests.create(cid, repair.id, ann, "review", 200, ["finance"], NOW)
+        await uow.requests.create(cid, food.id, bob, "advice", 100, [], NOW)
+        await uow.requests.create(cid, repair.id, ann, "advice", 100, [], NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        mine = await uow.requests.of_idea(repair.id)
+        assert [(r.ref, r.kind, r.idea_number) for r in mine] == [
+            ("R-1", "review", 1),
+            ("R-3", "advice", 1),
+        ]
+        assert [r.ref for r in await uow.requests.of_idea(food.id)] == ["R-2"]
+        assert repair.status is IdeaStatus.SUBMITTED
+        await uow.ideas.set_status(repair.id, IdeaStatus.IN_REVIEW, NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        found = await uow.ideas.by_number(cid, 1)
+        assert found is not None and found.status is IdeaStatus.IN_REVIEW
+        assert [i.status for i in await uow.ideas.all(cid)] == [
+            IdeaStatus.IN_REVIEW,
+            IdeaStatus.SUBMITTED,
+        ]
+        await uow.ideas.set_status(repair.id, IdeaStatus.REVIEWED, NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        assert [i.status for i in await uow.ideas.of_owner(ann)] == [IdeaStatus.REVIEWED]
+
+
 async def test_concurrent_units_of_work_never_share_a_number(store: AnyStore) -> None:
     cid, _, _ = await _setup(store)
 
@@ -425,3 +473,66 @@ async def test_concurrent_units_of_work_never_share_a_number(store: AnyStore) ->
             return number
 
     assert sorted(await asyncio.gather(*(take() for _ in range(4)))) == [1, 2, 3, 4]
+
+
+async def test_merging_two_members_moves_what_is_theirs_and_keeps_the_entries(
+    store: AnyStore,
+) -> None:
+    from bot.domain.records import OfferStatus, RequestStatus
+
+    cid, ann, bob = await _setup(store)
+    async with store.uow() as uow:
+        # ann2: ann's second account, with its own history and a bit of profile.
+        ann2 = (await uow.members.create(cid, "ann2", Role.MEMBER, "slack", "T1:U2", NOW)).id
+        cleo = (await uow.members.create(cid, "cleo", Role.MEMBER, "console", "cleo", NOW)).id
+        await uow.members.set_expertise(ann, "finance", 1)
+        await uow.members.set_expertise(ann2, "finance", 3)
+        await uow.members.set_expertise(ann2, "legal", 2)
+        await uow.members.set_profile(ann2, languages=["Dutch"], bio="Cook.", profile={"x": 1})
+        await uow.members.set_profile(ann, languages=["English"], bio="", profile={})
+        idea = await uow.ideas.create(cid, ann2, "Soup bus", {}, NOW)
+        asked = await uow.requests.create(cid, idea.id, ann2, "advice", 100, [], NOW)
+        await uow.requests.transition(
+            asked.id, [RequestStatus.OPEN], RequestStatus.CANCELLED, closed_at=NOW
+        )
+        cleos = await uow.ideas.create(cid, cleo, "Tool library", {}, NOW)
+        reviewed = await uow.requests.create(cid, cleos.id, cleo, "review", 200, [], NOW)
+        offer = await uow.requests.add_offer(reviewed.id, ann2, 1, "t", NOW, NOW, None)
+        await uow.requests.answer_offer(offer.id, OfferStatus.ACCEPTED, NOW)
+        await uow.requests.transition(
+            reviewed.id, [RequestStatus.OPEN], RequestStatus.CONFIRMED, peer_id=ann2
+        )
+        await uow.introductions.add(cid, idea.id, ann2, cleo, "", NOW)
+        await uow.introductions.add(cid, cleos.id, cleo, ann2, "", NOW)
+        await uow.introductions.add(cid, idea.id, ann2, ann, "", NOW)  # to themself, later
+        await uow.ledger.post(cid, ledger.grant(ann2, 400, "prize", bob), LIMIT, NOW)
+        await uow.ledger.post(cid, ledger.transfer(ann2, ann, 400, "merged", bob), LIMIT, NOW)
+        await uow.links.merge_members(ann, ann2, "merged member 3")
+        await uow.commit()
+    async with store.uow() as uow:
+        merged = await uow.members.by_identity("slack", "T1:U2")
+        assert merged is not None and merged.id == ann and merged.name == "ann"
+        assert [i.external_id for i in merged.identities] == ["ann", "T1:U2"]
+        assert (merged.languages, merged.bio) == (("English", "Dutch"), "Cook.")
+        assert merged.profile == {"x": 1}
+        assert [(e.tag, e.level) for e in await uow.members.expertise(ann)] == [
+            ("finance", 3),
+            ("legal", 2),
+        ]
+        assert [i.ref for i in await uow.ideas.of_owner(ann)] == ["I-1"]
+        assert [r.ref for r in await uow.requests.of_member(ann)] == ["R-2", "R-1"]
+        assert (await uow.requests.offer_for(reviewed.id, ann)) is not None
+        assert await uow.introductions.exists(idea.id, ann, cleo)
+        assert await uow.introductions.exists(cleos.id, cleo, ann)
+        assert not await uow.introductions.exists(idea.id, ann, ann)
+        gone = await uow.members.get(ann2)
+        assert gone is not None and gone.name == "merged member 3"
+        assert (gone.identities, gone.capacity, gone.bio, gone.languages) == ((), 0, "", ())
+        assert await uow.members.expertise(ann2) == []
+        assert await uow.ledger.balance(cid, AccountKey.of(ann)) == 400
+        assert await uow.ledger.balance(cid, AccountKey.of(ann2)) == 0
+        assert [line.kind for line in await uow.ledger.history(ann2, 10)] == [
+            EntryKind.TRANSFER,
+            EntryKind.GRANT,
+        ]  # the entries stay where they were written
+        assert await uow.ledger.check_invariants(cid) == []

@@ -37,3 +37,61 @@ def test_sqlite_migrations_match_the_models(tmp_path: Path) -> None:
 def test_postgres_migrations_match_the_models(pg_url: str) -> None:
     # pg_url was migrated with Alembic by the fixture
     assert asyncio.run(_differences(pg_url)) == []
+
+
+def test_existing_ideas_get_the_status_of_their_requests(tmp_path: Path) -> None:
+    """0008: ideas that stayed `submitted` before the status followed their requests."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+
+    from bot.domain.records import IdeaStatus, RequestStatus, Role
+    from store.db import make_sessionmaker
+    from store.migrate import alembic_config
+    from store.uow import SqlUnitOfWorkFactory
+
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    url = f"sqlite+aiosqlite:///{tmp_path}/m.db"
+    upgrade(url)
+
+    async def fill() -> None:
+        engine = make_engine(url)
+        async with SqlUnitOfWorkFactory(make_sessionmaker(engine))() as uow:
+            community = await uow.communities.get_or_create("console", "C", [], now)
+            ann = await uow.members.create(community.id, "ann", Role.MEMBER, "c", "ann", now)
+            bob = await uow.members.create(community.id, "bob", Role.MEMBER, "c", "bob", now)
+            for title, moves in [
+                ("asked", []),
+                ("held", [RequestStatus.ASSIGNED]),
+                ("done", [RequestStatus.ASSIGNED, RequestStatus.DELIVERED]),
+            ]:
+                idea = await uow.ideas.create(community.id, ann.id, title, {}, now)
+                request = await uow.requests.create(
+                    community.id, idea.id, ann.id, "review", 200, [], now
+                )
+                fields = {"peer_id": bob.id, "delivered_at": None}
+                for to in moves:
+                    if to is RequestStatus.DELIVERED:
+                        fields["delivered_at"] = now
+                    await uow.requests.transition(request.id, list(RequestStatus), to, **fields)
+            await uow.commit()
+        await engine.dispose()
+
+    async def statuses() -> list[IdeaStatus]:
+        engine = make_engine(url)
+        async with SqlUnitOfWorkFactory(make_sessionmaker(engine))() as uow:
+            community = await uow.communities.find("console")
+            assert community is not None
+            found = [i.status for i in await uow.ideas.all(community.id)]
+        await engine.dispose()
+        return found
+
+    asyncio.run(fill())
+    command.downgrade(alembic_config(url), "0007")  # as it was: all submitted
+    assert asyncio.run(statuses()) == [IdeaStatus.SUBMITTED] * 3
+    upgrade(url)
+    assert asyncio.run(statuses()) == [
+        IdeaStatus.SUBMITTED,
+        IdeaStatus.IN_REVIEW,
+        IdeaStatus.REVIEWED,
+    ]

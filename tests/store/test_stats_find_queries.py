@@ -19,7 +19,14 @@ from sqlalchemy import text
 from bot.app.charts import ChartData
 from bot.app.handlers import people
 from bot.app.handlers.people import _offers, search
-from bot.app.handlers.stats import BUSIEST, StatsResult, _Buckets, _hours, compute_stats
+from bot.app.handlers.stats import (
+    BUSIEST,
+    StatsResult,
+    _Buckets,
+    _hours,
+    compute_stats,
+    window_start,
+)
 from bot.domain import ledger
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.ledger import NETWORK, EntryKind
@@ -39,7 +46,7 @@ async def reference_stats(
     uow: UnitOfWork, community_id: CommunityId, now: datetime, days: int
 ) -> StatsResult:
     """`stats` as it was computed before the store aggregated it."""
-    since = now - timedelta(days=days)
+    since = window_start(now, days)
     requests = [r for r in await uow.requests.all(community_id) if r.created_at >= since]
     accepted = [r for r in requests if r.accepted_at is not None]
     delivered = [r for r in requests if r.delivered_at is not None]
@@ -60,8 +67,9 @@ async def reference_stats(
         [r.delivered_at - r.accepted_at for r in delivered if r.delivered_at and r.accepted_at]
     )
     rate = f"{(answered - declined) / answered:.0%}" if answered else "–"
-    circulation = -await uow.ledger.balance(community_id, NETWORK)
+    granted = -await uow.ledger.balance(community_id, NETWORK)
     balances = await uow.ledger.all_balances(community_id)
+    circulation = sum(b.balance for b in balances if b.balance > 0)
     both = sum(1 for b in balances if b.given > 0 and b.received > 0)
     reviews = Counter(r.peer_name for r in delivered if r.peer_name)
     facts = await uow.routing.peer_facts(community_id, since)
@@ -115,6 +123,9 @@ async def reference_stats(
         gaps=tuple(sorted(tag for tag in wanted if tag not in offered_tags)),
         series=series,
         introductions=await uow.stats.count_introductions(community_id, since),
+        granted=granted,
+        escrow=await uow.ledger.balance(community_id, ledger.ESCROW),
+        delivery_times=len(delivered),
     )
 
 

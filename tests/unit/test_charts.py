@@ -49,15 +49,15 @@ def test_panels_have_titles_axis_labels_and_legends() -> None:
     fig = stats_figure(data())
     assert fig.get_suptitle() == "Repair Factory: last 7 days to 2026-03-08 (per day)"
     flow, funnel = fig.axes
-    assert flow.get_title() == "SIF flow"
+    assert flow.get_title() == "SIF moved"
     assert funnel.get_title() == "Request funnel"
     assert flow.get_ylabel() == "SIF" and funnel.get_ylabel() == "requests"
     assert "date" in flow.get_xlabel() and "date" in funnel.get_xlabel()
     flow_legend, funnel_legend = flow.get_legend(), funnel.get_legend()
     assert flow_legend is not None and funnel_legend is not None
     assert [t.get_text() for t in flow_legend.get_texts()] == [
-        "paid out (released)",
-        "held in escrow",
+        "paid out to peers",
+        "into escrow (accepted)",
     ]
     assert [t.get_text() for t in funnel_legend.get_texts()] == [
         "opened",
@@ -113,3 +113,18 @@ def test_a_failing_child_process_is_an_error(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(charts, "_CHILD", "raise SystemExit('no matplotlib here')")
     with pytest.raises(ChartError, match="no matplotlib here"):
         stats_chart(data())
+
+
+def test_an_empty_window_counts_in_whole_requests() -> None:
+    zeros = (0,) * 7
+    empty = data(
+        days=DAYS[:7], released=zeros, held=zeros, opened=zeros, accepted=zeros,
+        delivered=zeros, confirmed=zeros,
+    )  # fmt: skip
+    fig = stats_figure(empty)
+    fig.canvas.draw()
+    flow, funnel = fig.axes
+    for axes in (flow, funnel):
+        assert axes.get_ylim() == (0.0, 1.0)
+        assert all(float(t).is_integer() for t in axes.get_yticks())
+    assert len(funnel.get_xticks()) == 7  # one date per day of a 7-day window

@@ -17,12 +17,17 @@ from bot.commands import (
     ExpertiseRemove,
     Grant,
     Help,
+    IdeaShow,
     MemberRef,
     ParseError,
     Pause,
+    Profile,
+    ProfileShow,
     RequestHelp,
+    RequestsList,
     Resolve,
     SetRole,
+    StatusOverview,
     Thanks,
     parse,
 )
@@ -35,6 +40,7 @@ def test_the_whole_grammar_is_registered() -> None:
         "thanks", "dispute", "cancel", "balance", "history", "tags", "balances", "stats",
         "grant", "adjust", "assign", "resolve", "role", "export", "link",
         "find", "intro", "mydata", "forget",
+        "requests", "status", "idea", "profile show", "merge",
     }  # fmt: skip
     assert set(COMMANDS) == expected
 
@@ -71,6 +77,11 @@ def test_the_whole_grammar_is_registered() -> None:
         ("balances @bob", Balances(MemberRef("bob"))),
         ("resolve R-2 refund not delivered", Resolve(2, "refund", "not delivered")),
         ("role @bob staff", SetRole(MemberRef("bob"), "staff")),
+        ("profile", Profile()),
+        ("profile SHOW", ProfileShow()),
+        ("idea i-3", IdeaShow(3)),
+        ("requests", RequestsList()),
+        ("status", StatusOverview()),
     ],
 )
 def test_parse(text: str, expected: object) -> None:

@@ -257,8 +257,9 @@ def test_help_gives_the_question_help_and_the_control_words() -> None:
     state = at(SMALL, "name")
     step = answer(SMALL, state, "help", CTX)
     assert step.say.startswith("A short name.")
-    for word in ("`back`", "`edit <question>`", "`status`", "`cancel`"):
+    for word in ("`back`", "`edit <question>`", "`status`", "`stop`", "`cancel`"):
         assert word in step.say
+    assert "`help <command>`" in step.say and "`/find partners`" in step.say  # what answers
     assert "`skip`" not in step.say  # the question is required
     assert "What is it called?" in step.say
     assert step.state == state
@@ -269,6 +270,26 @@ def test_help_without_a_help_text_is_generic_and_mentions_skip_when_optional() -
     step = answer(SMALL, state, "HELP", CTX)
     assert step.say.startswith("Answer in your own words.")
     assert "`skip`" in step.say
+
+
+@pytest.mark.parametrize("state", [at(SMALL, "stage", {"name": "Repair van"}), at_confirm()])
+@pytest.mark.parametrize("word", ["stop", "Quit", "exit."])
+def test_stop_pauses_with_the_answers_kept_and_resume_goes_on(state: State, word: str) -> None:
+    step = answer(SMALL, state, word, CTX)
+    assert step.outcome is Outcome.PAUSED
+    assert step.say.startswith("Paused; your answers so far are kept. Type `small` to go on")
+    assert step.state.paused and step.state.answers == state.answers
+    assert step.state.position == state.position
+    stored = State.from_dict(json.loads(json.dumps(step.state.to_dict())))
+    assert stored == step.state
+    again = resume(SMALL, stored, CTX)
+    assert not again.state.paused and "paused" not in again.state.to_dict()
+    assert answer(SMALL, stored, "status", CTX).state.paused is False  # its words go on
+
+
+def test_a_stop_in_an_answer_is_an_answer() -> None:
+    step = answer(SMALL, at(SMALL, "name"), "Stop food waste", CTX)
+    assert step.outcome is Outcome.ASKING and step.state.answers == {"name": "Stop food waste"}
 
 
 @pytest.mark.parametrize("state", [at(SMALL, "stage", {"name": "Repair van"}), at_confirm()])

@@ -141,8 +141,10 @@ def strings_in(value: Any) -> list[str]:
     return []
 
 
-# The engine's own markup: the words its replies teach (`back`, `edit <question>`, ...).
+# The engine's own markup: the words its replies teach (`back`, `edit <question>`, ...),
+# and what its help says about commands in between (`help <command>`, `/find partners`).
 ENGINE_MARKS = {"back", "skip", "edit", "edit <question>", "edit 6", "status", "cancel", "confirm"}
+ENGINE_MARKS |= {"stop", "help <command>", "balance", "/", "/find partners"}
 
 
 def marks_of(flow: Flow) -> set[tuple[str, str]]:
@@ -150,7 +152,8 @@ def marks_of(flow: Flow) -> set[tuple[str, str]]:
     texts = [flow.intro, flow.done_prompt, flow.thanks, flow.goodbye]
     texts += [t for q in flow.questions for t in (q.prompt, q.help)]
     found = {span for text in texts for span in spans.marked(text) if span[0] != "text"}
-    return found | {("code", word) for word in ENGINE_MARKS}
+    # ... and the flow's own command, which goes on after `stop` (`intake`).
+    return found | {("code", word) for word in ENGINE_MARKS | {flow.id}}
 
 
 def check_step(flow: Flow, step: Step) -> None:

@@ -37,6 +37,21 @@ def test_parse_amount_refuses_non_amounts(text: str) -> None:
         parse_amount(text)
 
 
+@pytest.mark.parametrize(
+    "text", ["99999999999999999999", "1000000.01", "-5000000", "0001000001", "9" * 5000]
+)
+def test_a_big_amount_is_too_big_with_the_maximum(text: str) -> None:
+    with pytest.raises(AmountError, match=r"is too big; the most is 1,000,000 SIF\.$"):
+        parse_amount(text, signed=True)
+
+
+def test_the_largest_amount_and_too_many_decimals() -> None:
+    assert parse_amount("1000000") == 1_000_000_00
+    assert parse_amount("0001000000") == 1_000_000_00
+    with pytest.raises(AmountError, match="too many decimals"):
+        parse_amount("2.555")
+
+
 def test_negative_amounts_only_when_signed() -> None:
     with pytest.raises(AmountError, match="positive"):
         parse_amount("-2")

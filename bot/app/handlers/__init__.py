@@ -17,6 +17,7 @@ from bot.app.handlers import (
     profile,
     requests,
     stats,
+    status,
 )
 from bot.app.handlers.conversation import greet, on_answer
 
@@ -30,6 +31,7 @@ REGISTRY = registry(
     profile.handlers,
     requests.handlers,
     stats.handlers,
+    status.handlers,
 )
 
 __all__ = ["REGISTRY", "greet", "on_answer"]

@@ -7,15 +7,17 @@ turns a confirmed conversation into an idea or a peer profile.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from bot.app.context import Context, Handlers, UserError
 from bot.app.handlers.requests import cancel_request
-from bot.commands import Cancel, Ideas, Intake, Profile
+from bot.commands import Cancel, Help, Ideas, Intake, Profile
 from bot.domain.records import Conversation, Idea, Role
+from bot.domain.requests import price_list
 from bot.messages import Body, Button, Parts, from_spans, plain, say
-from conversations.engine import Context as FlowContext
 from conversations.engine import (
+    PAUSE_WORDS,
     Flow,
     Outcome,
     State,
@@ -25,6 +27,7 @@ from conversations.engine import (
     start,
     summary_spans,
 )
+from conversations.engine import Context as FlowContext
 
 IDEAS_PER_PAGE = 50
 WELCOME = "welcome"  # the one-question onboarding of a member's first DM
@@ -45,6 +48,10 @@ USEFUL = say(
     "`profile` to offer your experience as a peer reviewer, "
     "`balance` to see your SIF"
 )
+WELCOME_MENU = (
+    "Type 1 to describe your idea, or 2 to offer your experience as a peer; `help` explains more."
+)
+WELCOME_BUTTONS = (Button("1 · my idea", "1"), Button("2 · be a peer", "2"))
 
 
 handlers = Handlers()
@@ -115,7 +122,7 @@ async def begin(ctx: Context, name: str) -> None:
             _topic(name),
             _buttons(step),
         )
-        await _save(ctx, name, current.state, current)
+        await _save(ctx, name, step.state.to_dict(), current)  # no longer paused
         return
     if current is not None and current.flow != WELCOME:
         raise UserError(
@@ -144,21 +151,63 @@ async def profile(ctx: Context, cmd: Profile) -> None:
     await begin(ctx, "profile")
 
 
+def is_paused(conversation: Conversation) -> bool:
+    """Whether the member paused this conversation (`stop`): then only its own words
+    (`cancel`, `status`, `back`...) or its command (`intake`) go on with it."""
+    return conversation.flow != WELCOME and conversation.state.get("paused") is True
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The question a conversation is waiting on, to ask again after a command in between."""
+
+    flow: str
+    body: Parts
+    topic: str
+    buttons: tuple[Button, ...] = ()
+
+
+async def pending_question(
+    ctx: Context, conversation: Conversation, command: object
+) -> Pending | None:
+    """What to ask again after `command` runs in the middle of this conversation, or None:
+    not while it is paused, not after a command that asks by itself (`intake`), and in
+    the welcome menu only after `help` (other commands there are the person's own way)."""
+    if is_paused(conversation) or isinstance(command, Intake | Profile):
+        return None
+    if conversation.flow == WELCOME:
+        if not isinstance(command, Help):
+            return None
+        return Pending(WELCOME, say(WELCOME_MENU), "welcome", WELCOME_BUTTONS)
+    flow = ctx.flows.get(conversation.flow)
+    if flow is None:
+        return None
+    step = resume(flow, State.from_dict(conversation.state), await _flow_context(ctx))
+    lead = say("Back to your {flow}:\n", flow=flow.id)
+    return Pending(flow.id, lead + from_spans(step.body), _topic(flow.id), _buttons(step))
+
+
+async def ask_again(ctx: Context, pending: Pending) -> None:
+    """Ask the pending question after a command in between, if the command left the
+    conversation where it was."""
+    current = await ctx.uow.conversations.get(ctx.caller.id)
+    if current is None or current.flow != pending.flow:
+        return
+    ctx.reply(pending.body, topic=pending.topic, buttons=pending.buttons)
+
+
 async def on_answer(ctx: Context, conversation: Conversation, text: str) -> None:
     if conversation.flow == WELCOME:
-        choice = WELCOME_CHOICES.get(text.lower().strip(" .!"))
-        if text.lower() == "cancel":
+        word = text.lower().strip(" .!")
+        choice = WELCOME_CHOICES.get(word)
+        if word == "cancel" or word in PAUSE_WORDS:
             await ctx.uow.conversations.delete(ctx.caller.id)
             ctx.reply(
                 plain("No problem. Whenever you like: ") + USEFUL + plain("."),
                 topic="welcome.cancelled",
             )
         elif choice is None:
-            ctx.reply(
-                "Type 1 to describe your idea, or 2 to offer your experience as a peer.",
-                topic="welcome",
-                buttons=(Button("1 · my idea", "1"), Button("2 · be a peer", "2")),
-            )
+            ctx.reply(WELCOME_MENU, topic="welcome", buttons=WELCOME_BUTTONS)
         else:
             await ctx.uow.conversations.delete(ctx.caller.id)
             await begin(ctx, choice)
@@ -168,6 +217,9 @@ async def on_answer(ctx: Context, conversation: Conversation, text: str) -> None
     if step.outcome is Outcome.CANCELLED:
         await ctx.uow.conversations.delete(ctx.caller.id)
         _say(ctx, from_spans(step.body), _topic(flow.id, "cancelled"))
+    elif step.outcome is Outcome.PAUSED:
+        await _save(ctx, conversation.flow, step.state.to_dict(), conversation)
+        _say(ctx, from_spans(step.body), _topic(flow.id, "paused"))
     elif step.outcome is Outcome.CONFIRMED:
         await ctx.uow.conversations.delete(ctx.caller.id)
         if flow.id == "intake":
@@ -256,12 +308,13 @@ async def greet(ctx: Context, is_new: bool) -> None:
         await _save(ctx, WELCOME, {}, None)
         ctx.reply(
             f"Welcome to {ctx.community.name}! Here innovators get advice, feedback and reviews "
-            "from experienced peers, paid in SIF (1 SIF = one hour), and repay by helping others.\n"
+            "from experienced peers, paid in SIF, the network's own currency "
+            f"({price_list(ctx.settings.prices)}), and repay by helping others.\n"
             "What would you like to do first?\n"
             "1. describe your idea for a social innovation\n"
             "2. offer your experience as a peer reviewer",
             topic="welcome",
-            buttons=(Button("1 · my idea", "1"), Button("2 · be a peer", "2")),
+            buttons=WELCOME_BUTTONS,
         )
         return
     text = ctx.inbound.text.strip()
@@ -271,8 +324,20 @@ async def greet(ctx: Context, is_new: bool) -> None:
     else:
         shown = first if len(first) <= 30 else first[:30] + "…"
         opening, topic = f"I don't know the command '{shown}'.", "unknown-command"
+    current = await ctx.uow.conversations.get(ctx.caller.id)
+    paused = (
+        say(
+            "\nYour {flow} is paused: type `{flow}` to go on where you stopped.",
+            flow=current.flow,
+        )
+        if current is not None and is_paused(current)
+        else ()
+    )
     ctx.reply(
-        plain(f"{opening} The most useful commands: ") + USEFUL + say(". `help` lists them all."),
+        plain(f"{opening} The most useful commands: ")
+        + USEFUL
+        + say(". `help` lists them all.")
+        + paused,
         topic=topic,
     )
 
@@ -311,7 +376,8 @@ def _page(heading: str, lines: list[str], page: int, command: str) -> Parts:
     if page > pages:
         raise UserError(
             say(
-                "There are only {pages} pages; `{command} {pages}` is the last.",
+                "There {are}; `{command} {pages}` is the last.",
+                are="is only 1 page" if pages == 1 else f"are only {pages} pages",
                 pages=pages,
                 command=command,
             )
@@ -331,9 +397,14 @@ def _page(heading: str, lines: list[str], page: int, command: str) -> Parts:
 
 @handlers.on(Cancel)
 async def cancel(ctx: Context, cmd: Cancel) -> None:
-    """`cancel` without a request: there is no conversation here (answers are routed first)."""
+    """`cancel` without a request, outside the direct chat (there `cancel` is routed to the
+    conversation): it still stops the conversation, which answers in the direct chat."""
     if cmd.request is not None:
         await cancel_request(ctx, cmd.request)
+        return
+    current = await ctx.uow.conversations.get(ctx.caller.id)
+    if current is not None:
+        await on_answer(ctx, current, "cancel")
         return
     raise UserError(
         "There is nothing to cancel: you are not in a conversation with me.", "nothing-to-cancel"

@@ -11,6 +11,7 @@ from bot.commands import Export
 from bot.domain.ids import CommunityId
 from bot.domain.ledger import format_sif
 from bot.domain.records import HelpRequest
+from bot.i18n import plural
 from bot.messages import File, plain
 from bot.ports import UnitOfWork, UnitOfWorkFactory
 
@@ -104,7 +105,7 @@ def _when(value: Any) -> str:
 def _request_row(r: HelpRequest) -> list[Any]:
     return [
         r.ref, f"I-{r.idea_number}", r.kind, _amount(r.price), r.requester_name,
-        r.peer_name or "", r.status.value, " ".join(r.tags), _when(r.created_at),
+        r.peer_name or "", r.status.label, " ".join(r.tags), _when(r.created_at),
         _when(r.accepted_at), _when(r.delivered_at), _when(r.closed_at),
         "" if r.hours is None else r.hours, "" if r.rating is None else r.rating,
     ]  # fmt: skip
@@ -124,7 +125,7 @@ async def export(ctx: Context, cmd: Export) -> None:
     header, rows = await export_rows(ctx.uow, ctx.community.id, cmd.what)
     content = to_csv(header, rows)
     filename = f"sif-{cmd.what}-{ctx.clock.now():%Y%m%d}.csv"
-    text = f"Export of {cmd.what}: {len(rows)} rows in {filename}."
+    text = f"Export of {cmd.what}: {plural(len(rows), 'row')} in {filename}."
     if cmd.what == "ledger":
         total = sum(e["amount"] for e in await ctx.uow.ledger.entries(ctx.community.id))
         text += f" The amounts sum to {format_sif(total)}, as a double-entry ledger must."

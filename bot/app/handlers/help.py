@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bot.app.context import Context, Handlers, UserError
 from bot.commands import COMMANDS, Help, TagsList, suggest
+from bot.commands.parser import ABOUT_TOPICS
 from bot.domain.records import Role
+from bot.domain.requests import price_list
 from bot.messages import Parts, join, say
 
 GROUPS = (
-    ("Your ideas", ("intake", "ideas", "request", "thanks", "dispute", "cancel")),
+    (
+        "Your ideas",
+        ("intake", "ideas", "idea", "request", "requests", "thanks", "dispute", "cancel"),
+    ),
     (
         "Reviewing",
         (
             "profile",
+            "profile show",
             "expertise add",
             "expertise remove",
             "availability",
@@ -27,7 +35,10 @@ GROUPS = (
     ("SIF", ("balance", "history")),
     ("Network", ("find", "intro", "tags")),
     ("You", ("link", "mydata", "forget", "help")),
-    ("Staff", ("balances", "stats", "grant", "adjust", "assign", "resolve", "export")),
+    (
+        "Staff",
+        ("balances", "stats", "grant", "adjust", "assign", "resolve", "export", "merge"),
+    ),
     ("Admin", ("role",)),
 )
 
@@ -35,9 +46,28 @@ GROUPS = (
 handlers = Handlers()
 
 
+def about(community: str, prices: Mapping[str, int]) -> Parts:
+    """What sif-bot and SIF are, in two sentences: the start of `help` and `help sif`."""
+    return say(
+        "sif-bot runs the peer network of {community}: innovators get advice, feedback and "
+        "reviews on their ideas from experienced peers, here in the chat. It is paid in SIF, "
+        "the network's own currency ({prices}, whatever time it takes), so you receive "
+        "reviews now and repay the network later by reviewing others.",
+        community=community,
+        prices=price_list(prices),
+    )
+
+
 @handlers.on(Help)
 async def help_(ctx: Context, cmd: Help) -> None:
     role = ctx.caller.role
+    if cmd.topic and " ".join(cmd.topic.casefold().split()).rstrip("?!. ") in ABOUT_TOPICS:
+        start = say(
+            "\nTo begin, `intake` describes your idea and `profile` offers your experience as "
+            "a peer; `help` lists every command."
+        )
+        ctx.reply(about(ctx.community.name, ctx.settings.prices) + start, topic="help")
+        return
     if cmd.topic:
         topic = " ".join(cmd.topic.lower().split())
         matches = [s for name, s in COMMANDS.items() if name == topic or name.split()[0] == topic]
@@ -62,7 +92,11 @@ async def help_(ctx: Context, cmd: Help) -> None:
             )
         ctx.reply(join("\n\n", details), topic="help")
         return
-    lines = [say("Commands you can use (type `help <command>` for details):")]
+    lines = [
+        about(ctx.community.name, ctx.settings.prices),
+        (),
+        say("Commands you can use (type `help <command>` for details):"),
+    ]
     for title, names in GROUPS:
         allowed = [
             COMMANDS[n]

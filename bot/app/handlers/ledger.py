@@ -7,6 +7,7 @@ from bot.commands import Adjust, Balance, Balances, Grant, History, MemberRef
 from bot.domain import ledger
 from bot.domain.ledger import format_sif
 from bot.domain.records import BalanceInfo, Member, Role
+from bot.i18n import plural, sentence
 from bot.messages import Button, Table, plain, say
 
 HISTORY_LINES = 15
@@ -114,8 +115,8 @@ async def grant(ctx: Context, cmd: Grant) -> None:
     if member.id != ctx.caller.id:
         ctx.notices.dm(
             member,
-            f"You received {format_sif(cmd.amount)} from {ctx.caller.name}: {cmd.reason}. "
-            f"Your balance is now {format_sif(new)}.",
+            f"You received {format_sif(cmd.amount)} from {ctx.caller.name}: "
+            f"{sentence(cmd.reason)} Your balance is now {format_sif(new)}.",
             topic="sif.granted",
         )
     if why:
@@ -148,7 +149,7 @@ async def adjust(ctx: Context, cmd: Adjust) -> None:
         ctx.notices.dm(
             member,
             f"{ctx.caller.name} corrected your balance by {format_sif(cmd.amount, sign=True)}: "
-            f"{cmd.reason}. Your balance is now {format_sif(new)}.",
+            f"{sentence(cmd.reason)} Your balance is now {format_sif(new)}.",
             topic="sif.adjusted",
         )
     if why:
@@ -193,10 +194,9 @@ async def balances(ctx: Context, cmd: Balances) -> None:
         rows = [*rows[:TABLE_EDGE], ("…", "", "", "", "", ""), *rows[-TABLE_EDGE:]]
     table = Table(("member", "balance", "held", "given", "received", "last active"), tuple(rows))
     total = sum(i.balance for i in infos)
+    hidden = plural(skipped, "member")
     note = (
-        f"\n({skipped} members in the middle not shown; `export members` has everyone.)"
-        if skipped
-        else ""
+        f"\n({hidden} in the middle not shown; `export members` has everyone.)" if skipped else ""
     )
-    heading = plain(f"{title} ({len(infos)} members, sum {format_sif(total)}):\n")
+    heading = plain(f"{title} ({plural(len(infos), 'member')}, sum {format_sif(total)}):\n")
     ctx.reply((*heading, table, *plain(note)), topic="balances", public=True)

@@ -4,6 +4,8 @@
 `link CODE` on the other account says which member the code joins, and `link CODE confirm`
 moves that account onto the same member, so balance, profile and an unfinished
 conversation are shared. Codes last 15 minutes and work once; linking never changes a role.
+An account with history of its own cannot be linked by a code: staff `merge` the two
+members instead (after `merge confirm`), which moves the balance by a ledger transfer.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import secrets
 from datetime import timedelta
 
 from bot.app.context import Context, Handlers, UserError
-from bot.commands import Link
+from bot.app.offering import offer_next
+from bot.commands import Link, Merge
+from bot.domain import ledger, privacy
 from bot.domain.ledger import format_sif
-from bot.messages import say
+from bot.domain.records import Member, OfferStatus, RequestStatus
+from bot.messages import Button, say
 
 CODE_LIFETIME = timedelta(minutes=15)
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: codes are typed by hand
@@ -57,8 +62,10 @@ async def link(ctx: Context, cmd: Link) -> None:
         raise UserError("This account is already linked to that member.", "already-linked")
     if await ctx.uow.links.has_history(ctx.caller.id):
         raise UserError(
-            "This account already has its own SIF history, so it cannot be merged by a code; "
-            "ask staff to merge the two accounts.",
+            say(
+                "This account already has its own SIF history, so a code cannot join it; ask "
+                "staff to join the two accounts with `merge @member @member`.",
+            ),
             "has-history",
         )
     target = await ctx.uow.members.get(member)
@@ -99,3 +106,117 @@ async def link(ctx: Context, cmd: Link) -> None:
     ctx.notices.dm(
         target, f"Your {ctx.inbound.platform} account was linked to you.", topic="account.linked"
     )
+
+
+# Requests in these states hold money or wait on someone: a merge would move them mid-way.
+UNDER_WAY = (
+    RequestStatus.OPEN,
+    RequestStatus.ESCALATED,
+    RequestStatus.ASSIGNED,
+    RequestStatus.DELIVERED,
+    RequestStatus.DISPUTED,
+)
+_STATE_WORDS = {RequestStatus.ASSIGNED: "accepted", RequestStatus.ESCALATED: "with staff"}
+
+
+async def _refuse_if_under_way(ctx: Context, member: Member) -> None:
+    busy = [
+        r for r in await ctx.uow.requests.of_member(member.id) if r.status in UNDER_WAY
+    ]  # newest first
+    if not busy:
+        return
+    listed = [
+        f"{r.ref} ({'requester' if r.requester == member.id else 'reviewing'}, "
+        f"{_STATE_WORDS.get(r.status, r.status.value)})"
+        for r in reversed(busy)
+    ]
+    refs = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
+    raise UserError(
+        f"{member.name} has {refs} under way; merging waits until it is paid, refunded or "
+        "cancelled.",
+        "merge-busy",
+    )
+
+
+def _accounts(member: Member) -> str:
+    return ", ".join(f"{i.platform}:{i.external_id}" for i in member.identities) or "none"
+
+
+@handlers.on(Merge)
+async def merge(ctx: Context, cmd: Merge) -> None:
+    """Staff join two members of one person (SPEC §3): the second joins the first."""
+    keep, gone = await ctx.resolve(cmd.keep), await ctx.resolve(cmd.gone)
+    if keep.id == gone.id:
+        raise UserError(
+            f"{keep.name} and {gone.name} are the same member; name two members to merge.",
+            "merge-same",
+        )
+    if keep.role is not gone.role:
+        raise UserError(
+            f"{keep.name} is {keep.role.value} and {gone.name} is {gone.role.value}; merging "
+            "never changes a role, so an admin gives both the same role first.",
+            "merge-roles-differ",
+        )
+    await _refuse_if_under_way(ctx, keep)
+    await _refuse_if_under_way(ctx, gone)
+    balance = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(gone.id))
+    typed = f"merge confirm @{keep.name} @{gone.name}"
+    if cmd.confirm is None:
+        ctx.reply(
+            say(
+                "Merging {gone} into {keep}: {gone}'s chat accounts ({accounts}), balance "
+                "{balance} (moved by a ledger transfer), ideas, requests, reviews and expertise "
+                "become {keep}'s, who keeps their name and role; {gone}'s earlier ledger "
+                "entries stay as they are. It needs a second look and nothing is done yet. "
+                "To go ahead, type `{typed}`.",
+                gone=gone.name,
+                keep=keep.name,
+                accounts=_accounts(gone),
+                balance=format_sif(balance),
+                typed=typed,
+            ),
+            topic="merge.confirm",
+            buttons=(Button("Confirm", typed),),
+        )
+        return
+    now = ctx.clock.now()
+    reason = "merged from another account of the same person"
+    if balance > 0:
+        await ctx.post(ledger.transfer(gone.id, keep.id, balance, reason, ctx.caller.id))
+    elif balance < 0:
+        await ctx.post(
+            ledger.transfer(
+                keep.id, gone.id, -balance, "merged: the other account's debt", ctx.caller.id
+            )
+        )
+    # An offer both were given stays with the first; the second's copy goes, and its
+    # request moves on if that leaves it without an open offer.
+    passed_on = []
+    for offer in await ctx.uow.requests.open_offers(gone.id):
+        if await ctx.uow.requests.offer_for(offer.request, keep.id) is not None:
+            await ctx.uow.requests.answer_offer(offer.id, OfferStatus.WITHDRAWN, now, "merged")
+            passed_on.append(offer.request)
+    await ctx.uow.links.merge_members(keep.id, gone.id, privacy.merged_placeholder(gone.id))
+    for request_id in passed_on:
+        request = await ctx.uow.requests.get(request_id)
+        if request is not None and request.status.is_open:
+            await offer_next(ctx.uow, ctx.notices, ctx.settings, request, now)
+    total = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(keep.id))
+    done = (
+        f"Merged {gone.name} into {keep.name}: chat accounts {_accounts(gone)} and "
+        f"{format_sif(balance)} moved; {keep.name}'s balance is now {format_sif(total)}."
+    )
+    ctx.reply(done, topic="merged")
+    await ctx.tell_staff(
+        f"{ctx.caller.name} merged {gone.name} into {keep.name} (two accounts of one person); "
+        f"{keep.name}'s balance is now {format_sif(total)}.",
+        topic="merge.done",
+    )
+    merged = await ctx.uow.members.get(keep.id)
+    if merged is not None and merged.id != ctx.caller.id:
+        ctx.notices.dm(
+            merged,
+            f"Staff joined your two accounts: {gone.name}'s chat accounts, balance, ideas, "
+            f"requests and reviews are now {keep.name}'s. Your balance is {format_sif(total)}.",
+            topic="account.merged",
+        )

@@ -16,6 +16,7 @@ from bot.domain import ledger, privacy
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.ledger import format_sif
 from bot.domain.records import OfferStatus, RequestStatus, Role
+from bot.i18n import plural
 from bot.messages import Delivery, File, Outbound, say
 from bot.ports import FindCandidate, UnitOfWork
 
@@ -114,8 +115,8 @@ async def intro(ctx: Context, cmd: Intro) -> None:
     since = ctx.clock.now() - timedelta(days=1)
     if per_day and await ctx.uow.introductions.made_since(ctx.caller.id, since) >= per_day:
         raise UserError(
-            f"You have made {per_day} introductions in the last 24 hours, the most a day; "
-            "nothing was sent. Please try again tomorrow.",
+            f"You have made {plural(per_day, 'introduction')} in the last 24 hours, the most "
+            "a day; nothing was sent. Please try again tomorrow.",
             "intro-limit",
             subject=idea.ref,
         )
@@ -129,6 +130,17 @@ async def intro(ctx: Context, cmd: Intro) -> None:
         topic="intro.received",
         subject=idea.ref,
     )
+    if idea.owner != ctx.caller.id and idea.owner != other.id:
+        # Both sides are told (`help intro`): when staff introduce, the owner is the other side.
+        said = f" ({ctx.caller.name} adds: {cmd.note})" if cmd.note else ""
+        await ctx.notices.dm_id(
+            idea.owner,
+            f"{ctx.caller.name} introduced {other.name} to your idea {idea.ref} "
+            f"\u201c{idea.title}\u201d{said}. {other.name} has its summary and may get in "
+            "touch with you.",
+            topic="intro.owner",
+            subject=idea.ref,
+        )
     await ctx.uow.introductions.add(
         ctx.community.id, idea.id, ctx.caller.id, other.id, cmd.note, ctx.clock.now()
     )
@@ -170,7 +182,7 @@ async def mydata(ctx: Context, cmd: MyData) -> None:
             {
                 "request": r.ref,
                 "kind": r.kind,
-                "status": r.status.value,
+                "status": r.status.label,
                 "role": "requester" if r.requester == me.id else "reviewer",
                 "feedback": r.feedback,
             }

@@ -8,12 +8,16 @@ from datetime import timedelta
 from bot.app.context import Context, Handlers, UserError
 from bot.commands import Availability, ExpertiseAdd, ExpertiseRemove, Pause, Resume, SetRole
 from bot.domain.records import Role
+from bot.i18n import plural
 from bot.messages import say
 
 INDEFINITELY = timedelta(days=365 * 100)
 
 
 handlers = Handlers()
+
+# A role as the object of "made you ...".
+ROLE_NAMES = {Role.MEMBER: "a member", Role.STAFF: "a staff member", Role.ADMIN: "an admin"}
 
 
 async def _known_tags(ctx: Context, tags: list[str]) -> None:
@@ -55,7 +59,18 @@ async def expertise_remove(ctx: Context, cmd: ExpertiseRemove) -> None:
     for tag in cmd.tags:
         await ctx.uow.members.remove_expertise(ctx.caller.id, tag)
     mine = await ctx.uow.members.expertise(ctx.caller.id)
-    listed = ", ".join(f"{e.tag}:{e.level}" for e in mine) or "none yet"
+    if not mine:
+        # Expertise is how a member opts in to reviewing (SPEC §1): with none left, no offers.
+        ctx.reply(
+            say(
+                "Removed {tags}. You have no expertise left, so you get no review offers; "
+                "`expertise add <tag>` or `profile` opts you in again.",
+                tags=", ".join(cmd.tags),
+            ),
+            topic="expertise",
+        )
+        return
+    listed = ", ".join(f"{e.tag}:{e.level}" for e in mine)
     ctx.reply(f"Removed {', '.join(cmd.tags)}. Your expertise: {listed}.", topic="expertise")
 
 
@@ -70,9 +85,20 @@ async def availability(ctx: Context, cmd: Availability) -> None:
             ),
             topic="availability",
         )
+    elif not await ctx.uow.members.expertise(ctx.caller.id):
+        # Not a peer yet (SPEC §1): availability alone does not opt in.
+        ctx.reply(
+            say(
+                "You take at most {reviews} at a time; review offers come once you add "
+                "expertise: `expertise add <tag>` or `profile`.",
+                reviews=plural(cmd.count, "open review"),
+            ),
+            topic="availability",
+        )
     else:
         ctx.reply(
-            f"You will get review offers while you have fewer than {cmd.count} open reviews.",
+            f"You take at most {plural(cmd.count, 'open review')} at a time: review offers "
+            "come while you have room for one.",
             topic="availability",
         )
 
@@ -120,13 +146,20 @@ async def set_role(ctx: Context, cmd: SetRole) -> None:
     await ctx.uow.members.set_role(member.id, role)
     ctx.reply(f"{member.name} is now {role.value} (was {member.role.value}).", topic="role")
     if member.id != ctx.caller.id:
-        ctx.notices.dm(
-            member,
-            say(
-                "{by} made you {role} in {community}. Type `help` to see what you can do.",
+        if role.rank > member.role.rank:
+            told = say(
+                "{by} made you {role} of {community}. Type `help` to see what you can do now.",
                 by=ctx.caller.name,
-                role=role.value,
+                role=ROLE_NAMES[role],
                 community=ctx.community.name,
-            ),
-            topic="role.changed",
-        )
+            )
+        else:
+            told = say(
+                "{by} changed your role in {community} to {role} (was {was}). Type `help` "
+                "to see the commands you can use.",
+                by=ctx.caller.name,
+                community=ctx.community.name,
+                role=role.value,
+                was=member.role.value,
+            )
+        ctx.notices.dm(member, told, topic="role.changed")

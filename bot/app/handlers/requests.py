@@ -9,7 +9,15 @@ from typing import Any
 
 from bot.app import lifecycle
 from bot.app.context import Context, Handlers, UserError
-from bot.app.offering import describe, offer_buttons, offer_next, offer_text, rank_round
+from bot.app.offering import (
+    describe,
+    offer_buttons,
+    offer_next,
+    offer_text,
+    rank_round,
+    reviewer_answers,
+    what_next,
+)
 from bot.commands import (
     Accept,
     Assign,
@@ -23,9 +31,10 @@ from bot.commands import (
 )
 from bot.domain import ledger
 from bot.domain.ledger import format_sif
-from bot.domain.records import HelpRequest, OfferStatus, RequestStatus
-from bot.domain.requests import Move, allowed
-from bot.messages import join, plain, say
+from bot.domain.records import HelpRequest, Idea, OfferStatus, RequestStatus, Role
+from bot.domain.requests import Move, allowed, kind_words
+from bot.i18n import sentence
+from bot.messages import Parts, join, plain, say
 
 handlers = Handlers()
 
@@ -33,11 +42,46 @@ handlers = Handlers()
 async def _request(ctx: Context, number: int) -> HelpRequest:
     found = await ctx.uow.requests.by_number(ctx.community.id, number)
     if found is None:
-        raise UserError(
-            say("There is no request R-{number} here; `offers` lists yours.", number=number),
-            "unknown-request",
+        # Staff look after every request, so they are pointed to the list of all of them.
+        template = (
+            "There is no request R-{number} here; `export requests` lists every request."
+            if ctx.caller.role.allows(Role.STAFF)
+            else "There is no request R-{number} here; `requests` lists yours."
         )
+        raise UserError(say(template, number=number), "unknown-request")
     return found
+
+
+# A request of one kind on one idea that is still being answered: a second one of the same
+# kind would only duplicate it (`request I1 review` twice, or `request I-1`).
+BEING_ANSWERED = (RequestStatus.OPEN, RequestStatus.ESCALATED, RequestStatus.ASSIGNED)
+
+
+def _stands(request: HelpRequest) -> str:
+    if request.status is RequestStatus.ASSIGNED:
+        return f"accepted by {request.peer_name}"
+    if request.status is RequestStatus.ESCALATED:
+        return "open, staff are finding a peer"
+    return "open"
+
+
+async def _refuse_a_duplicate(ctx: Context, idea: Idea, kind: str) -> None:
+    for other in await ctx.uow.requests.of_idea(idea.id):
+        if other.kind == kind and other.status in BEING_ANSWERED:
+            of = "of" if kind == "review" else "on"
+            raise UserError(
+                say(
+                    "{ref} already asks for {kind} {of} {idea} ({stands}); `cancel {ref}` first "
+                    "if you want a new one.",
+                    ref=other.ref,
+                    kind=kind_words(kind),
+                    of=of,
+                    idea=idea.ref,
+                    stands=_stands(other),
+                ),
+                "duplicate-request",
+                other.ref,
+            )
 
 
 def _idea_help_tags(answers: dict[str, object]) -> list[str]:
@@ -58,6 +102,7 @@ async def request_help(ctx: Context, cmd: RequestHelp) -> None:
             close = difflib.get_close_matches(tag, known, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise UserError(f"'{tag}' is not one of this community's tags.{hint}")
+    await _refuse_a_duplicate(ctx, idea, cmd.kind)
     tags = list(cmd.tags) or _idea_help_tags(idea.answers)
     price = ctx.settings.prices[cmd.kind]
     balance = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(ctx.caller.id))
@@ -66,7 +111,8 @@ async def request_help(ctx: Context, cmd: RequestHelp) -> None:
     if balance - committed - price < limit:
         waiting = f" and {format_sif(committed)} promised to open requests" if committed else ""
         raise UserError(
-            f"A {cmd.kind} costs {format_sif(price)}, but your balance is {format_sif(balance)}"
+            f"{kind_words(cmd.kind).capitalize()} costs {format_sif(price)}, but your balance "
+            f"is {format_sif(balance)}"
             f"{waiting} and the credit limit is {format_sif(limit)}; review someone's idea "
             "to earn SIF first.",
             "credit-limit",
@@ -85,28 +131,62 @@ async def request_help(ctx: Context, cmd: RequestHelp) -> None:
     if made:
         ctx.reply(
             say(
-                "Asked the network: {request}. Offered to {made} peer{s}; the price is held "
-                "only when someone accepts. `cancel {ref}` withdraws it.",
+                "Asked the network: {request}. Offered to {made} peer{s}. ",
                 request=describe(request),
                 made=made,
                 s="s" if made > 1 else "",
-                ref=request.ref,
-            ),
+            )
+            + _price_rule(request)
+            + say(" `cancel {ref}` withdraws it.", ref=request.ref),
             topic="asked",
             subject=request.ref,
         )
     else:
         ctx.reply(
-            f"Asked the network: {describe(request)}. No peer can take it right now, "
-            "so staff have been asked to find one.",
+            say(
+                "Asked the network: {request}. No peer can take it right now, so staff have "
+                "been asked to find one. ",
+                request=describe(request),
+            )
+            + _price_rule(request),
             topic="asked.escalated",
             subject=request.ref,
         )
 
 
+def _price_rule(request: HelpRequest) -> Parts:
+    """The price of a request, said the same way wherever a requester reads it."""
+    return say(
+        "{kind} costs {price}, however long it takes; it is held when a peer accepts and paid "
+        "to them on your `thanks`.",
+        kind=kind_words(request.kind).capitalize(),
+        price=format_sif(request.price),
+    )
+
+
+async def _accepted_reviews(ctx: Context) -> str:
+    """The caller's accepted reviews still to deliver, oldest first: "R-1, R-4"."""
+    me = ctx.caller.id
+    return ", ".join(
+        r.ref
+        for r in reversed(await ctx.uow.requests.of_member(me))
+        if r.peer == me and r.status is RequestStatus.ASSIGNED
+    )
+
+
 @handlers.on(Offers)
 async def offers(ctx: Context, cmd: Offers) -> None:
     mine = await ctx.uow.requests.open_offers(ctx.caller.id)
+    accepted = await _accepted_reviews(ctx)
+    if not mine and accepted:
+        ctx.reply(
+            say(
+                "You have no open offers; your accepted reviews: {refs} (`requests` lists them).",
+                refs=accepted,
+            ),
+            topic="offers",
+        )
+        return
     if not mine:
         ctx.reply(
             say("You have no open offers. Keep your `profile` current to get matching ones."),
@@ -126,6 +206,8 @@ async def offers(ctx: Context, cmd: Offers) -> None:
                 )
             )
     lines.append(say("`accept R-n` takes one, `decline R-n [reason]` passes it on."))
+    if accepted:
+        lines.append(say("Your accepted reviews: {refs} (`requests` lists them).", refs=accepted))
     ctx.reply(join("\n", lines), topic="offers")
 
 
@@ -187,20 +269,26 @@ async def accept(ctx: Context, cmd: Accept) -> None:
             subject=request.ref,
         )
     idea = await ctx.uow.ideas.by_number(ctx.community.id, request.idea_number)
-    details = ""
-    if idea is not None:
-        wanted = ("summary", "need", "impact", "uncertainties")
-        details = "".join(
-            f"{key.capitalize()}: {idea.answers[key]}\n" for key in wanted if idea.answers.get(key)
-        )
+    # The reviewer sees every answer the innovator gave (not only a few): a finance
+    # reviewer needs the income, cost, stage and partners as much as the summary.
+    answers = reviewer_answers(ctx.flows.get("intake"), idea) if idea is not None else []
+    details = "".join(f"{line}\n" for line in answers)
+    again = say(" `idea I-{idea}` shows these answers again.", idea=request.idea_number)
     ctx.reply(
         say(
             "You accepted {request}.\n{details}When you are done: "
-            "`done {ref} <hours> <your feedback>`.",
+            "`done {ref} <hours> <your feedback>`. It pays you {price}, the fixed price of "
+            "{kind}, when {requester} thanks you (or by itself {days:g} days after you deliver); "
+            "the hours are for the record.",
             request=describe(request),
             details=details,
             ref=request.ref,
-        ),
+            price=format_sif(request.price),
+            kind=kind_words(request.kind),
+            requester=request.requester_name,
+            days=ctx.settings.sif_auto_release_days,
+        )
+        + (again if idea is not None else ()),
         topic="accepted",
         subject=request.ref,
     )
@@ -226,27 +314,39 @@ async def decline(ctx: Context, cmd: Decline) -> None:
     offer_id = await _my_offer(ctx, request)
     now = ctx.clock.now()
     await ctx.uow.requests.answer_offer(offer_id, OfferStatus.DECLINED, now, cmd.reason or None)
+    current = await ctx.uow.requests.get(request.id)
+    offered = 0
+    if current is not None and current.status.is_open:
+        offered = await offer_next(ctx.uow, ctx.notices, ctx.settings, current, now)
+        current = await ctx.uow.requests.get(request.id)
     ctx.reply(
-        f"Declined {request.ref}; it goes to another peer. Thanks for answering quickly.",
+        f"Declined {request.ref}; {what_next(offered, current)} Thanks for answering quickly.",
         topic="declined",
         subject=request.ref,
     )
-    current = await ctx.uow.requests.get(request.id)
-    if current is not None and current.status.is_open:
-        await offer_next(ctx.uow, ctx.notices, ctx.settings, current, now)
 
 
 @handlers.on(Done)
 async def done(ctx: Context, cmd: Done) -> None:
     request = await _request(ctx, cmd.request)
     if request.peer != ctx.caller.id:
+        offer = await ctx.uow.requests.offer_for(request.id, ctx.caller.id)
+        if offer is not None and offer.status is OfferStatus.OFFERED:
+            raise UserError(
+                say(
+                    "{ref} is offered to you but not accepted yet; `accept {ref}` first.",
+                    ref=request.ref,
+                ),
+                "not-accepted",
+                request.ref,
+            )
         raise UserError(
             f"You are not the reviewer of {request.ref}, so you cannot deliver it.",
             subject=request.ref,
         )
     if not allowed(Move.DELIVER, request.status):
         raise UserError(
-            f"{request.ref} is {request.status.value}, not waiting for delivery.",
+            f"{request.ref} is {request.status.label}, not waiting for delivery.",
             subject=request.ref,
         )
     now = ctx.clock.now()
@@ -261,8 +361,9 @@ async def done(ctx: Context, cmd: Done) -> None:
         auto_release_at=release_at,
     )
     ctx.reply(
-        f"Delivered {request.ref} ({cmd.hours:g} h). {request.requester_name} has been sent your "
-        f"feedback; {format_sif(request.price)} is paid to you on their thanks or on "
+        f"Delivered {request.ref} ({cmd.hours:g} h recorded). {request.requester_name} has been "
+        f"sent your feedback; {format_sif(request.price)} (the price of "
+        f"{kind_words(request.kind)}) is paid to you on their thanks or on "
         f"{release_at:%Y-%m-%d}.",
         topic="delivered",
         subject=request.ref,
@@ -304,7 +405,7 @@ async def thanks(ctx: Context, cmd: Thanks) -> None:
         )
     if not allowed(Move.CONFIRM, request.status):
         raise UserError(
-            f"{request.ref} is {request.status.value}; thanks is for a delivered review.",
+            f"{request.ref} is {request.status.label}; thanks is for a delivered review.",
             subject=request.ref,
         )
     now = ctx.clock.now()
@@ -346,7 +447,7 @@ async def dispute(ctx: Context, cmd: Dispute) -> None:
     )
     if not moved:
         raise UserError(
-            f"{request.ref} is {request.status.value}; only an accepted or delivered request "
+            f"{request.ref} is {request.status.label}; only an accepted or delivered request "
             "can be disputed.",
             subject=request.ref,
         )
@@ -380,7 +481,7 @@ async def _changed(ctx: Context, request: HelpRequest) -> None:
     """Refuse because something else moved the request since it was read (a peer's
     accept racing a cancel): nothing is changed and the caller is told."""
     now = await ctx.uow.requests.get(request.id)
-    state = now.status.value if now is not None else "gone"
+    state = now.status.label if now is not None else "gone"
     raise UserError(
         f"{request.ref} changed just now (it is {state}); nothing was changed, "
         "please check it and try again.",
@@ -436,7 +537,7 @@ async def cancel_request(ctx: Context, number: int) -> None:
         else plain(".")
     )
     raise UserError(
-        plain(f"{request.ref} is {request.status.value} and can no longer be cancelled") + hint,
+        plain(f"{request.ref} is {request.status.label} and can no longer be cancelled") + hint,
         "not-cancellable",
         request.ref,
     )
@@ -448,7 +549,7 @@ async def assign(ctx: Context, cmd: Assign) -> None:
     peer = await ctx.resolve(cmd.peer)
     if not allowed(Move.ASSIGN, request.status):
         raise UserError(
-            f"{request.ref} is {request.status.value}; "
+            f"{request.ref} is {request.status.label}; "
             "only open or escalated requests can be assigned.",
             subject=request.ref,
         )
@@ -456,10 +557,12 @@ async def assign(ctx: Context, cmd: Assign) -> None:
         raise UserError(
             f"{peer.name} asked for {request.ref}, so they cannot review it.", subject=request.ref
         )
+    now = ctx.clock.now()
     current = await ctx.uow.requests.offer_for(request.id, peer.id)
     if current is not None and current.status is OfferStatus.OFFERED:
-        raise UserError(f"{request.ref} is already offered to {peer.name}.", subject=request.ref)
-    now = ctx.clock.now()
+        # Offered but silent: staff choosing them anyway renews the offer (a new deadline,
+        # staff's reason), rather than leaving the request waiting on the old one.
+        await ctx.uow.requests.answer_offer(current.id, OfferStatus.WITHDRAWN, now, "renewed")
     ttl = timedelta(hours=ctx.settings.sif_offer_ttl_hours)
     await _move(ctx, request, Move.ASSIGN, round=request.round + 1)
     why = f"chosen by {ctx.caller.name} (staff)"
@@ -487,7 +590,7 @@ async def resolve(ctx: Context, cmd: Resolve) -> None:
     request = await _request(ctx, cmd.request)
     if not allowed(Move.RESOLVE, request.status):
         raise UserError(
-            f"{request.ref} is {request.status.value}, not disputed.", subject=request.ref
+            f"{request.ref} is {request.status.label}, not disputed.", subject=request.ref
         )
     now = ctx.clock.now()
     note = cmd.note or f"resolved by {ctx.caller.name}"
@@ -507,11 +610,12 @@ async def resolve(ctx: Context, cmd: Resolve) -> None:
     ctx.reply(
         f"Resolved {request.ref}: {outcome}.", topic="resolved", subject=request.ref, public=True
     )
+    said = f" Staff's note: {sentence(cmd.note)}" if cmd.note else ""
     for member in (request.requester, request.peer):
         if member is not None:
             await ctx.notices.dm_id(
                 member,
-                f"Staff resolved the dispute on {request.ref}: {outcome}. {note}",
+                f"Staff resolved the dispute on {request.ref}: {outcome}.{said}",
                 topic="request.resolved",
                 subject=request.ref,
             )

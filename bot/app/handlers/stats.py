@@ -2,6 +2,14 @@
 
 The figures come from :func:`compute_stats`, a plain function over a unit of work,
 so the weekly staff digest (bot.app.digest) reports exactly what `stats 7` would.
+
+Each figure has one definition, said in its label, and the metrics and the simulator use
+the same ones: *SIF in circulation* is the sum of the members' positive balances (what
+they hold and can spend); *granted by the network* is what the network account issued,
+net of corrections; *held in escrow now* is the escrow account's balance; what *moved*
+into escrow or was paid out is summed over the window. The window is whole calendar
+days (UTC), today included: `stats 7` covers today and the 6 days before, and its chart
+shows those 7 dates.
 """
 
 from __future__ import annotations
@@ -11,18 +19,21 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from bot.app.charts import ChartData, stats_chart
 from bot.app.context import Context, Handlers
 from bot.commands import Stats
 from bot.domain.ids import CommunityId
-from bot.domain.ledger import NETWORK, EntryKind, format_sif
+from bot.domain.ledger import ESCROW, NETWORK, EntryKind, format_sif
 from bot.domain.records import OfferStatus, RequestStatus
+from bot.i18n import plural
 from bot.messages import File, plain
 from bot.ports import UnitOfWork
 
 BUSIEST = 3
+# Fewer durations or answers than this and a median or a rate says little: the reply says so.
+TOO_FEW = 5
 # Up to two months one point per day reads well; longer windows get one per week.
 DAILY_UP_TO_DAYS = 62
 
@@ -48,9 +59,9 @@ class StatsResult:
     accept_p90: str
     deliver_median: str
     deliver_p90: str
-    circulation: int
+    circulation: int  # the sum of positive member balances, now
     released: int  # SIF paid out to peers in the window
-    held: int  # SIF moved into escrow in the window
+    held: int  # SIF moved into escrow in the window (a flow, not what is held now)
     share_both: str
     busiest: str
     never_asked: tuple[str, ...]
@@ -58,22 +69,34 @@ class StatsResult:
     gaps: tuple[str, ...]
     series: ChartData  # community and window are filled in by chart_data()
     introductions: int = 0
+    granted: int = 0  # what the network account issued, net of corrections, now
+    escrow: int = 0  # held in escrow now
+    delivery_times: int = 0  # how many requests `deliver_median` is of
 
     def lines(self) -> list[str]:
         """The text reply, one figure group per line."""
         never = self.never_asked
+        window = plural(self.days, "day")
+        answered = f"Offers answered: {self.answered}; acceptance rate {self.acceptance_rate}"
+        if 0 < self.answered < TOO_FEW:
+            answered += f" (only {plural(self.answered, 'answer')}, too few to judge)"
+        accept = _times("Time to accept", self.accept_median, self.accept_p90, self.accepted)
+        deliver = _times(
+            "Time to deliver", self.deliver_median, self.deliver_p90, self.delivery_times
+        )
         return [
-            f"Network over the last {self.days} days:",
+            f"Network over the last {window} (since {self.since:%Y-%m-%d}, UTC):",
             f"Requests: {self.opened} opened, {self.accepted} accepted, {self.delivered} "
             f"delivered, {self.confirmed} confirmed, {self.escalated} escalated.",
-            f"Offers answered: {self.answered}; acceptance rate {self.acceptance_rate}.",
-            f"Time to accept: median {self.accept_median}, p90 {self.accept_p90}. "
-            f"Time to deliver: median {self.deliver_median}, p90 {self.deliver_p90}.",
-            f"SIF in circulation: {format_sif(self.circulation)}. "
+            answered + ".",
+            f"{accept} {deliver}",
+            f"SIF in circulation (the sum of positive balances): {format_sif(self.circulation)}; "
+            f"granted by the network (net of corrections): {format_sif(self.granted)}; "
+            f"held in escrow now: {format_sif(self.escrow)}.",
+            f"Moved in these {window}: {format_sif(self.held)} into escrow "
+            f"as peers accepted, {format_sif(self.released)} paid out to peers.",
             f"Members who both gave and received: {self.share_both}.",
-            f"SIF flow: {format_sif(self.held)} held in escrow, "
-            f"{format_sif(self.released)} paid out.",
-            f"Busiest peers: {self.busiest}.",
+            f"Busiest peers (reviews delivered): {self.busiest}.",
             f"Peers never asked: {', '.join(never[:10]) or 'none'}"
             + (f" and {len(never) - 10} more." if len(never) > 10 else "."),
             f"Most requested tags: {self.top_tags}.",
@@ -86,8 +109,27 @@ class StatsResult:
         return replace(
             self.series,
             community=community,
-            window=f"last {self.days} days to {self.now:%Y-%m-%d}{per}",
+            window=f"last {plural(self.days, 'day')}, {self.since:%Y-%m-%d} to "
+            f"{self.now:%Y-%m-%d}{per}",
         )
+
+
+def window_start(now: datetime, days: int) -> datetime:
+    """The start of `stats days`: midnight UTC of the first of `days` calendar days that
+    end with today."""
+    first = now.astimezone(UTC).date() - timedelta(days=days - 1)
+    return datetime.combine(first, time(), tzinfo=UTC)
+
+
+def _times(label: str, median: str, p90: str, count: int) -> str:
+    """A duration figure in words ("Time to accept: half within 3.0 h, 9 in 10 within
+    5.0 h.") and, for a handful of requests, that they are too few to judge."""
+    if not count:
+        return f"{label}: none yet."
+    text = f"{label}: half within {median}, 9 in 10 within {p90}"
+    if count < TOO_FEW:
+        text += f" (only {plural(count, 'request')}, too few to judge)"
+    return text + "."
 
 
 def _hours(deltas: list[timedelta]) -> tuple[str, str]:
@@ -126,7 +168,7 @@ async def compute_stats(
     (durations and per-day series need them one by one), so a big network costs a few
     small queries rather than every request, offer, member and balance in memory.
     """
-    since = now - timedelta(days=days)
+    since = window_start(now, days)
     requests = await uow.stats.window(community_id, since)
     accepted = [r for r in requests if r.accepted_at is not None]
     delivered = [r for r in requests if r.delivered_at is not None]
@@ -142,7 +184,7 @@ async def compute_stats(
         [r.delivered_at - r.accepted_at for r in delivered if r.delivered_at and r.accepted_at]
     )
     rate = f"{(answered - declined) / answered:.0%}" if answered else "–"
-    circulation = -await uow.ledger.balance(community_id, NETWORK)
+    granted = -await uow.ledger.balance(community_id, NETWORK)
     members, both = await uow.stats.sharing(community_id)
     busiest = await uow.stats.busiest_peers(community_id, since, BUSIEST)
     never_asked = await uow.stats.never_offered(community_id, since)
@@ -186,7 +228,7 @@ async def compute_stats(
         accept_p90=accept_p90,
         deliver_median=deliver_median,
         deliver_p90=deliver_p90,
-        circulation=circulation,
+        circulation=await uow.stats.circulation(community_id),
         released=sum(amount for _, amount in released),
         held=sum(amount for _, amount in held),
         share_both=f"{both / members:.0%}" if members else "–",
@@ -196,6 +238,9 @@ async def compute_stats(
         gaps=tuple(sorted(tag for tag in wanted if tag not in offered_tags)),
         series=series,
         introductions=await uow.stats.count_introductions(community_id, since),
+        granted=granted,
+        escrow=await uow.ledger.balance(community_id, ESCROW),
+        delivery_times=sum(1 for r in delivered if r.accepted_at),
     )
 
 

@@ -11,21 +11,28 @@ synthetic member reacts to the ones addressed to them (an offer, a reminder, a
 delivered review) according to their profile. Figures are read back from the
 database at the end, plus one snapshot of the balances per simulated day.
 
-The community (shares of ``--members``, plus one staff member who takes no reviews):
+The community (shares of ``--members``, plus one staff member, who never opts in to
+reviewing and so is never offered a review):
 
 ==================  =====  =======================================================
 archetype           share  behaviour
 ==================  =====  =======================================================
 peer                40 %   1-3 expertise tags, answers offers, accepts 55-90 %
 innovator-peer      20 %   an idea and 1-2 tags; asks every 3-6 weeks, accepts 40-80 %
-innovator           22 %   an idea, no expertise; asks every 2-5 weeks, accepts 5-25 %
-taker                8 %   an idea; asks every 10-21 days, never answers offers,
+innovator           22 %   an idea, no expertise; asks every 2-5 weeks; never opts in
+                           as a peer, so is never offered a review
+taker                8 %   an idea; asks every 10-21 days, never opts in as a peer,
                            thanks only 30 % of reviews
 ghost               10 %   signed up with 1-2 tags, never answers anything
 ==================  =====  =======================================================
 
-Everyone joins during the first week: peers type `expertise add` (and `availability`
-when they take other than two reviews at once); one innovator in ten types the whole
+The report names them in plain words (report.KIND_NAMES): takers are "members who only
+ask", ghosts "members who never answer".
+
+Everyone joins during the first week. Peers opt in as real ones do (SPEC §1): one in ten
+types the `profile` conversation, the others `expertise add` (and `availability` when they
+take other than two reviews at once); only they are ever offered a review. One innovator
+in ten types the whole
 intake conversation, and a quarter of those stop halfway until the bot's reminder (or
 for good); the other ideas are stored directly with the same answers, to keep a
 500-member run within minutes. Answers to offers come after a delay drawn per member

@@ -62,9 +62,10 @@ def write_charts(reports: Sequence[SimReport], out: Path) -> list[Path]:
         for ax, plot in zip(axes, plots, strict=True):
             plot(ax)
         config = reports[0].config
+        changed = f"; changed: {config.label}" if len(reports) == 1 and config.overrides else ""
         fig.suptitle(
             f"sif-bot simulation: {config.members} members, {config.weeks} weeks, "
-            f"seed {config.seed}",
+            f"seed {config.seed}{changed}",
             fontsize="large",
         )
         path = out / name
@@ -74,9 +75,21 @@ def write_charts(reports: Sequence[SimReport], out: Path) -> list[Path]:
 
 
 def _labels(reports: Sequence[SimReport]) -> list[tuple[str, SimReport]]:
+    """Each run's name in the legends: none for a single run (the title says its rules),
+    "A: defaults", "B: fanout=2" when runs are compared."""
     if len(reports) == 1:
-        return [(reports[0].config.label, reports[0])]
+        return [("", reports[0])]
     return [(f"{chr(65 + i)}: {r.config.label}", r) for i, r in enumerate(reports)]
+
+
+def _named(label: str, what: str) -> str:
+    """A legend entry: "median", or "B: fanout=2: median" when runs are compared."""
+    return f"{label}: {what}" if label else what
+
+
+def _noted(label: str, note: str) -> str:
+    """A run's legend entry with a figure: "97.0% by 48 h", or "A: defaults (97.0% by 48 h)"."""
+    return f"{label} ({note})" if label else note
 
 
 def _color(i: int) -> str:
@@ -96,7 +109,7 @@ def _plot_acceptance(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
             ys,
             where="post",
             color=_color(i),
-            label=f"{label} ({_pct(report.within_48h)} by 48 h)",
+            label=_noted(label, f"{_pct(report.within_48h)} by 48 h"),
         )
     ax.axvline(24, color="grey", linestyle=":", label="24 h")
     ax.axvline(48, color="grey", linestyle="--", label="48 h")
@@ -126,17 +139,20 @@ def _plot_lorenz(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
         ys = [0.0]
         for x in load:
             ys.append(ys[-1] + 100 * x / total)
-        ax.plot(xs, ys, color=_color(i), label=f"{label} (Gini {report.gini:.2f})")
+        ax.plot(xs, ys, color=_color(i), label=_noted(label, f"spread {report.gini:.2f}"))
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
-    ax.set_title("Review load across eligible peers (Lorenz curve)")
-    ax.set_xlabel("eligible peers, least loaded first (%)")
-    ax.set_ylabel("reviews delivered (cumulative %)")
+    # A Lorenz curve, in words: the closer to the diagonal, the more evenly shared.
+    ax.set_title("How evenly reviews are shared (closer to the diagonal: fairer)")
+    ax.set_xlabel("eligible peers, least busy first (%)")
+    ax.set_ylabel("share of all reviews they delivered (%)")
     ax.legend(loc="upper left", fontsize="small")
     ax.grid(alpha=0.3)
 
 
 def _plot_load_histogram(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     most = max((max(r.load, default=0) for _, r in runs), default=0)
     width = 0.8 / len(runs)
     for i, (label, report) in enumerate(runs):
@@ -146,12 +162,16 @@ def _plot_load_histogram(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> Non
             counts,
             width=width,
             color=_color(i),
-            label=label,
+            label=label or None,
         )
     ax.set_title("Reviews delivered per eligible peer")
     ax.set_xlabel("reviews delivered during the simulation")
     ax.set_ylabel("eligible peers")
-    ax.legend(fontsize="small")
+    # Peers and reviews are counted: whole-number ticks, never 2.5 peers.
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(runs) > 1:
+        ax.legend(fontsize="small")
     ax.grid(alpha=0.3, axis="y")
 
 
@@ -169,17 +189,17 @@ def _plot_balances(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
             line(0.9),
             color=_color(i),
             alpha=0.2,
-            label=f"{label}: 10th-90th percentile",
+            label=_named(label, "middle 80% of members"),
         )
-        ax.plot(weeks, line(0.5), color=_color(i), label=f"{label}: median")
-        ax.plot(weeks, line(0.0), color=_color(i), linestyle=":", label=f"{label}: lowest")
+        ax.plot(weeks, line(0.5), color=_color(i), label=_named(label, "median"))
+        ax.plot(weeks, line(0.0), color=_color(i), linestyle=":", label=_named(label, "lowest"))
         ax.plot(
             weeks,
             line(1.0),
             color=_color(i),
             linestyle="--",
             linewidth=1,
-            label=f"{label}: highest",
+            label=_named(label, "highest"),
         )
     limit = runs[0][1].credit_limit / 100
     ax.axhline(limit, color="red", linewidth=1, label=f"credit limit ({limit:g} SIF)")
@@ -197,21 +217,21 @@ def _plot_circulation(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
             weeks,
             [circulation(s) / 100 for s in report.snapshots],
             color=_color(i),
-            label=f"{label}: in circulation (SIF)",
+            label=_named(label, "in circulation: sum of positive balances (SIF)"),
         )
         ax.plot(
             weeks,
             [s.escrow / 100 for s in report.snapshots],
             color=_color(i),
             linestyle="--",
-            label=f"{label}: held in escrow (SIF)",
+            label=_named(label, "held in escrow (SIF)"),
         )
         ax.plot(
             weeks,
             [s.at_limit for s in report.snapshots],
             color=_color(i),
             linestyle=":",
-            label=f"{label}: members at the credit limit",
+            label=_named(label, "members at the credit limit"),
         )
     ax.set_title("SIF in circulation and members at the credit limit")
     ax.set_xlabel("week")
@@ -232,14 +252,14 @@ def _plot_tags(ax: Axes, runs: Sequence[tuple[str, SimReport]]) -> None:
             height=height,
             color=_color(i),
             alpha=0.3,
-            label=f"{label}: requests",
+            label=_named(label, "requests"),
         )
         ax.barh(
             ys,
             [rows[t].requests - rows[t].within_48h for t in tags],
             height=height,
             color=_color(i),
-            label=f"{label}: not accepted within 48 h",
+            label=_named(label, "not accepted within 48 h"),
         )
     ax.set_yticks(range(len(tags)), tags)
     ax.invert_yaxis()

@@ -17,6 +17,10 @@ from enum import StrEnum
 # A Monday, so simulated weeks start on Mondays.
 SIM_START = datetime(2026, 1, 5, tzinfo=UTC)
 INTAKE_SHARE = 0.1  # innovators who type the whole intake conversation
+# Peers opt in as real ones do (SPEC §1): most with `expertise add`, this share through the
+# `profile` conversation. Members without expertise (innovators, takers) never opt in, so
+# they are never offered a review.
+PROFILE_SHARE = 0.1
 ABANDON = 0.25  # of those, who stop halfway and fall silent
 
 # Relative popularity of the default tags: what peers know and what innovators ask for.
@@ -119,6 +123,7 @@ class _Member:
     ask_every_days: float | None
     joins_at: datetime
     uses_intake: bool
+    uses_profile: bool = False  # opts in through the profile conversation
     script: tuple[str, ...] = ()  # what they type in the intake conversation
     typed: int = 0  # how much of it so far
     intake_tries: int = 0
@@ -167,7 +172,7 @@ def _community(rng: random.Random, size: int, tags: Sequence[str]) -> list[_Memb
     # Shuffled so archetypes interleave in member ids (routing breaks ties by id).
     rng.shuffle(kinds)
     members: list[_Member] = []
-    innovators = 0
+    innovators = peers = 0
     for i, arch in enumerate(kinds):
         own = random.Random(rng.getrandbits(64))
         expertise = {t: _draw(own, LEVELS) for t in _pick(own, supply, own.randint(*arch.tags))}
@@ -177,6 +182,10 @@ def _community(rng: random.Random, size: int, tags: Sequence[str]) -> list[_Memb
             # directly with the same answers, which keeps a 500-member run within minutes.
             uses_intake = innovators % round(1 / INTAKE_SHARE) == 0
             innovators += 1
+        uses_profile = False
+        if expertise:
+            uses_profile = peers % round(1 / PROFILE_SHARE) == 0
+            peers += 1
         member = _Member(
             name=f"m{i + 1:04d}",
             kind=arch.kind,
@@ -191,6 +200,7 @@ def _community(rng: random.Random, size: int, tags: Sequence[str]) -> list[_Memb
             ask_every_days=own.uniform(*arch.ask_every_days) if arch.ask_every_days else None,
             joins_at=SIM_START + timedelta(seconds=round(own.uniform(0, 7 * 86400))),
             uses_intake=uses_intake,
+            uses_profile=uses_profile,
         )
         if arch.has_idea:
             member.idea_tags = _pick(own, demand, own.randint(1, 3))
@@ -217,3 +227,10 @@ def _intake_script(member: _Member) -> tuple[str, ...]:
         "English",
         "confirm",
     )
+
+
+def _profile_script(member: _Member) -> tuple[str, ...]:
+    """What a peer types in the profile conversation: expertise, languages, capacity, then
+    skips the optional questions and confirms."""
+    listed = " ".join(f"{t}:{lv}" for t, lv in member.expertise.items())
+    return ("profile", listed, "English", str(member.capacity), "skip", "skip", "confirm")

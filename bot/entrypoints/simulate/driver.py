@@ -31,9 +31,11 @@ from bot.entrypoints.simulate.community import (
     _community,
     _intake_script,
     _Member,
+    _profile_script,
 )
 from bot.entrypoints.simulate.report import DaySnapshot, SimConfig, SimReport
 from bot.entrypoints.simulate.rules import PLATFORM, STAFF, STAFF_CHANNEL, _settings
+from bot.i18n import plural
 from bot.messages import Delivery, Inbound, Outbound
 from bot.ports import ManualClock
 
@@ -146,7 +148,6 @@ class _Simulation:
     async def run(self) -> None:
         self.at(SIM_START, self.midnight)
         self.at(SIM_START + timedelta(hours=10), self.staff_round)
-        self.at(SIM_START, partial(self.say_as, STAFF, "availability 0"))
         for member in self.members:
             self.at(self.awake(member, member.joins_at), partial(self.join, member))
         while self.queue and self.queue[0][0] <= self.end:
@@ -292,7 +293,11 @@ class _Simulation:
     # -- member actions -------------------------------------------------------------
 
     async def join(self, member: _Member) -> None:
-        if member.expertise:
+        """Peers opt in as real ones do: the profile conversation or `expertise add`."""
+        if member.uses_profile:
+            for answer in _profile_script(member):
+                await self.say(member, answer)
+        elif member.expertise:
             listed = " ".join(f"{t}:{lv}" for t, lv in member.expertise.items())
             await self.say(member, f"expertise add {listed}")
             if member.capacity != 2:
@@ -474,9 +479,9 @@ class _Simulation:
         if day % 7 == 0 and day and self.config.progress is not None:
             print(
                 f"simulate: week {day // 7}/{self.config.weeks}: "
-                f"{self.counts.get('requests', 0)} requests, "
+                f"{plural(self.counts.get('requests', 0), 'request')}, "
                 f"{sum(1 for r in self.requests.values() if r.accepted)} accepted, "
-                f"{self.counts.get('escalations', 0)} escalations",
+                f"{plural(self.counts.get('escalations', 0), 'escalation')}",
                 file=self.config.progress,
                 flush=True,
             )

@@ -43,9 +43,7 @@ async def report(sim: _Simulation) -> SimReport:
         facts = await uow.routing.peer_facts(sim.cid, SIM_START)
         problems = await uow.ledger.check_invariants(sim.cid)
         ideas = await uow.ideas.all(sim.cid)
-    eligible: list[MemberId] = [
-        f.member for f in facts if f.expertise and f.capacity > 0 and f.name in sim.by_name
-    ]
+    eligible: list[MemberId] = [f.member for f in facts if f.is_peer and f.name in sim.by_name]
     expertise = {f.member: f.expertise for f in facts}
     delivered: dict[MemberId, int] = {}
     for r in requests:

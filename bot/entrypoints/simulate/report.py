@@ -11,10 +11,34 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from bot.domain.ledger import format_sif
+from bot.i18n import plural
 
 GOAL_WITHIN_48H = 0.95
 GOAL_GINI = 0.30
 GOAL_DAYS_AT_LIMIT = 28
+# Below these the report says a share is too few to judge (a tag's row, the whole run).
+TOO_FEW_FOR_A_TAG = 5
+TOO_FEW_REQUESTS = 20
+SPREAD_MEANS = "0 = every peer the same number of reviews, 1 = one peer does them all"
+# The balances table: (heading, width).
+BALANCE_COLUMNS = (
+    ("week", 4),
+    ("lowest", 9),
+    ("bottom 10%", 12),
+    ("median", 9),
+    ("top 10%", 9),
+    ("highest", 9),
+    ("in circulation", 16),
+    ("at the limit", 14),
+)
+# The synthetic archetypes (simulate.community.Kind) as the report names them.
+KIND_NAMES = {
+    "peer": ("peer", "peers"),
+    "innovator-peer": ("innovator who also reviews", "innovators who also review"),
+    "innovator": ("innovator", "innovators"),
+    "taker": ("member who only asks", "members who only ask"),
+    "ghost": ("member who never answers", "members who never answer"),
+}
 
 
 @dataclass(frozen=True)
@@ -117,7 +141,11 @@ class SimReport:
                 _pct(self.within_48h),
                 self.within_48h >= GOAL_WITHIN_48H,
             ),
-            (f"load Gini at most {GOAL_GINI:.2f}", f"{self.gini:.3f}", self.gini <= GOAL_GINI),
+            (
+                f"reviews shared fairly: load spread (Gini) at most {GOAL_GINI:.2f}",
+                f"{self.gini:.3f}",
+                self.gini <= GOAL_GINI,
+            ),
             (
                 f"nobody at the credit limit for more than {GOAL_DAYS_AT_LIMIT // 7} weeks",
                 f"longest {self.longest_at_limit_days} days",
@@ -137,7 +165,7 @@ class SimReport:
             ("escalated requests", self.escalated_requests, "{:.0f}"),
             ("offers expired unanswered", self.count("offers expired"), "{:.0f}"),
             ("reviews delivered", self.count("reviews delivered"), "{:.0f}"),
-            ("load Gini", self.gini, "{:.3f}"),
+            ("load spread (Gini; 0 = even)", self.gini, "{:.3f}"),
             ("most reviews by one peer", max(self.load, default=0), "{:.0f}"),
             ("eligible peers without a review", sum(1 for x in self.load if x == 0), "{:.0f}"),
             ("SIF in circulation at the end", self.circulation / 100, "{:.2f}"),
@@ -153,20 +181,19 @@ class SimReport:
 
     def text(self) -> str:
         c = self.config
+        requests = self.count("requests")
         lines = [
             f"sif-bot simulation: {c.members} members, {c.weeks} weeks, seed {c.seed}",
             "Rules: " + ", ".join(f"{name} {value}" for name, value in self.rules),
             f"Changed from the defaults: {c.label if c.overrides else 'nothing'}",
             "",
             "Community",
-            "  "
-            + ", ".join(f"{n} {k}s" if n != 1 else f"{n} {k}" for k, n in self.population)
-            + " (+ 1 staff member)",
+            "  " + ", ".join(_kind(k, n) for k, n in self.population) + " (+ 1 staff member)",
             f"  ideas {self.count('ideas')} ({self.count('intakes')} through the intake "
             f"conversation); eligible peers (expertise, capacity > 0) {len(self.load)}",
             "",
             "Activity",
-            f"  requests {self.count('requests')} (advice {self.count('advice')}, feedback "
+            f"  requests {requests} (advice {self.count('advice')}, feedback "
             f"{self.count('feedback')}, review {self.count('review')}); refused at the credit "
             f"limit {self.count('refused')}; cancelled unanswered {self.count('cancelled')}",
             f"  offers {self.count('offers')}: accepted {self.count('offers accepted')}, "
@@ -176,44 +203,51 @@ class SimReport:
             f"  reviews delivered {self.count('reviews delivered')}: thanked "
             f"{self.count('thanked')}, paid automatically {self.count('paid automatically')}, "
             f"waiting {self.count('waiting for payment')}",
-            f"  escalations posted to staff {self.count('escalations')}; staff assigned "
+            f"  requests escalated to staff {self.escalated_requests} of {requests} "
+            f"({_pct(self.escalated_requests / max(1, requests))}), in "
+            f"{plural(self.count('escalations'), 'post', grouping=False)} to staff; staff assigned "
             f"{self.count('staff assigns')}; 'something went wrong' answers "
             f"{self.count('errors')}",
             "",
-            f"Acceptance ({self.judged} requests opened at least 48 h before the end)",
+            f"Acceptance ({plural(self.judged, 'request', grouping=False)} opened at least 48 h "
+            "before the end"
+            + (", too few to judge the rules)" if self.judged < TOO_FEW_REQUESTS else ")"),
             f"  accepted within 24 h      {_pct(self.within_24h):>7}",
             f"  accepted within 48 h      {_pct(self.within_48h):>7}",
             f"  accepted after 48 h       {_pct(1 - self.within_48h - self.never):>7}",
             f"  never accepted            {_pct(self.never):>7}",
             f"  median time to accept     {_hours(self.median_hours):>7}",
-            f"  escalated to staff        {self.escalated_requests} requests "
-            f"({_pct(self.escalated_requests / max(1, self.count('requests')))})",
             "",
             "Load (reviews delivered per eligible peer)",
             f"  mean {statistics.fmean(self.load) if self.load else 0:.2f}, median "
             f"{statistics.median(self.load) if self.load else 0:g}, most "
             f"{max(self.load, default=0)}; without a review "
-            f"{sum(1 for x in self.load if x == 0)} of {len(self.load)}; Gini {self.gini:.3f}",
+            f"{sum(1 for x in self.load if x == 0)} of {len(self.load)}",
+            f"  load spread (Gini) {self.gini:.3f}: {SPREAD_MEANS}",
             f"  reviews by members without expertise {self.count('reviews by non-experts')}",
             "",
             "SIF",
-            f"  in circulation at the end {format_sif(self.circulation)} (sum of positive "
+            f"  in circulation at the end {format_sif(self.circulation)} (the sum of positive "
             f"balances); held in escrow {format_sif(self.snapshots[-1].escrow)}",
-            f"  at the credit limit (balance - {format_sif(self.cheapest)} below "
-            f"{format_sif(self.credit_limit)}): {self._at_limit_end()} at the end, "
-            f"{self.ever_at_limit} ever, longest {self.longest_at_limit_days} days, more than "
-            f"{GOAL_DAYS_AT_LIMIT // 7} weeks {self.over_limit_weeks}",
-            "  balances by week (SIF):",
-            "    week     min     p10  median     p90     max  circulation  at limit",
+            f"  at the credit limit (less than {format_sif(self.cheapest)}, the cheapest request, "
+            f"above {format_sif(self.credit_limit)}): {self._at_limit_end()} at the end, "
+            f"{self.ever_at_limit} ever, longest "
+            f"{plural(self.longest_at_limit_days, 'day', grouping=False)}, "
+            f"for more than {GOAL_DAYS_AT_LIMIT // 7} weeks {self.over_limit_weeks}",
+            "  balances by week (SIF; bottom 10%: a tenth of the members have this or less, "
+            "top 10%: a tenth have this or more):",
+            "    " + "".join(f"{h:>{w}}" for h, w in BALANCE_COLUMNS),
         ]
         for snap in self.snapshots:
             if snap.day % 7 and snap is not self.snapshots[-1]:
                 continue
             b = sorted(snap.balances)
+            values = [f"{snap.day / 7:.0f}"]
+            values += [f"{_percentile(b, q) / 100:.2f}" for q in (0.0, 0.1, 0.5, 0.9, 1.0)]
+            values += [f"{circulation(snap) / 100:.2f}", str(snap.at_limit)]
             lines.append(
-                f"    {snap.day / 7:4.0f}"
-                + "".join(f"{_percentile(b, q) / 100:8.2f}" for q in (0.0, 0.1, 0.5, 0.9, 1.0))
-                + f"{circulation(snap) / 100:13.2f}{snap.at_limit:10d}"
+                "    "
+                + "".join(f"{v:>{w}}" for v, (_, w) in zip(values, BALANCE_COLUMNS, strict=True))
             )
         lines += [
             "",
@@ -221,16 +255,25 @@ class SimReport:
             "  tag                   requests  within 48 h  never  eligible peers",
         ]
         for row in self.tags:
-            share = _pct(row.within_48h / row.requests) if row.requests else "-"
+            if not row.requests:
+                share = "-"
+            elif row.requests < TOO_FEW_FOR_A_TAG:
+                share = "too few"
+            else:
+                share = _pct(row.within_48h / row.requests)
             lines.append(
                 f"  {row.tag:<20}  {row.requests:8d}  {share:>11}  {row.never:5d}  {row.peers:14d}"
+            )
+        if any(0 < row.requests < TOO_FEW_FOR_A_TAG for row in self.tags):
+            lines.append(
+                f"  (too few: fewer than {TOO_FEW_FOR_A_TAG} requests, not enough for a share)"
             )
         unmet = sorted(
             (r for r in self.tags if r.never or r.within_48h < r.requests),
             key=lambda r: (-(r.requests - r.within_48h), r.tag),
         )
         lines.append(
-            "  tags with unmet demand (not accepted within 48 h / never): "
+            "  tags with unmet demand (requests not accepted within 48 h / never accepted): "
             + (", ".join(f"{r.tag} {r.requests - r.within_48h}/{r.never}" for r in unmet) or "none")
         )
         lines += [
@@ -242,6 +285,11 @@ class SimReport:
         ]
         for goal, value, met in self.goals():
             lines.append(f"  {goal}: {value} - {'met' if met else 'MISSED'}")
+        if self.judged < TOO_FEW_REQUESTS:
+            lines.append(
+                f"  (only {plural(self.judged, 'request', grouping=False)} to judge by: too few "
+                "to trust these results; simulate more members or weeks)"
+            )
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -273,6 +321,11 @@ def compare_text(a: SimReport, b: SimReport) -> str:
 
 def _fmt(fmt: str, value: float) -> str:
     return "-" if math.isnan(value) else fmt.format(value)
+
+
+def _kind(kind: str, count: int) -> str:
+    one, other = KIND_NAMES.get(kind, (kind, f"{kind}s"))
+    return plural(count, one, other)
 
 
 def _pct(share: float) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.domain.ledger import format_sif
+from bot.i18n import plural
 from bot.settings import Settings, load_settings
 
 STAFF = "staff"
@@ -61,6 +62,6 @@ def _rules(settings: Settings) -> tuple[tuple[str, str], ...]:
             "prices",
             "/".join(f"{k} {prices[k] / 100:g}" for k in ("advice", "feedback", "review")) + " SIF",
         ),
-        ("auto-release", f"{settings.sif_auto_release_days:g} days"),
+        ("auto-release", plural(settings.sif_auto_release_days, "day")),
         ("welcome grant", format_sif(settings.welcome_grant)),
     )
