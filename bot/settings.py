@@ -198,6 +198,11 @@ class Settings(BaseSettings):
             )
         return self
 
+    def staff_channel(self, platform: str) -> str:
+        """Where staff are told things on a platform ("" when none is set; the console's
+        is "staff")."""
+        return self.sif_staff_channel or ("staff" if platform == "console" else "")
+
     @property
     def admins(self) -> set[tuple[str, str]]:
         pairs = (entry.partition(":") for entry in self.sif_admins)

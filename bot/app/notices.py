@@ -85,8 +85,7 @@ class Notices:
 
     def staff_channel(self) -> str:
         """The community's staff channel on its platform ("" when none is set)."""
-        platform = platform_of(self.community.key)
-        return self.settings.sif_staff_channel or ("staff" if platform == "console" else "")
+        return self.settings.staff_channel(platform_of(self.community.key))
 
     async def staff(self, body: Body, *, topic: str, subject: str | None = None) -> None:
         """Post to the staff channel; without one, DM every staff member and admin."""

@@ -72,16 +72,13 @@ class Relay:
     def from_settings(
         cls, uow_factory: UnitOfWorkFactory, clock: Clock, settings: Settings
     ) -> Relay:
-        def staff_channel(platform: str) -> str:
-            return settings.sif_staff_channel or ("staff" if platform == "console" else "")
-
         return cls(
             uow_factory,
             clock,
             settings.sif_outbox_lease_seconds,
             max_attempts=settings.sif_outbox_max_attempts,
             give_up_after=timedelta(hours=settings.sif_outbox_give_up_hours),
-            staff_channel=staff_channel,
+            staff_channel=settings.staff_channel,
         )
 
     def register(self, messenger: Messenger) -> None:

@@ -2,36 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-SIF_BOT = str(Path(sys.executable).parent / "sif-bot")
-
-
-def run(
-    args: list[str], tmp_path: Path, stdin: str = "", **env: str
-) -> subprocess.CompletedProcess[str]:
-    environment = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/sif.db",
-        "SIF_ADMINS": "console:staff",
-        **env,
-    }
-    return subprocess.run(
-        [SIF_BOT, *args],
-        input=stdin,
-        env=environment,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def lines_to(output: str, name: str) -> list[str]:
-    return [line for line in output.splitlines() if line.startswith(f"[to {name}]")]
+from tests.e2e.console import lines_to, run
 
 
 def test_staff_grant_and_refusals_in_a_console_script(tmp_path: Path) -> None:

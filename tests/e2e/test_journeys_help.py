@@ -8,32 +8,10 @@ from pathlib import Path
 
 from conversations.engine import Kind, Question
 from conversations.loader import load_flows
-from tests.e2e.test_console_script import run
+from tests.e2e.console import messages_to, play
 
 ABOUT = "by reviewing others"  # the end of what `help` says sif-bot and SIF are
 MENU = "Type 1 to describe your idea, or 2 to offer your experience as a peer"
-
-
-def messages_to(output: str, name: str) -> list[str]:
-    """Every message the console printed to `name` in the direct chat, whole (the lines
-    after a message's first are indented by four spaces)."""
-    messages: list[list[str]] = []
-    for line in output.splitlines():
-        if line.startswith("["):
-            messages.append([line])
-        elif messages and line.startswith("    "):
-            messages[-1].append(line[4:])
-        elif messages:
-            messages[-1].append(line)
-    head = f"[to {name}] "
-    return ["\n".join(m)[len(head) :] for m in messages if m[0].startswith(head)]
-
-
-def play(tmp_path: Path, lines: list[str], **env: str) -> str:
-    done = run(["console", "--script", "-"], tmp_path, "\n".join(lines), **env)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
-    return done.stdout
 
 
 def test_help_in_the_welcome_menu_is_help_and_explains_sif(tmp_path: Path) -> None:
@@ -148,7 +126,7 @@ def test_help_at_every_question_of_every_flow(tmp_path: Path) -> None:
         for question in flow.questions:
             lines += ["ann: help", f"ann: {answer_for(question, 'finance')}"]
         lines += ["ann: help", "ann: confirm"]
-    out = play(tmp_path, lines, SIF_RATE_COMMANDS_PER_MINUTE="0")
+    out = play(tmp_path, lines)
     said = iter(messages_to(out, "ann"))
     for flow in flows.values():
         asked = next(said)  # the intro and the first question

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.test_console_script import lines_to, run
-
-# Scripts here are longer than a minute's worth of commands for one person.
-NO_RATE_LIMIT = {"SIF_RATE_COMMANDS_PER_MINUTE": "0"}
+from tests.e2e.console import lines_to, play
 
 INTAKE = [
     "intake",
@@ -32,13 +29,6 @@ INTAKE = [
 def ann_with_an_idea() -> list[str]:
     """ann types the whole intake: idea I-1, needing finance and legal."""
     return [f"ann: {line}" for line in INTAKE]
-
-
-def play(tmp_path: Path, lines: list[str]) -> str:
-    done = run(["console", "--script", "-"], tmp_path, "\n".join(lines), **NO_RATE_LIMIT)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
-    return done.stdout
 
 
 def offers_to(out: str, name: str) -> list[str]:

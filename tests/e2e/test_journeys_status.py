@@ -6,24 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.test_console_script import run
+from tests.e2e.console import messages_to, play
 
 INTAKE = (Path(__file__).parent / "scripts" / "intake.txt").read_text(encoding="utf-8")
-NO_LIMIT = {"SIF_RATE_COMMANDS_PER_MINUTE": "0"}
-
-
-def messages_to(output: str, name: str) -> list[str]:
-    """Every message the bot sent `name`, its continuation lines joined back on."""
-    found: list[str] = []
-    mine = False
-    for line in output.splitlines():
-        if line.startswith(("[to ", "[#")):
-            mine = line.startswith(f"[to {name}] ")
-            if mine:
-                found.append(line.removeprefix(f"[to {name}] "))
-        elif mine and line.startswith("    "):
-            found[-1] += "\n" + line[4:]
-    return found
 
 
 def answer_to(output: str, name: str, starting: str) -> str:
@@ -31,13 +16,6 @@ def answer_to(output: str, name: str, starting: str) -> str:
     matching = [m for m in messages_to(output, name) if m.startswith(starting)]
     assert matching, f"no message to {name} starts with {starting!r}:\n{output}"
     return matching[-1]
-
-
-def play(tmp_path: Path, *lines: str) -> str:
-    done = run(["console", "--script", "-"], tmp_path, "\n".join(lines) + "\n", **NO_LIMIT)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
-    return done.stdout
 
 
 def test_requests_and_ideas_follow_a_review_from_ask_to_thanks(tmp_path: Path) -> None:

@@ -13,36 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_console_script import SIF_BOT, run
+from tests.e2e.console import SIF_BOT, messages, play, run
 
 ROOT = Path(__file__).resolve().parents[2]
 INTAKE = (Path(__file__).parent / "scripts" / "intake.txt").read_text(encoding="utf-8")
-NO_LIMIT = {"SIF_RATE_COMMANDS_PER_MINUTE": "0"}
-
-
-def messages(output: str) -> list[tuple[str, str]]:
-    """Every message printed, as (head, text) with its continuation lines joined back on."""
-    found: list[tuple[str, str]] = []
-    for line in output.splitlines():
-        match = re.match(r"^(\[(?:to [^\]]+|#[^\]]+)\]) (.*)$", line)
-        if match:
-            found.append((match.group(1), match.group(2)))
-        elif line.startswith("    ") and found:
-            head, text = found[-1]
-            found[-1] = (head, text + "\n" + line[4:])
-    return found
 
 
 def said_to(output: str, head: str) -> list[str]:
     """The texts printed under one head, e.g. "[to ann]" or "[#staff]"."""
     return [text for h, text in messages(output) if h == head]
-
-
-def play(tmp_path: Path, *lines: str, **env: str) -> str:
-    done = run(["console", "--script", "-"], tmp_path, "\n".join(lines) + "\n", **NO_LIMIT, **env)
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
-    return done.stdout
 
 
 # -- 9. numbers staff can trust ----------------------------------------------------------

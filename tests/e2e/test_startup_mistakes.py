@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_console_script import run
+from tests.e2e.console import run
 
 
 def one_line(stderr: str) -> str:
