@@ -202,6 +202,7 @@ async def start_platforms(app: App, session: Any) -> Platforms:
             store_path=settings.matrix_store_path,
             community=settings.matrix_community,
             allowed_servers=settings.matrix_allowed_servers or None,
+            trust=settings.matrix_trust,
         )
         platforms.statuses["matrix"] = matrix.status
         await matrix.start()

@@ -174,6 +174,9 @@ class Outbound:
     channel: str | None = None  # for PRIVATE: where the caller asked
     subject: str | None = None  # the R-n or I-n the message is about, if any
     outbox_id: int | None = None  # set when the message was stored in the outbox
+    # the platform's id of the message this one answers (a public answer in a channel),
+    # for platforms that show replies to a message (Matrix group rooms)
+    in_reply_to: str | None = None
     # until when this process holds the stored message for sending (see bot.app.outbox)
     held_until: datetime | None = field(default=None, compare=False)
     # sends started so far (this one included) and when it was stored, for giving up

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     matrix_community: str | None = None
     # servers whose users may invite the bot and give it commands (empty: any)
     matrix_allowed_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # which devices of the members get the keys of encrypted rooms: trust on first use,
+    # or only devices verified in the bot's store
+    matrix_trust: Literal["tofu", "verified"] = "tofu"
 
     sif_credit_limit: Decimal = Field(Decimal(-20), le=0, ge=-100000, decimal_places=2)
     sif_welcome_grant: Decimal = Field(Decimal(0), ge=0, le=1000, decimal_places=2)

@@ -311,6 +311,8 @@ def outbox_parts(message: Outbound) -> dict[str, Any]:
     }
     if message.subject is not None:
         stored["subject"] = message.subject
+    if message.in_reply_to is not None:
+        stored["in_reply_to"] = message.in_reply_to
     return stored
 
 
@@ -339,6 +341,7 @@ def as_outbound(row: Any) -> Outbound:
         channel=row.channel,
         subject=stored.get("subject"),
         outbox_id=row.id,
+        in_reply_to=stored.get("in_reply_to"),
     )
 
 
@@ -357,6 +360,8 @@ def erased_parts(stored: dict[str, Any] | None) -> dict[str, Any]:
     erased: dict[str, Any] = {"v": 2, "topic": stored.get("topic", "message"), "parts": []}
     if stored.get("subject") is not None:
         erased["subject"] = stored["subject"]
+    if stored.get("in_reply_to") is not None:
+        erased["in_reply_to"] = stored["in_reply_to"]
     return erased
 
 

@@ -1,36 +1,53 @@
 """The Matrix door: a matrix-nio AsyncClient that syncs, turns room events into Inbound,
 and delivers Outbound as ``m.notice`` messages.
 
-The device and the sync token are kept in ``MATRIX_STORE_PATH``, so a restart neither
-replays old messages nor loses new ones (and the core drops an event it has already
-handled, should a batch be seen twice). The first sync of a new device only catches
-up: events from before it are not answered; nor, in a room the bot joins, what was said
-there before it joined. After a restart the first sync brings every room's whole state.
+The device, its encryption keys (nio's crypto store) and the sync token are kept in
+``MATRIX_STORE_PATH``, so a restart neither replays old messages nor loses new ones (and
+the core drops an event it has already handled, should a batch be seen twice), and it
+still reads and writes the encrypted rooms. One process at a time uses a store: a lock
+file refuses a second. The first sync of a new device only catches up: events from
+before it are not answered; nor, in a room the bot joins, what was said there before it
+joined. After a restart the first sync brings every room's whole state.
+
+Encrypted rooms and DMs work as unencrypted ones do; the answers there are encrypted,
+and nothing is ever sent in plaintext into a room that is encrypted. Which devices of the
+members receive the room keys is the trust policy (``MATRIX_TRUST``): ``tofu`` trusts a
+device the first time the bot sees it; ``verified`` only devices verified in the store.
+A message the bot cannot decrypt gets a key request; when the key has not come within
+``KEY_WAIT`` seconds, the sender is told once (per sender and session) to send it again,
+and that message is then never answered, so nothing is answered twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
 import logging
+import os
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import aiohttp
 from nio import (
     Api,
     AsyncClient,
     AsyncClientConfig,
+    EnableEncryptionBuilder,
+    EncryptionError,
     ErrorResponse,
     JoinError,
+    KeysUploadError,
+    LocalProtocolError,
     LoginResponse,
     MatrixRoom,
     MegolmEvent,
+    OlmUnverifiedDeviceError,
     ProfileGetError,
     ReactionEvent,
     RoomCreateError,
@@ -41,7 +58,9 @@ from nio import (
     RoomSendError,
     SyncError,
     SyncResponse,
+    WhoamiResponse,
 )
+from nio.store import SqliteStore
 
 from adapters.matrix import translate
 from bot.messages import Delivery, File, Outbound
@@ -89,10 +108,16 @@ UNAVAILABLE = frozenset(
         "M_CONSENT_NOT_GIVEN",
     }
 )
-ENCRYPTED_NOTICE = (
-    "I can't read encrypted messages yet. Please talk to me in an unencrypted room, "
-    "or send me a direct message without encryption."
+# Seconds an undecryptable message waits for its key (asked of the sender's devices)
+# before the sender is told to send it again; after that it is never answered.
+KEY_WAIT = 10.0
+UNDECRYPTABLE_NOTICE = (
+    "I could not read your last message: the key to decrypt it has not reached me. "
+    "Please send it again."
 )
+TRUST_POLICIES = ("tofu", "verified")
+# Undecryptable messages, and the (room, sender, session) told, that state.json keeps.
+MAX_REMEMBERED = 1000
 
 
 class MatrixError(RuntimeError):
@@ -116,7 +141,10 @@ class MatrixAdapter:
         store_path: Path,
         community: str | None = None,
         allowed_servers: list[str] | None = None,
+        trust: str = "tofu",
     ) -> None:
+        if trust not in TRUST_POLICIES:
+            raise MatrixError(f"MATRIX_TRUST must be one of {', '.join(TRUST_POLICIES)}")
         self.bot = bot
         self.user_id = user_id
         self.password = password
@@ -124,14 +152,29 @@ class MatrixAdapter:
         self.store_path = Path(store_path)
         self.community = translate.community_key(community, user_id)
         self.allowed_servers = allowed_servers
+        self.trust = trust
+        self.key_wait = KEY_WAIT  # seconds an undecryptable message waits for its key
         self.store_path.mkdir(parents=True, exist_ok=True)
+        self._lock: IO[str] | None = None
         saved = self._load("credentials.json")
+        device = device_id or saved.get("device_id")
+        if device and not device_id and not self._crypto_store(device).exists():
+            # The device's keys are lost: the homeserver would refuse its new ones for
+            # good. A new login makes a new device with new keys.
+            log.warning(
+                "the encryption keys of Matrix device %s are not in %s: logging in as a new device",
+                device,
+                self.store_path,
+            )
+            saved, device = {}, None
         self.client = AsyncClient(
             homeserver,
             user_id,
-            device_id=device_id or saved.get("device_id"),
+            device_id=device,
+            store_path=str(self.store_path),
             config=AsyncClientConfig(
-                encryption_enabled=False,
+                encryption_enabled=True,
+                store=SqliteStore,
                 store_sync_tokens=False,
                 # nio would otherwise retry a 429 or a lost connection forever, inside
                 # the call: a send must come back so the outbox can hold the rest back.
@@ -141,11 +184,24 @@ class MatrixAdapter:
         )
         self._saved_credentials = saved
         self._direct: dict[str, str] = {}
-        self._warned_encrypted: set[str] = set(self._load("state.json").get("warned", []))
+        state = self._load("state.json")
+        # undecryptable events waiting for their key: event id -> (room, source, seen at)
+        self._pending: dict[str, tuple[str, dict[str, Any], float]] = {
+            str(k): (str(v[0]), dict(v[1]), float(v[2]))
+            for k, v in (state.get("pending") or {}).items()
+            if isinstance(v, list) and len(v) == 3
+        }
+        self._told: list[str] = [str(t) for t in state.get("told") or []]
+        self._given_up: list[str] = [str(t) for t in state.get("given_up") or []]
+        self._known_room = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.synced = asyncio.Event()
         bot.relay.register(MatrixMessenger(self))
+
+    def _crypto_store(self, device_id: str) -> Path:
+        """nio's crypto store file for a device of the bot."""
+        return self.store_path / f"{self.user_id}_{device_id}.db"
 
     # -- persistence ---------------------------------------------------------------
 
@@ -166,13 +222,24 @@ class MatrixAdapter:
     # -- life cycle ----------------------------------------------------------------
 
     async def start(self) -> None:
+        self._take_lock()
+        try:
+            await self._start()
+        except BaseException:
+            self._release_lock()
+            raise
+
+    async def _start(self) -> None:
         await self._login()
+        # The device's keys are on the homeserver before it joins or says anything.
+        await self._upload_keys()
         token = self._load("sync.json").get("next_batch")
         if not token:
             # A new device: catch up without answering anything from before now.
             first = await self.client.sync(timeout=0, full_state=True)
             if isinstance(first, SyncError):
                 raise MatrixError(f"first sync failed: {first.message}")
+            await self._upkeep()
             await self._join_invites(first)
             self._save("sync.json", {"next_batch": first.next_batch})
         caught_up = await self._resync(token) if token else True
@@ -191,6 +258,34 @@ class MatrixAdapter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.client.close()
+        self._release_lock()
+
+    def _take_lock(self) -> None:
+        """Two processes must never use one device: its keys and sessions would fork. The
+        lock is the operating system's, so it goes with the process however it ends."""
+        path = self.store_path / "lock"
+        handle = path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise MatrixError(
+                f"the Matrix store {self.store_path} is in use by {holder}: two "
+                "processes must never share one Matrix device (stop the other one, or "
+                "give this one its own MATRIX_STORE_PATH and account)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}\n")
+        handle.flush()
+        self._lock = handle
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
 
     async def status(self) -> Status:
         """For /healthz: logged in, and the sync loop ran a sync recently."""
@@ -211,9 +306,15 @@ class MatrixAdapter:
             saved.get("access_token") if saved.get("user_id") == self.user_id else None
         )
         if token:
-            self.client.restore_login(
-                self.user_id, self.client.device_id or saved.get("device_id") or "", token
-            )
+            device = self.client.device_id or saved.get("device_id")
+            if not device:
+                # An access token without its device id: the homeserver knows it.
+                self.client.access_token = token
+                whoami = await self.client.whoami()
+                if not isinstance(whoami, WhoamiResponse) or not whoami.device_id:
+                    raise MatrixError(f"could not find the device of MATRIX_ACCESS_TOKEN: {whoami}")
+                device = whoami.device_id
+            self.client.restore_login(self.user_id, device, token)
             return
         if not self.password:
             raise MatrixError("set MATRIX_PASSWORD or MATRIX_ACCESS_TOKEN")
@@ -248,6 +349,7 @@ class MatrixAdapter:
         if isinstance(response, SyncError):
             log.warning("first sync after the restart refused (%s)", response.message)
             return False
+        await self._upkeep()
         await self.process(response)
         self._save("sync.json", {"next_batch": response.next_batch})
         self.synced.set()
@@ -258,7 +360,8 @@ class MatrixAdapter:
         while not self._stopping.is_set():
             try:
                 response = await self.client.sync(
-                    timeout=SYNC_TIMEOUT_MS,
+                    # a message waiting for its key is looked at again soon
+                    timeout=int(self.key_wait * 500) if self._pending else SYNC_TIMEOUT_MS,
                     since=since or self.client.next_batch,
                     full_state=full_state,
                 )
@@ -278,9 +381,51 @@ class MatrixAdapter:
             backoff = 1.0
             since, full_state = None, False
             self._last_sync = time.monotonic()
+            await self._upkeep()
             await self.process(response)
             self._save("sync.json", {"next_batch": response.next_batch})
             self.synced.set()
+
+    # -- encryption upkeep -------------------------------------------------------------
+
+    async def _upload_keys(self) -> None:
+        if not self.client.should_upload_keys:
+            return
+        response = await self.client.keys_upload()
+        if isinstance(response, KeysUploadError):
+            if "already exists" in (response.message or ""):
+                raise MatrixError(
+                    f"the homeserver already has other keys for Matrix device "
+                    f"{self.client.device_id}: its store is lost. Log in as a new device "
+                    "(MATRIX_PASSWORD, and no MATRIX_DEVICE_ID or MATRIX_ACCESS_TOKEN of "
+                    f"the old one), or put the old store back in {self.store_path}"
+                )
+            log.warning("could not upload the device keys: %s", response.message)
+
+    async def _upkeep(self) -> None:
+        """What nio's own sync loop does after each sync, for ours: the device's one-time
+        keys topped up, the members' device lists refreshed (a new device of a member gets
+        the room keys with the next answer), Olm sessions claimed, and the to-device
+        messages nio queued (room keys, key requests) sent. A failure waits for the next
+        sync."""
+        client = self.client
+        steps: list[tuple[str, Any]] = []
+        if client.should_upload_keys:
+            steps.append(("upload the device keys", self._upload_keys))
+        if client.should_query_keys:
+            steps.append(("query the members' devices", client.keys_query))
+        if client.should_claim_keys:
+            users = client.get_users_for_key_claiming()
+            steps.append(("claim one-time keys", lambda: client.keys_claim(users)))
+        if client.outgoing_to_device_messages:
+            steps.append(("send to-device messages", client.send_to_device_messages))
+        for what, step in steps:
+            try:
+                result = step()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as exc:  # the next sync tries again
+                log.warning("could not %s: %r", what, exc)
 
     # -- inbound -------------------------------------------------------------------
 
@@ -296,6 +441,10 @@ class MatrixAdapter:
                     await self.on_event(room_id, event)
                 except Exception:  # one bad event must not stop the others
                     log.exception("could not handle event %s", getattr(event, "event_id", "?"))
+        if response.rooms.join:
+            async with self._known_room:
+                self._known_room.notify_all()
+        await self._retry_pending()
 
     async def _join_invites(self, response: SyncResponse) -> None:
         for room_id in response.rooms.invite:
@@ -346,7 +495,7 @@ class MatrixAdapter:
         elif isinstance(event, ReactionEvent):
             await self._on_reaction(room_id, event)
         elif isinstance(event, MegolmEvent):
-            await self._on_encrypted(room_id)
+            await self._on_undecryptable(room_id, event)
 
     def serves(self, user_id: str) -> bool:
         """Whether the bot answers this person: MATRIX_ALLOWED_SERVERS (when set) lists
@@ -399,19 +548,81 @@ class MatrixAdapter:
             )
         )
 
-    async def _on_encrypted(self, room_id: str) -> None:
-        if room_id in self._warned_encrypted:
+    async def _on_undecryptable(self, room_id: str, event: MegolmEvent) -> None:
+        """An encrypted message nio could not decrypt (its room key has not come): ask the
+        sender's devices for the key and wait for it a little (`_retry_pending`)."""
+        if event.event_id in self._pending or event.event_id in self._given_up:
             return
-        self._warned_encrypted.add(room_id)
-        self._save("state.json", {"warned": sorted(self._warned_encrypted)})
-        await self.send(room_id, {"msgtype": "m.notice", "body": ENCRYPTED_NOTICE})
+        with contextlib.suppress(LocalProtocolError):  # asked already for this session
+            try:
+                await self.client.request_room_key(event)
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                log.warning("could not ask for the key of %s: %r", event.event_id, exc)
+        self._pending[event.event_id] = (room_id, event.source, time.time())
+        self._save_state()
+
+    async def _retry_pending(self) -> None:
+        """Messages waiting for their key: answered once it has come; after KEY_WAIT
+        seconds without it, the sender is told (once per room, sender and session) to
+        send the message again, and this one is dropped for good."""
+        for event_id, (room_id, source, seen) in list(self._pending.items()):
+            event = MegolmEvent.from_dict(source)
+            decrypted: Any = None
+            if isinstance(event, MegolmEvent):
+                try:
+                    decrypted = self.client.decrypt_event(event)
+                except EncryptionError:
+                    decrypted = None
+            if decrypted is not None and not isinstance(decrypted, MegolmEvent):
+                del self._pending[event_id]
+                self._save_state()
+                await self.on_event(room_id, decrypted)
+                continue
+            if time.time() - seen < self.key_wait:
+                continue
+            del self._pending[event_id]
+            self._given_up = [*self._given_up, event_id][-MAX_REMEMBERED:]
+            session = (source.get("content") or {}).get("session_id")
+            told = f"{room_id}|{source.get('sender')}|{session}"
+            first = told not in self._told
+            if first:
+                self._told = [*self._told, told][-MAX_REMEMBERED:]
+            self._save_state()
+            if first and self._room(room_id) is not None:
+                log.info("could not decrypt %s in %s: told the sender", event_id, room_id)
+                content = {"msgtype": "m.notice", "body": UNDECRYPTABLE_NOTICE}
+                if not self._is_direct(room_id):
+                    content = translate.replying(content, event_id)
+                try:
+                    await self.send(room_id, content, txn_id=f"sif-undecryptable-{event_id}")
+                except Exception as exc:
+                    log.warning("could not tell %s about %s: %r", room_id, event_id, exc)
+
+    def _save_state(self) -> None:
+        self._save(
+            "state.json",
+            {
+                "pending": {k: list(v) for k, v in self._pending.items()},
+                "told": self._told,
+                "given_up": self._given_up,
+            },
+        )
 
     async def _event(self, room_id: str, event_id: str) -> dict[str, Any] | None:
         response = await self.client.room_get_event(room_id, event_id)
-        if isinstance(response, RoomGetEventResponse):
-            source: dict[str, Any] = response.event.source
-            return source
-        return None
+        if not isinstance(response, RoomGetEventResponse):
+            return None
+        event = response.event
+        if isinstance(event, MegolmEvent):
+            # An encrypted room gives the event as it was sent: encrypted.
+            try:
+                event = self.client.decrypt_event(event)
+            except EncryptionError:
+                return None
+            if isinstance(event, MegolmEvent):
+                return None
+        source: dict[str, Any] = event.source
+        return source
 
     # -- outbound ------------------------------------------------------------------
 
@@ -440,16 +651,53 @@ class MatrixAdapter:
             profile = await self.client.get_profile(user_id)
             if isinstance(profile, ProfileGetError) and _http_status(profile) == 404:
                 raise Undeliverable("M_NOT_FOUND")
+            # Encrypted, as Element does, when the person has a device that can read it.
+            encrypted = await self._has_device_keys(user_id)
             created = await self.client.room_create(
-                is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat
+                is_direct=True,
+                invite=[user_id],
+                preset=RoomPreset.trusted_private_chat,
+                initial_state=[EnableEncryptionBuilder().as_dict()] if encrypted else (),
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PlatformUnavailable(f"{what}: {exc!r}") from exc
         if isinstance(created, RoomCreateError):
             raise _refusal(what, created)
+        self._remember_created(created.room_id, user_id, encrypted)
         self._direct[user_id] = created.room_id
         await self._update_m_direct()
         return str(created.room_id)
+
+    def _remember_created(self, room_id: str, invitee: str, encrypted: bool) -> None:
+        """Tell nio of a direct room the bot has just created, before any sync brings it:
+        the first answer goes out at once, and in an encrypted room its key is shared
+        with the invitee's devices too, so they read it once they join."""
+        if room_id in self.client.rooms:
+            return
+        room = MatrixRoom(room_id, self.user_id, encrypted)
+        room.add_member(self.user_id, None, None)
+        room.add_member(invitee, None, None, invited=True)
+        self.client.rooms[room_id] = room
+        if encrypted:
+            self.client.encrypted_rooms.add(room_id)
+            if self.client.olm is not None:
+                self.client.olm.update_tracked_users(room)
+
+    async def _has_device_keys(self, user_id: str) -> bool:
+        path = Api._build_path(["keys", "query"])
+        response = await self.client.send(
+            "POST",
+            path,
+            json.dumps({"device_keys": {user_id: []}}),
+            headers={"Authorization": f"Bearer {self.client.access_token}"},
+        )
+        try:
+            if response.status != 200:
+                return False
+            body = await response.json()
+        finally:
+            response.release()
+        return bool((body.get("device_keys") or {}).get(user_id))
 
     def drop_direct(self, user_id: str, room_id: str) -> None:
         """Stop using a direct room the bot can no longer write to (nio keeps rooms the
@@ -487,6 +735,11 @@ class MatrixAdapter:
         when the homeserver refuses the event for good, PlatformUnavailable when it takes
         nothing now (no connection, rate limited, a server error), MatrixError otherwise.
         The homeserver turns a repeated `txn_id` (same device) into the first event."""
+        room = await self._known(room_id)
+        if room.encrypted:
+            if self.client.olm is None:  # nio would send it in plaintext
+                raise MatrixError(f"the encryption keys are not loaded: not sending to {room_id}")
+            self._apply_trust(room)
         for _ in range(attempts):
             try:
                 response = await self.client.room_send(
@@ -494,6 +747,11 @@ class MatrixAdapter:
                 )
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise PlatformUnavailable(f"could not reach the homeserver: {exc!r}") from exc
+            except OlmUnverifiedDeviceError as exc:
+                # A device the trust policy neither trusts nor blocks came in between.
+                raise PlatformUnavailable(f"could not send to {room_id}: {exc}") from exc
+            except LocalProtocolError as exc:
+                raise PlatformUnavailable(f"could not send to {room_id}: {exc}") from exc
             if not isinstance(response, RoomSendError):
                 return str(response.event_id)
             wait = _retry_after(response)
@@ -502,13 +760,85 @@ class MatrixAdapter:
             await asyncio.sleep(wait)
         raise PlatformUnavailable(f"could not send to {room_id}: still rate limited")
 
-    async def upload(self, attachment: File) -> str:
+    async def _known(self, room_id: str, wait: float = 10.0) -> MatrixRoom:
+        """The room as nio knows it: nio sends only to a room it knows (so never in
+        plaintext to a room that is encrypted). A room the bot has just created or joined
+        is known once a sync has brought it (the sync loop is told at once): wait that
+        long, not longer. Raises Undeliverable when the homeserver says the bot is not in
+        the room, PlatformUnavailable when it does not answer or the sync is late."""
+        room = self._room(room_id)
+        if room is not None:
+            return room
+        await self._check_member(room_id)
+        if asyncio.current_task() is self._task:
+            wait = 0  # called from the sync loop itself: no sync comes while it waits
+        async with self._known_room:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._known_room.wait_for(lambda: self._room(room_id) is not None), wait
+                )
+        room = self._room(room_id)
+        if room is None:
+            raise PlatformUnavailable(f"could not send to {room_id}: not synced yet")
+        return room
+
+    async def _check_member(self, room_id: str) -> None:
+        """Raises unless the homeserver says the bot is in the room."""
+        # (nio's room_get_state_event takes an error answer for the state's content)
+        path = Api._build_path(["rooms", room_id, "state", "m.room.create", ""])
+        what = f"could not send to {room_id}"
         try:
-            response, _keys = await self.client.upload(
+            response = await self.client.send(
+                "GET", path, headers={"Authorization": f"Bearer {self.client.access_token}"}
+            )
+            try:
+                body = await response.json(content_type=None)
+            except ValueError:
+                body = {}
+            finally:
+                response.release()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PlatformUnavailable(f"could not reach the homeserver: {exc!r}") from exc
+        if response.status != 200:
+            body = body if isinstance(body, dict) else {}
+            error = ErrorResponse(str(body.get("error", "")), body.get("errcode"), None)
+            error.transport_response = response
+            raise _refusal(what, error)
+
+    def _apply_trust(self, room: MatrixRoom) -> None:
+        """The trust policy, for every device of the room's members that nio knows: `tofu`
+        trusts a device the first time it is seen (and keeps that in the store: a device
+        blocked there stays blocked); `verified` blocks every device not verified in the
+        store. The room keys go only to trusted devices, and a change makes nio share a
+        new room key."""
+        olm = self.client.olm
+        if olm is None:
+            return
+        for user_id in room.users:
+            for device in self.client.device_store.active_user_devices(user_id):
+                if device.id == self.client.device_id and user_id == self.user_id:
+                    continue
+                if olm.is_device_verified(device) or olm.is_device_blacklisted(device):
+                    continue
+                if self.trust == "tofu":
+                    log.info("trusting %s's device %s on first use", user_id, device.id)
+                    self.client.verify_device(device)
+                else:
+                    log.info("%s's device %s is not verified: it gets no keys", user_id, device.id)
+                    self.client.blacklist_device(device)
+
+    async def upload(
+        self, attachment: File, encrypt: bool = False
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Upload a file; returns its mxc URI, and for an encrypted room the keys that
+        decrypt it (the file itself is then encrypted)."""
+        try:
+            response, keys = await self.client.upload(
                 io.BytesIO(attachment.content),
                 content_type=attachment.mimetype,
                 filename=attachment.filename,
                 filesize=len(attachment.content),
+                encrypt=encrypt,
             )
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PlatformUnavailable(f"could not reach the homeserver: {exc!r}") from exc
@@ -517,21 +847,22 @@ class MatrixAdapter:
         uri = getattr(response, "content_uri", None)
         if not uri:
             raise MatrixError(f"upload of {attachment.filename} failed: {response}")
-        return str(uri)
+        return str(uri), keys
 
     async def send_file(self, room_id: str, attachment: File, txn_id: str | None = None) -> str:
-        uri = await self.upload(attachment)
+        encrypted = (await self._known(room_id)).encrypted
+        uri, keys = await self.upload(attachment, encrypt=encrypted)
         msgtype = "m.image" if attachment.mimetype.startswith("image/") else "m.file"
-        return await self.send(
-            room_id,
-            {
-                "msgtype": msgtype,
-                "body": attachment.filename,
-                "url": uri,
-                "info": {"mimetype": attachment.mimetype, "size": len(attachment.content)},
-            },
-            txn_id=txn_id,
-        )
+        content: dict[str, Any] = {
+            "msgtype": msgtype,
+            "body": attachment.filename,
+            "info": {"mimetype": attachment.mimetype, "size": len(attachment.content)},
+        }
+        if encrypted and keys is not None:
+            content["file"] = {**keys, "url": uri, "mimetype": attachment.mimetype}
+        else:
+            content["url"] = uri
+        return await self.send(room_id, content, txn_id=txn_id)
 
 
 class MatrixMessenger:
@@ -564,6 +895,10 @@ class MatrixMessenger:
         id of the first is returned). Each event of an outbox message has a transaction id
         of its own, so a message sent again after a crash midway adds only the rest."""
         contents = translate.contents(message)
+        if message.in_reply_to and not self.adapter._is_direct(room_id):
+            # In a group room the answer replies to the command, so a busy room stays
+            # readable; a direct room is one conversation and stays plain.
+            contents[0] = translate.replying(contents[0], message.in_reply_to)
         ids: list[str] = []
         txn = None
         for index, content in enumerate(contents):

@@ -226,3 +226,9 @@ def _size(result: dict[str, Any]) -> int:
     """Bytes of the content as the homeserver counts them (compact UTF-8 JSON)."""
     text = json.dumps(result, ensure_ascii=False, separators=(",", ":"))
     return len(text.encode("utf-8", "surrogatepass"))
+
+
+def replying(content: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """The content as a reply to `event_id` (clients show the message it answers above
+    it); the body quotes nothing, as the spec now asks of replies."""
+    return {**content, "m.relates_to": {"m.in_reply_to": {"event_id": event_id}}}

@@ -58,7 +58,14 @@ def answer(
         return Outbound(inbound.platform, Delivery.DM, inbound.user, topic, parts, None, subject)
     if public:
         return Outbound(
-            inbound.platform, Delivery.CHANNEL, inbound.channel, topic, parts, None, subject
+            inbound.platform,
+            Delivery.CHANNEL,
+            inbound.channel,
+            topic,
+            parts,
+            None,
+            subject,
+            in_reply_to=inbound.event_id if inbound.action is None else None,
         )
     return Outbound(
         inbound.platform, Delivery.PRIVATE, inbound.user, topic, parts, inbound.channel, subject

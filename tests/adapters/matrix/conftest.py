@@ -14,12 +14,18 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pytest
 
+from adapters.matrix.client import MatrixAdapter
+from bot.app.service import Bot
+from bot.bootstrap import assemble
+from store.db import create_schema, make_engine, make_sessionmaker
+from store.uow import SqlUnitOfWorkFactory
 from tests.adapters.matrix.synapse import (
     MatrixUser,
     Synapse,
@@ -27,6 +33,8 @@ from tests.adapters.matrix.synapse import (
     ensure_synapse_venv,
     scratch_dir,
 )
+from tests.conftest import make_settings
+from tests.fakes import FakeClock
 
 T = TypeVar("T")
 
@@ -87,3 +95,82 @@ async def matrix_users(synapse: Synapse) -> AsyncIterator[MakeUser]:
     yield make
     for user in made:
         await user.close()
+
+
+# -- the bot on Synapse -----------------------------------------------------------------
+
+INTAKE = [
+    "Repair café network",
+    "Volunteer-run repair cafés in every neighbourhood.",
+    "Too much waste",
+    "Neighbours meet each month",
+    "grants",
+    "don't know",
+    "prototype",
+    "whether volunteers stay",
+    "civil society",
+    "finance",
+    "skip",
+    "English",
+]
+
+
+@dataclass
+class Net:
+    synapse: Synapse
+    bot: Bot
+    bot_user: str
+    staff: MatrixUser
+    start: Callable[..., Awaitable[MatrixAdapter]]  # keyword arguments go to MatrixAdapter
+    adapters: list[MatrixAdapter]
+
+    async def stop(self, adapter: MatrixAdapter) -> None:
+        """Stop a running bot (as a restart begins); `start` brings up the next one."""
+        await adapter.stop()
+        self.adapters.remove(adapter)
+
+
+@pytest.fixture
+async def net(synapse: Synapse, matrix_users: MakeUser, tmp_path: Path) -> AsyncIterator[Net]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/matrix.db"
+    engine = make_engine(url)
+    await create_schema(engine)
+    uow = SqlUnitOfWorkFactory(make_sessionmaker(engine))
+    bot_account = await matrix_users("sifbot")
+    staff = await matrix_users("staff")
+    # One peer per round: the flow below expects the request to go to bob alone.
+    settings = make_settings(url, sif_admins=f"matrix:{staff.user_id}", sif_fanout=1)
+    clock = FakeClock()
+    bot = assemble(settings, uow, clock).bot
+    adapters: list[MatrixAdapter] = []
+    localpart = bot_account.user_id.split(":")[0].lstrip("@")
+
+    async def start(**options: Any) -> MatrixAdapter:
+        adapter = MatrixAdapter(
+            bot,
+            homeserver=synapse.base_url,
+            user_id=bot_account.user_id,
+            password=f"pw-{localpart}",
+            store_path=tmp_path / "matrix-store",
+            **options,
+        )
+        await adapter.start()
+        adapters.append(adapter)
+        return adapter
+
+    yield Net(synapse, bot, bot_account.user_id, staff, start, adapters)
+    for adapter in adapters:
+        await adapter.stop()
+    await engine.dispose()
+
+
+async def open_dm(user: MatrixUser, bot_user: str) -> str:
+    room = await user.create_room(invite=[bot_user], is_direct=True)
+    await user.wait_joined(room, bot_user)
+    return room
+
+
+async def say(user: MatrixUser, room: str, text: str, bot_user: str, expect: str) -> dict[str, Any]:
+    await user.send_text(room, text)
+    (reply,) = await user.wait_for_message(room, bot_user, contains=expect, timeout=20)
+    return reply
