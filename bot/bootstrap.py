@@ -209,3 +209,27 @@ async def start_platforms(app: App, session: Any) -> Platforms:
         platforms.closers.append(matrix.stop)
         platforms.notes.append(f"Matrix: syncing as {settings.matrix_user_id}.")
     return platforms
+
+
+class PlatformError(RuntimeError):
+    """A platform refused an operator command; the message says why."""
+
+
+async def matrix_devices(
+    settings: Settings, member: str, action: str, device: str | None
+) -> list[str]:
+    """`sif-bot matrix devices|verify|block`: the bot's trust in a member's devices."""
+    from adapters.matrix.client import MatrixError, manage_devices
+
+    assert settings.matrix_homeserver and settings.matrix_user_id
+    try:
+        return await manage_devices(
+            homeserver=settings.matrix_homeserver,
+            user_id=settings.matrix_user_id,
+            store_path=settings.matrix_store_path,
+            member=member,
+            action=action,
+            device_id=device,
+        )
+    except MatrixError as exc:
+        raise PlatformError(str(exc)) from None

@@ -523,7 +523,9 @@ class MatrixAdapter:
         )
         if inbound is not None:
             if direct:
-                self._direct.setdefault(event.sender, room_id)
+                # Answers go where the person last wrote to the bot (say, the encrypted
+                # direct chat they opened after an older, unencrypted one).
+                self._direct[event.sender] = room_id
             await self.bot.handle(inbound)
 
     async def _on_reaction(self, room_id: str, event: ReactionEvent) -> None:
@@ -569,6 +571,7 @@ class MatrixAdapter:
             event = MegolmEvent.from_dict(source)
             decrypted: Any = None
             if isinstance(event, MegolmEvent):
+                event.room_id = room_id  # the sync's event knew it; the session is the room's
                 try:
                     decrypted = self.client.decrypt_event(event)
                 except EncryptionError:
@@ -739,6 +742,7 @@ class MatrixAdapter:
         if room.encrypted:
             if self.client.olm is None:  # nio would send it in plaintext
                 raise MatrixError(f"the encryption keys are not loaded: not sending to {room_id}")
+            await self._refresh_devices(room)
             self._apply_trust(room)
         for _ in range(attempts):
             try:
@@ -804,6 +808,18 @@ class MatrixAdapter:
             error = ErrorResponse(str(body.get("error", "")), body.get("errcode"), None)
             error.transport_response = response
             raise _refusal(what, error)
+
+    async def _refresh_devices(self, room: MatrixRoom) -> None:
+        """The room's members and their devices as they are now, so that the trust policy
+        sees every device the room key will go to (nio would fetch them itself, after the
+        policy, inside the send)."""
+        try:
+            if not room.members_synced:
+                await self.client.joined_members(room.room_id)
+            if self.client.should_query_keys:
+                await self.client.keys_query()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PlatformUnavailable(f"could not reach the homeserver: {exc!r}") from exc
 
     def _apply_trust(self, room: MatrixRoom) -> None:
         """The trust policy, for every device of the room's members that nio knows: `tofu`
@@ -964,3 +980,80 @@ def _inviter(response: SyncResponse, room_id: str) -> str | None:
         if getattr(event, "membership", None) == "invite" and getattr(event, "sender", None):
             return str(event.sender)
     return None
+
+
+async def manage_devices(
+    *,
+    homeserver: str,
+    user_id: str,
+    store_path: Path,
+    member: str,
+    action: str = "list",
+    device_id: str | None = None,
+) -> list[str]:
+    """For the operator (`sif-bot matrix devices|verify|block`): a member's devices as the
+    bot's store knows them, with their fingerprints and trust, after asking the homeserver
+    for the member's current devices; `verify` marks one verified (it then gets the room
+    keys under either trust policy), `block` marks it blocked (it never gets them). Runs
+    on the bot's own device, so only while the bot is stopped (the store's lock)."""
+    adapter = _Operator(homeserver=homeserver, user_id=user_id, store_path=store_path)
+    adapter._take_lock()
+    client = adapter.client
+    try:
+        saved = adapter._load("credentials.json")
+        if saved.get("user_id") != user_id or not saved.get("access_token"):
+            raise MatrixError(
+                f"no Matrix login of {user_id} in {store_path}: start the bot once first"
+            )
+        client.restore_login(user_id, saved["device_id"], saved["access_token"])
+        assert client.olm is not None
+        client.olm.users_for_key_query.add(member)
+        response = await client.keys_query()
+        if isinstance(response, ErrorResponse):
+            raise MatrixError(f"could not ask the homeserver for {member}'s devices: {response}")
+        devices = {d.id: d for d in client.device_store.active_user_devices(member)}
+        if action in ("verify", "block"):
+            device = devices.get(device_id or "")
+            if device is None:
+                known = ", ".join(sorted(devices)) or "none"
+                raise MatrixError(f"{member} has no device {device_id} (devices: {known})")
+            if action == "verify":
+                client.unblacklist_device(device)
+                client.verify_device(device)
+            else:
+                client.unverify_device(device)
+                client.blacklist_device(device)
+        lines = []
+        for device in sorted(devices.values(), key=lambda d: d.id):
+            if client.olm.is_device_blacklisted(device):
+                trust = "blocked"
+            elif client.olm.is_device_verified(device):
+                trust = "trusted"
+            else:
+                trust = "not seen in a room yet"
+            name = f" ({device.display_name})" if device.display_name else ""
+            key = " ".join(device.ed25519[i : i + 4] for i in range(0, len(device.ed25519), 4))
+            lines.append(f"{device.id}{name}: {trust}; session key {key}")
+        return lines or [f"{member} has no devices with encryption keys."]
+    finally:
+        await client.close()
+        adapter._release_lock()
+
+
+class _Operator(MatrixAdapter):
+    """The bot's device and store without a core: for operator commands."""
+
+    def __init__(self, *, homeserver: str, user_id: str, store_path: Path) -> None:
+        self.user_id = user_id
+        self.store_path = Path(store_path)
+        self._lock = None
+        saved = self._load("credentials.json")
+        self.client = AsyncClient(
+            homeserver,
+            user_id,
+            device_id=saved.get("device_id"),
+            store_path=str(self.store_path),
+            config=AsyncClientConfig(
+                encryption_enabled=True, store=SqliteStore, store_sync_tokens=False
+            ),
+        )

@@ -56,6 +56,19 @@ def _parser() -> argparse.ArgumentParser:
     grant.add_argument("identity")
     grant.add_argument("amount")
     grant.add_argument("reason", nargs="+")
+    matrix = sub.add_parser(
+        "matrix", help="the Matrix device's trust in members' devices (with the bot stopped)"
+    )
+    matrix_sub = matrix.add_subparsers(dest="matrix_cmd", required=True)
+    devices = matrix_sub.add_parser("devices", help="a member's devices and their trust")
+    devices.add_argument("member", help="@user:server")
+    for name, what in (
+        ("verify", "trust a device (compare its session key with the member's client first)"),
+        ("block", "never give a device the room keys"),
+    ):
+        step = matrix_sub.add_parser(name, help=what)
+        step.add_argument("member", help="@user:server")
+        step.add_argument("device", help="the device id, as `devices` lists it")
     return parser
 
 
@@ -187,6 +200,26 @@ async def _import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _matrix(args: argparse.Namespace, settings: Settings) -> int:
+    if not (settings.matrix_homeserver and settings.matrix_user_id):
+        print("sif-bot: set MATRIX_HOMESERVER and MATRIX_USER_ID first", file=sys.stderr)
+        return 2
+    from bot.bootstrap import PlatformError, matrix_devices
+
+    try:
+        lines = await matrix_devices(
+            settings,
+            args.member,
+            args.matrix_cmd if args.matrix_cmd != "devices" else "list",
+            getattr(args, "device", None),
+        )
+    except PlatformError as exc:
+        print(f"sif-bot: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
 def _read_script(name: str) -> list[str] | None:
     if name == "-":
         return sys.stdin.readlines()
@@ -217,6 +250,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.entrypoints import admin
 
         return await admin.run(args, settings)
+    if args.cmd == "matrix":
+        return await _matrix(args, settings)
     app = await build(settings)
     try:
         from bot.bootstrap import console_chat, console_messenger, console_script

@@ -1,8 +1,11 @@
-"""`!sif balance` round trips through a real Synapse, next to a bare matrix-nio echo bot.
+"""`!sif balance` round trips through a real Synapse, next to a bare matrix-nio echo bot,
+in an unencrypted direct room and in an encrypted one.
 
-Both bots run against the same local Synapse in the same run; a user driven by a plain
-HTTP client sends a message and waits for the bot's answer, one at a time. The ratio of
-the medians (sif-bot / echo) is the figure (goal ≤ 1.2); absolute numbers are mostly
+Both bots run against the same local Synapse in the same run; a user sends a message and
+waits for the bot's answer, one at a time: unencrypted, a user driven by a plain HTTP
+client; encrypted, a user with matrix-nio's encryption (tests/adapters/matrix/e2ee.py),
+next to an echo bot that encrypts too. The ratios of the medians (sif-bot / echo) are the
+figures (goals: ≤ 1.2 unencrypted, ≤ 1.2 encrypted); absolute numbers are mostly
 Synapse's own CPU and vary with the machine.
 
     .venv/bin/python tests/bench/matrix_bench.py [--messages 50]
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
 import tempfile
@@ -20,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from nio import AsyncClient, InviteMemberEvent, MatrixRoom, RoomMessageText
+from nio import AsyncClient, AsyncClientConfig, InviteMemberEvent, MatrixRoom, RoomMessageText
+from nio.store import SqliteStore
 
 from adapters.matrix.client import MatrixAdapter
 from bot.bootstrap import assemble
@@ -29,6 +34,7 @@ from bot.settings import load_settings
 from store.db import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from store.uow import SqlUnitOfWorkFactory
+from tests.adapters.matrix.e2ee import E2EEUser
 from tests.adapters.matrix.synapse import (
     MatrixUser,
     Synapse,
@@ -49,10 +55,38 @@ async def round_trips(
     return times
 
 
-async def echo_bot(synapse: Synapse, localpart: str) -> tuple[AsyncClient, asyncio.Task[None]]:
-    """The baseline: a minimal nio bot that answers every text with an m.notice."""
-    client = AsyncClient(synapse.base_url, f"@{localpart}:{synapse.server_name}")
+async def encrypted_round_trips(
+    user: E2EEUser, room: str, bot_user: str, text: str, expect: str, count: int
+) -> list[float]:
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        await user.send_text(room, text)
+        reply = await user.wait_for_message(room, bot_user, contains=expect, timeout=30)
+        assert reply.encrypted
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+async def echo_bot(
+    synapse: Synapse, localpart: str, store: Path | None = None
+) -> tuple[AsyncClient, asyncio.Task[None]]:
+    """The baseline: a minimal nio bot that answers every text with an m.notice; with a
+    store, with encryption (nio's own sync loop does the key upkeep), trusting every
+    device."""
+    config = None
+    if store is not None:
+        await asyncio.to_thread(store.mkdir, parents=True, exist_ok=True)
+        config = AsyncClientConfig(encryption_enabled=True, store=SqliteStore)
+    client = AsyncClient(
+        synapse.base_url,
+        f"@{localpart}:{synapse.server_name}",
+        store_path=str(store) if store else "",
+        config=config,
+    )
     await client.login(f"pw-{localpart}")
+    if store is not None:
+        await client.keys_upload()
     await client.sync(timeout=0)
 
     async def on_text(room: MatrixRoom, event: RoomMessageText) -> None:
@@ -61,6 +95,7 @@ async def echo_bot(synapse: Synapse, localpart: str) -> tuple[AsyncClient, async
                 room.room_id,
                 "m.room.message",
                 {"msgtype": "m.notice", "body": "echo " + event.body},
+                ignore_unverified_devices=True,
             )
 
     async def on_invite(room: MatrixRoom, event: InviteMemberEvent) -> None:
@@ -84,6 +119,7 @@ async def main() -> None:
     parser.add_argument("--messages", type=int, default=50)
     args = parser.parse_args()
     ensure_synapse_venv()
+    user_dir = tempfile.mkdtemp(prefix="sif-bench-user-")
     async with synapse_server() as synapse:
         user = await synapse.register(synapse.unique_localpart("user"))
         echo_name = synapse.unique_localpart("echo")
@@ -98,6 +134,20 @@ async def main() -> None:
         echo = await round_trips(user, room, client.user_id, "ping", "echo ping", args.messages)
         task.cancel()
         await client.close()
+
+        with tempfile.TemporaryDirectory() as tmp:
+            secret = await E2EEUser.register(synapse, "secret", Path(user_dir))
+            name = synapse.unique_localpart("echo-e2ee")
+            await synapse.register(name)
+            client, task = await echo_bot(synapse, name, Path(tmp) / "echo")
+            room = await secret.create_room(invite=[client.user_id], is_direct=True)
+            await secret.wait_joined(room, client.user_id)
+            await encrypted_round_trips(secret, room, client.user_id, "warm", "echo warm", 5)
+            echo_e2ee = await encrypted_round_trips(
+                secret, room, client.user_id, "ping", "echo ping", args.messages
+            )
+            task.cancel()
+            await client.close()
 
         with tempfile.TemporaryDirectory() as tmp:
             db_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
@@ -122,12 +172,25 @@ async def main() -> None:
             ours = await round_trips(
                 user, room, sif.user_id, "!sif balance", "Your balance", args.messages
             )
+            room = await secret.create_room(invite=[sif.user_id], is_direct=True)
+            await secret.wait_joined(room, sif.user_id)
+            await encrypted_round_trips(
+                secret, room, sif.user_id, "!sif balance", "Your balance", 5
+            )
+            ours_e2ee = await encrypted_round_trips(
+                secret, room, sif.user_id, "!sif balance", "Your balance", args.messages
+            )
+            await secret.close()
             await adapter.stop()
             await engine.dispose()
         await user.close()
+    shutil.rmtree(user_dir, ignore_errors=True)
     base = summary("bare nio echo bot", echo)
     mine = summary("sif-bot !sif balance", ours)
     print(f"ratio sif-bot / echo (medians): {mine / base:.2f} (goal ≤ 1.2)")
+    base = summary("encrypted nio echo bot", echo_e2ee)
+    mine = summary("sif-bot !sif balance, encrypted", ours_e2ee)
+    print(f"ratio sif-bot / echo, encrypted (medians): {mine / base:.2f} (goal ≤ 1.2)")
 
 
 if __name__ == "__main__":
