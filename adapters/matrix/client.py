@@ -63,6 +63,7 @@ from nio import (
 from nio.store import SqliteStore
 
 from adapters.matrix import translate
+from adapters.matrix.cross_signing import CrossSigningError, ensure_cross_signed
 from bot.messages import Delivery, File, Outbound
 from bot.ports import Core as Bot
 from bot.ports import PlatformUnavailable, Status, Undeliverable
@@ -233,6 +234,7 @@ class MatrixAdapter:
         await self._login()
         # The device's keys are on the homeserver before it joins or says anything.
         await self._upload_keys()
+        await self._cross_sign()
         token = self._load("sync.json").get("next_batch")
         if not token:
             # A new device: catch up without answering anything from before now.
@@ -401,6 +403,29 @@ class MatrixAdapter:
                     f"the old one), or put the old store back in {self.store_path}"
                 )
             log.warning("could not upload the device keys: %s", response.message)
+
+    async def _cross_sign(self) -> None:
+        """Sign this device with the account's own cross-signing keys (kept in the store),
+        so clients that share room keys only with cross-signed devices still write to the
+        bot. A failure is logged: the bot works without it for clients that do not ask."""
+        try:
+            outcome = await ensure_cross_signed(
+                self.client, password=self.password, store_path=self.store_path
+            )
+        except CrossSigningError as exc:
+            log.warning("could not cross-sign Matrix device %s: %s", self.client.device_id, exc)
+            return
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.warning("could not cross-sign Matrix device %s: %r", self.client.device_id, exc)
+            return
+        if outcome == "no-password":
+            log.warning(
+                "Matrix device %s is not cross-signed: the account has other cross-signing "
+                "keys, and replacing them needs MATRIX_PASSWORD",
+                self.client.device_id,
+            )
+        elif outcome == "signed":
+            log.info("Matrix device %s is now cross-signed", self.client.device_id)
 
     async def _upkeep(self) -> None:
         """What nio's own sync loop does after each sync, for ours: the device's one-time

@@ -21,6 +21,7 @@ from bot.domain.ledger import AccountKey, format_sif
 from tests.adapters.matrix.conftest import INTAKE, MakeUser, Net, open_dm
 from tests.adapters.matrix.e2ee import E2EEUser, E2EEUsers, Message
 from tests.adapters.matrix.synapse import Synapse
+from tests.adapters.matrix.test_cross_signing import assert_cross_signed, seen_keys
 
 NOTICE_START = UNDECRYPTABLE_NOTICE.split(":")[0]
 
@@ -383,3 +384,21 @@ async def test_verified_only_blocks_unverified_devices_until_the_operator_verifi
 def spaced(user: E2EEUser) -> str:
     key = user.client.olm.account.identity_keys["ed25519"]
     return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
+
+
+async def test_the_bots_device_is_cross_signed_and_stays_so_across_a_new_device(
+    net: Net, matrix_users: MakeUser, tmp_path: Path
+) -> None:
+    adapter = await net.start()
+    observer = await matrix_users("observer")
+    master = assert_cross_signed(
+        await seen_keys(observer, net.bot_user), net.bot_user, adapter.client.device_id
+    )
+    await net.stop(adapter)
+    for lost in (tmp_path / "matrix-store").glob("*.db"):
+        lost.unlink()  # a new device, the same account and cross-signing keys
+    adapter = await net.start()
+    again = assert_cross_signed(
+        await seen_keys(observer, net.bot_user), net.bot_user, adapter.client.device_id
+    )
+    assert again == master
