@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
+from bot.i18n import _
 from conversations import spans as _spans
 
 
@@ -42,6 +43,8 @@ class Inbound:
     # True when the person clearly addressed a command (Slack `/sif`, Matrix `!sif`), so
     # the text is never taken as an answer in a conversation
     explicit: bool = False
+    # the person's locale as their platform knows it ("fr-FR"), when it says
+    locale: str | None = None
 
 
 # -- parts ----------------------------------------------------------------------------
@@ -108,8 +111,9 @@ _MARKS: dict[type, str] = {Text: "", Code: "`", Strong: "*"}
 
 def say(template: str, /, **values: Any) -> Parts:
     """Parts from one of the core's templates: `code` and *strong* are the template's own
-    marks; every value is filled in as plain text, whatever characters it holds."""
-    return from_spans(_spans.fill(template, values))
+    marks; every value is filled in as plain text, whatever characters it holds. The
+    template is translated into the language being written in first."""
+    return from_spans(_spans.fill(_(template), values))
 
 
 def from_spans(items: Iterable[_spans.Span]) -> Parts:

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./sif.db"
     sif_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     sif_staff_channel: str = ""
+    # the community's language: for members who chose none, staff posts and the digest
+    sif_language: Literal["en", "nl", "fr", "de"] = "en"
     sif_community_name: str = "Social Innovation Factory"
     sif_tags: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_TAGS))
 

@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bot.domain.ids import MemberId
 from bot.domain.records import Community, Member, Role
+from bot.i18n import speaking
 from bot.messages import Body, Button, Delivery, Outbound, as_parts, compose
 from bot.ports import UnitOfWork
 from bot.settings import Settings
+
+# A message's text, or a function that writes it: called in the recipient's language.
+Written = Body | Callable[[], Body]
+
+
+def language_of(member: Member | None, settings: Settings) -> str:
+    """The language the bot speaks to a member: their choice, else their platform's
+    locale, else the community's."""
+    if member is not None:
+        return member.language or member.locale or settings.sif_language
+    return settings.sif_language
+
+
+def write(text: Written, language: str) -> Body:
+    """The text in that language (a plain text is already written)."""
+    if callable(text):
+        with speaking(language):
+            return text()
+    return text
 
 
 def platform_of(community_key: str) -> str:
@@ -22,7 +42,7 @@ class Notice:
     """A direct message to a member, to be looked up with others (`Notices.dm_ids`)."""
 
     member: MemberId
-    body: Body
+    body: Written
     topic: str
     subject: str | None = None
     buttons: tuple[Button, ...] = ()
@@ -39,18 +59,21 @@ class Notices:
     def dm(
         self,
         member: Member,
-        body: Body,
+        body: Written,
         *,
         topic: str,
         subject: str | None = None,
         buttons: tuple[Button, ...] = (),
     ) -> None:
-        """A direct message, on the preferred platform when the member is on it."""
+        """A direct message, on the preferred platform when the member is on it; a body
+        given as a function is written in the member's language."""
         if not member.identities:
             return
         preferred = [i for i in member.identities if i.platform == self.platform]
         identity = (preferred or list(member.identities))[0]
-        parts = compose(body, buttons)
+        language = language_of(member, self.settings)
+        with speaking(language):
+            parts = compose(write(body, language), buttons)
         self.outbound.append(
             Outbound(
                 identity.platform, Delivery.DM, identity.external_id, topic, parts, None, subject
@@ -60,7 +83,7 @@ class Notices:
     async def dm_id(
         self,
         member: MemberId,
-        body: Body,
+        body: Written,
         *,
         topic: str,
         subject: str | None = None,
@@ -87,13 +110,17 @@ class Notices:
         """The community's staff channel on its platform ("" when none is set)."""
         return self.settings.staff_channel(platform_of(self.community.key))
 
-    async def staff(self, body: Body, *, topic: str, subject: str | None = None) -> None:
-        """Post to the staff channel; without one, DM every staff member and admin."""
+    async def staff(self, body: Written, *, topic: str, subject: str | None = None) -> None:
+        """Post to the staff channel, in the community's language; without one, DM every
+        staff member and admin (each in their own, when the body is a function)."""
         platform = platform_of(self.community.key)
         channel = self.staff_channel()
         if channel:
+            language = self.settings.sif_language
+            with speaking(language):
+                parts = as_parts(write(body, language))
             self.outbound.append(
-                Outbound(platform, Delivery.CHANNEL, channel, topic, as_parts(body), None, subject)
+                Outbound(platform, Delivery.CHANNEL, channel, topic, parts, None, subject)
             )
             return
         for member in await self.uow.members.all(self.community.id):

@@ -28,6 +28,7 @@ from bot.app.handlers.conversation import (
 )
 from bot.app.identity import forgotten_before
 from bot.app.limits import RateLimiter, Verdict
+from bot.app.notices import language_of
 from bot.app.observability import Metrics, new_request_id
 from bot.app.outbox import Relay
 from bot.commands import (
@@ -45,7 +46,7 @@ from bot.commands import (
 from bot.commands.parser import is_help_topic
 from bot.domain import ledger
 from bot.domain.records import Community, Conversation, Member, Role
-from bot.i18n import plural
+from bot.i18n import normalize, plural, speaking, switch
 from bot.messages import (
     Delivery,
     Inbound,
@@ -146,6 +147,8 @@ class Bot:
         self.flows = flows if flows is not None else load_flows(settings.sif_flows_path)
         self.uow_factory = uow_factory
         self.settings = settings
+        # the language each person was last answered in (see `_language_hint`)
+        self._languages: dict[tuple[str, str], str] = {}
         self.clock = clock
         self.relay = relay or Relay.from_settings(uow_factory, clock, settings)
         self.community_names = community_names or {}
@@ -183,7 +186,8 @@ class Bot:
             community=inbound.community_key,
         ):
             try:
-                messages, in_ack = await self._handle(inbound, report, answer_in_ack)
+                with speaking(self._language_hint(inbound)):
+                    messages, in_ack = await self._handle(inbound, report, answer_in_ack)
                 if report.outcome == "refused" and not messages and not in_ack:
                     report.outcome = "duplicate"  # a refusal already given for this event
                 if committed is not None:
@@ -378,6 +382,7 @@ class Bot:
                     )
                 own_community = community  # the inbound's, before a linked account moves it
                 caller, is_new = await self._caller(uow, community, inbound)
+                self._speak_to(inbound, caller)
                 # Active now, before the command runs: `balances` typed by staff shows them
                 # active today, not "never".
                 await uow.members.touch(caller.id, now)
@@ -441,9 +446,22 @@ class Bot:
                 return None
             if caller.community != community.id:
                 community = await uow.communities.get(caller.community) or community
+            self._speak_to(inbound, caller)
             ctx = self._context(uow, community, caller, inbound)
             await self._run_command(ctx, command)
             return ctx.outbound if _private(ctx) else None
+
+    def _language_hint(self, inbound: Inbound) -> str:
+        """The language to answer in before the caller is looked up (a refusal of a
+        message too long, say): theirs when seen before, else their platform's locale,
+        else the community's."""
+        known = self._languages.get((inbound.platform, inbound.user))
+        return known or normalize(inbound.locale) or self.settings.sif_language
+
+    def _speak_to(self, inbound: Inbound, caller: Member) -> None:
+        language = language_of(caller, self.settings)
+        self._languages[(inbound.platform, inbound.user)] = language
+        switch(language)
 
     def _context(
         self, uow: UnitOfWork, community: Community, caller: Member, inbound: Inbound

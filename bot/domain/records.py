@@ -57,6 +57,10 @@ class Member:
     identities: tuple[Identity, ...] = field(default_factory=tuple)
     profile: dict[str, Any] = field(default_factory=dict)
     last_active: datetime | None = field(default=None, compare=False)  # last command or answer
+    # the language the bot speaks to them: their choice (`language nl`), else their
+    # platform's locale (Slack's), else the community's (SIF_LANGUAGE)
+    language: str | None = None
+    locale: str | None = None
 
 
 @dataclass(frozen=True)
