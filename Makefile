@@ -14,6 +14,10 @@ DEV_STAMP := $(VENV)/.installed-dev
 PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip --quiet \
 	--disable-pip-version-check --no-input
 
+# The translation catalogs (bot/i18n/locales/*/LC_MESSAGES/sif.po) compiled for the bot.
+COMPILE_CATALOGS := test ! -d bot/i18n || { echo "Compiling the translations (nl, fr, de)..." \
+	&& $(BIN)/python -m bot.i18n.catalogs compile; }
+
 $(BIN)/python:
 	@echo "Creating $(VENV) with $(PYTHON)..."
 	@$(PYTHON) -m venv $(VENV)
@@ -22,11 +26,13 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	@echo "Installing sif-bot and its libraries into $(VENV) (a minute or two the first time)..."
 	@$(PIP) install -e .
+	@$(COMPILE_CATALOGS)
 	@touch $@
 
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	@echo "Installing sif-bot with its development tools into $(VENV)..."
 	@$(PIP) install -e '.[dev]'
+	@$(COMPILE_CATALOGS)
 	@touch $@ $(STAMP)
 
 run: $(STAMP)

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from bot.i18n import _
+from bot.i18n import current as current_language
 from conversations import spans as _spans
 
 
@@ -181,6 +182,9 @@ class Outbound:
     # the platform's id of the message this one answers (a public answer in a channel),
     # for platforms that show replies to a message (Matrix group rooms)
     in_reply_to: str | None = None
+    # the language it is written in: the one in effect when it was made (the recipient's
+    # for a notice); the platform's own words (hints, buttons) follow it when it is sent
+    language: str = field(default_factory=current_language, compare=False)
     # until when this process holds the stored message for sending (see bot.app.outbox)
     held_until: datetime | None = field(default=None, compare=False)
     # sends started so far (this one included) and when it was stored, for giving up

@@ -28,6 +28,7 @@ from conversations.amounts import (
     is_amount,
     read_amount,
 )
+from conversations.i18n import gettext, number
 from conversations.spans import Span
 
 # Longer input is refused before it is even cleaned: no answer in any flow is this long.
@@ -107,7 +108,8 @@ class Parsed:
 
 
 def _refuse(template: str, **values: Any) -> Parsed:
-    """A refusal whose reason is the template with the values filled in as plain text."""
+    """A refusal whose reason is the template (translated by the caller, with `gettext`)
+    with the values filled in as plain text."""
     return Parsed(reason=spans.spans(template, **values))
 
 
@@ -133,8 +135,8 @@ def parse_answer(question: Question, text: str, context: Context) -> Parsed:
     cleaned = clean(text)
     if not cleaned:
         if question.optional:
-            return _refuse("Please type an answer, or `skip` to leave this one out.")
-        return _refuse("Please type an answer; this question needs one.")
+            return _refuse(gettext("Please type an answer, or `skip` to leave this one out."))
+        return _refuse(gettext("Please type an answer; this question needs one."))
     return _PARSERS[question.kind](question, cleaned, context)
 
 
@@ -148,28 +150,38 @@ def validate(question: Question, value: Any, context: Context) -> str | None:
 
 
 def format_answer(question: Question, value: Any) -> str:
-    """A normalized answer as a person reads it (their words: plain text, never markup)."""
+    """A normalized answer as a person reads it, in the language being written in: the
+    labels of choices translated, their words as given (plain text, never markup)."""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return gettext("yes") if value else gettext("no")
     if question.kind is Kind.AMOUNT and isinstance(value, dict):
         return format_amount(value)
     if question.kind is Kind.TAG_LEVELS and isinstance(value, dict):
         return ", ".join(f"{tag}:{level}" for tag, level in value.items())
     if isinstance(value, dict) and ("choice" in value or "choices" in value):
         chosen = value.get("choices", [value.get("choice", "")])
-        text = ", ".join(str(c) for c in chosen) if isinstance(chosen, list) else str(chosen)
+        items = chosen if isinstance(chosen, list) else [chosen]
+        text = ", ".join(choice_label(c) for c in items)
         note = value.get("note") or ""
         return f"{text} — {note}" if note else text
+    is_choice = question.kind in (Kind.CHOICE, Kind.MULTI)
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return str(value)
+        return ", ".join(choice_label(v) if is_choice else str(v) for v in value)
+    return choice_label(value) if is_choice else str(value)
+
+
+def choice_label(choice: Any) -> str:
+    """A choice as shown: its label in the language being written in (a choice is stored
+    as the flow's English word)."""
+    text = str(choice)
+    return gettext(text) if text else text
 
 
 def _too_long(question: Question, length: int) -> Parsed:
     if question.kind is Kind.TEXT:
-        template = "That is too long ({length} characters; at most {most})."
+        template = gettext("That is too long ({length} characters; at most {most}).")
     else:
-        template = "That is far too long for this question ({length} characters)."
+        template = gettext("That is far too long for this question ({length} characters).")
     return _refuse(template, length=length, most=question.max_len)
 
 
@@ -215,34 +227,43 @@ def pick(
 
 
 def _resolve(token: str, options: Sequence[str]) -> str | None:
-    """The option a token means: its number, the word, a unique prefix or a close spelling."""
-    return pick(token.strip(), options, {match_key(o): o for o in options}, match_key)
+    """The option a token means: its number, the word (English, or its label in the
+    language being written in), a unique prefix or a close spelling."""
+    names = {match_key(o): o for o in options}
+    for option in options:
+        names.setdefault(match_key(choice_label(option)), option)
+    names.pop("", None)
+    return pick(token.strip(), options, names, match_key)
 
 
 def numbered(choices: Sequence[str]) -> str:
-    """The choices with their numbers, as a person picks them: '1. idea, 2. pilot'."""
-    return ", ".join(f"{i}. {c}" for i, c in enumerate(choices, 1))
+    """The choices with their numbers, as a person picks them: '1. idea, 2. pilot' (their
+    labels in the language being written in)."""
+    return ", ".join(f"{i}. {choice_label(c)}" for i, c in enumerate(choices, 1))
 
 
 def _wrong_choice(question: Question, item: str) -> Parsed:
     if re.fullmatch(r"[0-9]{1,3}", item.strip()):
         return _refuse(
-            "There is no choice {n}; pick a number from 1 to {count}: {choices}.",
+            gettext("There is no choice {n}; pick a number from 1 to {count}: {choices}."),
             n=item.strip(),
             count=len(question.choices),
             choices=numbered(question.choices),
         )
-    return _refuse(
-        "{item} is not one of the choices ({choices}){hint}.",
-        item=quote(item),
-        choices=numbered(question.choices),
-        hint="; add your own words after a dash" if question.allow_note else "",
-    )
+    if question.allow_note:
+        template = gettext(
+            "{item} is not one of the choices ({choices}); add your own words after a dash."
+        )
+    else:
+        template = gettext("{item} is not one of the choices ({choices}).")
+    return _refuse(template, item=quote(item), choices=numbered(question.choices))
 
 
 _CHOICE_NOTE_SEP = re.compile(r"\s*,\s*|\s+-{1,2}\s+|\s*[–—:]\s*")
 _MULTI_NOTE_SEP = re.compile(r"\s+-{1,2}\s+|\s*[–—:]\s*")
-_ITEM_SEP = re.compile(r"\s*(?:[,;/&+]|\band\b)\s*", re.IGNORECASE)
+# "sales and grants", and the same with the Dutch, French and German "and"
+_JOINING_WORDS = ("and", "en", "et", "und")
+_ITEM_SEP = re.compile(r"\s*(?:[,;/&+]|\b(?:and|en|et|und)\b)\s*", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"\x00([0-9]+)\x00")
 
 
@@ -257,7 +278,7 @@ def _with_note(question: Question, value: dict[str, Any], note: str) -> Parsed:
     """A CHOICE/MULTI answer with its note, unless the note is too long."""
     if len(note) > question.max_len:
         return _refuse(
-            "Your note is too long ({length} characters; at most {most}).",
+            gettext("Your note is too long ({length} characters; at most {most})."),
             length=len(note),
             most=question.max_len,
         )
@@ -267,7 +288,7 @@ def _with_note(question: Question, value: dict[str, Any], note: str) -> Parsed:
 def _parse_text(question: Question, text: str, context: Context) -> Parsed:
     if len(text) < question.min_len:
         return _refuse(
-            "That is too short ({length} characters; at least {least}).",
+            gettext("That is too short ({length} characters; at least {least})."),
             length=len(text),
             least=question.min_len,
         )
@@ -305,12 +326,16 @@ def _parse_multi(question: Question, text: str, context: Context) -> Parsed:
     # Choices that contain a separator ("research and development") are swapped for a
     # placeholder first so the split below cannot cut them in two. NUL is safe as a marker:
     # clean() removed every control character from the input.
-    for i, choice in sorted(enumerate(question.choices), key=lambda ic: -len(ic[1])):
+    # Their translated labels too ("onderzoek en ontwikkeling").
+    named = list(enumerate(question.choices))
+    named += [(i, choice_label(choice)) for i, choice in enumerate(question.choices)]
+    for i, choice in sorted(named, key=lambda ic: -len(ic[1])):
         if _ITEM_SEP.search(choice):
             head = re.sub(re.escape(choice), f"\x00{i}\x00", head, flags=re.IGNORECASE)
     items = [item for item in _ITEM_SEP.split(head) if item.strip()]
     if len(items) > MAX_ITEMS:
-        return _refuse("That is too many choices (at most {most}).", most=len(question.choices))
+        many = gettext("That is too many choices (at most {most}).")
+        return _refuse(many, most=len(question.choices))
     chosen: list[str] = []
     for item in items:
         resolved = _resolve_item(question, item.strip())
@@ -319,7 +344,8 @@ def _parse_multi(question: Question, text: str, context: Context) -> Parsed:
         chosen.extend(c for c in resolved if c not in chosen)
     if not chosen:
         return _refuse(
-            "Please choose at least one of: {choices}.", choices=numbered(question.choices)
+            gettext("Please choose at least one of: {choices}."),
+            choices=numbered(question.choices),
         )
     if not question.allow_note:
         return Parsed(chosen)
@@ -371,21 +397,29 @@ def _fmt_bound(bound: float) -> str:
 
 def _number_rule(question: Question) -> Parsed:
     lo, hi = question.minimum, question.maximum
-    if lo is not None and hi is not None:
-        template = "The answer must be {what} between {lo} and {hi}."
+    if question.integer:
+        if lo is not None and hi is not None:
+            template = gettext("The answer must be a whole number between {lo} and {hi}.")
+        elif lo is not None:
+            template = gettext("The answer must be a whole number of at least {lo}.")
+        elif hi is not None:
+            template = gettext("The answer must be a whole number of at most {hi}.")
+        else:
+            template = gettext("The answer must be a whole number.")
+    elif lo is not None and hi is not None:
+        template = gettext("The answer must be a number between {lo} and {hi}.")
     elif lo is not None:
-        template = "The answer must be {what} of at least {lo}."
+        template = gettext("The answer must be a number of at least {lo}.")
     elif hi is not None:
-        template = "The answer must be {what} of at most {hi}."
+        template = gettext("The answer must be a number of at most {hi}.")
     else:
-        template = "The answer must be {what}."
-    what = "a whole number" if question.integer else "a number"
+        template = gettext("The answer must be a number.")
     bounds = {name: _fmt_bound(v) for name, v in (("lo", lo), ("hi", hi)) if v is not None}
-    return _refuse(template, what=what, **bounds)
+    return _refuse(template, **bounds)
 
 
-_YES = frozenset({"yes", "y", "ja", "oui"})
-_NO = frozenset({"no", "n", "nee", "non"})
+_YES = frozenset({"yes", "y", "ja", "j", "oui"})
+_NO = frozenset({"no", "n", "nee", "non", "nein"})
 
 
 def _parse_yesno(question: Question, text: str, context: Context) -> Parsed:
@@ -394,7 +428,7 @@ def _parse_yesno(question: Question, text: str, context: Context) -> Parsed:
         return Parsed(True)
     if word in _NO:
         return Parsed(False)
-    return _refuse("Please answer yes or no.")
+    return _refuse(gettext("Please answer yes or no."))
 
 
 def _resolve_tag(token: str, tags: Sequence[str]) -> str | None:
@@ -418,11 +452,20 @@ def _resolve_tag(token: str, tags: Sequence[str]) -> str | None:
 def _unknown_tag(token: str, tags: Sequence[str]) -> Parsed:
     if not tags:
         return _refuse(
-            "{token} is not a tag; tags look like business-model or finance.", token=quote(token)
+            gettext("{token} is not a tag; tags look like business-model or finance."),
+            token=quote(token),
         )
-    shown = ", ".join(tags[:40]) + (f" and {len(tags) - 40} more" if len(tags) > 40 else "")
+    if len(tags) > 40:
+        return _refuse(
+            gettext("{token} is not one of this community's tags: {shown} and {more} more."),
+            token=quote(token),
+            shown=", ".join(tags[:40]),
+            more=len(tags) - 40,
+        )
     return _refuse(
-        "{token} is not one of this community's tags: {shown}.", token=quote(token), shown=shown
+        gettext("{token} is not one of this community's tags: {shown}."),
+        token=quote(token),
+        shown=", ".join(tags),
     )
 
 
@@ -431,8 +474,9 @@ def _tag_tokens(text: str, tags: Sequence[str]) -> list[str] | None:
     if len(text) > TAGS_MAX_CHARS:
         return None
     tokens = [t for t in re.split(r"[\s,;/]+", text) if t and t not in ("&", "+")]
-    # "finance and legal": "and" is a joining word unless the community really has that tag.
-    tokens = [t for t in tokens if t.casefold() != "and" or "and" in tags]
+    # "finance and legal": "and" (en, et, und) is a joining word unless the community
+    # really has that tag.
+    tokens = [t for t in tokens if t.casefold() not in _JOINING_WORDS or t.casefold() in tags]
     return tokens if len(tokens) <= MAX_ITEMS else None
 
 
@@ -442,7 +486,7 @@ def _parse_tags(question: Question, text: str, context: Context) -> Parsed:
     leveled = question.kind is Kind.TAG_LEVELS
     tokens = _tag_tokens(re.sub(r"\s*[:=]\s*", ":", text) if leveled else text, tags)
     if tokens is None:
-        return _refuse("That is too many tags (at most {most}).", most=MAX_ITEMS)
+        return _refuse(gettext("That is too many tags (at most {most})."), most=MAX_ITEMS)
     levels: dict[str, int] = {}  # in the order first named
     for token in tokens:
         name, _, level = token.partition(":") if leveled else (token, "", "")
@@ -450,10 +494,13 @@ def _parse_tags(question: Question, text: str, context: Context) -> Parsed:
         if tag is None:
             return _unknown_tag(name, tags)
         if level and level not in ("1", "2", "3"):
-            return _refuse("The level of {tag} must be 1, 2 or 3 (like {tag}:3).", tag=tag)
+            level_rule = gettext("The level of {tag} must be 1, 2 or 3 (like {tag}:3).")
+            return _refuse(level_rule, tag=tag)
         levels[tag] = int(level) if level else 2  # a tag given twice keeps its last level
     if not levels:
-        return _refuse("Please name at least one tag" + (", like finance:3." if leveled else "."))
+        if leveled:
+            return _refuse(gettext("Please name at least one tag, like finance:3."))
+        return _refuse(gettext("Please name at least one tag."))
     return Parsed(levels if leveled else list(levels))
 
 
@@ -470,13 +517,15 @@ def _parse_amount(question: Question, text: str, context: Context) -> Parsed:
     try:
         low, high, currency = read_amount(text)
     except NotAnAmount as refused:
-        return _refuse(refused.reason, word=quote(refused.word))
+        return _refuse(gettext(refused.reason), word=quote(refused.word))
     if low is not None and high is not None and low > high:
         return _refuse(
-            "The range starts above where it ends ({low:,} is more than {high:,}); "
-            "please put the lower amount first.",
-            low=low,
-            high=high,
+            gettext(
+                "The range starts above where it ends ({low} is more than {high}); "
+                "please put the lower amount first."
+            ),
+            low=number(low),
+            high=number(high),
         )
     return Parsed({"low": low, "high": high, "currency": currency, "text": text})
 
@@ -603,6 +652,7 @@ __all__ = [
     "Kind",
     "Parsed",
     "Question",
+    "choice_label",
     "clean",
     "format_answer",
     "match_key",

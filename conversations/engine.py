@@ -9,7 +9,9 @@ functions here take a state and a line of text and return the next :class:`Step`
 closing summary. They do no I/O, never raise on any input string, and never store an
 answer that fails validation. Reading and checking one answer is
 :mod:`conversations.answers`; what a step says is a tuple of styled spans
-(:mod:`conversations.spans`) in which people's words are always plain text.
+(:mod:`conversations.spans`) in which people's words are always plain text. What it
+says, and the flow's own texts, are written in the reader's language at the moment they
+are said (:mod:`conversations.i18n`); choices are stored as the flow's English words.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from typing import Any
 
 from conversations import spans
 from conversations.answers import (
-    AMOUNT_HELP,
     FUZZY_MAX,
     MAX_INPUT,
     TAG_PATTERN,
@@ -39,6 +40,7 @@ from conversations.answers import (
     quote,
     validate,
 )
+from conversations.i18n import N_, gettext
 from conversations.spans import Span
 
 # The control words, understood at every question (and `confirm` at the end); the core
@@ -50,8 +52,21 @@ CONFIRM = "confirm"  # the word that submits, and the position after the last qu
 # is the word that throws the answers away.
 PAUSE_WORDS = frozenset({"stop", "quit", "exit"})
 CONTROL_WORDS = frozenset({BACK, SKIP, EDIT, STATUS, HELP, CANCEL, CONFIRM}) | PAUSE_WORDS
-CONFIRM_WORDS = frozenset({CONFIRM, "yes", "y", "ok", "okay", "submit"})  # all submit
+# All submit (with "ja" and "oui", as Dutch, German and French people say yes).
+CONFIRM_WORDS = frozenset({CONFIRM, "yes", "y", "ok", "okay", "submit", "ja", "oui"})
 CONFIRM_CHOICES = (CONFIRM, EDIT, CANCEL)  # the buttons of the confirm step
+# The control words as people also type them in Dutch, French and German: understood
+# like the English ones (which the bot's messages always show, in every language).
+ALIASES = {
+    "terug": BACK, "retour": BACK, "zurück": BACK,
+    "overslaan": SKIP, "passer": SKIP, "überspringen": SKIP,
+    "wijzig": EDIT, "wijzigen": EDIT, "modifier": EDIT, "ändern": EDIT,
+    "statut": STATUS,
+    "hulp": HELP, "aide": HELP, "hilfe": HELP,
+    "annuleren": CANCEL, "annuler": CANCEL, "abbrechen": CANCEL,
+    "bevestigen": CONFIRM, "confirmer": CONFIRM, "bestätigen": CONFIRM,
+    "stopp": "stop",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -63,8 +78,8 @@ class Flow:
     intro: str
     questions: tuple[Question, ...]
     done_prompt: str
-    thanks: str = "Thank you!"
-    goodbye: str = "Cancelled; nothing was saved."
+    thanks: str = N_("Thank you!")
+    goodbye: str = N_("Cancelled; nothing was saved.")
 
     def question(self, question_id: str) -> Question | None:
         for q in self.questions:
@@ -165,10 +180,10 @@ def start(flow: Flow, context: Context, answers: dict[str, Any] | None = None) -
             kept[key] = copy.deepcopy(value)
     if not flow.questions:
         state = State(flow.id, kept, CONFIRM, [CONFIRM])
-        return _confirm_step(flow, state, lead=spans.marked(flow.intro))
+        return _confirm_step(flow, state, lead=spans.marked(gettext(flow.intro)))
     first = flow.questions[0]
     state = State(flow.id, kept, first.id, [first.id])
-    return _ask_step(flow, state, context, lead=spans.marked(flow.intro))
+    return _ask_step(flow, state, context, lead=spans.marked(gettext(flow.intro)))
 
 
 def resume(flow: Flow, state: State, context: Context) -> Step:
@@ -191,7 +206,7 @@ def answer(flow: Flow, state: State, text: str, context: Context) -> Step:
     # Control words are looked for only in input of a sane size; the rest is refused by parsing.
     word = _control_word(clean(text)) if len(text) <= MAX_INPUT else ""
     if word == CANCEL:
-        return Step(st, spans.marked(flow.goodbye), Outcome.CANCELLED)
+        return Step(st, spans.marked(gettext(flow.goodbye)), Outcome.CANCELLED)
     if word in PAUSE_WORDS:
         st.paused = True
         return Step(st, _paused(flow, st), Outcome.PAUSED)
@@ -204,7 +219,7 @@ def answer(flow: Flow, state: State, text: str, context: Context) -> Step:
         return _back(flow, st, context)
     if word == SKIP:
         if not q.optional:
-            lead = spans.spans("This question is required; please answer it.")
+            lead = spans.spans(gettext("This question is required; please answer it."))
             return _ask_step(flow, st, context, lead=lead)
         st.answers.pop(q.id, None)
         return _advance(flow, st, context)
@@ -228,13 +243,14 @@ def answer(flow: Flow, state: State, text: str, context: Context) -> Step:
 
 
 def summary_spans(flow: Flow, state: State) -> tuple[Span, ...]:
-    """'label: answer' lines of all answered questions, in flow order; the answers (and
-    labels) are plain text, whatever characters they hold."""
+    """'label: answer' lines of all answered questions, in flow order, in the language being
+    written in; the answers (and labels) are plain text, whatever characters they hold."""
     lines = []
     for q in flow.questions:
         if q.id in state.answers:
             shown = format_answer(q, state.answers[q.id]).replace("\n", "\n    ")
-            lines.append(spans.spans("{label}: {shown}", label=q.label, shown=shown))
+            line = gettext("{label}: {shown}")
+            lines.append(spans.spans(line, label=gettext(q.label), shown=shown))
     return spans.join("\n", lines)
 
 
@@ -247,10 +263,16 @@ def summary(flow: Flow, state: State) -> str:
 
 
 def _control_word(cleaned: str) -> str:
-    """The input as a possible control word: folded, single-spaced, trailing '.!?' dropped."""
+    """The input as a possible control word: folded, single-spaced, trailing '.!?' dropped,
+    and a translated control word (`terug`, `annuler`) as the English one."""
     if len(cleaned) > FUZZY_MAX + 10:
         return ""
-    return " ".join(cleaned.casefold().split()).rstrip(".!?").strip()
+    word = " ".join(cleaned.casefold().split()).rstrip(".!?").strip()
+    head, space, rest = word.partition(" ")
+    english = ALIASES.get(head)
+    if english is None or (space and english != EDIT):
+        return word
+    return f"{english}{space}{rest}"
 
 
 def _edit_argument(word: str) -> str | None:
@@ -286,22 +308,23 @@ def _choices_for(question: Question) -> tuple[str, ...]:
 def _prompt(flow: Flow, state: State, question: Question, context: Context) -> tuple[Span, ...]:
     """The question as asked: number, prompt, the options, the current answer if any."""
     number = spans.spans("({n}/{total}) ", n=flow.index(question.id) + 1, total=len(flow.questions))
-    lines = [spans.merge(number + spans.marked(question.prompt))]
+    lines = [spans.merge(number + spans.marked(gettext(question.prompt)))]
     if question.kind is Kind.CHOICE:
-        lines.append(spans.spans("Choose one: {choices}", choices=numbered(question.choices)))
+        choose = gettext("Choose one: {choices}")
+        lines.append(spans.spans(choose, choices=numbered(question.choices)))
     elif question.kind is Kind.MULTI:
-        lines.append(
-            spans.spans("Choose one or more: {choices}", choices=numbered(question.choices))
-        )
+        choose = gettext("Choose one or more: {choices}")
+        lines.append(spans.spans(choose, choices=numbered(question.choices)))
     elif question.kind in (Kind.TAGS, Kind.TAG_LEVELS) and context.tags:
-        lines.append(spans.spans("Tags: {tags}", tags=", ".join(context.tags)))
+        lines.append(spans.spans(gettext("Tags: {tags}"), tags=", ".join(context.tags)))
     elif question.kind is Kind.YESNO:
-        lines.append(spans.spans("(yes or no)"))
+        lines.append(spans.spans(gettext("(yes or no)")))
     if question.id in state.answers:
         now = " ".join(format_answer(question, state.answers[question.id]).split())
-        lines.append(spans.spans("(now: {now})", now=now[:300] + "…" if len(now) > 300 else now))
+        shown = now[:300] + "…" if len(now) > 300 else now
+        lines.append(spans.spans(gettext("(now: {now})"), now=shown))
     if question.optional:
-        lines.append(spans.spans("Optional — type `skip` to leave it out."))
+        lines.append(spans.spans(gettext("Optional — type `skip` to leave it out.")))
     return spans.join("\n", lines)
 
 
@@ -314,14 +337,14 @@ def _ask_step(flow: Flow, state: State, context: Context, lead: tuple[Span, ...]
 
 
 def _confirm_step(flow: Flow, state: State, lead: tuple[Span, ...] = ()) -> Step:
-    listed = summary_spans(flow, state) or spans.spans("(no answers)")
-    told = spans.join("\n", [spans.spans("Here is what you told me:"), listed])
+    listed = summary_spans(flow, state) or spans.spans(gettext("(no answers)"))
+    told = spans.join("\n", [spans.spans(gettext("Here is what you told me:")), listed])
     return _done_prompt(flow, state, spans.join("\n\n", [lead, told]) if lead else told)
 
 
 def _done_prompt(flow: Flow, state: State, lead: tuple[Span, ...]) -> Step:
     """The lead, then what to type at the confirm step."""
-    body = spans.join("\n\n", [lead, spans.marked(flow.done_prompt)])
+    body = spans.join("\n\n", [lead, spans.marked(gettext(flow.done_prompt))])
     return Step(state, body, choices=CONFIRM_CHOICES)
 
 
@@ -338,7 +361,9 @@ def _go_to_confirm(flow: Flow, state: State, context: Context, lead: tuple[Span,
         if q.id not in state.answers and not q.optional:
             state.position, state.editing = q.id, True
             state.trail.append(q.id)
-            need = spans.spans("I still need an answer about {label}.", label=q.label)
+            need = spans.spans(
+                gettext("I still need an answer about {label}."), label=gettext(q.label)
+            )
             return _ask_step(flow, state, context, lead=need)
     return _confirm_step(flow, state, lead)
 
@@ -353,7 +378,9 @@ def _advance(flow: Flow, state: State, context: Context) -> Step:
         if back_to == CONFIRM or flow.question(back_to) is None:
             return _go_to_confirm(flow, state, context)
         state.position = back_to
-        return _ask_step(flow, state, context, lead=spans.spans("Saved. Back to where we were:"))
+        return _ask_step(
+            flow, state, context, lead=spans.spans(gettext("Saved. Back to where we were:"))
+        )
     index = flow.index(state.position or "")
     if index + 1 >= len(flow.questions):
         return _go_to_confirm(flow, state, context)
@@ -368,7 +395,7 @@ def _back(flow: Flow, state: State, context: Context) -> Step:
         state.trail.pop()
         state.editing = False
         state.position = state.trail[-1] if state.trail else CONFIRM
-        kept = spans.spans("Kept your earlier answer.")
+        kept = spans.spans(gettext("Kept your earlier answer."))
         if state.position == CONFIRM or flow.question(state.position) is None:
             return _go_to_confirm(flow, state, context, lead=kept)
         return _ask_step(flow, state, context, lead=kept)
@@ -378,7 +405,7 @@ def _back(flow: Flow, state: State, context: Context) -> Step:
         return _ask_step(flow, state, context)
     index = flow.index(state.position or "")
     if index <= 0:
-        lead = spans.spans("There is no question before this one.")
+        lead = spans.spans(gettext("There is no question before this one."))
         return _ask_step(flow, state, context, lead=lead)
     # The trail was lost (an old state): fall back to flow order.
     state.position = flow.questions[index - 1].id
@@ -387,10 +414,13 @@ def _back(flow: Flow, state: State, context: Context) -> Step:
 
 
 def _find_question(flow: Flow, argument: str) -> Question | None:
-    """The question `edit <argument>` means: id, 1-based number, label, prefix or close spelling."""
+    """The question `edit <argument>` means: id, 1-based number, label (English or
+    translated), prefix or close spelling."""
     by_name: dict[str, Question] = {}
     for q in flow.questions:
         by_name.setdefault(q.label.casefold(), q)
+    for q in flow.questions:
+        by_name.setdefault(gettext(q.label).casefold(), q)
     for q in flow.questions:
         by_name[q.id.casefold()] = q  # ids win over labels
     arg = argument.strip().lstrip("#").casefold()
@@ -403,18 +433,19 @@ def _edit(
     if target is None:
         named = argument.strip()
         ids = ", ".join(q.id for q in flow.questions)
-        what = (
-            spans.spans("There is no question {named}", named=quote(named))
-            if named
-            else spans.spans("Which one")
-        )
-        how = spans.spans("; type `edit` with one of: {ids} (or its number).", ids=ids)
-        lead = spans.merge(what + how)
+        if named:
+            none = gettext(
+                "There is no question {named}; type `edit` with one of: {ids} (or its number)."
+            )
+            lead = spans.spans(none, named=quote(named), ids=ids)
+        else:
+            which = gettext("Which one; type `edit` with one of: {ids} (or its number).")
+            lead = spans.spans(which, ids=ids)
         if state.position == CONFIRM:
             return _done_prompt(flow, state, lead)
         return _ask_step(flow, state, context, lead=lead)
     if target.id == state.position:
-        lead = spans.spans("That is the question we are on:")
+        lead = spans.spans(gettext("That is the question we are on:"))
         return _ask_step(flow, state, context, lead=lead)
     if state.editing and len(state.trail) >= 2 and state.trail[-2] == target.id:
         # Editing back to where the edit started is just going back there.
@@ -430,11 +461,11 @@ def _edit(
 def _status_head(flow: Flow, state: State) -> tuple[Span, ...]:
     if state.position == CONFIRM:
         return spans.spans(
-            "All {total} questions are done; waiting for your confirmation.",
+            gettext("All {total} questions are done; waiting for your confirmation."),
             total=len(flow.questions),
         )
     return spans.spans(
-        "Question {n} of {total}: {id}.",
+        gettext("Question {n} of {total}: {id}."),
         n=flow.index(state.position or "") + 1,
         total=len(flow.questions),
         id=state.position,
@@ -444,27 +475,28 @@ def _status_head(flow: Flow, state: State) -> tuple[Span, ...]:
 def _status(flow: Flow, state: State) -> tuple[Span, ...]:
     so_far = summary_spans(flow, state)
     answers = (
-        spans.join("\n", [spans.spans("Your answers so far:"), so_far])
+        spans.join("\n", [spans.spans(gettext("Your answers so far:")), so_far])
         if so_far
-        else spans.spans("No answers yet.")
+        else spans.spans(gettext("No answers yet."))
     )
     return spans.join("\n", [_status_head(flow, state), answers])
 
 
+# A question's help when its flow gives none (constants: translated where shown).
 _KIND_HELP = {
-    Kind.TEXT: "Answer in your own words.",
-    Kind.CHOICE: "Type one of the choices, or its number.",
-    Kind.MULTI: "Type one or more of the choices, or their numbers, separated by commas.",
-    Kind.AMOUNT: "Give an amount or a range, " + AMOUNT_HELP + ".",
-    Kind.NUMBER: "Type a number.",
-    Kind.TAGS: "Type one or more tags, separated by commas or spaces.",
-    Kind.TAG_LEVELS: "Type one or more tags, each with a level 1-3 like finance:3.",
-    Kind.YESNO: "Answer yes or no.",
+    Kind.TEXT: N_("Answer in your own words."),
+    Kind.CHOICE: N_("Type one of the choices, or its number."),
+    Kind.MULTI: N_("Type one or more of the choices, or their numbers, separated by commas."),
+    Kind.AMOUNT: N_("Give an amount or a range, like 5000 EUR, 10-20k euro or don't know."),
+    Kind.NUMBER: N_("Type a number."),
+    Kind.TAGS: N_("Type one or more tags, separated by commas or spaces."),
+    Kind.TAG_LEVELS: N_("Type one or more tags, each with a level 1-3 like finance:3."),
+    Kind.YESNO: N_("Answer yes or no."),
 }
 
 
 # What is an answer and what is not: the rule the core follows (bot.app.service.is_answer).
-ANSWER_RULE = (
+ANSWER_RULE = N_(
     "Anything else you type is your answer, except a command such as `balance` or "
     "`help <command>`, which runs in between; start a line with `/` to be sure it is read as "
     "a command (like `/find partners`)."
@@ -472,26 +504,38 @@ ANSWER_RULE = (
 
 
 def _help(flow: Flow, question: Question) -> tuple[Span, ...]:
-    own = spans.marked(question.help) if question.help else spans.spans(_KIND_HELP[question.kind])
-    skip = "`skip` (this one is optional), " if question.optional else ""
-    words = spans.spans(
-        "You can also type `back` (previous question), " + skip + "`edit <question>` (change "
-        "an earlier answer), `status` (how far we are), `stop` (pause; `{command}` goes on "
-        "later) or `cancel` (throw these answers away).",
-        command=flow.id,
+    own = (
+        spans.marked(gettext(question.help))
+        if question.help
+        else spans.spans(gettext(_KIND_HELP[question.kind]))
     )
-    return spans.join("\n", [own, words, spans.marked(ANSWER_RULE)])
+    if question.optional:
+        template = gettext(
+            "You can also type `back` (previous question), `skip` (this one is optional), "
+            "`edit <question>` (change an earlier answer), `status` (how far we are), `stop` "
+            "(pause; `{command}` goes on later) or `cancel` (throw these answers away)."
+        )
+    else:
+        template = gettext(
+            "You can also type `back` (previous question), `edit <question>` (change an "
+            "earlier answer), `status` (how far we are), `stop` (pause; `{command}` goes on "
+            "later) or `cancel` (throw these answers away)."
+        )
+    words = spans.spans(template, command=flow.id)
+    return spans.join("\n", [own, words, spans.marked(gettext(ANSWER_RULE))])
 
 
 def _paused(flow: Flow, state: State) -> tuple[Span, ...]:
     if not state.answers:
         return spans.spans(
-            "Paused. Type `{command}` to go on when you like, or `cancel` to stop it.",
+            gettext("Paused. Type `{command}` to go on when you like, or `cancel` to stop it."),
             command=flow.id,
         )
     return spans.spans(
-        "Paused; your answers so far are kept. Type `{command}` to go on where you stopped, "
-        "or `cancel` to throw them away.",
+        gettext(
+            "Paused; your answers so far are kept. Type `{command}` to go on where you "
+            "stopped, or `cancel` to throw them away."
+        ),
         command=flow.id,
     )
 
@@ -501,7 +545,7 @@ def _at_confirm(flow: Flow, state: State, word: str, context: Context) -> Step:
         step = _go_to_confirm(flow, state, context)
         if state.position != CONFIRM:
             return step  # an answer went missing; it is being asked now
-        return Step(state, spans.marked(flow.thanks), Outcome.CONFIRMED)
+        return Step(state, spans.marked(gettext(flow.thanks)), Outcome.CONFIRMED)
     argument = _edit_argument(word)
     if argument is not None:
         return _edit(flow, state, _find_question(flow, argument), argument, context)
@@ -519,13 +563,16 @@ def _at_confirm(flow: Flow, state: State, word: str, context: Context) -> Step:
         return _confirm_step(flow, state, lead=_status_head(flow, state))
     if word == HELP:
         lead = spans.spans(
-            "`confirm` submits your answers, `edit <question>` (a name or number, like `edit 6`) "
-            "changes one, `back` returns to the last question, `stop` pauses (`{command}` goes "
-            "on later) and `cancel` stops without saving.",
+            gettext(
+                "`confirm` submits your answers, `edit <question>` (a name or number, like "
+                "`edit 6`) changes one, `back` returns to the last question, `stop` pauses "
+                "(`{command}` goes on later) and `cancel` stops without saving."
+            ),
             command=flow.id,
         )
-        return _done_prompt(flow, state, spans.join("\n", [lead, spans.marked(ANSWER_RULE)]))
-    lead = spans.spans("Everything is answered; I only need your confirmation now.")
+        rule = spans.marked(gettext(ANSWER_RULE))
+        return _done_prompt(flow, state, spans.join("\n", [lead, rule]))
+    lead = spans.spans(gettext("Everything is answered; I only need your confirmation now."))
     return _done_prompt(flow, state, lead)
 
 

@@ -93,6 +93,9 @@ class MemberRow(Base):
     profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the language chosen with `language`, and the platform's locale for the person
+    language: Mapped[str | None] = mapped_column(String(16))
+    locale: Mapped[str | None] = mapped_column(String(35))
 
 
 class IdentityRow(Base):

@@ -64,6 +64,8 @@ def as_member(row: Any, identities: Sequence[Any] = ()) -> Member:
         identities=tuple(Identity(i.platform, i.external_id) for i in identities),
         profile=dict(row.profile or {}),
         last_active=getattr(row, "last_active_at", None),
+        language=getattr(row, "language", None),
+        locale=getattr(row, "locale", None),
     )
 
 
@@ -313,6 +315,8 @@ def outbox_parts(message: Outbound) -> dict[str, Any]:
         stored["subject"] = message.subject
     if message.in_reply_to is not None:
         stored["in_reply_to"] = message.in_reply_to
+    if message.language != "en":
+        stored["language"] = message.language
     return stored
 
 
@@ -342,6 +346,7 @@ def as_outbound(row: Any) -> Outbound:
         subject=stored.get("subject"),
         outbox_id=row.id,
         in_reply_to=stored.get("in_reply_to"),
+        language=stored.get("language", "en"),
     )
 
 
@@ -360,8 +365,9 @@ def erased_parts(stored: dict[str, Any] | None) -> dict[str, Any]:
     erased: dict[str, Any] = {"v": 2, "topic": stored.get("topic", "message"), "parts": []}
     if stored.get("subject") is not None:
         erased["subject"] = stored["subject"]
-    if stored.get("in_reply_to") is not None:
-        erased["in_reply_to"] = stored["in_reply_to"]
+    for kept in ("in_reply_to", "language"):
+        if stored.get(kept) is not None:
+            erased[kept] = stored[kept]
     return erased
 
 

@@ -160,6 +160,8 @@ class _MemberRow:
     profile: str  # JSON
     created_at: datetime
     last_active_at: datetime | None
+    language: str | None = None
+    locale: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,6 +528,8 @@ def _member(row: _MemberRow, identities: Sequence[Identity] = ()) -> Member:
         identities=tuple(identities),
         profile=_load(row.profile),
         last_active=row.last_active_at,
+        language=row.language,
+        locale=row.locale,
     )
 
 
@@ -656,6 +660,15 @@ class MemoryMembers:
 
     async def touch(self, member: MemberId, at: datetime) -> None:
         self._set(member, last_active_at=_utc(at))
+
+    async def set_language(
+        self, member: MemberId, *, language: str | None = None, locale: str | None = None
+    ) -> None:
+        values: dict[str, Any] = {"language": language} if language is not None else {}
+        if locale is not None:
+            values["locale"] = _text(locale, 35, "members.locale")
+        if values:
+            self._set(member, **values)
 
     async def expertise(self, member: MemberId) -> list[Expertise]:
         return [

@@ -64,6 +64,8 @@ from nio.store import SqliteStore
 
 from adapters.matrix import translate
 from adapters.matrix.cross_signing import CrossSigningError, ensure_cross_signed
+from bot import i18n
+from bot.i18n import N_
 from bot.messages import Delivery, File, Outbound
 from bot.ports import Core as Bot
 from bot.ports import PlatformUnavailable, Status, Undeliverable
@@ -112,7 +114,7 @@ UNAVAILABLE = frozenset(
 # Seconds an undecryptable message waits for its key (asked of the sender's devices)
 # before the sender is told to send it again; after that it is never answered.
 KEY_WAIT = 10.0
-UNDECRYPTABLE_NOTICE = (
+UNDECRYPTABLE_NOTICE = N_(
     "I could not read your last message: the key to decrypt it has not reached me. "
     "Please send it again."
 )
@@ -618,7 +620,7 @@ class MatrixAdapter:
             self._save_state()
             if first and self._room(room_id) is not None:
                 log.info("could not decrypt %s in %s: told the sender", event_id, room_id)
-                content = {"msgtype": "m.notice", "body": UNDECRYPTABLE_NOTICE}
+                content = {"msgtype": "m.notice", "body": i18n._(UNDECRYPTABLE_NOTICE)}
                 if not self._is_direct(room_id):
                     content = translate.replying(content, event_id)
                 try:

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
+from bot.i18n import _
 from bot.messages import Code, Inbound, Outbound, Part, Parts, Strong, Table, Text, split_parts
 
 PLATFORM = "matrix"
@@ -154,23 +155,30 @@ def _html_table(table: Table) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
+def _accept_or_decline(actions: list[str]) -> bool:
+    return (
+        len(actions) == 2 and actions[0].startswith("accept ") and actions[1].startswith("decline ")
+    )
+
+
+# The hints are written in the language being written in when the message is rendered.
 def hint(message: Outbound) -> str:
     """How to take a message's actions in Matrix (no buttons there)."""
     actions = [b.action for b in message.buttons]
-    if len(actions) == 2 and actions[0].startswith("accept ") and actions[1].startswith("decline "):
-        return "React ✅ to accept or ❌ to decline."
+    if _accept_or_decline(actions):
+        return _("React ✅ to accept or ❌ to decline.")
     if actions:
-        return "Reply with: " + ", ".join(f"`{a}`" for a in actions)
+        return _("Reply with: {actions}").format(actions=", ".join(f"`{a}`" for a in actions))
     return ""
 
 
 def _hint_html(message: Outbound) -> str:
     """The hint with its actions as code: they are the bot's own, not text people typed."""
     actions = [b.action for b in message.buttons]
-    extra = hint(message)
-    if extra.startswith("Reply with: "):
-        return "Reply with: " + ", ".join(f"<code>{html.escape(a)}</code>" for a in actions)
-    return html.escape(extra)
+    if actions and not _accept_or_decline(actions):
+        codes = ", ".join(f"<code>{html.escape(a)}</code>" for a in actions)
+        return html.escape(_("Reply with: {actions}")).format(actions=codes)
+    return html.escape(hint(message))
 
 
 def content(message: Outbound) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import translate
+from bot.i18n import _, speaking
 from bot.messages import Delivery, Inbound, Outbound
 from bot.ports import Core as Bot
 from bot.ports import PlatformUnavailable, Status, Undeliverable
@@ -334,17 +335,22 @@ class SlackAdapter:
         self.messenger = SlackMessenger(self.client)
         bot.relay.register(self.messenger)
         self._names: dict[str, str] = {}
+        self._locales: dict[str, str | None] = {}  # a person's Slack locale ("fr-FR")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._register()
 
     # -- helpers -------------------------------------------------------------------
 
-    async def _name(self, user_id: str, fallback: str = "") -> str:
-        """A person's display name, asked once from Slack (first contact names the member)."""
+    async def _person(self, user_id: str, fallback: str = "") -> tuple[str, str | None]:
+        """A person's display name and Slack locale ("fr-FR", None when Slack does not
+        say), asked once per process from Slack when the person is first seen (first
+        contact names the member; the locale is the language the bot speaks to someone
+        who chose none). A failed lookup never holds the event up: the name falls back,
+        the locale is None."""
         if user_id not in self._names:
-            name = fallback
+            name, locale = fallback, None
             try:
-                info = await self.client.users_info(user=user_id)
+                info = await self.client.users_info(user=user_id, include_locale=True)
                 user = info.get("user") or {}
                 profile = user.get("profile") or {}
                 name = (
@@ -353,10 +359,15 @@ class SlackAdapter:
                     or user.get("name")
                     or fallback
                 )
+                found = user.get("locale")
+                locale = found if isinstance(found, str) and found else None
             except SlackApiError as exc:
                 log.warning("users.info failed for %s: %s", user_id, exc.response.get("error"))
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("users.info failed for %s: %s", user_id, type(exc).__name__)
             self._names[user_id] = str(name or user_id)
-        return self._names[user_id]
+            self._locales[user_id] = locale
+        return self._names[user_id], self._locales.get(user_id)
 
     async def _run(
         self, inbound: Inbound, ack: Callable[..., Awaitable[None]], in_ack: bool = False
@@ -421,8 +432,10 @@ class SlackAdapter:
 
         @app.command("/sif")
         async def on_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:
-            name = await self._name(str(body.get("user_id", "")), str(body.get("user_name", "")))
-            await self._run(translate.from_command(body, name), ack, in_ack=True)
+            name, locale = await self._person(
+                str(body.get("user_id", "")), str(body.get("user_name", ""))
+            )
+            await self._run(translate.from_command(body, name, locale), ack, in_ack=True)
 
         @app.event("message")
         async def on_message(
@@ -432,8 +445,9 @@ class SlackAdapter:
                 await ack()
                 return
             team = str(body.get("team_id", ""))
-            name = await self._name(str(event.get("user", "")))
-            await self._run(translate.from_message(event, team, body.get("event_id"), name), ack)
+            name, locale = await self._person(str(event.get("user", "")))
+            inbound = translate.from_message(event, team, body.get("event_id"), name, locale)
+            await self._run(inbound, ack)
 
         @app.event("app_mention")
         async def on_mention(
@@ -446,9 +460,9 @@ class SlackAdapter:
                 await ack()
                 return
             team = str(body.get("team_id", ""))
-            name = await self._name(str(event.get("user", "")))
+            name, locale = await self._person(str(event.get("user", "")))
             inbound = translate.from_mention(
-                event, team, body.get("event_id"), context.bot_user_id, name
+                event, team, body.get("event_id"), context.bot_user_id, name, locale
             )
             await self._run(inbound, ack)
 
@@ -467,8 +481,8 @@ class SlackAdapter:
             ack: Callable[..., Awaitable[None]], body: dict[str, Any], action: dict[str, Any]
         ) -> None:
             user = body.get("user") or {}
-            name = await self._name(str(user.get("id", "")))
-            inbound = translate.from_action(body, action, name)
+            name, locale = await self._person(str(user.get("id", "")))
+            inbound = translate.from_action(body, action, name, locale)
             await self._run(inbound, ack)
             team = inbound.community_key.split(":", 1)[1]
             self.later(self._after_click(body, action, team, str(user.get("id", ""))))
@@ -489,7 +503,11 @@ class SlackAdapter:
         channel = (body.get("channel") or {}).get("id")
         if not channel or not message.get("ts"):
             return  # an ephemeral message: Slack keeps no copy we could update
-        chosen = f"Done: {action.get('value', '')}"
+        # The adapter does not know a language chosen with `language`: the person's Slack
+        # locale is the best it has (the core speaks it too to whoever chose none).
+        user_id = str((body.get("user") or {}).get("id", ""))
+        with speaking(self._locales.get(user_id)):
+            chosen = _("Done: {action}").format(action=action.get("value", ""))
         try:
             await self.client.chat_update(
                 channel=channel,

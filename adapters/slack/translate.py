@@ -134,8 +134,11 @@ def preformatted(text: str) -> str:
     return "```" + escape(text).replace("`", f"{ZWSP}`{ZWSP}") + "```"
 
 
-def from_command(body: dict[str, Any], display_name: str = "") -> Inbound:
-    """`/sif <text>`: always a command; in a DM with the bot it counts as the DM."""
+def from_command(
+    body: dict[str, Any], display_name: str = "", locale: str | None = None
+) -> Inbound:
+    """`/sif <text>`: always a command; in a DM with the bot it counts as the DM.
+    `locale` is the person's Slack locale ("fr-FR"), when known (users.info)."""
     team = str(body.get("team_id", ""))
     channel = str(body.get("channel_id", "")) or None
     in_dm = body.get("channel_name") == "directmessage" or (channel or "").startswith("D")
@@ -149,6 +152,7 @@ def from_command(body: dict[str, Any], display_name: str = "") -> Inbound:
         channel=None if in_dm else channel,
         event_id=f"trigger:{body['trigger_id']}" if body.get("trigger_id") else None,
         explicit=True,
+        locale=locale,
     )
 
 
@@ -158,7 +162,11 @@ def is_human_message(event: dict[str, Any]) -> bool:
 
 
 def from_message(
-    event: dict[str, Any], team_id: str, event_id: str | None, display_name: str = ""
+    event: dict[str, Any],
+    team_id: str,
+    event_id: str | None,
+    display_name: str = "",
+    locale: str | None = None,
 ) -> Inbound:
     """A message in the DM with the bot (`message.im`): an answer or a command."""
     raw = unescape(str(event.get("text", "")))
@@ -173,6 +181,7 @@ def from_message(
         channel=None,
         event_id=event_id,
         explicit=explicit,
+        locale=locale,
     )
 
 
@@ -182,6 +191,7 @@ def from_mention(
     event_id: str | None,
     bot_user_id: str | None,
     display_name: str = "",
+    locale: str | None = None,
 ) -> Inbound:
     """`@sif balances` in a channel: a command asked in that channel."""
     text = rewrite_mentions(unescape(str(event.get("text", ""))), team_id, bot_user_id)
@@ -194,6 +204,7 @@ def from_mention(
         channel=str(event.get("channel", "")) or None,
         event_id=event_id,
         explicit=True,
+        locale=locale,
     )
 
 
@@ -212,7 +223,12 @@ def team_of(body: dict[str, Any]) -> str:
     return str(view.get("team_id") or "") if isinstance(view, dict) else ""
 
 
-def from_action(body: dict[str, Any], action: dict[str, Any], display_name: str = "") -> Inbound:
+def from_action(
+    body: dict[str, Any],
+    action: dict[str, Any],
+    display_name: str = "",
+    locale: str | None = None,
+) -> Inbound:
     """A button click: its value is the command (``accept R-7``) or the answer (``2``)."""
     team = team_of(body)
     user = str((body.get("user") or {}).get("id", ""))
@@ -228,6 +244,7 @@ def from_action(body: dict[str, Any], action: dict[str, Any], display_name: str 
         channel=None if (channel or "").startswith("D") else channel,
         event_id=f"trigger:{trigger}" if trigger else None,
         action=value,
+        locale=locale,
     )
 
 

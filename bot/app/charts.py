@@ -22,10 +22,14 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.i18n import DEFAULT, N_, _, current, speaking
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 FUNNEL = ("opened", "accepted", "delivered", "confirmed")
+# The funnel's bars as the legend names them, in the language being written in.
+FUNNEL_LABELS = (N_("opened"), N_("accepted"), N_("delivered"), N_("confirmed"))
 WIDTH_IN, HEIGHT_IN, DPI = 9, 6, 100  # 900×600 px: readable in a chat preview, small file
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CHILD_TIMEOUT_S = 120  # importing matplotlib and drawing take a second or two
@@ -67,7 +71,8 @@ class ChartData:
 
 
 def stats_figure(series: ChartData) -> Figure:
-    """The chart as a Figure (tests inspect its axes; `stats_chart` renders it)."""
+    """The chart as a Figure (tests inspect its axes; `stats_chart` renders it), its titles
+    and labels in the language being written in."""
     # matplotlib (with numpy, about 45 MB) is imported on the first chart, not when the
     # bot starts: most processes never draw one.
     import matplotlib
@@ -75,30 +80,43 @@ def stats_figure(series: ChartData) -> Figure:
     # Agg draws without a display; it must be chosen before pyplot is imported, and the
     # bot runs on servers without one.
     matplotlib.use("Agg")
-    from matplotlib.dates import DateFormatter
+    from matplotlib.dates import DateFormatter, num2date
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     # A bare Figure rather than pyplot: no global figure registry to leak or to clean up.
     fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
     flow, funnel = fig.subplots(2, 1, sharex=True)
     x = list(series.days)
-    flow.plot(x, [v / 100 for v in series.released], marker="o", label="paid out to peers")
-    flow.plot(x, [v / 100 for v in series.held], marker="s", label="into escrow (accepted)")
-    flow.set_title("SIF moved")
+    flow.plot(x, [v / 100 for v in series.released], marker="o", label=_("paid out to peers"))
+    flow.plot(x, [v / 100 for v in series.held], marker="s", label=_("into escrow (accepted)"))
+    flow.set_title(_("SIF moved"))
     flow.set_ylabel("SIF")
     # Grouped bars, one group per bucket: lines of small counts hide one another.
     step = (series.days[1] - series.days[0]).days if len(series.days) > 1 else 1
     width = 0.8 * step / len(FUNNEL)
     counts = (series.opened, series.accepted, series.delivered, series.confirmed)
-    for i, (name, values) in enumerate(zip(FUNNEL, counts, strict=True)):
+    for i, (name, values) in enumerate(zip(FUNNEL_LABELS, counts, strict=True)):
         offset = (i - (len(FUNNEL) - 1) / 2) * width
         starts = [datetime.combine(day, time()) + timedelta(days=offset) for day in series.days]
-        funnel.bar(starts, list(values), width, label=name)  # width in days on a date axis
-    funnel.set_title("Request funnel")
-    funnel.set_ylabel("requests")
-    funnel.set_xlabel("date (UTC)")
-    flow.set_xlabel("date (UTC)")
+        funnel.bar(starts, list(values), width, label=_(name))  # width in days on a date axis
+    funnel.set_title(_("Request funnel"))
+    funnel.set_ylabel(_("requests"))
+    funnel.set_xlabel(_("date (UTC)"))
+    flow.set_xlabel(_("date (UTC)"))
+    code = current()
+    if code == DEFAULT:
+        # matplotlib leaves DateFormatter.__init__ unannotated
+        dates: Any = DateFormatter("%d %b")  # type: ignore[no-untyped-call]
+    else:
+        from babel.dates import format_skeleton
+
+        def day(value: float, _position: object) -> str:
+            # "9 mrt", "9 mars", "9. März": the month in the language being written in
+            moment = num2date(value)  # type: ignore[no-untyped-call]
+            return str(format_skeleton("MMMd", moment, locale=code))
+
+        dates = FuncFormatter(day)
     for axes in (flow, funnel):
         # At least 0 to 1: an empty week would otherwise be drawn in steps of 0.006 requests.
         axes.set_ylim(bottom=0, top=max(1.0, axes.get_ylim()[1]))
@@ -106,11 +124,12 @@ def stats_figure(series: ChartData) -> Figure:
         axes.grid(True, alpha=0.3)
         # beside the plot, so it never covers a point
         axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-        # matplotlib leaves DateFormatter.__init__ unannotated
-        axes.xaxis.set_major_formatter(DateFormatter("%d %b"))  # type: ignore[no-untyped-call]
+        axes.xaxis.set_major_formatter(dates)
     # sharex hides the upper panel's tick labels; dates on both read more easily.
     flow.tick_params(labelbottom=True)
-    fig.suptitle(f"{series.community}: {series.window}")
+    fig.suptitle(
+        _("{community}: {window}").format(community=series.community, window=series.window)
+    )
     return fig
 
 
@@ -126,10 +145,11 @@ def render_png(series: ChartData) -> bytes:
 def _encode(series: ChartData) -> bytes:
     values = asdict(series)
     values["days"] = [day.isoformat() for day in series.days]
+    values["language"] = current()  # the child draws in the language being written in
     return json.dumps(values).encode()
 
 
-def _decode(data: bytes) -> ChartData:
+def _decode(data: bytes) -> tuple[ChartData, str]:
     values: dict[str, Any] = json.loads(data)
     return ChartData(
         community=values["community"],
@@ -141,12 +161,13 @@ def _decode(data: bytes) -> ChartData:
         accepted=tuple(values["accepted"]),
         delivered=tuple(values["delivered"]),
         confirmed=tuple(values["confirmed"]),
-    )
+    ), values.get("language", DEFAULT)
 
 
 def stats_chart(series: ChartData) -> bytes:
     """PNG bytes of the chart, drawn by a child process (the same bytes as
-    :func:`render_png`); identical input gives identical bytes."""
+    :func:`render_png`) in the language being written in; identical input gives identical
+    bytes."""
     root = str(Path(__file__).resolve().parents[1])
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, root],
@@ -163,5 +184,8 @@ def stats_chart(series: ChartData) -> bytes:
 
 def _child() -> None:
     """The child's side of :func:`stats_chart`: chart data on stdin, PNG bytes on stdout."""
-    sys.stdout.buffer.write(render_png(_decode(sys.stdin.buffer.read())))
+    series, language = _decode(sys.stdin.buffer.read())
+    with speaking(language):
+        png = render_png(series)
+    sys.stdout.buffer.write(png)
     sys.stdout.flush()

@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.app.notices import Notices, platform_of
+from bot.app.notices import Notices, Written, platform_of
 from bot.commands import MemberRef
 from bot.domain import ledger
-from bot.domain.ledger import format_sif
 from bot.domain.records import Community, Idea, Member, Role
+from bot.i18n import N_, _, sif
 from bot.messages import (
     Body,
     Button,
@@ -31,6 +31,21 @@ from bot.messages import (
 from bot.ports import Clock, LimitExceeded, UnitOfWork
 from bot.settings import Settings
 from conversations.engine import Flow
+
+# What only one role may do, as `require` says it: `what` is an English phrase marked with
+# N_() where it is written ("list all ideas"), translated here.
+_ONLY = {
+    Role.MEMBER: N_("Only members can {what}."),
+    Role.STAFF: N_("Only staff can {what}."),
+    Role.ADMIN: N_("Only admins can {what}."),
+}
+# A role as a word in a sentence ("Ann is staff").
+ROLE_NAMES = {Role.MEMBER: N_("member"), Role.STAFF: N_("staff"), Role.ADMIN: N_("admin")}
+
+
+def role_name(role: Role) -> str:
+    """The role as people read it, in the language being written."""
+    return _(ROLE_NAMES[role])
 
 
 class UserError(Exception):
@@ -118,12 +133,14 @@ class Context:
                     inbound.platform, Delivery.CHANNEL, staff_channel, topic, parts, None, subject
                 )
             )
-            moved = (
+            moved = _(
                 "Staff answers are not posted in this channel; this one is in the staff channel."
             )
             self.outbound.append(answer(inbound, moved, "moved-to-staff-channel", subject))
         else:
-            only_you = plain("Only you see this: staff answers are not posted in this channel.\n")
+            only_you = plain(
+                _("Only you see this: staff answers are not posted in this channel.") + "\n"
+            )
             self.outbound.append(
                 answer(inbound, only_you + as_parts(body), topic, subject, False, buttons)
             )
@@ -135,7 +152,9 @@ class Context:
             self.uow, self.settings, self.community, self.inbound.platform, self.outbound
         )
 
-    async def tell_staff(self, body: Body, *, topic: str, subject: str | None = None) -> None:
+    async def tell_staff(self, body: Written, *, topic: str, subject: str | None = None) -> None:
+        """Post to the staff channel: give the body as a function (`lambda: ...`) so that it
+        is written in the staff's language, not the caller's."""
         await self.notices.staff(body, topic=topic, subject=subject)
 
     # -- lookups --------------------------------------------------------------------
@@ -146,20 +165,30 @@ class Context:
             found = await members.by_identity(ref.platform, ref.value)
             if found is None or found.community != self.community.id:
                 raise UserError(
-                    f"{ref} has not talked to sif-bot yet, so I don't know them.", "unknown-member"
+                    _("{member} has not talked to sif-bot yet, so I don't know them.").format(
+                        member=str(ref)
+                    ),
+                    "unknown-member",
                 )
             return found
         named = await members.by_name(self.community.id, ref.value)
         if len(named) > 1:
             raise UserError(
-                f"Several members are called {ref}; mention the one you mean with the chat's @."
+                _(
+                    "Several members are called {member}; mention the one you mean with the "
+                    "chat's @."
+                ).format(member=str(ref))
             )
         if named:
             return named[0]
         found = await members.by_identity(self.inbound.platform, ref.value)
         if found is not None and found.community == self.community.id:
             return found
-        raise UserError(f"I don't know a member {ref} here; check the name or mention them with @.")
+        raise UserError(
+            _("I don't know a member {member} here; check the name or mention them with @.").format(
+                member=str(ref)
+            )
+        )
 
     async def idea(self, number: int) -> Idea:
         """The community's idea I-`number`, or a refusal naming it."""
@@ -172,8 +201,10 @@ class Context:
         return found
 
     def require(self, role: Role, what: str) -> None:
+        """Refuse unless the caller's role allows `role`: `what` is what it may do, an
+        English phrase marked with N_() ("list all ideas"), translated here."""
         if not self.caller.role.allows(role):
-            raise UserError(f"Only {role.plural} can {what}.", "forbidden")
+            raise UserError(_(_ONLY[role]).format(what=_(what)), "forbidden")
 
     async def post(self, draft: ledger.TransactionDraft) -> int | None:
         """Post a ledger transaction; a breached credit limit becomes a clear refusal."""
@@ -183,15 +214,28 @@ class Context:
             )
         except LimitExceeded as exc:
             who = await self.uow.members.get(exc.account.member) if exc.account.member else None
-            name = (
-                "your"
-                if who is not None and who.id == self.caller.id
-                else (f"{who.name}'s" if who else "the account's")
-            )
+            if who is not None and who.id == self.caller.id:
+                text = _(
+                    "That would take your balance from {balance} to {after}, below the credit "
+                    "limit of {floor}; nothing was changed."
+                )
+            elif who is not None:
+                text = _(
+                    "That would take {name}'s balance from {balance} to {after}, below the "
+                    "credit limit of {floor}; nothing was changed."
+                )
+            else:
+                text = _(
+                    "That would take the account's balance from {balance} to {after}, below the "
+                    "credit limit of {floor}; nothing was changed."
+                )
             raise UserError(
-                f"That would take {name} balance from {format_sif(exc.balance)} to "
-                f"{format_sif(exc.balance + exc.amount)}, below the credit limit of "
-                f"{format_sif(exc.floor)}; nothing was changed.",
+                text.format(
+                    name=who.name if who is not None else "",
+                    balance=sif(exc.balance),
+                    after=sif(exc.balance + exc.amount),
+                    floor=sif(exc.floor),
+                ),
                 "limit-exceeded",
             ) from None
 

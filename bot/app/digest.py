@@ -12,11 +12,15 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from babel.numbers import format_decimal
+
 from bot.app.handlers.stats import chart_attachment, compute_stats
 from bot.app.notices import Notices, platform_of
+from bot.app.offering import escalation_reason, kind_name
 from bot.app.outbox import Relay
-from bot.domain.ledger import HUNDREDTHS_PER_SIF, format_sif
+from bot.domain.ledger import HUNDREDTHS_PER_SIF
 from bot.domain.records import Community, HelpRequest, OfferStatus, RequestStatus
+from bot.i18n import DEFAULT, _, current, number, plural, sif, speaking
 from bot.messages import File, Parts, join, plain, say
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.settings import Settings
@@ -32,7 +36,7 @@ LISTED = 10  # longest list of requests or members shown before "and n more"
 
 def digest_key(community: Community, now: datetime) -> str:
     """The processed-event key that marks this community's digest of `now`'s ISO week."""
-    iso_year, week, _ = now.isocalendar()
+    iso_year, week, _weekday = now.isocalendar()
     return f"digest:{community.key}:{iso_year}-W{week:02d}"
 
 
@@ -46,32 +50,58 @@ async def _communities(uow: UnitOfWork, keys: Sequence[str] | None) -> list[Comm
 def _listed(items: list[Parts]) -> list[Parts]:
     shown = [plain("• ") + item for item in items[:LISTED]]
     if len(items) > LISTED:
-        shown.append(plain(f"• and {len(items) - LISTED} more"))
+        more = _("and {count} more").format(count=number(len(items) - LISTED))
+        shown.append(plain(f"• {more}"))
     return shown
+
+
+def _days(days: float) -> str:
+    """Days with one decimal: 2.5 (2,5 in Dutch)."""
+    if current() == DEFAULT:
+        return f"{days:.1f}"
+    return format_decimal(days, format="0.0", locale=current())
 
 
 async def _why_stuck(uow: UnitOfWork, request: HelpRequest, now: datetime) -> str:
     age = (now - request.created_at).total_seconds() / 86400
     if request.status is RequestStatus.ESCALATED:
-        why = f"escalated to staff: {request.note or 'no peer accepted it'}"
+        reason = escalation_reason(request.note) if request.note else _("no peer accepted it")
+        why = _("escalated to staff: {reason}").format(reason=reason)
     else:
         waiting = [
             o for o in await uow.requests.offers(request.id) if o.status is OfferStatus.OFFERED
         ]
-        why = (
-            f"round {request.round}, waiting for "
-            + (", ".join(o.peer_name for o in waiting) if waiting else "a peer")
-            + " to answer"
-        )
-    return f"{request.ref} ({request.kind} of I-{request.idea_number}, open {age:.1f} days): {why}"
+        if waiting:
+            why = _("round {round}, waiting for {peers} to answer").format(
+                round=number(request.round), peers=", ".join(o.peer_name for o in waiting)
+            )
+        else:
+            why = _("round {round}, waiting for a peer to answer").format(
+                round=number(request.round)
+            )
+    # stuck means open for more than two days: always "days"
+    return _("{ref} ({kind} of I-{idea}, open {age} days): {why}").format(
+        ref=request.ref,
+        kind=kind_name(request.kind),
+        idea=request.idea_number,
+        age=_days(age),
+        why=why,
+    )
 
 
 async def build_digest(
     uow: UnitOfWork, community: Community, settings: Settings, now: datetime
 ) -> tuple[Parts, File]:
-    """The digest's text and its chart."""
+    """The digest's text and its chart, in the community's language (staff read it)."""
+    with speaking(settings.sif_language):
+        return await _digest(uow, community, settings, now)
+
+
+async def _digest(
+    uow: UnitOfWork, community: Community, settings: Settings, now: datetime
+) -> tuple[Parts, File]:
     result = await compute_stats(uow, community.id, now, DIGEST_DAYS)
-    iso_year, week, _ = now.isocalendar()
+    iso_year, week, _weekday = now.isocalendar()
     requests = await uow.requests.all(community.id)
     stuck = [
         r
@@ -90,27 +120,35 @@ async def build_digest(
         key=lambda b: (b.balance, b.name),
     )
     lines: list[Parts] = [
-        plain(f"Weekly digest for {community.name}, week {iso_year}-W{week:02d}."),
+        plain(
+            _("Weekly digest for {community}, week {week}.").format(
+                community=community.name, week=f"{iso_year}-W{week:02d}"
+            )
+        ),
         (),
     ]
     lines += [plain(line) for line in result.lines()]
     lines += [
         (),
-        plain(f"Stuck requests (open for more than {STUCK_AFTER.days} days): {len(stuck)}"),
+        plain(
+            _("Stuck requests (open for more than {days}): {count}").format(
+                days=plural(STUCK_AFTER.days, "day", "days"), count=number(len(stuck))
+            )
+        ),
     ]
     lines += _listed([plain(await _why_stuck(uow, r, now)) for r in stuck])
-    lines += [(), plain(f"Disputes waiting: {len(disputes)}")]
+    lines += [(), plain(_("Disputes waiting: {count}").format(count=number(len(disputes))))]
     lines += _listed(
         [
             say(
                 "{ref} ({kind} of I-{idea}), {requester} vs {peer}: {note} — "
                 "`resolve {ref} pay|refund`",
                 ref=r.ref,
-                kind=r.kind,
+                kind=kind_name(r.kind),
                 idea=r.idea_number,
                 requester=r.requester_name,
-                peer=r.peer_name or "nobody",
-                note=r.note or "no reason given",
+                peer=r.peer_name or _("nobody"),
+                note=r.note or _("no reason given"),
             )
             for r in disputes
         ]
@@ -118,11 +156,17 @@ async def build_digest(
     lines += [
         (),
         plain(
-            f"Members within {format_sif(NEAR_LIMIT)} of the credit limit "
-            f"({format_sif(settings.credit_limit)}): {len(near)}"
+            _("Members within {near} of the credit limit ({limit}): {count}").format(
+                near=sif(NEAR_LIMIT), limit=sif(settings.credit_limit), count=number(len(near))
+            )
         ),
     ]
-    lines += _listed([plain(f"{b.name}: balance {format_sif(b.balance)}") for b in near])
+    lines += _listed(
+        [
+            plain(_("{name}: balance {balance}").format(name=b.name, balance=sif(b.balance)))
+            for b in near
+        ]
+    )
     # A child process draws the chart (bot.app.charts); wait for it off the event loop.
     chart = await asyncio.to_thread(chart_attachment, result, community.name)
     return join("\n", lines), chart

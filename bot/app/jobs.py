@@ -7,24 +7,30 @@ restart or a second process neither loses nor doubles an action.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.app import lifecycle
-from bot.app.notices import Notices, platform_of
-from bot.app.offering import describe, offer_buttons, offer_next, what_next
+from bot.app.notices import Notices, language_of, platform_of
+from bot.app.offering import describe, offer_next, shown_moment, what_next, with_offer_buttons
 from bot.app.outbox import Relay
-from bot.domain.ids import CommunityId
-from bot.domain.ledger import format_sif
-from bot.domain.records import Community, OfferStatus
-from bot.i18n import plural
-from bot.messages import Delivery, Outbound, from_spans, plain, say
+from bot.domain.ids import CommunityId, MemberId
+from bot.domain.records import Community, Conversation, HelpRequest, OfferStatus
+from bot.i18n import N_, _, plural, sif, speaking
+from bot.messages import Delivery, Outbound, Parts, from_spans, plain, say
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.settings import Settings
 from conversations.engine import Context as FlowContext
 from conversations.engine import Flow, State, resume
 
 BATCH = 200
+# What a member's conversation is called in a sentence ("your intake is paused").
+_FLOW_NAMES = {"intake": N_("intake"), "profile": N_("profile")}
+
+
+def _flow_name(flow: str) -> str:
+    return _(_FLOW_NAMES[flow]) if flow in _FLOW_NAMES else flow
 
 
 @dataclass(frozen=True)
@@ -47,18 +53,20 @@ async def sweep_conversations(
     remind_before = now - timedelta(days=settings.sif_conversation_reminder_days)
     reminded = expired = 0
     async with uow_factory() as uow:
-        for conversation in await uow.conversations.claim_due(
-            expire_before, reminded=None, limit=BATCH
-        ):
+        due = await uow.conversations.claim_due(expire_before, reminded=None, limit=BATCH)
+        languages = await _languages(uow, settings, due)
+        for conversation in due:
             await uow.conversations.delete(conversation.member)
-            name = "conversation" if conversation.flow not in flows else conversation.flow
-            ended = say(
-                "Your unfinished {name} ended after {days} of silence. "
-                "Type `{command}` to start again whenever you like.",
-                name=name,
-                days=plural(settings.sif_conversation_expiry_days, "day"),
-                command=conversation.flow if conversation.flow in flows else "help",
-            )
+            known = conversation.flow in flows
+            name = conversation.flow if known else "conversation"
+            with speaking(languages[conversation.member]):
+                ended = say(
+                    "Your unfinished {name} ended after {days} of silence. "
+                    "Type `{command}` to start again whenever you like.",
+                    name=_flow_name(name) if known else _("conversation"),
+                    days=plural(settings.sif_conversation_expiry_days, "day", "days"),
+                    command=conversation.flow if known else "help",
+                )
             await uow.outbox.add(
                 Outbound(
                     conversation.platform,
@@ -70,31 +78,17 @@ async def sweep_conversations(
                 now,
             )
             expired += 1
-        for conversation in await uow.conversations.claim_due(
-            remind_before, reminded=False, limit=BATCH
-        ):
+        due = await uow.conversations.claim_due(remind_before, reminded=False, limit=BATCH)
+        languages = await _languages(uow, settings, due)
+        for conversation in due:
             flow = flows.get(conversation.flow)
-            if flow is None:  # onboarding: a gentle nudge is enough
-                topic = "welcome.reminder"
-                text = plain(
-                    "Still there? Type 1 to describe your idea, or 2 to offer your experience."
-                )
-            elif conversation.state.get("paused") is True:  # the member said `stop`
-                topic = f"{flow.id}.reminder"
-                text = say(
-                    "A reminder: your {flow} is paused. Type `{flow}` to go on where you "
-                    "stopped, or `cancel` to stop it.",
-                    flow=flow.id,
-                )
-            else:
-                topic = f"{flow.id}.reminder"
-                tags = tuple(await uow.communities.tags(conversation.community))
-                step = resume(flow, State.from_dict(conversation.state), FlowContext(tags=tags))
-                text = say(
-                    "A reminder: your {flow} is waiting for you. Reply to continue, "
-                    "or type `cancel` to stop.\n",
-                    flow=flow.id,
-                ) + from_spans(step.body)
+            tags = (
+                tuple(await uow.communities.tags(conversation.community))
+                if flow is not None and conversation.state.get("paused") is not True
+                else ()
+            )
+            with speaking(languages[conversation.member]):
+                topic, text = _reminder(conversation, flow, tags)
             await uow.outbox.add(
                 Outbound(conversation.platform, Delivery.DM, conversation.external_id, topic, text),
                 now,
@@ -105,6 +99,37 @@ async def sweep_conversations(
     if relay is not None and (reminded or expired):
         await relay.flush()
     return SweepResult(reminded, expired)
+
+
+async def _languages(
+    uow: UnitOfWork, settings: Settings, conversations: list[Conversation]
+) -> dict[MemberId, str]:
+    """The language each conversation's member reads (one lookup for all of them)."""
+    members = await uow.members.get_many([c.member for c in conversations])
+    return {c.member: language_of(members.get(c.member), settings) for c in conversations}
+
+
+def _reminder(
+    conversation: Conversation, flow: Flow | None, tags: tuple[str, ...]
+) -> tuple[str, Parts]:
+    """A silent conversation's reminder (topic and text), in the language being written in."""
+    if flow is None:  # onboarding: a gentle nudge is enough
+        return "welcome.reminder", plain(
+            _("Still there? Type 1 to describe your idea, or 2 to offer your experience.")
+        )
+    if conversation.state.get("paused") is True:  # the member said `stop`
+        return f"{flow.id}.reminder", say(
+            "A reminder: your {name} is paused. Type `{flow}` to go on where you "
+            "stopped, or `cancel` to stop it.",
+            name=_flow_name(flow.id),
+            flow=flow.id,
+        )
+    step = resume(flow, State.from_dict(conversation.state), FlowContext(tags=tags))
+    return f"{flow.id}.reminder", say(
+        "A reminder: your {name} is waiting for you. Reply to continue, "
+        "or type `cancel` to stop.\n",
+        name=_flow_name(flow.id),
+    ) + from_spans(step.body)
 
 
 @dataclass(frozen=True)
@@ -149,16 +174,9 @@ async def sweep_offers(
             notices = await notices_for(request.community)
             await notices.dm_id(
                 offer.peer,
-                say(
-                    "A reminder: {request} waits for your answer until "
-                    "{until:%Y-%m-%d %H:%M} UTC. `accept {ref}` or `decline {ref}`.",
-                    request=describe(request),
-                    until=offer.expires_at,
-                    ref=request.ref,
-                ),
+                _offer_reminder(request, offer.expires_at),
                 topic="offer.reminder",
                 subject=request.ref,
-                buttons=offer_buttons(request),
             )
             reminded += 1
         for offer in await uow.requests.claim_expired_offers(now, BATCH):
@@ -173,7 +191,7 @@ async def sweep_offers(
             after = await uow.requests.get(request.id)
             await notices.dm_id(
                 offer.peer,
-                f"Your offer for {request.ref} expired; {what_next(made, after)}",
+                _offer_expired(request, made, after),
                 topic="offer.expired",
                 subject=request.ref,
             )
@@ -189,14 +207,13 @@ async def sweep_offers(
             notices = await notices_for(request.community)
             await notices.dm_id(
                 request.peer,
-                f"{request.ref} was paid automatically: you received {format_sif(request.price)}.",
+                _paid_to_peer(request),
                 topic="request.paid",
                 subject=request.ref,
             )
             await notices.dm_id(
                 request.requester,
-                f"{request.ref} was paid to {request.peer_name} automatically after "
-                f"{plural(settings.sif_auto_release_days, 'day')} without thanks or dispute.",
+                _paid_for_requester(request, settings.sif_auto_release_days),
                 topic="request.paid-automatically",
                 subject=request.ref,
             )
@@ -207,6 +224,40 @@ async def sweep_offers(
     if relay is not None and outbound:
         await relay.flush()
     return OfferSweep(reminded, expired, released)
+
+
+# What the offer sweep tells people, each written in its reader's language.
+
+
+def _offer_reminder(request: HelpRequest, until: datetime) -> Callable[[], Parts]:
+    return lambda: with_offer_buttons(
+        say(
+            "A reminder: {request} waits for your answer until "
+            "{until} UTC. `accept {ref}` or `decline {ref}`.",
+            request=describe(request),
+            until=shown_moment(until),
+            ref=request.ref,
+        ),
+        request,
+    )
+
+
+def _offer_expired(request: HelpRequest, made: int, after: HelpRequest | None) -> Callable[[], str]:
+    return lambda: _("Your offer for {ref} expired; {what_next}").format(
+        ref=request.ref, what_next=what_next(made, after)
+    )
+
+
+def _paid_to_peer(request: HelpRequest) -> Callable[[], str]:
+    return lambda: _("{ref} was paid automatically: you received {price}.").format(
+        ref=request.ref, price=sif(request.price)
+    )
+
+
+def _paid_for_requester(request: HelpRequest, days: float) -> Callable[[], str]:
+    return lambda: _(
+        "{ref} was paid to {peer} automatically after {days} without thanks or dispute."
+    ).format(ref=request.ref, peer=request.peer_name, days=plural(days, "day", "days"))
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,14 @@ class Notices:
             parts = compose(write(body, language), buttons)
         self.outbound.append(
             Outbound(
-                identity.platform, Delivery.DM, identity.external_id, topic, parts, None, subject
+                identity.platform,
+                Delivery.DM,
+                identity.external_id,
+                topic,
+                parts,
+                None,
+                subject,
+                language=language,
             )
         )
 
@@ -120,7 +127,16 @@ class Notices:
             with speaking(language):
                 parts = as_parts(write(body, language))
             self.outbound.append(
-                Outbound(platform, Delivery.CHANNEL, channel, topic, parts, None, subject)
+                Outbound(
+                    platform,
+                    Delivery.CHANNEL,
+                    channel,
+                    topic,
+                    parts,
+                    None,
+                    subject,
+                    language=language,
+                )
             )
             return
         for member in await self.uow.members.all(self.community.id):

@@ -6,18 +6,21 @@ the pure `bot.domain.routing`. Everything here runs inside the caller's unit of 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+import re
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+
+from babel import Locale
+from babel.dates import format_date, format_time
 
 from bot.app import lifecycle
 from bot.app.notices import Notice, Notices
 from bot.domain.ids import CommunityId, MemberId
-from bot.domain.ledger import format_sif
 from bot.domain.records import HelpRequest, Idea, OfferStatus, PeerFacts, RequestStatus
 from bot.domain.requests import Move, kind_words
 from bot.domain.routing import Candidate, Need, Peer, PeerIndex, Policy
-from bot.i18n import plural
-from bot.messages import Button, Parts, say
+from bot.i18n import DEFAULT, N_, _, current, plural, sif, speaking
+from bot.messages import Actions, Button, Parts, Text, say
 from bot.ports import UnitOfWork
 from bot.settings import Settings
 from conversations.answers import Question, format_answer
@@ -66,17 +69,104 @@ def idea_languages(idea: Idea) -> frozenset[str]:
     return frozenset(str(i).lower() for i in items if str(i).lower() != "other")
 
 
+# -- words shared by the request handlers, the status lists and the sweeps ------------
+
+# A kind of help as a noun ("review of I-3") and as it reads in a sentence ("the price of
+# a review"), in the language being written in.
+_KIND_NAMES = {"review": N_("review"), "advice": N_("advice"), "feedback": N_("feedback")}
+_KIND_PHRASES = {"review": N_("a review"), "advice": N_("advice"), "feedback": N_("feedback")}
+# A request's status as people read it (`RequestStatus.label`).
+_STATUS_LABELS = {
+    "open": N_("open"),
+    "escalated": N_("escalated"),
+    "accepted": N_("accepted"),
+    "delivered": N_("delivered"),
+    "confirmed": N_("confirmed"),
+    "disputed": N_("disputed"),
+    "closed": N_("closed"),
+    "cancelled": N_("cancelled"),
+}
+
+
+def kind_name(kind: str) -> str:
+    """'review', 'advice': the kind as a noun, in the language being written in."""
+    return _(_KIND_NAMES[kind]) if kind in _KIND_NAMES else kind
+
+
+def kind_phrase(kind: str) -> str:
+    """'a review', 'advice' (`kind_words`) in the language being written in."""
+    return _(_KIND_PHRASES[kind]) if kind in _KIND_PHRASES else kind_words(kind)
+
+
+def capitalized(text: str) -> str:
+    """A sentence that may start with a value ('a review costs…') with a capital first
+    letter, in whichever language it was written."""
+    return text[:1].upper() + text[1:]
+
+
+def capitalized_parts(parts: Parts) -> Parts:
+    """`capitalized` for a sentence in parts (its first part, when that is text)."""
+    if parts and isinstance(parts[0], Text):
+        return (Text(capitalized(parts[0].text)), *parts[1:])
+    return parts
+
+
+def status_label(status: RequestStatus) -> str:
+    """'accepted', 'delivered': a request's status in the language being written in."""
+    label = status.label
+    return _(_STATUS_LABELS[label]) if label in _STATUS_LABELS else label
+
+
+def shown_date(value: date) -> str:
+    """A date as people read it: 2026-03-09 in English, the language's own way otherwise
+    ("9 mrt 2026")."""
+    code = current()
+    if code == DEFAULT:
+        return f"{value:%Y-%m-%d}"
+    return format_date(value, format="medium", locale=code)
+
+
+def shown_moment(value: datetime) -> str:
+    """A date and time (UTC, which the sentence says): 2026-03-09 14:05 in English, the
+    language's own way otherwise ("9 mrt 2026, 14:05")."""
+    code = current()
+    if code == DEFAULT:
+        return f"{value:%Y-%m-%d %H:%M}"
+    pattern = str(Locale.parse(code).datetime_formats["medium"])
+    return pattern.replace("{1}", format_date(value, format="medium", locale=code)).replace(
+        "{0}", format_time(value, format="short", locale=code)
+    )
+
+
 def describe(request: HelpRequest) -> str:
-    tags = f", needs {', '.join(request.tags)}" if request.tags else ""
-    return (
-        f"{request.ref}: {request.kind} of I-{request.idea_number} "
-        f"\u201c{request.idea_title}\u201d by {request.requester_name} "
-        f"({format_sif(request.price)}{tags})"
+    values = {
+        "ref": request.ref,
+        "kind": kind_name(request.kind),
+        "idea": request.idea_number,
+        "title": request.idea_title,
+        "requester": request.requester_name,
+        "price": sif(request.price),
+    }
+    if request.tags:
+        return _(
+            "{ref}: {kind} of I-{idea} \u201c{title}\u201d by {requester} ({price}, needs {tags})"
+        ).format(tags=", ".join(request.tags), **values)
+    return _("{ref}: {kind} of I-{idea} \u201c{title}\u201d by {requester} ({price})").format(
+        **values
     )
 
 
 def offer_buttons(request: HelpRequest) -> tuple[Button, ...]:
-    return (Button("Accept", f"accept {request.ref}"), Button("Decline", f"decline {request.ref}"))
+    return (
+        Button(_("Accept"), f"accept {request.ref}"),
+        Button(_("Decline"), f"decline {request.ref}"),
+    )
+
+
+def with_offer_buttons(body: Parts, request: HelpRequest) -> Parts:
+    """An offer's text and its buttons as one body, so that a notice writes the buttons'
+    labels in the recipient's language too (the same parts as passing them as buttons)."""
+    return (*body, Actions(offer_buttons(request)))
 
 
 async def rank_round(
@@ -124,13 +214,8 @@ async def offer_next(
     if any(o.status is OfferStatus.OFFERED for o in offers):
         return 0
     if request.round >= settings.sif_max_rounds:
-        await escalate(
-            uow,
-            notices,
-            request,
-            f"nobody accepted it in {plural(request.round, 'round')} of offers",
-            now,
-        )
+        rounds = request.round
+        await escalate(uow, notices, request, lambda: _no_taker(rounds), now)
         return 0
     idea = await uow.ideas.by_number(request.community, request.idea_number)
     excluded = frozenset(o.peer for o in offers)
@@ -142,8 +227,8 @@ async def offer_next(
         )
     )
     if not candidates:
-        reason = "no eligible peer is left" if offers else "no peer is eligible"
-        await escalate(uow, notices, request, reason, now)
+        reason = NO_PEER_LEFT if offers else NO_PEER
+        await escalate(uow, notices, request, lambda: _(reason), now)
         return 0
     round_ = request.round + 1
     if not await lifecycle.move(uow, request.id, Move.OFFER, round=round_):
@@ -158,17 +243,14 @@ async def offer_next(
         now + ttl,
         now + ttl / 2,
     )
+    until = now + ttl
+
+    def offer(why: str) -> Callable[[], Parts]:
+        # written in each peer's language, with that peer's reason
+        return lambda: with_offer_buttons(offer_text(request, idea, why, until), request)
+
     await notices.dm_ids(
-        [
-            Notice(
-                c.member,
-                offer_text(request, idea, c.explanation, now + ttl),
-                "offer",
-                request.ref,
-                offer_buttons(request),
-            )
-            for c in candidates
-        ]
+        [Notice(c.member, offer(c.explanation), "offer", request.ref) for c in candidates]
     )
     return len(candidates)
 
@@ -178,7 +260,8 @@ def offer_text(request: HelpRequest, idea: Idea | None, why: str, until: datetim
     summary), why this peer, the price; accepting shows every answer (`reviewer_answers`)."""
     short = []
     if idea is not None and idea.answers.get("stage") not in (None, ""):
-        short.append(f"Stage: {format_answer(_ANY, idea.answers['stage'])}.")
+        stage = format_answer(_ANY, idea.answers["stage"])
+        short.append(_("Stage: {stage}.").format(stage=stage))
     summary = " ".join(str(idea.answers.get("summary", "")).split()) if idea else ""
     if summary:
         cut = len(summary) > SHORT_SUMMARY
@@ -186,14 +269,14 @@ def offer_text(request: HelpRequest, idea: Idea | None, why: str, until: datetim
     return say(
         "Can you help? {request}.{about}\nWhy you: {why}.\n"
         "It pays {price}, the fixed price of {kind}. `accept {ref}` or `decline {ref} [reason]` "
-        "before {until:%Y-%m-%d %H:%M} UTC; accepting shows you all of the idea's answers.",
+        "before {until} UTC; accepting shows you all of the idea's answers.",
         request=describe(request),
         about="\n" + " ".join(short) if short else "",
         why=why,
-        price=format_sif(request.price),
-        kind=kind_words(request.kind),
+        price=sif(request.price),
+        kind=kind_phrase(request.kind),
         ref=request.ref,
-        until=until,
+        until=shown_moment(until),
     )
 
 
@@ -214,24 +297,55 @@ def reviewer_answers(flow: Flow | None, idea: Idea, *, everything: bool = False)
         if hidden or value in (None, "", [], {}):
             continue
         question = questions.get(key)
-        label = question.label if question is not None else key.replace("_", " ").capitalize()
+        label = _(question.label) if question is not None else key.replace("_", " ").capitalize()
         text = format_answer(question or _ANY, value).replace("\n", "\n    ")
-        lines.append(f"{label}: {text}")
+        lines.append(_("{label}: {shown}").format(label=label, shown=text))
     return lines
 
 
+# Why a request went to staff: kept with it (its note) in English, told in each reader's
+# language (`escalation_reason`).
+NO_PEER = N_("no peer is eligible")
+NO_PEER_LEFT = N_("no eligible peer is left")
+_NO_TAKER = re.compile(r"nobody accepted it in (\d+) rounds? of offers")
+
+
+def _no_taker(rounds: int) -> str:
+    return _("nobody accepted it in {rounds} of offers").format(
+        rounds=plural(rounds, "round", "rounds")
+    )
+
+
+def escalation_reason(note: str) -> str:
+    """An escalation's stored (English) reason in the language being written in; other
+    notes as they are."""
+    if note in (NO_PEER, NO_PEER_LEFT):
+        return _(note)
+    if found := _NO_TAKER.fullmatch(note):
+        return _no_taker(int(found.group(1)))
+    return note
+
+
 async def escalate(
-    uow: UnitOfWork, notices: Notices, request: HelpRequest, reason: str, now: datetime
+    uow: UnitOfWork,
+    notices: Notices,
+    request: HelpRequest,
+    reason: Callable[[], str],
+    now: datetime,
 ) -> None:
-    moved = await lifecycle.move(uow, request.id, Move.ESCALATE, escalated_at=now, note=reason)
+    """Send the request to staff; `reason` writes why in the language being written in
+    (the request keeps it in English)."""
+    with speaking(DEFAULT):
+        note = reason()
+    moved = await lifecycle.move(uow, request.id, Move.ESCALATE, escalated_at=now, note=note)
     if not moved:
         return
     await notices.staff(
-        say(
+        lambda: say(
             "Escalation: {request} has no reviewer because {reason}. "
             "`assign {ref} @peer` offers it to someone you choose.",
             request=describe(request),
-            reason=reason,
+            reason=reason(),
             ref=request.ref,
         ),
         topic="escalated",
@@ -239,7 +353,9 @@ async def escalate(
     )
     await notices.dm_id(
         request.requester,
-        f"{request.ref} has not found a peer yet ({reason}); staff have been asked to help.",
+        lambda: _(
+            "{ref} has not found a peer yet ({reason}); staff have been asked to help."
+        ).format(ref=request.ref, reason=reason()),
         topic="request.escalated",
         subject=request.ref,
     )
@@ -250,9 +366,9 @@ def what_next(offered: int, request: HelpRequest | None) -> str:
     peer whose offer it was: the end of a sentence. `offered` is what `offer_next` made,
     `request` the request after it."""
     if offered:
-        return "it goes to another peer."
+        return _("it goes to another peer.")
     if request is not None and request.status is RequestStatus.ESCALATED:
-        return "no other peer is free for it, so staff were asked to find a reviewer."
+        return _("no other peer is free for it, so staff were asked to find a reviewer.")
     if request is not None and request.status.is_open:
-        return "the other peers it was offered to may still take it."
-    return "nothing more is needed from you."
+        return _("the other peers it was offered to may still take it.")
+    return _("nothing more is needed from you.")

@@ -28,6 +28,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import cast
 
+from bot.i18n import speaking
 from bot.messages import Delivery, Outbound, plain
 from bot.ports import Clock, Messenger, PlatformUnavailable, Undeliverable, UnitOfWorkFactory
 from bot.settings import Settings
@@ -161,7 +162,8 @@ class Relay:
                 try:
                     ref = await self._lookup(messenger, message) if tried else None
                     if ref is None:
-                        ref = await messenger.send(message)
+                        with speaking(message.language):
+                            ref = await messenger.send(message)
                 except Undeliverable as refused:
                     log.warning(
                         "outbox message %s to %s on %s set aside: %s",

@@ -46,7 +46,7 @@ from bot.commands import (
 from bot.commands.parser import is_help_topic
 from bot.domain import ledger
 from bot.domain.records import Community, Conversation, Member, Role
-from bot.i18n import normalize, plural, speaking, switch
+from bot.i18n import N_, _, current, ngettext, normalize, number, sif, speaking, switch
 from bot.messages import (
     Delivery,
     Inbound,
@@ -67,7 +67,13 @@ log = logging.getLogger(__name__)
 # unread (its command words and arguments, and a text a little too long for the parser
 # to say by how much).
 LONG_TEXT_ROOM = 1_000
-SORRY = "Sorry, something went wrong on my side and nothing was changed; please try again."
+SORRY = N_("Sorry, something went wrong on my side and nothing was changed; please try again.")
+# A command the caller's role does not allow, by the role it needs.
+ONLY_FOR = {
+    Role.MEMBER: N_("`{name}` is for members only; type `help` for yours."),
+    Role.STAFF: N_("`{name}` is for staff only; type `help` for yours."),
+    Role.ADMIN: N_("`{name}` is for admins only; type `help` for yours."),
+}
 
 
 def is_answer(inbound: Inbound, text: str, command: Any, conversation: Conversation) -> bool:
@@ -188,10 +194,12 @@ class Bot:
             try:
                 with speaking(self._language_hint(inbound)):
                     messages, in_ack = await self._handle(inbound, report, answer_in_ack)
+                    language = current()
                 if report.outcome == "refused" and not messages and not in_ack:
                     report.outcome = "duplicate"  # a refusal already given for this event
                 if committed is not None:
-                    await committed(in_ack)
+                    with speaking(language):  # an ack's own words, in the caller's language
+                        await committed(in_ack)
                 elif in_ack:
                     messages = [*in_ack, *messages]
                     in_ack = []
@@ -216,9 +224,16 @@ class Bot:
         )
 
     async def home(self, platform: str, user: str) -> Parts:
-        """A member's overview (Slack App Home): balance, held SIF, open offers, ideas."""
+        """A member's overview (Slack App Home): balance, held SIF, open offers, ideas; in
+        their language."""
+        with speaking(self._languages.get((platform, user)) or self.settings.sif_language):
+            return await self._home(platform, user)
+
+    async def _home(self, platform: str, user: str) -> Parts:
         async with self.uow_factory() as uow:
             member = await uow.members.by_identity(platform, user)
+            if member is not None:
+                switch(language_of(member, self.settings))
             if member is None:
                 return say(
                     "Welcome! Send me a direct message to start: describe your idea "
@@ -227,7 +242,6 @@ class Bot:
             info = await uow.ledger.balance_info(member)
             offers = await uow.requests.open_offers(member.id)
             ideas = await uow.ideas.of_owner(member.id)
-        sif = ledger.format_sif
         lines = [
             say(
                 "*Balance* {balance} · *held* {held} · *credit limit* {limit}",
@@ -241,18 +255,18 @@ class Bot:
                 received=sif(info.received),
             ),
             (),
-            say("*Open offers* ({count})", count=len(offers)),
+            say("*Open offers* ({count})", count=number(len(offers))),
             *(
                 say(
-                    "• {ref} until {until:%Y-%m-%d %H:%M} UTC — {why}",
+                    "• {ref} until {until} UTC — {why}",
                     ref=o.request_ref,
-                    until=o.expires_at,
+                    until=o.expires_at.strftime("%Y-%m-%d %H:%M"),
                     why=o.explanation,
                 )
                 for o in offers
             ),
             (),
-            say("*Your ideas* ({count})", count=len(ideas)),
+            say("*Your ideas* ({count})", count=number(len(ideas))),
             *(
                 say("• {ref} {title} · {status}", ref=i.ref, title=i.title, status=i.status.value)
                 for i in ideas
@@ -308,16 +322,26 @@ class Bot:
             limit = text_limit + LONG_TEXT_ROOM
         if len(inbound.text) > limit:
             report.outcome = "refused"
-            most = (
-                f"its text may have at most {text_limit:,}"
-                if text_limit > self.settings.sif_max_message_chars
-                else f"the most is {limit:,}, or {REVIEW_CHARS:,} for a review's feedback "
-                "with `done`"
-            )
+            if text_limit > self.settings.sif_max_message_chars:
+                text = _(
+                    "Your message is too long ({length} characters; its text may have at most "
+                    "{most}); nothing was changed. Shorten it, or put the long text in a shared "
+                    "document and send its link."
+                )
+            else:
+                text = _(
+                    "Your message is too long ({length} characters; the most is {most}, or "
+                    "{review} for a review's feedback with `done`); nothing was changed. "
+                    "Shorten it, or put the long text in a shared document and send its link."
+                )
             too_long = UserError(
-                f"Your message is too long ({len(inbound.text):,} characters; {most}); "
-                "nothing was changed. Shorten it, or put the long text in a shared document "
-                "and send its link.",
+                text.format(
+                    length=number(len(inbound.text)),
+                    most=number(
+                        text_limit if text_limit > self.settings.sif_max_message_chars else limit
+                    ),
+                    review=number(REVIEW_CHARS),
+                ),
                 "too-long",
             )
             return await self._refuse(inbound, too_long, answer_in_ack)
@@ -330,8 +354,13 @@ class Bot:
                 return [], []
             per_minute = self.limiter.limit
             slow_down = UserError(
-                f"You are sending more than {plural(per_minute, 'message')} a minute, so I am "
-                "pausing for a moment; nothing was changed. Please wait a minute and try again.",
+                ngettext(
+                    "You are sending more than {count} message a minute, so I am pausing for a "
+                    "moment; nothing was changed. Please wait a minute and try again.",
+                    "You are sending more than {count} messages a minute, so I am pausing for a "
+                    "moment; nothing was changed. Please wait a minute and try again.",
+                    per_minute,
+                ).format(count=number(per_minute)),
                 "rate-limited",
             )
             return await self._refuse(inbound, slow_down, answer_in_ack)
@@ -428,7 +457,7 @@ class Bot:
         except Exception:
             report.outcome = "error"
             log.exception("handling %s failed", name)
-            return await self._refuse(inbound, UserError(SORRY, "error"), answer_in_ack)
+            return await self._refuse(inbound, UserError(_(SORRY), "error"), answer_in_ack)
 
     async def _read_only(self, inbound: Inbound, command: Any) -> list[Outbound] | None:
         """A read-only command's private answers, from a read-only unit of work; None when
@@ -480,14 +509,7 @@ class Bot:
     async def _run_command(self, ctx: Context, command: Any) -> None:
         spec = spec_of(command)
         if not ctx.caller.role.allows(spec.role):
-            raise UserError(
-                say(
-                    "`{name}` is for {roles} only; type `help` for yours.",
-                    name=spec.name,
-                    roles=spec.role.plural,
-                ),
-                "forbidden",
-            )
+            raise UserError(say(ONLY_FOR[spec.role], name=spec.name), "forbidden")
         handler = self.handlers.get(type(command))
         if handler is None:
             raise UserError(
@@ -523,12 +545,21 @@ class Bot:
                     self.settings.credit_limit,
                     self.clock.now(),
                 )
-            return member, True
+            return await self._keep_locale(uow, member, inbound), True
         if is_admin and member.role is not Role.ADMIN:
             # SIF_ADMINS is the operators' word: it raises a listed identity to admin.
             await uow.members.set_role(member.id, Role.ADMIN)
             member = await uow.members.get(member.id) or member
-        return member, False
+        return await self._keep_locale(uow, member, inbound), False
+
+    async def _keep_locale(self, uow: UnitOfWork, member: Member, inbound: Inbound) -> Member:
+        """The platform's locale for the person (Slack's), kept on the member: it is their
+        language until they choose one."""
+        locale = normalize(inbound.locale)
+        if locale is None or locale == member.locale:
+            return member
+        await uow.members.set_language(member.id, locale=locale)
+        return replace(member, locale=locale)
 
 
 # How stale a member's "last active" may get before a read-only command records it.

@@ -1,7 +1,8 @@
 """The grammar of sif-bot: typed commands, how their arguments are read, and the parser.
 
-`args` reads one argument, `catalogue` lists every command with its usage and help,
-`parser` turns a line into one of them or a ParseError that says what to type.
+`args` reads one argument, `catalogue` lists every command with its usage and help (and
+the aliases a language adds: `aliases_for`), `parser` turns a line into one of them or a
+ParseError that says what to type, in the language of the person who typed it.
 """
 
 from bot.commands.args import (
@@ -25,6 +26,7 @@ from bot.commands.args import (
     Word,
 )
 from bot.commands.catalogue import (
+    ALIASES,
     COMMANDS,
     REVIEW_CHARS,
     Accept,
@@ -49,6 +51,7 @@ from bot.commands.catalogue import (
     IdeaShow,
     Intake,
     Intro,
+    LanguageChoice,
     Link,
     Merge,
     MyData,
@@ -66,12 +69,15 @@ from bot.commands.catalogue import (
     StatusOverview,
     TagsList,
     Thanks,
+    aliases_for,
     command,
+    resolve_alias,
     spec_of,
 )
 from bot.commands.parser import longest_text, parse, suggest
 
 __all__ = [
+    "ALIASES",
     "COMMANDS",
     "IDEA",
     "IDEA_PATTERN",
@@ -107,6 +113,7 @@ __all__ = [
     "Int",
     "Intake",
     "Intro",
+    "LanguageChoice",
     "Link",
     "Member",
     "MemberRef",
@@ -131,9 +138,11 @@ __all__ = [
     "TagsList",
     "Thanks",
     "Word",
+    "aliases_for",
     "command",
     "longest_text",
     "parse",
+    "resolve_alias",
     "spec_of",
     "suggest",
 ]

@@ -23,6 +23,7 @@ from bot.commands.args import (
     Word,
 )
 from bot.domain.records import Role
+from bot.i18n import N_, normalize
 
 # -- the registry -------------------------------------------------------------------
 
@@ -31,8 +32,8 @@ from bot.domain.records import Role
 class Spec:
     name: str
     role: Role
-    usage: str
-    summary: str
+    usage: str  # command syntax: the same in every language
+    summary: str  # English, marked with N_: translate it where it is shown, `_(summary)`
     cls: type[Any]
     fields: tuple[tuple[str, Arg, bool], ...]  # (field name, how to read it, required)
     reads_only: bool = False  # changes nothing: its answer may ride on the platform's ack
@@ -79,20 +80,26 @@ REVIEW_CHARS = 12_000
 
 
 @command(
-    "help", M, "help [command]", "List the commands you can use, or explain one.", reads_only=True
+    "help",
+    M,
+    "help [command]",
+    N_("List the commands you can use, or explain one."),
+    reads_only=True,
 )
 @dataclass(frozen=True)
 class Help:
     topic: Annotated[str | None, Rest("command name", 64)] = None
 
 
-@command("intake", M, "intake", "Start (or resume) the intake conversation for a new idea.")
+@command("intake", M, "intake", N_("Start (or resume) the intake conversation for a new idea."))
 @dataclass(frozen=True)
 class Intake:
     pass
 
 
-@command("profile", M, "profile", "Describe yourself as a peer: expertise, languages, capacity.")
+@command(
+    "profile", M, "profile", N_("Describe yourself as a peer: expertise, languages, capacity.")
+)
 @dataclass(frozen=True)
 class Profile:
     pass
@@ -102,7 +109,7 @@ class Profile:
     "profile show",
     M,
     "profile show",
-    "Your peer profile as it is: expertise, languages, availability, pause and bio.",
+    N_("Your peer profile as it is: expertise, languages, availability, pause and bio."),
     reads_only=True,
 )
 @dataclass(frozen=True)
@@ -114,14 +121,16 @@ class ProfileShow:
     "expertise add",
     M,
     "expertise add <tag>[:level] ...",
-    "Add expertise tags, each with a level 1-3 (default 2), e.g. expertise add finance:3 legal.",
+    N_(
+        "Add expertise tags, each with a level 1-3 (default 2), e.g. expertise add finance:3 legal."
+    ),
 )
 @dataclass(frozen=True)
 class ExpertiseAdd:
     tags: Annotated[tuple[tuple[str, int], ...], Tags(levels=True)]
 
 
-@command("expertise remove", M, "expertise remove <tag> ...", "Remove expertise tags.")
+@command("expertise remove", M, "expertise remove <tag> ...", N_("Remove expertise tags."))
 @dataclass(frozen=True)
 class ExpertiseRemove:
     tags: Annotated[tuple[str, ...], Tags()]
@@ -131,25 +140,25 @@ class ExpertiseRemove:
     "availability",
     M,
     "availability <n>",
-    "Take at most n open reviews at once (0-10; default 2).",
+    N_("Take at most n open reviews at once (0-10; default 2)."),
 )
 @dataclass(frozen=True)
 class Availability:
-    count: Annotated[int, Int(0, 10, "The number of open reviews")]
+    count: Annotated[int, Int(0, 10, N_("The number of open reviews"))]
 
 
 @command(
     "pause",
     M,
     "pause [days]",
-    "Stop receiving review offers, for a number of days or until resume.",
+    N_("Stop receiving review offers, for a number of days or until resume."),
 )
 @dataclass(frozen=True)
 class Pause:
-    days: Annotated[int | None, Int(1, 365, "The number of days")] = None
+    days: Annotated[int | None, Int(1, 365, N_("The number of days"))] = None
 
 
-@command("resume", M, "resume", "Receive review offers again.")
+@command("resume", M, "resume", N_("Receive review offers again."))
 @dataclass(frozen=True)
 class Resume:
     pass
@@ -159,20 +168,20 @@ class Resume:
     "ideas",
     M,
     "ideas [all] [page]",
-    "Your ideas and their status (staff: ideas all), 50 to a page.",
+    N_("Your ideas and their status (staff: ideas all), 50 to a page."),
     reads_only=True,
 )
 @dataclass(frozen=True)
 class Ideas:
     scope: Annotated[str | None, Choice("all")] = None
-    page: Annotated[int, Int(1, 1_000_000, "The page")] = 1
+    page: Annotated[int, Int(1, 1_000_000, N_("The page"))] = 1
 
 
 @command(
     "idea",
     M,
     "idea <I-n>",
-    "One idea: its answers, where it stands and its requests (owner, reviewers, staff).",
+    N_("One idea: its answers, where it stands and its requests (owner, reviewers, staff)."),
     reads_only=True,
 )
 @dataclass(frozen=True)
@@ -184,8 +193,10 @@ class IdeaShow:
     "request",
     M,
     "request <I-n> [advice|feedback|review] [tag ...]",
-    "Ask the network for help on your idea; a review costs 2 SIF, advice and feedback 1 SIF "
-    "(by default), however long it takes.",
+    N_(
+        "Ask the network for help on your idea; a review costs 2 SIF, advice and feedback 1 SIF "
+        "(by default), however long it takes."
+    ),
 )
 @dataclass(frozen=True)
 class RequestHelp:
@@ -194,7 +205,7 @@ class RequestHelp:
     tags: Annotated[tuple[str, ...], Tags()] = ()
 
 
-@command("offers", M, "offers", "Review requests offered to you.", reads_only=True)
+@command("offers", M, "offers", N_("Review requests offered to you."), reads_only=True)
 @dataclass(frozen=True)
 class Offers:
     pass
@@ -204,7 +215,7 @@ class Offers:
     "requests",
     M,
     "requests",
-    "Your requests and the reviews you do or were offered, each with what happens next.",
+    N_("Your requests and the reviews you do or were offered, each with what happens next."),
     reads_only=True,
 )
 @dataclass(frozen=True)
@@ -216,7 +227,7 @@ class RequestsList:
     "status",
     M,
     "status",
-    "Outside a conversation, the same as requests; inside one, where you are in it.",
+    N_("Outside a conversation, the same as requests; inside one, where you are in it."),
     reads_only=True,
 )
 @dataclass(frozen=True)
@@ -224,13 +235,15 @@ class StatusOverview:
     pass
 
 
-@command("accept", M, "accept <R-n>", "Accept a review request offered to you.")
+@command("accept", M, "accept <R-n>", N_("Accept a review request offered to you."))
 @dataclass(frozen=True)
 class Accept:
     request: Annotated[int, REQUEST]
 
 
-@command("decline", M, "decline <R-n> [reason]", "Decline an offer; it passes to the next peer.")
+@command(
+    "decline", M, "decline <R-n> [reason]", N_("Decline an offer; it passes to the next peer.")
+)
 @dataclass(frozen=True)
 class Decline:
     request: Annotated[int, REQUEST]
@@ -241,8 +254,10 @@ class Decline:
     "done",
     M,
     "done <R-n> <hours> <feedback text>",
-    "Deliver your review: the hours you spent (for the record; the price of the request is "
-    f"fixed) and your feedback for the innovator (up to {REVIEW_CHARS:,} characters).",
+    N_(
+        "Deliver your review: the hours you spent (for the record; the price of the request "
+        "is fixed) and your feedback for the innovator (up to 12,000 characters)."
+    ),
 )
 @dataclass(frozen=True)
 class Done:
@@ -255,17 +270,20 @@ class Done:
     "thanks",
     M,
     "thanks <R-n> [1-5] [comment]",
-    "Confirm a review was delivered; releases the SIF to the peer.",
+    N_("Confirm a review was delivered; releases the SIF to the peer."),
 )
 @dataclass(frozen=True)
 class Thanks:
     request: Annotated[int, REQUEST]
-    rating: Annotated[int | None, Int(1, 5, "The rating")] = None
+    rating: Annotated[int | None, Int(1, 5, N_("The rating"))] = None
     comment: Annotated[str, Rest("comment", 1000)] = ""
 
 
 @command(
-    "dispute", M, "dispute <R-n> <reason>", "Hold the payment of a review and ask staff to look."
+    "dispute",
+    M,
+    "dispute <R-n> <reason>",
+    N_("Hold the payment of a review and ask staff to look."),
 )
 @dataclass(frozen=True)
 class Dispute:
@@ -273,7 +291,9 @@ class Dispute:
     reason: Annotated[str, Rest("reason", 1000)]
 
 
-@command("cancel", M, "cancel [R-n]", "Cancel your request (refunded) or the current conversation.")
+@command(
+    "cancel", M, "cancel [R-n]", N_("Cancel your request (refunded) or the current conversation.")
+)
 @dataclass(frozen=True)
 class Cancel:
     request: Annotated[int | None, REQUEST] = None
@@ -283,7 +303,7 @@ class Cancel:
     "balance",
     M,
     "balance [@member]",
-    "Your SIF balance, held SIF and credit limit.",
+    N_("Your SIF balance, held SIF and credit limit."),
     reads_only=True,
 )
 @dataclass(frozen=True)
@@ -295,7 +315,7 @@ class Balance:
     "history",
     M,
     "history [@member]",
-    "Your latest ledger entries with their reasons.",
+    N_("Your latest ledger entries with their reasons."),
     reads_only=True,
 )
 @dataclass(frozen=True)
@@ -303,7 +323,18 @@ class History:
     member: Annotated[MemberRef | None, Member()] = None
 
 
-@command("tags", M, "tags", "The expertise tags of this community.", reads_only=True)
+@command(
+    "language",
+    M,
+    "language [code]",
+    N_("Shows the language I speak to you and the choices; language nl chooses Dutch."),
+)
+@dataclass(frozen=True)
+class LanguageChoice:
+    code: Annotated[str | None, Word()] = None
+
+
+@command("tags", M, "tags", N_("The expertise tags of this community."), reads_only=True)
 @dataclass(frozen=True)
 class TagsList:
     pass
@@ -313,7 +344,7 @@ class TagsList:
     "balances",
     S,
     "balances [negative|@member]",
-    "A table of all balances, lowest and highest first.",
+    N_("A table of all balances, lowest and highest first."),
     reads_only=True,
     public=True,
 )
@@ -327,22 +358,24 @@ class Balances:
     "stats",
     S,
     "stats [days]",
-    "Requests, acceptance, SIF in circulation, busiest peers.",
+    N_("Requests, acceptance, SIF in circulation, busiest peers."),
     reads_only=True,
     public=True,
 )
 @dataclass(frozen=True)
 class Stats:
-    days: Annotated[int, Int(1, 3650, "The number of days")] = 30
+    days: Annotated[int, Int(1, 3650, N_("The number of days"))] = 30
 
 
 @command(
     "grant",
     S,
     "grant @member <amount> <reason>",
-    "Credit SIF from the network account (welcome credit, events, prizes). A grant to "
-    "yourself or a large one asks you to confirm it (grant confirm ...) and is posted to the "
-    "staff channel.",
+    N_(
+        "Credit SIF from the network account (welcome credit, events, prizes). A grant to "
+        "yourself or a large one asks you to confirm it (grant confirm ...) and is posted to the "
+        "staff channel."
+    ),
 )
 @dataclass(frozen=True)
 class Grant:
@@ -358,9 +391,11 @@ class Grant:
     "adjust",
     S,
     "adjust @member <±amount> <reason>",
-    "A correction entry; earlier entries are never edited. Adjusting your own balance, or "
-    "by a large amount, asks you to confirm it (adjust confirm ...) and is posted to the "
-    "staff channel.",
+    N_(
+        "A correction entry; earlier entries are never edited. Adjusting your own balance, or "
+        "by a large amount, asks you to confirm it (adjust confirm ...) and is posted to the "
+        "staff channel."
+    ),
 )
 @dataclass(frozen=True)
 class Adjust:
@@ -372,14 +407,16 @@ class Adjust:
     reason: Annotated[str, Rest("reason", 500)]
 
 
-@command("assign", S, "assign <R-n> @peer", "Offer a stuck request to a chosen peer.")
+@command("assign", S, "assign <R-n> @peer", N_("Offer a stuck request to a chosen peer."))
 @dataclass(frozen=True)
 class Assign:
     request: Annotated[int, REQUEST]
     peer: Annotated[MemberRef, Member()]
 
 
-@command("resolve", S, "resolve <R-n> pay|refund [note]", "End a dispute: pay the peer or refund.")
+@command(
+    "resolve", S, "resolve <R-n> pay|refund [note]", N_("End a dispute: pay the peer or refund.")
+)
 @dataclass(frozen=True)
 class Resolve:
     request: Annotated[int, REQUEST]
@@ -387,14 +424,14 @@ class Resolve:
     note: Annotated[str, Rest("note", 500)] = ""
 
 
-@command("role", A, "role @member member|staff|admin", "Change a member's role.")
+@command("role", A, "role @member member|staff|admin", N_("Change a member's role."))
 @dataclass(frozen=True)
 class SetRole:
     member: Annotated[MemberRef, Member()]
     role: Annotated[str, Choice("member", "staff", "admin")]
 
 
-@command("export", S, "export [ledger|members|requests]", "A CSV of the community's data.")
+@command("export", S, "export [ledger|members|requests]", N_("A CSV of the community's data."))
 @dataclass(frozen=True)
 class Export:
     what: Annotated[str, Choice("ledger", "members", "requests")] = "ledger"
@@ -404,8 +441,10 @@ class Export:
     "link",
     M,
     "link [code [confirm]]",
-    "Link another chat account (Slack, Matrix) to you; the bot says whom a code joins "
-    "before you confirm.",
+    N_(
+        "Link another chat account (Slack, Matrix) to you; the bot says whom a code joins "
+        "before you confirm."
+    ),
 )
 @dataclass(frozen=True)
 class Link:
@@ -417,9 +456,11 @@ class Link:
     "merge",
     S,
     "merge [confirm] @member @member",
-    "Join two members of one person when link cannot: the second's chat accounts, "
-    "balance (by a ledger transfer), ideas, requests and reviews become the first's. It "
-    "shows what it will do; merge confirm @member @member does it.",
+    N_(
+        "Join two members of one person when link cannot: the second's chat accounts, "
+        "balance (by a ledger transfer), ideas, requests and reviews become the first's. It "
+        "shows what it will do; merge confirm @member @member does it."
+    ),
 )
 @dataclass(frozen=True)
 class Merge:
@@ -434,7 +475,7 @@ class Merge:
     "find",
     M,
     "find <tag or word> ...",
-    "Find members by expertise, name or what they offer.",
+    N_("Find members by expertise, name or what they offer."),
     reads_only=True,
 )
 @dataclass(frozen=True)
@@ -446,8 +487,10 @@ class Find:
     "intro",
     M,
     "intro @member <I-n> [note]",
-    "Introduce a member to your idea (staff: to any idea); the member and the idea's owner "
-    "both get a short message.",
+    N_(
+        "Introduce a member to your idea (staff: to any idea); the member and the idea's owner "
+        "both get a short message."
+    ),
 )
 @dataclass(frozen=True)
 class Intro:
@@ -456,7 +499,7 @@ class Intro:
     note: Annotated[str, Rest("note", 500)] = ""
 
 
-@command("mydata", M, "mydata", "Sends you a file with everything sif-bot stores about you.")
+@command("mydata", M, "mydata", N_("Sends you a file with everything sif-bot stores about you."))
 @dataclass(frozen=True)
 class MyData:
     pass
@@ -466,9 +509,58 @@ class MyData:
     "forget",
     M,
     "forget [confirm]",
-    "Erase your profile, answers and texts once your balance is not negative and nothing is "
-    "open; a positive balance goes to the network; ledger entries stay, anonymised.",
+    N_(
+        "Erase your profile, answers and texts once your balance is not negative and nothing is "
+        "open; a positive balance goes to the network; ledger entries stay, anonymised."
+    ),
 )
 @dataclass(frozen=True)
 class Forget:
     confirm: Annotated[str | None, Choice("confirm")] = None
+
+
+# The `done` summary says the limit in words (a sentence with a number in its own format
+# in each language); it must say the limit the parser keeps.
+if f"{REVIEW_CHARS:,}" not in COMMANDS["done"].summary:
+    raise RuntimeError("the summary of `done` must state REVIEW_CHARS")
+
+
+# -- aliases in other languages ---------------------------------------------------------
+
+# Commands keep their English names in every language; a language may add a few words of
+# its own for the commonest ones (listed in its `help`). The parser takes an alias in any
+# language, whatever the person's language is set to; the English names always work.
+ALIASES: dict[str, dict[str, str]] = {
+    "nl": {"saldo": "balance", "hulp": "help", "taal": "language"},
+    "fr": {"solde": "balance", "aide": "help", "langue": "language"},
+    "de": {"kontostand": "balance", "hilfe": "help", "sprache": "language"},
+}
+# every alias, of any language: the English command word it stands for
+ALIAS_OF: dict[str, str] = {
+    alias: name for table in ALIASES.values() for alias, name in table.items()
+}
+
+
+def aliases_for(code: str | None) -> dict[str, str]:
+    """A language's aliases, {alias: English command} ("saldo": "balance" for nl)."""
+    return dict(ALIASES.get(normalize(code) or "", {}))
+
+
+def resolve_alias(word: str) -> str:
+    """The English command word for an alias of any language ("saldo": "balance"); any
+    other word as it is."""
+    return ALIAS_OF.get(word.lower(), word)
+
+
+def _check_aliases() -> None:
+    words = {name.split(" ")[0] for name in COMMANDS}
+    for alias, name in ALIAS_OF.items():
+        if name not in words:
+            raise RuntimeError(f"alias {alias!r} names no command: {name!r}")
+        if alias in words:
+            raise RuntimeError(f"alias {alias!r} is a command's own name")
+    if len(ALIAS_OF) != sum(len(table) for table in ALIASES.values()):
+        raise RuntimeError("two languages give one alias to different commands")
+
+
+_check_aliases()

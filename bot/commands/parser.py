@@ -1,5 +1,7 @@
 """Parse a line of text into a typed command, or a ParseError saying what to type
-instead (SPEC §3): the first word picks the command, its fields read the rest."""
+instead (SPEC §3): the first word picks the command (its English name, or an alias of
+any language: `catalogue.ALIASES`), its fields read the rest. The errors are written in
+the language of the person who typed the line (set by the core before it parses)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import re
 from typing import Any
 
 from bot.commands.args import Arg, Choice, ParseError, Rest
-from bot.commands.catalogue import COMMANDS, Help, Spec
+from bot.commands.catalogue import ALIAS_OF, COMMANDS, Help, Spec, resolve_alias
 from bot.messages import Parts, plain, say
 
 # -- parsing ------------------------------------------------------------------------
@@ -25,15 +27,25 @@ def _command_words() -> dict[str, list[str]]:
 def suggest(word: str) -> str | None:
     """The command a typo most likely meant, or None. Only a close word that starts with
     the same letter: people slip inside a word ("balanse", "acept"), and a word that merely
-    resembles a command ("one" and `done`) is no typo of it."""
+    resembles a command ("one" and `done`) is no typo of it. A slip in an alias of another
+    language ("kontostnd") suggests the command by its English name (`balance`)."""
     word = word.lower()
+    if not word:
+        return None
     names = sorted({n.split(" ")[0] for n in COMMANDS})
     close = [
         name
         for name in difflib.get_close_matches(word, names, n=3, cutoff=0.7)
         if name[0] == word[0]
     ]
-    return close[0] if close else None
+    if close:
+        return close[0]
+    near_alias = [
+        alias
+        for alias in difflib.get_close_matches(word, sorted(ALIAS_OF), n=3, cutoff=0.7)
+        if alias[0] == word[0]
+    ]
+    return ALIAS_OF[near_alias[0]] if near_alias else None
 
 
 # `help sif`: what sif-bot and SIF are. People ask it in their own words too; these few
@@ -72,13 +84,20 @@ def is_help_topic(topic: str) -> bool:
     folded = _folded(topic)
     if folded in ABOUT_TOPICS:
         return True
+    folded = _with_command_word(folded)
     return any(name == folded or name.split()[0] == folded for name in COMMANDS)
+
+
+def _with_command_word(text: str) -> str:
+    """The text with its first word, when an alias, as the English command word."""
+    first, space, rest = text.partition(" ")
+    return resolve_alias(first) + space + rest if first else text
 
 
 def longest_text(text: str) -> int:
     """The longest free text of the command this message names (0 when it names none, or
     one without a free text): the feedback of `done` may be longer than other messages."""
-    word = text.split(maxsplit=1)[0].lower() if text.strip() else ""
+    word = resolve_alias(text.split(maxsplit=1)[0].lower()) if text.strip() else ""
     lengths = [
         reader.max_len
         for name, spec in COMMANDS.items()
@@ -92,14 +111,14 @@ def longest_text(text: str) -> int:
 def parse(text: str) -> Any:
     """Parse one line into a command object; raises ParseError with a clear sentence."""
     folded = _folded(text)
-    if folded == "help":  # "help?", "Help!"
+    if resolve_alias(folded) == "help":  # "help?", "Help!", "Hilfe?"
         return Help()
     if folded in QUESTIONS_ABOUT_SIF:
         return Help("sif")
     tokens = [(m.group(), m.start()) for m in re.finditer(r"\S+", text)]
     if not tokens:
         raise ParseError(say("Type a command, for example `help`."))
-    word = tokens[0][0].lower()
+    word = resolve_alias(tokens[0][0].lower())
     words = _command_words()
     if word not in words:
         close = suggest(word)
@@ -130,7 +149,11 @@ def parse(text: str) -> Any:
             name = f"{word} {sub}"
             rest = rest[1:]
     spec = COMMANDS[name]
-    return _bind(spec, text, rest)
+    command = _bind(spec, text, rest)
+    if isinstance(command, Help) and command.topic:
+        # `help saldo` is `help balance`
+        command = Help(_with_command_word(command.topic.strip()))
+    return command
 
 
 def _bind(spec: Spec, text: str, tokens: list[tuple[str, int]]) -> Any:

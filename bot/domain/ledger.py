@@ -55,8 +55,26 @@ NETWORK = AccountKey(AccountKind.NETWORK)
 ESCROW = AccountKey(AccountKind.ESCROW)
 
 
+def N_(message: str) -> str:
+    """Marks a sentence for the translation catalogs. The domain writes no language: its
+    errors keep their English template and values, and the core says them in the
+    reader's language where it shows them (`bot.i18n.explain`)."""
+    return message
+
+
 class LedgerError(ValueError):
-    """A transaction that breaks a ledger rule; the message is for people."""
+    """A transaction that breaks a ledger rule; the message is for people.
+
+    `template` is the English sentence with named placeholders and `values` fill them;
+    `str()` is the English sentence. A whole number among the values is a quantity: it
+    is written with thousands separators (1,000,000), in each language its own way."""
+
+    def __init__(self, template: str, /, **values: str | int) -> None:
+        self.template = template
+        self.values = values
+        super().__init__(
+            template.format(**{k: f"{v:,}" if type(v) is int else v for k, v in values.items()})
+        )
 
 
 class AmountError(LedgerError):
@@ -83,13 +101,13 @@ class TransactionDraft:
 
     def __post_init__(self) -> None:
         if len(self.postings) < 2:
-            raise LedgerError("A transaction needs at least two postings.")
+            raise LedgerError(N_("A transaction needs at least two postings."))
         if any(not isinstance(p.amount, int) or p.amount == 0 for p in self.postings):
-            raise LedgerError("Every posting needs a non-zero whole number of hundredths.")
+            raise LedgerError(N_("Every posting needs a non-zero whole number of hundredths."))
         if sum(p.amount for p in self.postings) != 0:
-            raise LedgerError("A transaction must sum to zero.")
+            raise LedgerError(N_("A transaction must sum to zero."))
         if len({p.account for p in self.postings}) != len(self.postings):
-            raise LedgerError("A transaction touches each account once.")
+            raise LedgerError(N_("A transaction touches each account once."))
 
     def debits(self) -> Iterable[Posting]:
         return (p for p in self.postings if p.amount < 0)
@@ -106,30 +124,36 @@ def parse_amount(text: str, *, signed: bool = False) -> int:
         cleaned = cleaned[:-3].strip()
     match = _AMOUNT.match(cleaned)
     if not match:
-        raise AmountError(f"'{text}' is not an amount; write a number like 5 or 2.5.")
+        raise AmountError(N_("'{text}' is not an amount; write a number like 5 or 2.5."), text=text)
     sign, whole, frac = match.groups()
     if frac is not None and len(frac) > 2:
-        raise AmountError(f"'{text}' has too many decimals; SIF have at most two, like 2.25.")
+        raise AmountError(
+            N_("'{text}' has too many decimals; SIF have at most two, like 2.25."), text=text
+        )
     whole = whole.lstrip("0") or "0"
     if len(whole) > len(str(MAX_AMOUNT // HUNDREDTHS_PER_SIF)):
-        raise AmountError(_too_big(text))  # before int(): thousands of digits are refused
+        raise _too_big(text)  # before int(): thousands of digits are refused
     value = int(whole) * HUNDREDTHS_PER_SIF + int((frac or "0").ljust(2, "0"))
     if sign == "-":
         if not signed:
-            raise AmountError(f"'{text}' must be a positive amount.")
+            raise AmountError(N_("'{text}' must be a positive amount."), text=text)
         value = -value
     if sign == "+" and not signed:
         pass
     if value == 0:
-        raise AmountError("The amount must not be zero.")
+        raise AmountError(N_("The amount must not be zero."))
     if abs(value) > MAX_AMOUNT:
-        raise AmountError(_too_big(text))
+        raise _too_big(text)
     return value
 
 
-def _too_big(text: str) -> str:
+def _too_big(text: str) -> AmountError:
     shown = text.strip() if len(text.strip()) <= 24 else text.strip()[:24] + "…"
-    return f"'{shown}' is too big; the most is {MAX_AMOUNT // HUNDREDTHS_PER_SIF:,} SIF."
+    return AmountError(
+        N_("'{shown}' is too big; the most is {most} SIF."),
+        shown=shown,
+        most=MAX_AMOUNT // HUNDREDTHS_PER_SIF,
+    )
 
 
 def format_sif(hundredths: int, *, sign: bool = False) -> str:
@@ -157,7 +181,7 @@ def grant(
 ) -> TransactionDraft:
     """Credit SIF to a member from the network account."""
     if amount <= 0:
-        raise AmountError("A grant must be a positive amount.")
+        raise AmountError(N_("A grant must be a positive amount."))
     return TransactionDraft(
         EntryKind.GRANT,
         (Posting(NETWORK, -amount), Posting(AccountKey.of(member), amount)),
@@ -242,7 +266,7 @@ def transfer(
     key: str | None = None,
 ) -> TransactionDraft:
     if sender == receiver:
-        raise LedgerError("A transfer needs two different members.")
+        raise LedgerError(N_("A transfer needs two different members."))
     return TransactionDraft(
         EntryKind.TRANSFER,
         (Posting(AccountKey.of(sender), -amount), Posting(AccountKey.of(receiver), amount)),

@@ -8,7 +8,6 @@ it as one conditional UPDATE (`from` states in the WHERE clause), so two racing 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from enum import StrEnum
 
 from bot.domain.ids import RequestId
@@ -77,36 +76,8 @@ def settle_key(request: RequestId) -> str:
 # How each kind of help reads after "a"/"the price of": a review is counted, advice and
 # feedback are not ("a review", "advice").
 _KIND_WORDS = {"review": "a review", "advice": "advice", "feedback": "feedback"}
-# The order kinds are named in when prices are listed.
-_KIND_ORDER = ("review", "advice", "feedback")
 
 
 def kind_words(kind: str) -> str:
     """'a review', 'advice', 'feedback': the kind as it reads in a sentence."""
     return _KIND_WORDS.get(kind, f"a {kind}")
-
-
-def _sif(hundredths: int) -> str:
-    """2 SIF, 1.50 SIF: whole amounts without decimals, for sentences about prices."""
-    whole, cents = divmod(hundredths, 100)
-    return f"{whole} SIF" if not cents else f"{whole}.{cents:02d} SIF"
-
-
-def price_list(prices: Mapping[str, int]) -> str:
-    """The prices in one phrase, kinds of one price together, dearest first:
-    'a review costs 2 SIF, advice and feedback 1 SIF' (the same everywhere it is said)."""
-
-    def order(kind: str) -> tuple[int, int, str]:
-        known = _KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER)
-        return (-prices[kind], known, kind)
-
-    groups: dict[int, list[str]] = {}
-    for kind in sorted(prices, key=order):
-        groups.setdefault(prices[kind], []).append(kind)
-    phrases = []
-    for number, (price, names) in enumerate(groups.items()):
-        words = [kind_words(names[0]), *names[1:]]
-        named = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
-        verb = (" costs " if len(words) == 1 else " cost ") if number == 0 else " "
-        phrases.append(f"{named}{verb}{_sif(price)}")
-    return ", ".join(phrases)

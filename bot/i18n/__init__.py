@@ -164,3 +164,25 @@ def sentence(text: str) -> str:
     already ends with one (or with ?, !, …, : or ;)."""
     words = text.rstrip()
     return words if not words or words.endswith(_ENDS_SENTENCE) else f"{words}."
+
+
+def explain(error: Exception) -> str:
+    """An error of the domain (which writes no language: `bot.domain.ledger.LedgerError`)
+    in the current language: its English `template` translated, its `values` filled in,
+    whole numbers written the language's way. Any other error: its own message."""
+    template = getattr(error, "template", None)
+    values = getattr(error, "values", None)
+    if not isinstance(template, str) or not isinstance(values, dict):
+        return str(error)
+    shown = {k: number(v) if type(v) is int else v for k, v in values.items()}
+    return _(template).format(**shown)
+
+
+def _speak_for_conversations() -> None:
+    """The conversation engine (pure: it cannot import the bot) writes through these."""
+    from conversations import i18n as conversations_i18n
+
+    conversations_i18n.set_translator(_, ngettext, number)
+
+
+_speak_for_conversations()

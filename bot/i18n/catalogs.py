@@ -3,6 +3,7 @@
     python -m bot.i18n.catalogs update    # new sentences into every sif.po (and sif.pot)
     python -m bot.i18n.catalogs compile   # sif.po -> sif.mo (the install does this)
     python -m bot.i18n.catalogs check     # what `make test` checks, as a list
+    python -m bot.i18n.catalogs merge     # translations from bot/i18n/fragments/*/<code>.po
 
 Sentences are found where the code marks them: `_()`, `N_()`, `ngettext()`, `say()`,
 `plural()` (its two noun forms), and every text of the packaged conversation files
@@ -27,7 +28,14 @@ from bot.i18n import DEFAULT, DOMAIN, LANGUAGES, LOCALES
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("bot", "conversations", "adapters")
-KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "say": None, "plural": (2, 3)}
+KEYWORDS = {
+    "_": None,
+    "N_": None,
+    "gettext": None,  # conversations.i18n
+    "ngettext": (1, 2),
+    "say": None,
+    "plural": (2, 3),
+}
 METHODS = [
     ("**/tests/**", "ignore"),
     ("**/simulate/**", "ignore"),  # the simulator reports to the operator, in English
@@ -115,6 +123,49 @@ def update() -> None:
             write_po(handle, catalog, width=100)
 
 
+FRAGMENTS = Path(__file__).parent / "fragments"
+
+
+def merge() -> None:
+    """Fill every sif.po from the template and the fragments (a fragment's translation
+    wins over the catalog's own; a sentence no fragment has keeps the catalog's)."""
+    update()
+    template = extract()
+    for code in LANGUAGES:
+        if code == DEFAULT:
+            continue
+        known: dict[Any, Any] = {}
+        for fragment in sorted(FRAGMENTS.glob(f"*/{code}.po")):
+            with fragment.open("rb") as handle:
+                for message in read_po(handle, locale=code):
+                    if message.id and message.string and any(_strings(message)):
+                        known[message.id] = message.string
+        catalog = load(code)
+        for message in template:
+            if not message.id:
+                continue
+            entry = catalog.get(message.id)
+            if entry is None:
+                continue
+            found = known.get(message.id)
+            if found is None and isinstance(message.id, tuple | list):
+                found = known.get(message.id[0])
+            if found is not None:
+                entry.string = _forms(found, catalog.num_plurals, message.pluralizable)
+            entry.flags.discard("fuzzy")
+        with po_path(code).open("wb") as handle:
+            write_po(handle, catalog, width=100)
+
+
+def _forms(string: Any, count: int, pluralizable: bool) -> Any:
+    """A translation with as many plural forms as the language has (a fragment written
+    with fewer repeats its last: French "many" is written as "other")."""
+    if not pluralizable:
+        return string[0] if isinstance(string, tuple | list) else string
+    forms = list(string) if isinstance(string, tuple | list) else [string]
+    return tuple((forms + [forms[-1]] * count)[:count])
+
+
 def compile_all() -> None:
     for code in LANGUAGES:
         path = po_path(code)
@@ -180,6 +231,8 @@ def main(argv: list[str]) -> int:
         update()
     elif command == "compile":
         compile_all()
+    elif command == "merge":
+        merge()
     elif command == "check":
         template = extract()
         found = [p for code in LANGUAGES if code != DEFAULT for p in problems(code, template)]

@@ -164,6 +164,15 @@ class SqlMembers:
     async def set_paused_until(self, member: MemberId, until: datetime | None) -> None:
         await self._set(member, paused_until=until)
 
+    async def set_language(
+        self, member: MemberId, *, language: str | None = None, locale: str | None = None
+    ) -> None:
+        values = {"language": language} if language is not None else {}
+        if locale is not None:
+            values["locale"] = locale
+        if values:
+            await self._set(member, **values)
+
     async def touch(self, member: MemberId, at: datetime) -> None:
         # After every command: a prebuilt statement on the connection, not an ORM update.
         connection = await self.s.connection()

@@ -40,7 +40,7 @@ def test_the_whole_grammar_is_registered() -> None:
         "thanks", "dispute", "cancel", "balance", "history", "tags", "balances", "stats",
         "grant", "adjust", "assign", "resolve", "role", "export", "link",
         "find", "intro", "mydata", "forget",
-        "requests", "status", "idea", "profile show", "merge",
+        "requests", "status", "idea", "profile show", "merge", "language",
     }  # fmt: skip
     assert set(COMMANDS) == expected
 

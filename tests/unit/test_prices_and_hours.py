@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.app.offering import reviewer_answers
+from bot.app.wording import price_list
 from bot.commands import Done, ParseError, parse
 from bot.domain.ids import CommunityId, IdeaId, MemberId
 from bot.domain.records import Idea, IdeaStatus
-from bot.domain.requests import kind_words, price_list
+from bot.domain.requests import kind_words
 from conversations.loader import load_flows
 
 DEFAULTS = {"advice": 100, "feedback": 100, "review": 200}

@@ -12,10 +12,12 @@ from typing import Any
 
 from bot.app.context import Context, Handlers, UserError
 from bot.app.handlers.requests import cancel_request
+from bot.app.wording import price_list
 from bot.commands import Cancel, Help, Ideas, Intake, Profile
-from bot.domain.records import Conversation, Idea, Role
-from bot.domain.requests import price_list
+from bot.domain.records import Conversation, Idea, IdeaStatus, Role
+from bot.i18n import N_, _, ngettext, number, sif
 from bot.messages import Body, Button, Parts, from_spans, plain, say
+from conversations import spans
 from conversations.engine import (
     PAUSE_WORDS,
     Flow,
@@ -34,31 +36,46 @@ WELCOME = "welcome"  # the one-question onboarding of a member's first DM
 WELCOME_CHOICES = {
     "1": "intake",
     "idea": "intake",
+    "idee": "intake",
+    "idée": "intake",
     "intake": "intake",
     "2": "profile",
     "peer": "profile",
+    "pair": "profile",
     "profile": "profile",
+    "profiel": "profile",
+    "profil": "profile",
     "review": "profile",
 }
 GREETINGS = frozenset(
-    {"hi", "hello", "hey", "hallo", "dag", "goedemorgen", "bonjour", "salut", "good", "thanks"}
-)
-USEFUL = say(
-    "`intake` to describe an idea for a social innovation, "
-    "`profile` to offer your experience as a peer reviewer, "
-    "`balance` to see your SIF"
-)
-WELCOME_MENU = (
+    {"hi", "hello", "hey", "hallo", "dag", "goedemorgen", "bonjour", "salut", "good", "thanks",
+     "hoi", "goeiedag", "goedendag", "bedankt", "merci", "bonsoir", "coucou", "guten", "moin",
+     "servus", "danke"}
+)  # fmt: skip
+WELCOME_MENU = N_(
     "Type 1 to describe your idea, or 2 to offer your experience as a peer; `help` explains more."
 )
-WELCOME_BUTTONS = (Button("1 · my idea", "1"), Button("2 · be a peer", "2"))
+# The idea's status as shown in `ideas` (the stored word is English).
+IDEA_STATUS_WORDS = {
+    IdeaStatus.SUBMITTED: N_("submitted"),
+    IdeaStatus.IN_REVIEW: N_("in review"),
+    IdeaStatus.REVIEWED: N_("reviewed"),
+}
+# Button labels of the confirm step (the buttons still send the English word).
+BUTTON_WORDS = {"confirm": N_("confirm"), "edit": N_("edit"), "cancel": N_("cancel")}
+
+
+def welcome_buttons() -> tuple[Button, ...]:
+    """The welcome menu's buttons, labelled in the language being written in."""
+    return (Button(_("1 · my idea"), "1"), Button(_("2 · be a peer"), "2"))
 
 
 handlers = Handlers()
 
 
 def _buttons(step: Step) -> tuple[Button, ...]:
-    return tuple(Button(choice, choice) for choice in step.choices)
+    """A step's choices as buttons: labelled in the caller's language, sending the choice."""
+    return tuple(Button(_(BUTTON_WORDS.get(choice, choice)), choice) for choice in step.choices)
 
 
 def _say(
@@ -86,7 +103,9 @@ async def _flow_context(ctx: Context) -> FlowContext:
 def _flow(ctx: Context, name: str) -> Flow:
     flow = ctx.flows.get(name)
     if flow is None:
-        raise UserError(f"The {name} conversation is not set up in this community.")
+        raise UserError(
+            _("The {name} conversation is not set up in this community.").format(name=name)
+        )
     return flow
 
 
@@ -118,7 +137,7 @@ async def begin(ctx: Context, name: str) -> None:
         step = resume(flow, State.from_dict(current.state), flow_ctx)
         _say(
             ctx,
-            plain("Let's continue where you stopped.\n") + from_spans(step.body),
+            plain(_("Let's continue where you stopped.") + "\n") + from_spans(step.body),
             _topic(name),
             _buttons(step),
         )
@@ -137,7 +156,10 @@ async def begin(ctx: Context, name: str) -> None:
     step = start(flow, flow_ctx)
     await _save(ctx, name, step.state.to_dict(), None)
     if ctx.inbound.channel is not None:
-        ctx.reply(f"I've sent you a direct message to start your {name}.", topic="moved-to-dm")
+        ctx.reply(
+            _("I've sent you a direct message to start your {name}.").format(name=name),
+            topic="moved-to-dm",
+        )
     _say(ctx, from_spans(step.body), _topic(name), _buttons(step))
 
 
@@ -178,7 +200,7 @@ async def pending_question(
     if conversation.flow == WELCOME:
         if not isinstance(command, Help):
             return None
-        return Pending(WELCOME, say(WELCOME_MENU), "welcome", WELCOME_BUTTONS)
+        return Pending(WELCOME, say(WELCOME_MENU), "welcome", welcome_buttons())
     flow = ctx.flows.get(conversation.flow)
     if flow is None:
         return None
@@ -203,11 +225,16 @@ async def on_answer(ctx: Context, conversation: Conversation, text: str) -> None
         if word == "cancel" or word in PAUSE_WORDS:
             await ctx.uow.conversations.delete(ctx.caller.id)
             ctx.reply(
-                plain("No problem. Whenever you like: ") + USEFUL + plain("."),
+                say(
+                    "No problem. Whenever you like: "
+                    "`intake` to describe an idea for a social innovation, "
+                    "`profile` to offer your experience as a peer reviewer, "
+                    "`balance` to see your SIF."
+                ),
                 topic="welcome.cancelled",
             )
         elif choice is None:
-            ctx.reply(WELCOME_MENU, topic="welcome", buttons=WELCOME_BUTTONS)
+            ctx.reply(_(WELCOME_MENU), topic="welcome", buttons=welcome_buttons())
         else:
             await ctx.uow.conversations.delete(ctx.caller.id)
             await begin(ctx, choice)
@@ -252,26 +279,41 @@ async def _submit_idea(ctx: Context, flow: Flow, step: Step) -> None:
     saved = say(
         "\nYour idea is saved as {ref}: {title}.\n"
         "Next: `request {ref} review{wanted}` asks a peer with matching expertise for "
-        "a review ({review:.2f} SIF); `request {ref} advice` asks for "
-        "advice ({advice:.2f} SIF). `ideas` lists your ideas.",
+        "a review ({review}); `request {ref} advice` asks for "
+        "advice ({advice}). `ideas` lists your ideas.",
         ref=idea.ref,
         title=title,
         wanted=wanted,
-        review=price["review"] / 100,
-        advice=price["advice"] / 100,
+        review=sif(price["review"]),
+        advice=sif(price["advice"]),
     )
     _say(ctx, from_spans(step.body) + saved, "idea.saved", subject=idea.ref)
     stage = answers.get("stage")
-    stage_text = (
-        f"stage {stage.get('choice') if isinstance(stage, dict) else stage}; " if stage else ""
-    )
-    needs = ", ".join(tags) or "no expertise named"
-    await ctx.tell_staff(
-        plain(f"New idea {idea.ref} from {ctx.caller.name}: {title} ({stage_text}needs {needs}).\n")
-        + from_spans(summary_spans(flow, step.state)),
-        topic="idea.new",
-        subject=idea.ref,
-    )
+    stage_id = str(stage.get("choice") if isinstance(stage, dict) else stage) if stage else ""
+    by, state = ctx.caller.name, step.state
+
+    def new_idea() -> Parts:  # in the staff channel's language
+        needs = ", ".join(tags) or _("no expertise named")
+        if stage_id:
+            line = say(
+                "New idea {ref} from {name}: {title} (stage {stage}; needs {needs}).",
+                ref=idea.ref,
+                name=by,
+                title=title,
+                stage=_(stage_id),
+                needs=needs,
+            )
+        else:
+            line = say(
+                "New idea {ref} from {name}: {title} (needs {needs}).",
+                ref=idea.ref,
+                name=by,
+                title=title,
+                needs=needs,
+            )
+        return line + plain("\n") + from_spans(summary_spans(flow, state))
+
+    await ctx.notices.staff(new_idea, topic="idea.new", subject=idea.ref)
 
 
 async def _save_profile(ctx: Context, step: Step) -> None:
@@ -293,7 +335,7 @@ async def _save_profile(ctx: Context, step: Step) -> None:
         bio=str(answers.get("bio", "")),
         profile={"offers": offers} if offers else {},
     )
-    listed = ", ".join(f"{t}:{lv}" for t, lv in expertise.items()) or "none"
+    listed = ", ".join(f"{t}:{lv}" for t, lv in expertise.items()) or _("none")
     saved = say(
         "\nYour peer profile is saved (expertise {listed}). You will get review "
         "offers that match it; `pause` stops them for a while, `offers` lists them.",
@@ -307,23 +349,26 @@ async def greet(ctx: Context, is_new: bool) -> None:
     if is_new:
         await _save(ctx, WELCOME, {}, None)
         ctx.reply(
-            f"Welcome to {ctx.community.name}! Here innovators get advice, feedback and reviews "
-            "from experienced peers, paid in SIF, the network's own currency "
-            f"({price_list(ctx.settings.prices)}), and repay by helping others.\n"
-            "What would you like to do first?\n"
-            "1. describe your idea for a social innovation\n"
-            "2. offer your experience as a peer reviewer",
+            _(
+                "Welcome to {community}! Here innovators get advice, feedback and reviews "
+                "from experienced peers, paid in SIF, the network's own currency "
+                "({prices}), and repay by helping others.\n"
+                "What would you like to do first?\n"
+                "1. describe your idea for a social innovation\n"
+                "2. offer your experience as a peer reviewer"
+            ).format(community=ctx.community.name, prices=price_list(ctx.settings.prices)),
             topic="welcome",
-            buttons=WELCOME_BUTTONS,
+            buttons=welcome_buttons(),
         )
         return
     text = ctx.inbound.text.strip()
     first = text.split(maxsplit=1)[0].lower().strip("!,.") if text else ""
     if not first or first in GREETINGS:
-        opening, topic = f"Hi {ctx.caller.name}!", "greeting"
+        opening, topic = _("Hi {name}!").format(name=ctx.caller.name), "greeting"
     else:
         shown = first if len(first) <= 30 else first[:30] + "…"
-        opening, topic = f"I don't know the command '{shown}'.", "unknown-command"
+        opening = _("I don't know the command '{command}'.").format(command=shown)
+        topic = "unknown-command"
     current = await ctx.uow.conversations.get(ctx.caller.id)
     paused = (
         say(
@@ -333,30 +378,32 @@ async def greet(ctx: Context, is_new: bool) -> None:
         if current is not None and is_paused(current)
         else ()
     )
-    ctx.reply(
-        plain(f"{opening} The most useful commands: ")
-        + USEFUL
-        + say(". `help` lists them all.")
-        + paused,
-        topic=topic,
+    useful = say(
+        "{opening} The most useful commands: "
+        "`intake` to describe an idea for a social innovation, "
+        "`profile` to offer your experience as a peer reviewer, "
+        "`balance` to see your SIF. `help` lists them all.",
+        opening=opening,
     )
+    ctx.reply(useful + paused, topic=topic)
 
 
 def _idea_line(idea: Idea, with_owner: bool) -> str:
     owner = f" — {idea.owner_name}" if with_owner else ""
-    return f"{idea.ref} {idea.title} · {idea.status.value} · {idea.created_at:%Y-%m-%d}{owner}"
+    status = _(IDEA_STATUS_WORDS.get(idea.status, idea.status.value))
+    return f"{idea.ref} {idea.title} · {status} · {idea.created_at:%Y-%m-%d}{owner}"
 
 
 @handlers.on(Ideas)
 async def ideas(ctx: Context, cmd: Ideas) -> None:
     if cmd.scope == "all":
-        ctx.require(Role.STAFF, "list all ideas")
+        ctx.require(Role.STAFF, N_("list all ideas"))
         found = await ctx.uow.ideas.all(ctx.community.id)
         if not found:
-            ctx.reply("No ideas have been submitted yet.", topic="ideas")
+            ctx.reply(_("No ideas have been submitted yet."), topic="ideas")
             return
         lines = [_idea_line(i, True) for i in found]
-        heading = f"All ideas ({len(found)})"
+        heading = _("All ideas ({count})").format(count=number(len(found), grouping=False))
         ctx.reply(_page(heading, lines, cmd.page, "ideas all"), topic="ideas", public=True)
         return
     found = await ctx.uow.ideas.of_owner(ctx.caller.id)
@@ -366,7 +413,7 @@ async def ideas(ctx: Context, cmd: Ideas) -> None:
         )
         return
     lines = [_idea_line(i, False) for i in found]
-    ctx.reply(_page("Your ideas", lines, cmd.page, "ideas"), topic="ideas")
+    ctx.reply(_page(_("Your ideas"), lines, cmd.page, "ideas"), topic="ideas")
 
 
 def _page(heading: str, lines: list[str], page: int, command: str) -> Parts:
@@ -374,24 +421,23 @@ def _page(heading: str, lines: list[str], page: int, command: str) -> Parts:
     paged, so no answer grows past what a platform takes)."""
     pages = max(1, -(-len(lines) // IDEAS_PER_PAGE))
     if page > pages:
-        raise UserError(
-            say(
-                "There {are}; `{command} {pages}` is the last.",
-                are="is only 1 page" if pages == 1 else f"are only {pages} pages",
-                pages=pages,
-                command=command,
-            )
+        last = ngettext(
+            "There is only {pages} page; `{command} {pages}` is the last.",
+            "There are only {pages} pages; `{command} {pages}` is the last.",
+            pages,
         )
+        raise UserError(from_spans(spans.fill(last, {"pages": pages, "command": command})))
     shown = lines[(page - 1) * IDEAS_PER_PAGE : page * IDEAS_PER_PAGE]
     if pages == 1:
-        return plain(f"{heading}:\n" + "\n".join(shown))
+        return plain(_("{heading}:").format(heading=heading) + "\n" + "\n".join(shown))
     first = (page - 1) * IDEAS_PER_PAGE + 1
-    body = plain(
-        f"{heading}, {first}–{first + len(shown) - 1} (page {page} of {pages}):\n"
-        + "\n".join(shown)
+    where = _("{heading}, {first}–{last} (page {page} of {pages}):").format(
+        heading=heading, first=first, last=first + len(shown) - 1, page=page, pages=pages
     )
+    body = plain(where + "\n" + "\n".join(shown))
     if page < pages:
-        return (*body, *say("\nNext: `{next}`.", next=f"{command} {page + 1}"))
+        following = f"{command} {page + 1}"
+        return (*body, *say("\nNext: `{next}`.", next=following))
     return body
 
 
@@ -407,5 +453,6 @@ async def cancel(ctx: Context, cmd: Cancel) -> None:
         await on_answer(ctx, current, "cancel")
         return
     raise UserError(
-        "There is nothing to cancel: you are not in a conversation with me.", "nothing-to-cancel"
+        _("There is nothing to cancel: you are not in a conversation with me."),
+        "nothing-to-cancel",
     )

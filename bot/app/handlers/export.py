@@ -9,9 +9,8 @@ from typing import Any
 from bot.app.context import Context, Handlers
 from bot.commands import Export
 from bot.domain.ids import CommunityId
-from bot.domain.ledger import format_sif
 from bot.domain.records import HelpRequest
-from bot.i18n import plural
+from bot.i18n import _, ngettext, number, sif
 from bot.messages import File, plain
 from bot.ports import UnitOfWork, UnitOfWorkFactory
 
@@ -125,9 +124,16 @@ async def export(ctx: Context, cmd: Export) -> None:
     header, rows = await export_rows(ctx.uow, ctx.community.id, cmd.what)
     content = to_csv(header, rows)
     filename = f"sif-{cmd.what}-{ctx.clock.now():%Y%m%d}.csv"
-    text = f"Export of {cmd.what}: {plural(len(rows), 'row')} in {filename}."
+    # The file itself stays in English (its columns are for spreadsheets and scripts).
+    text = ngettext(
+        "Export of {what}: {count} row in {filename}.",
+        "Export of {what}: {count} rows in {filename}.",
+        len(rows),
+    ).format(what=cmd.what, count=number(len(rows)), filename=filename)
     if cmd.what == "ledger":
         total = sum(e["amount"] for e in await ctx.uow.ledger.entries(ctx.community.id))
-        text += f" The amounts sum to {format_sif(total)}, as a double-entry ledger must."
+        text += " " + _("The amounts sum to {total}, as a double-entry ledger must.").format(
+            total=sif(total)
+        )
     # A file is never ephemeral: in a channel it is posted there (public), else sent as a DM.
     ctx.reply((*plain(text), File(filename, content)), topic="export", public=True)

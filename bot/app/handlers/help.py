@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from bot.app.context import Context, Handlers, UserError
+from bot.app.wording import price_list
 from bot.commands import COMMANDS, Help, TagsList, suggest
 from bot.commands.parser import ABOUT_TOPICS
 from bot.domain.records import Role
-from bot.domain.requests import price_list
+from bot.i18n import DEFAULT, N_, _, current
 from bot.messages import Parts, join, say
 
+# The groups of `help`, each with its commands (their names stay English in every language).
 GROUPS = (
     (
-        "Your ideas",
+        N_("Your ideas"),
         ("intake", "ideas", "idea", "request", "requests", "thanks", "dispute", "cancel"),
     ),
     (
-        "Reviewing",
+        N_("Reviewing"),
         (
             "profile",
             "profile show",
@@ -32,15 +34,28 @@ GROUPS = (
             "done",
         ),
     ),
-    ("SIF", ("balance", "history")),
-    ("Network", ("find", "intro", "tags")),
-    ("You", ("link", "mydata", "forget", "help")),
+    (N_("SIF"), ("balance", "history")),
+    (N_("Network"), ("find", "intro", "tags")),
+    (N_("You"), ("link", "language", "mydata", "forget", "help")),
     (
-        "Staff",
+        N_("Staff"),
         ("balances", "stats", "grant", "adjust", "assign", "resolve", "export", "merge"),
     ),
-    ("Admin", ("role",)),
+    (N_("Admin"), ("role",)),
 )
+
+
+# What only staff or admins may use, after its usage in `help <command>`.
+ONLY = {Role.STAFF: N_("(staff only)"), Role.ADMIN: N_("(admins only)")}
+
+
+def english_names() -> Parts:
+    """That commands keep their English names: said in `help` in every other language
+    (English help needs no such note)."""
+    return say(
+        "Commands keep their English names in every language: type them as shown here, "
+        "like `balance` or `help intake`."
+    )
 
 
 handlers = Handlers()
@@ -79,17 +94,19 @@ async def help_(ctx: Context, cmd: Help) -> None:
             )
         details: list[Parts] = []
         for spec in matches:
-            who = "" if spec.role is Role.MEMBER else f" ({spec.role.plural} only)"
-            soon = "" if spec.cls in ctx.available else " (not available yet)"
+            who = "" if spec.role is Role.MEMBER else " " + _(ONLY[spec.role])
+            soon = "" if spec.cls in ctx.available else " " + _("(not available yet)")
             details.append(
                 say(
                     "`{usage}`{who}{soon}\n{summary}",
                     usage=spec.usage,
                     who=who,
                     soon=soon,
-                    summary=spec.summary,
+                    summary=_(spec.summary),
                 )
             )
+        if current() != DEFAULT:
+            details.append(english_names())
         ctx.reply(join("\n\n", details), topic="help")
         return
     lines = [
@@ -104,10 +121,12 @@ async def help_(ctx: Context, cmd: Help) -> None:
             if role.allows(COMMANDS[n].role) and COMMANDS[n].cls in ctx.available
         ]
         if allowed:
-            lines.append(say("*{title}*", title=title))
+            lines.append(say("*{title}*", title=_(title)))
             lines += [
-                say("  `{usage}` — {summary}", usage=s.usage, summary=s.summary) for s in allowed
+                say("  `{usage}` — {summary}", usage=s.usage, summary=_(s.summary)) for s in allowed
             ]
+    if current() != DEFAULT:
+        lines += [(), english_names()]
     ctx.reply(join("\n", lines), topic="help")
 
 
@@ -115,7 +134,9 @@ async def help_(ctx: Context, cmd: Help) -> None:
 async def tags(ctx: Context, cmd: TagsList) -> None:
     tags = await ctx.uow.communities.tags(ctx.community.id)
     if not tags:
-        ctx.reply("This community has no expertise tags yet; staff can set SIF_TAGS.", topic="tags")
+        ctx.reply(
+            _("This community has no expertise tags yet; staff can set SIF_TAGS."), topic="tags"
+        )
         return
     ctx.reply(
         say(

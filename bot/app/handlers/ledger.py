@@ -5,93 +5,179 @@ from __future__ import annotations
 from bot.app.context import Context, Handlers
 from bot.commands import Adjust, Balance, Balances, Grant, History, MemberRef
 from bot.domain import ledger
-from bot.domain.ledger import format_sif
+from bot.domain.ledger import EntryKind, format_sif
 from bot.domain.records import BalanceInfo, Member, Role
-from bot.i18n import plural, sentence
+from bot.i18n import N_, _, ngettext, number, sentence, sif
 from bot.messages import Button, Table, plain, say
 
 HISTORY_LINES = 15
 TABLE_EDGE = 10  # with many members, `balances` shows this many lowest and highest
 
 
+# The kinds of ledger entries as `history` shows them.
+KIND_WORDS = {
+    EntryKind.GRANT: N_("grant"),
+    EntryKind.HOLD: N_("hold"),
+    EntryKind.RELEASE: N_("release"),
+    EntryKind.REFUND: N_("refund"),
+    EntryKind.ADJUST: N_("adjust"),
+    EntryKind.REVERSE: N_("reverse"),
+    EntryKind.TRANSFER: N_("transfer"),
+}
+
+# Why a grant or adjustment needs a second look (SPEC §13): it is for the caller, or large.
+SELF, LARGE = "self", "large"
+
+# What the caller is asked, for each command and reason.
+CONFIRM_PROMPTS = {
+    ("grant", SELF): N_(
+        "Granting {amount} to {name}: it is for yourself, so it needs a second look and "
+        "nothing is done yet. To go ahead, type `{typed}` (it will be posted to the staff "
+        "channel)."
+    ),
+    ("grant", LARGE): N_(
+        "Granting {amount} to {name}: it is above {threshold}, so it needs a second look and "
+        "nothing is done yet. To go ahead, type `{typed}` (it will be posted to the staff "
+        "channel)."
+    ),
+    ("adjust", SELF): N_(
+        "Adjusting {name}'s balance by {amount}: it is for yourself, so it needs a second "
+        "look and nothing is done yet. To go ahead, type `{typed}` (it will be posted to the "
+        "staff channel)."
+    ),
+    ("adjust", LARGE): N_(
+        "Adjusting {name}'s balance by {amount}: it is above {threshold}, so it needs a "
+        "second look and nothing is done yet. To go ahead, type `{typed}` (it will be posted "
+        "to the staff channel)."
+    ),
+}
+
+# What the staff channel is told once it is confirmed.
+CONFIRMED_POSTS = {
+    ("grant", SELF): N_(
+        "{caller} granted {amount} to {name} ({reason}), confirmed because it is for "
+        "themselves. Their balance is now {balance}."
+    ),
+    ("grant", LARGE): N_(
+        "{caller} granted {amount} to {name} ({reason}), confirmed because it is above "
+        "{threshold}. Their balance is now {balance}."
+    ),
+    ("adjust", SELF): N_(
+        "{caller} adjusted {name}'s balance by {amount} ({reason}), confirmed because it is "
+        "for themselves. Their balance is now {balance}."
+    ),
+    ("adjust", LARGE): N_(
+        "{caller} adjusted {name}'s balance by {amount} ({reason}), confirmed because it is "
+        "above {threshold}. Their balance is now {balance}."
+    ),
+}
+
+
 handlers = Handlers()
 
 
 async def _subject(ctx: Context, ref: MemberRef | None, what: str) -> Member:
-    """The caller, or (for staff) the member they named."""
+    """The caller, or (for staff) the member they named; `what` is what staff may do, an
+    English phrase marked with N_()."""
     if ref is None:
         return ctx.caller
     member = await ctx.resolve(ref)
     if member.id != ctx.caller.id:
-        ctx.require(Role.STAFF, f"see another member's {what}")
+        ctx.require(Role.STAFF, what)
     return member
 
 
 @handlers.on(Balance)
 async def balance(ctx: Context, cmd: Balance) -> None:
-    member = await _subject(ctx, cmd.member, "balance")
+    member = await _subject(ctx, cmd.member, N_("see another member's balance"))
     info = await ctx.uow.ledger.balance_info(member)
     own = member.id == ctx.caller.id
-    whose = "Your" if own else f"{member.name}'s"
     limit = ctx.settings.credit_limit
+    if own:
+        text = _(
+            "Your balance: {balance}\n"
+            "Held for open requests: {held}\n"
+            "Credit limit: {limit} (can spend {room} more)\n"
+            "Lifetime: given {given} in reviews, received {received}"
+        )
+    else:
+        text = _(
+            "{name}'s balance: {balance}\n"
+            "Held for open requests: {held}\n"
+            "Credit limit: {limit} (can spend {room} more)\n"
+            "Lifetime: given {given} in reviews, received {received}"
+        )
     ctx.reply(
-        f"{whose} balance: {format_sif(info.balance)}\n"
-        f"Held for open requests: {format_sif(info.held)}\n"
-        f"Credit limit: {format_sif(limit)} (can spend {format_sif(info.balance - limit)} more)\n"
-        f"Lifetime: given {format_sif(info.given)} in reviews, "
-        f"received {format_sif(info.received)}",
+        text.format(
+            name=member.name,
+            balance=sif(info.balance),
+            held=sif(info.held),
+            limit=sif(limit),
+            room=sif(info.balance - limit),
+            given=sif(info.given),
+            received=sif(info.received),
+        ),
         topic="balance",
     )
 
 
 @handlers.on(History)
 async def history(ctx: Context, cmd: History) -> None:
-    member = await _subject(ctx, cmd.member, "history")
+    member = await _subject(ctx, cmd.member, N_("see another member's history"))
     lines = await ctx.uow.ledger.history(member.id, HISTORY_LINES)
-    whose = "your" if member.id == ctx.caller.id else f"{member.name}'s"
+    own = member.id == ctx.caller.id
     if not lines:
-        ctx.reply(f"There are no entries on {whose} account yet.", topic="history")
+        if own:
+            empty = _("There are no entries on your account yet.")
+        else:
+            empty = _("There are no entries on {name}'s account yet.").format(name=member.name)
+        ctx.reply(empty, topic="history")
         return
-    out = [f"Latest entries on {whose} account (newest first):"]
+    if own:
+        out = [_("Latest entries on your account (newest first):")]
+    else:
+        out = [_("Latest entries on {name}'s account (newest first):").format(name=member.name)]
     for line in lines:
-        by = f" (by {line.author})" if line.author else ""
-        req = f" R-{line.request}" if line.request else ""
+        if line.author:
+            entry = _("{date} {kind}{request} {amount} — {reason} (by {author})")
+        else:
+            entry = _("{date} {kind}{request} {amount} — {reason}")
         out.append(
-            f"{line.at:%Y-%m-%d} {line.kind.value}{req} {format_sif(line.amount, sign=True)}"
-            f" — {line.reason}{by}"
+            entry.format(
+                date=f"{line.at:%Y-%m-%d}",
+                kind=_(KIND_WORDS[line.kind]) if line.kind in KIND_WORDS else line.kind.value,
+                request=f" R-{line.request}" if line.request else "",
+                amount=sif(line.amount, sign=True),
+                reason=line.reason,
+                author=line.author or "",
+            )
         )
     ctx.reply("\n".join(out), topic="history")
 
 
 def _second_look(ctx: Context, member: Member, amount: int) -> str | None:
-    """Why a grant or adjustment must be confirmed (SPEC §13), or None."""
+    """Why a grant or adjustment must be confirmed (SPEC §13): SELF, LARGE, or None."""
     if member.id == ctx.caller.id:
-        return "is for yourself"
+        return SELF
     if abs(amount) > ctx.settings.grant_confirm:
-        return f"is above {format_sif(ctx.settings.grant_confirm)}"
+        return LARGE
     return None
 
 
-def _third_person(why: str) -> str:
-    """The reason as the staff channel reads it."""
-    return why.replace("yourself", "themselves")
-
-
-def _ask_to_confirm(ctx: Context, verb: str, what: str, why: str, typed: str) -> None:
+def _ask_to_confirm(ctx: Context, verb: str, why: str, typed: str, **values: str) -> None:
     """Nothing is written: the caller is shown the command that does it, with a button."""
     text = (ctx.inbound.action or ctx.inbound.text).strip()
-    first, _, rest = text.partition(" ")
+    first, _sep, rest = text.partition(" ")
     exact = f"{first} confirm {rest.strip()}"
     ctx.reply(
         say(
-            "{what}: it {why}, so it needs a second look and nothing is done yet. To go "
-            "ahead, type `{typed}` (it will be posted to the staff channel).",
-            what=what,
-            why=why,
+            CONFIRM_PROMPTS[verb, why],
+            threshold=sif(ctx.settings.grant_confirm),
             typed=typed,
+            **values,
         ),
         topic=f"{verb}.confirm",
-        buttons=(Button("Confirm", exact),),
+        buttons=(Button(_("Confirm"), exact),),
     )
 
 
@@ -102,28 +188,38 @@ async def grant(ctx: Context, cmd: Grant) -> None:
     if why and cmd.confirm is None:
         amount = format_sif(cmd.amount).removesuffix(" SIF")
         typed = f"grant confirm @{member.name} {amount} {cmd.reason}"
-        what = f"Granting {format_sif(cmd.amount)} to {member.name}"
-        _ask_to_confirm(ctx, "grant", what, why, typed)
+        _ask_to_confirm(ctx, "grant", why, typed, amount=sif(cmd.amount), name=member.name)
         return
     await ctx.post(ledger.grant(member.id, cmd.amount, cmd.reason, ctx.caller.id))
     new = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(member.id))
     ctx.reply(
-        f"Granted {format_sif(cmd.amount)} to {member.name} ({cmd.reason}); "
-        f"their balance is now {format_sif(new)}.",
+        _("Granted {amount} to {name} ({reason}); their balance is now {balance}.").format(
+            amount=sif(cmd.amount), name=member.name, reason=cmd.reason, balance=sif(new)
+        ),
         topic="grant",
     )
+    caller = ctx.caller.name
     if member.id != ctx.caller.id:
         ctx.notices.dm(
             member,
-            f"You received {format_sif(cmd.amount)} from {ctx.caller.name}: "
-            f"{sentence(cmd.reason)} Your balance is now {format_sif(new)}.",
+            lambda: _(
+                "You received {amount} from {name}: {reason} Your balance is now {balance}."
+            ).format(
+                amount=sif(cmd.amount), name=caller, reason=sentence(cmd.reason), balance=sif(new)
+            ),
             topic="sif.granted",
         )
     if why:
+        post = CONFIRMED_POSTS["grant", why]
         await ctx.tell_staff(
-            f"{ctx.caller.name} granted {format_sif(cmd.amount)} to {member.name} "
-            f"({cmd.reason}), confirmed because it {_third_person(why)}. Their balance is now "
-            f"{format_sif(new)}.",
+            lambda: _(post).format(
+                caller=caller,
+                amount=sif(cmd.amount),
+                name=member.name,
+                reason=cmd.reason,
+                threshold=sif(ctx.settings.grant_confirm),
+                balance=sif(new),
+            ),
             topic="grant.confirmed",
         )
 
@@ -135,68 +231,106 @@ async def adjust(ctx: Context, cmd: Adjust) -> None:
     if why and cmd.confirm is None:
         amount = format_sif(cmd.amount, sign=True).removesuffix(" SIF")
         typed = f"adjust confirm @{member.name} {amount} {cmd.reason}"
-        what = f"Adjusting {member.name}'s balance by {format_sif(cmd.amount, sign=True)}"
-        _ask_to_confirm(ctx, "adjust", what, why, typed)
+        _ask_to_confirm(
+            ctx, "adjust", why, typed, amount=sif(cmd.amount, sign=True), name=member.name
+        )
         return
     await ctx.post(ledger.adjust(member.id, cmd.amount, cmd.reason, ctx.caller.id))
     new = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(member.id))
     ctx.reply(
-        f"Adjusted {member.name} by {format_sif(cmd.amount, sign=True)} ({cmd.reason}); "
-        f"their balance is now {format_sif(new)}.",
+        _("Adjusted {name} by {amount} ({reason}); their balance is now {balance}.").format(
+            name=member.name, amount=sif(cmd.amount, sign=True), reason=cmd.reason, balance=sif(new)
+        ),
         topic="adjusted",
     )
+    caller = ctx.caller.name
     if member.id != ctx.caller.id:
         ctx.notices.dm(
             member,
-            f"{ctx.caller.name} corrected your balance by {format_sif(cmd.amount, sign=True)}: "
-            f"{sentence(cmd.reason)} Your balance is now {format_sif(new)}.",
+            lambda: _(
+                "{name} corrected your balance by {amount}: {reason} Your balance is now {balance}."
+            ).format(
+                name=caller,
+                amount=sif(cmd.amount, sign=True),
+                reason=sentence(cmd.reason),
+                balance=sif(new),
+            ),
             topic="sif.adjusted",
         )
     if why:
+        post = CONFIRMED_POSTS["adjust", why]
         await ctx.tell_staff(
-            f"{ctx.caller.name} adjusted {member.name}'s balance by "
-            f"{format_sif(cmd.amount, sign=True)} ({cmd.reason}), confirmed because it "
-            f"{_third_person(why)}. Their balance is now {format_sif(new)}.",
+            lambda: _(post).format(
+                caller=caller,
+                name=member.name,
+                amount=sif(cmd.amount, sign=True),
+                reason=cmd.reason,
+                threshold=sif(ctx.settings.grant_confirm),
+                balance=sif(new),
+            ),
             topic="adjust.confirmed",
         )
 
 
 def _row(info: BalanceInfo) -> tuple[str, ...]:
-    last = f"{info.last_activity:%Y-%m-%d}" if info.last_activity else "never"
+    last = f"{info.last_activity:%Y-%m-%d}" if info.last_activity else _("never")
     return (
         info.name,
-        format_sif(info.balance),
-        format_sif(info.held),
-        format_sif(info.given),
-        format_sif(info.received),
+        sif(info.balance),
+        sif(info.held),
+        sif(info.given),
+        sif(info.received),
         last,
     )
+
+
+# The titles of `balances`, and its table's column headers.
+ALL_TITLE = N_("Balances, lowest first")
+NEGATIVE_TITLE = N_("Members below zero, lowest first")
+HEADERS = (
+    N_("member"),
+    N_("balance"),
+    N_("held"),
+    N_("given"),
+    N_("received"),
+    N_("last active"),
+)
 
 
 @handlers.on(Balances)
 async def balances(ctx: Context, cmd: Balances) -> None:
     infos = await ctx.uow.ledger.all_balances(ctx.community.id)
-    title = "Balances, lowest first"
+    title = _(ALL_TITLE)
     if cmd.member is not None:
         member = await ctx.resolve(cmd.member)
         infos = [i for i in infos if i.member == member.id]
-        title = f"Balance of {member.name}"
+        title = _("Balance of {name}").format(name=member.name)
     if cmd.filter == "negative":
         infos = [i for i in infos if i.balance < 0]
-        title = "Members below zero, lowest first"
+        title = _(NEGATIVE_TITLE)
     if not infos:
-        ctx.reply("No members match.", topic="balances", public=True)
+        ctx.reply(_("No members match."), topic="balances", public=True)
         return
     rows = [_row(i) for i in infos]
     skipped = 0
     if len(rows) > 2 * TABLE_EDGE:
         skipped = len(rows) - 2 * TABLE_EDGE
         rows = [*rows[:TABLE_EDGE], ("…", "", "", "", "", ""), *rows[-TABLE_EDGE:]]
-    table = Table(("member", "balance", "held", "given", "received", "last active"), tuple(rows))
+    table = Table(tuple(_(header) for header in HEADERS), tuple(rows))
     total = sum(i.balance for i in infos)
-    hidden = plural(skipped, "member")
     note = (
-        f"\n({hidden} in the middle not shown; `export members` has everyone.)" if skipped else ""
+        "\n"
+        + ngettext(
+            "({count} member in the middle not shown; `export members` has everyone.)",
+            "({count} members in the middle not shown; `export members` has everyone.)",
+            skipped,
+        ).format(count=number(skipped))
+        if skipped
+        else ""
     )
-    heading = plain(f"{title} ({plural(len(infos), 'member')}, sum {format_sif(total)}):\n")
-    ctx.reply((*heading, table, *plain(note)), topic="balances", public=True)
+    heading = ngettext(
+        "{title} ({count} member, sum {total}):",
+        "{title} ({count} members, sum {total}):",
+        len(infos),
+    ).format(title=title, count=number(len(infos)), total=sif(total))
+    ctx.reply((*plain(heading + "\n"), table, *plain(note)), topic="balances", public=True)

@@ -13,17 +13,25 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from bot.app.context import Context, Handlers, UserError
+from bot.app.context import Context, Handlers, UserError, role_name
 from bot.app.offering import offer_next
 from bot.commands import Link, Merge
 from bot.domain import ledger, privacy
-from bot.domain.ledger import format_sif
 from bot.domain.records import Member, OfferStatus, RequestStatus
+from bot.i18n import N_, _, sif
 from bot.messages import Button, say
 
 CODE_LIFETIME = timedelta(minutes=15)
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: codes are typed by hand
 CODE_LENGTH = 8
+
+
+# Why a link code does not work, by what `claim` says of it.
+BAD_CODES = {
+    "unknown": N_("That link code is not valid; type `link` on your other account for a new one."),
+    "expired": N_("That link code has expired; type `link` on your other account for a new one."),
+    "used": N_("That link code was already used; type `link` on your other account for a new one."),
+}
 
 
 handlers = Handlers()
@@ -50,16 +58,9 @@ async def link(ctx: Context, cmd: Link) -> None:
         return
     status, member = await ctx.uow.links.claim(cmd.code.strip().upper(), now)
     if status == "unknown" or member is None:
-        problem = {"unknown": "is not valid", "expired": "has expired", "used": "was already used"}
-        raise UserError(
-            say(
-                "That link code {problem}; type `link` on your other account for a new one.",
-                problem=problem[status],
-            ),
-            "bad-link-code",
-        )
+        raise UserError(say(BAD_CODES.get(status, BAD_CODES["unknown"])), "bad-link-code")
     if member == ctx.caller.id:
-        raise UserError("This account is already linked to that member.", "already-linked")
+        raise UserError(_("This account is already linked to that member."), "already-linked")
     if await ctx.uow.links.has_history(ctx.caller.id):
         raise UserError(
             say(
@@ -75,9 +76,14 @@ async def link(ctx: Context, cmd: Link) -> None:
         # (SIF_ADMINS raises whatever member the identity belongs to), and the other way
         # round: linking never changes what anyone may do.
         raise UserError(
-            f"This account's role is {ctx.caller.role.value} and {target.name}'s is "
-            f"{target.role.value}; linking never changes a role, so ask an admin to give "
-            "both the same role first.",
+            _(
+                "This account's role is {role} and {name}'s is {other_role}; linking never "
+                "changes a role, so ask an admin to give both the same role first."
+            ).format(
+                role=role_name(ctx.caller.role),
+                name=target.name,
+                other_role=role_name(target.role),
+            ),
             "link-roles-differ",
         )
     if cmd.confirm is None:
@@ -91,20 +97,25 @@ async def link(ctx: Context, cmd: Link) -> None:
                 "type `link {code} confirm`. If someone else asked you to type a code, do not: "
                 "staff never ask for one.",
                 name=target.name,
-                role=target.role.value,
-                balance=format_sif(balance.balance),
+                role=role_name(target.role),
+                balance=sif(balance.balance),
                 code=cmd.code.strip().upper(),
             ),
             "link.confirm",
         )
     await ctx.uow.links.move_identity(ctx.inbound.platform, ctx.inbound.user, ctx.caller.id, member)
     ctx.reply(
-        f"Linked: this account is now {target.name}, with the same balance, profile and "
-        "conversations as your other account.",
+        _(
+            "Linked: this account is now {name}, with the same balance, profile and "
+            "conversations as your other account."
+        ).format(name=target.name),
         topic="linked",
     )
+    platform = ctx.inbound.platform
     ctx.notices.dm(
-        target, f"Your {ctx.inbound.platform} account was linked to you.", topic="account.linked"
+        target,
+        lambda: _("Your {platform} account was linked to you.").format(platform=platform),
+        topic="account.linked",
     )
 
 
@@ -116,7 +127,13 @@ UNDER_WAY = (
     RequestStatus.DELIVERED,
     RequestStatus.DISPUTED,
 )
-_STATE_WORDS = {RequestStatus.ASSIGNED: "accepted", RequestStatus.ESCALATED: "with staff"}
+_STATE_WORDS = {
+    RequestStatus.OPEN: N_("open"),
+    RequestStatus.ESCALATED: N_("with staff"),
+    RequestStatus.ASSIGNED: N_("accepted"),
+    RequestStatus.DELIVERED: N_("delivered"),
+    RequestStatus.DISPUTED: N_("disputed"),
+}
 
 
 async def _refuse_if_under_way(ctx: Context, member: Member) -> None:
@@ -126,20 +143,31 @@ async def _refuse_if_under_way(ctx: Context, member: Member) -> None:
     if not busy:
         return
     listed = [
-        f"{r.ref} ({'requester' if r.requester == member.id else 'reviewing'}, "
-        f"{_STATE_WORDS.get(r.status, r.status.value)})"
+        (
+            _("{ref} (requester, {state})")
+            if r.requester == member.id
+            else _("{ref} (reviewing, {state})")
+        ).format(
+            ref=r.ref,
+            state=_(_STATE_WORDS[r.status]) if r.status in _STATE_WORDS else r.status.value,
+        )
         for r in reversed(busy)
     ]
-    refs = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
+    refs = (
+        listed[0]
+        if len(listed) == 1
+        else _("{items} and {last}").format(items=", ".join(listed[:-1]), last=listed[-1])
+    )
     raise UserError(
-        f"{member.name} has {refs} under way; merging waits until it is paid, refunded or "
-        "cancelled.",
+        _(
+            "{name} has {refs} under way; merging waits until it is paid, refunded or cancelled."
+        ).format(name=member.name, refs=refs),
         "merge-busy",
     )
 
 
 def _accounts(member: Member) -> str:
-    return ", ".join(f"{i.platform}:{i.external_id}" for i in member.identities) or "none"
+    return ", ".join(f"{i.platform}:{i.external_id}" for i in member.identities) or _("none")
 
 
 @handlers.on(Merge)
@@ -148,13 +176,22 @@ async def merge(ctx: Context, cmd: Merge) -> None:
     keep, gone = await ctx.resolve(cmd.keep), await ctx.resolve(cmd.gone)
     if keep.id == gone.id:
         raise UserError(
-            f"{keep.name} and {gone.name} are the same member; name two members to merge.",
+            _("{keep} and {gone} are the same member; name two members to merge.").format(
+                keep=keep.name, gone=gone.name
+            ),
             "merge-same",
         )
     if keep.role is not gone.role:
         raise UserError(
-            f"{keep.name} is {keep.role.value} and {gone.name} is {gone.role.value}; merging "
-            "never changes a role, so an admin gives both the same role first.",
+            _(
+                "{keep} is {keep_role} and {gone} is {gone_role}; merging never changes a "
+                "role, so an admin gives both the same role first."
+            ).format(
+                keep=keep.name,
+                keep_role=role_name(keep.role),
+                gone=gone.name,
+                gone_role=role_name(gone.role),
+            ),
             "merge-roles-differ",
         )
     await _refuse_if_under_way(ctx, keep)
@@ -172,11 +209,11 @@ async def merge(ctx: Context, cmd: Merge) -> None:
                 gone=gone.name,
                 keep=keep.name,
                 accounts=_accounts(gone),
-                balance=format_sif(balance),
+                balance=sif(balance),
                 typed=typed,
             ),
             topic="merge.confirm",
-            buttons=(Button("Confirm", typed),),
+            buttons=(Button(_("Confirm"), typed),),
         )
         return
     now = ctx.clock.now()
@@ -202,21 +239,32 @@ async def merge(ctx: Context, cmd: Merge) -> None:
         if request is not None and request.status.is_open:
             await offer_next(ctx.uow, ctx.notices, ctx.settings, request, now)
     total = await ctx.uow.ledger.balance(ctx.community.id, ledger.AccountKey.of(keep.id))
-    done = (
-        f"Merged {gone.name} into {keep.name}: chat accounts {_accounts(gone)} and "
-        f"{format_sif(balance)} moved; {keep.name}'s balance is now {format_sif(total)}."
+    done = _(
+        "Merged {gone} into {keep}: chat accounts {accounts} and {balance} moved; {keep}'s "
+        "balance is now {total}."
+    ).format(
+        gone=gone.name,
+        keep=keep.name,
+        accounts=_accounts(gone),
+        balance=sif(balance),
+        total=sif(total),
     )
     ctx.reply(done, topic="merged")
+    caller, kept, joined = ctx.caller.name, keep.name, gone.name
     await ctx.tell_staff(
-        f"{ctx.caller.name} merged {gone.name} into {keep.name} (two accounts of one person); "
-        f"{keep.name}'s balance is now {format_sif(total)}.",
+        lambda: _(
+            "{caller} merged {gone} into {keep} (two accounts of one person); {keep}'s balance "
+            "is now {total}."
+        ).format(caller=caller, gone=joined, keep=kept, total=sif(total)),
         topic="merge.done",
     )
     merged = await ctx.uow.members.get(keep.id)
     if merged is not None and merged.id != ctx.caller.id:
         ctx.notices.dm(
             merged,
-            f"Staff joined your two accounts: {gone.name}'s chat accounts, balance, ideas, "
-            f"requests and reviews are now {keep.name}'s. Your balance is {format_sif(total)}.",
+            lambda: _(
+                "Staff joined your two accounts: {gone}'s chat accounts, balance, ideas, "
+                "requests and reviews are now {keep}'s. Your balance is {total}."
+            ).format(gone=joined, keep=kept, total=sif(total)),
             topic="account.merged",
         )

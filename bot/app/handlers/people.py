@@ -14,9 +14,8 @@ from bot.app.offering import offer_next
 from bot.commands import Find, Forget, Intro, MyData
 from bot.domain import ledger, privacy
 from bot.domain.ids import CommunityId, MemberId
-from bot.domain.ledger import format_sif
 from bot.domain.records import OfferStatus, RequestStatus, Role
-from bot.i18n import plural
+from bot.i18n import _, ngettext, number, sif
 from bot.messages import Delivery, File, Outbound, say
 from bot.ports import FindCandidate, UnitOfWork
 
@@ -31,12 +30,28 @@ FIND_PAGE = 500
 
 
 def _offers(profile: dict[str, Any]) -> str:
+    """What a peer offers besides reviews, as `find` searches it (in English, whatever
+    the language of the answer)."""
     offers = profile.get("offers")
     if isinstance(offers, dict):
         items = ", ".join(str(c) for c in offers.get("choices", []))
         note = str(offers.get("note") or "")
         return f"offers {items}" + (f" ({note})" if note else "") if items else ""
     return ""
+
+
+def _offers_shown(profile: dict[str, Any]) -> str:
+    """What a peer offers besides reviews, as the answer of `find` says it."""
+    offers = profile.get("offers")
+    if not isinstance(offers, dict):
+        return ""
+    items = ", ".join(_(str(c)) for c in offers.get("choices", []))
+    if not items:
+        return ""
+    note = str(offers.get("note") or "")
+    if note:
+        return _("offers {items} ({note})").format(items=items, note=note)
+    return _("offers {items}").format(items=items)
 
 
 def _match(words: list[str], member: FindCandidate) -> tuple[int, str] | None:
@@ -47,8 +62,9 @@ def _match(words: list[str], member: FindCandidate) -> tuple[int, str] | None:
     score = sum(expertise.get(w, 0) * 10 + (w in haystack) for w in words)
     if not score:
         return None
-    skills = ", ".join(f"{t}:{lv}" for t, lv in sorted(expertise.items())) or "no tags"
-    extra = f"; {offers}" if offers else ""
+    skills = ", ".join(f"{t}:{lv}" for t, lv in sorted(expertise.items())) or _("no tags")
+    shown = _offers_shown(member.profile)
+    extra = f"; {shown}" if shown else ""
     return score, f"{member.name} — {skills}{extra}"
 
 
@@ -82,7 +98,11 @@ async def find(ctx: Context, cmd: Find) -> None:
             say("Nobody matches '{words}'; try a tag from `tags`.", words=cmd.words[:40]),
             "no-match",
         )
-    more = f"\n…and {found - FIND_LIMIT} more." if found > FIND_LIMIT else ""
+    more = (
+        "\n" + _("…and {count} more.").format(count=number(found - FIND_LIMIT))
+        if found > FIND_LIMIT
+        else ""
+    )
     ctx.reply(
         say(
             "Members who match:\n{lines}{more}\n"
@@ -99,15 +119,19 @@ async def intro(ctx: Context, cmd: Intro) -> None:
     idea = await ctx.idea(cmd.idea)
     if idea.owner != ctx.caller.id and not ctx.caller.role.allows(Role.STAFF):
         raise UserError(
-            f"{idea.ref} is not your idea; you can introduce people to your own.",
+            _("{idea} is not your idea; you can introduce people to your own.").format(
+                idea=idea.ref
+            ),
             subject=idea.ref,
         )
     other = await ctx.resolve(cmd.member)
     if other.id == ctx.caller.id:
-        raise UserError("You cannot introduce yourself to yourself.", subject=idea.ref)
+        raise UserError(_("You cannot introduce yourself to yourself."), subject=idea.ref)
     if await ctx.uow.introductions.exists(idea.id, ctx.caller.id, other.id):
         raise UserError(
-            f"You already introduced {other.name} to {idea.ref}; one introduction is enough.",
+            _("You already introduced {name} to {idea}; one introduction is enough.").format(
+                name=other.name, idea=idea.ref
+            ),
             "already-introduced",
             subject=idea.ref,
         )
@@ -115,42 +139,69 @@ async def intro(ctx: Context, cmd: Intro) -> None:
     since = ctx.clock.now() - timedelta(days=1)
     if per_day and await ctx.uow.introductions.made_since(ctx.caller.id, since) >= per_day:
         raise UserError(
-            f"You have made {plural(per_day, 'introduction')} in the last 24 hours, the most "
-            "a day; nothing was sent. Please try again tomorrow.",
+            ngettext(
+                "You have made {count} introduction in the last 24 hours, the most a day; "
+                "nothing was sent. Please try again tomorrow.",
+                "You have made {count} introductions in the last 24 hours, the most a day; "
+                "nothing was sent. Please try again tomorrow.",
+                per_day,
+            ).format(count=number(per_day)),
             "intro-limit",
             subject=idea.ref,
         )
     summary = str(idea.answers.get("summary", ""))[:400]
-    note = f"\n{ctx.caller.name} adds: {cmd.note}" if cmd.note else ""
-    ctx.notices.dm(
-        other,
-        f"{ctx.caller.name} would like to introduce you to {idea.ref} \u201c{idea.title}\u201d"
-        f" by {idea.owner_name}.\n{summary}{note}\nReply to them directly if you would like "
-        "to talk; if not, you can simply let it be.",
-        topic="intro.received",
-        subject=idea.ref,
-    )
+    caller, note = ctx.caller.name, cmd.note
+
+    def to_them() -> str:
+        adds = "\n" + _("{name} adds: {note}").format(name=caller, note=note) if note else ""
+        return _(
+            "{name} would like to introduce you to {idea} \u201c{title}\u201d by {owner}.\n"
+            "{summary}{note}\nReply to them directly if you would like to talk; if not, you "
+            "can simply let it be."
+        ).format(
+            name=caller,
+            idea=idea.ref,
+            title=idea.title,
+            owner=idea.owner_name,
+            summary=summary,
+            note=adds,
+        )
+
+    ctx.notices.dm(other, to_them, topic="intro.received", subject=idea.ref)
     if idea.owner != ctx.caller.id and idea.owner != other.id:
         # Both sides are told (`help intro`): when staff introduce, the owner is the other side.
-        said = f" ({ctx.caller.name} adds: {cmd.note})" if cmd.note else ""
-        await ctx.notices.dm_id(
-            idea.owner,
-            f"{ctx.caller.name} introduced {other.name} to your idea {idea.ref} "
-            f"\u201c{idea.title}\u201d{said}. {other.name} has its summary and may get in "
-            "touch with you.",
-            topic="intro.owner",
-            subject=idea.ref,
-        )
+
+        def to_owner() -> str:
+            if note:
+                text = _(
+                    "{name} introduced {other} to your idea {idea} \u201c{title}\u201d "
+                    "({name} adds: {note}). {other} has its summary and may get in touch "
+                    "with you."
+                )
+            else:
+                text = _(
+                    "{name} introduced {other} to your idea {idea} \u201c{title}\u201d. "
+                    "{other} has its summary and may get in touch with you."
+                )
+            return text.format(
+                name=caller, other=other.name, idea=idea.ref, title=idea.title, note=note
+            )
+
+        await ctx.notices.dm_id(idea.owner, to_owner, topic="intro.owner", subject=idea.ref)
     await ctx.uow.introductions.add(
         ctx.community.id, idea.id, ctx.caller.id, other.id, cmd.note, ctx.clock.now()
     )
     ctx.reply(
-        f"Introduced {other.name} to {idea.ref}; they have the idea's summary.",
+        _("Introduced {name} to {idea}; they have the idea's summary.").format(
+            name=other.name, idea=idea.ref
+        ),
         topic="intro",
         subject=idea.ref,
     )
     await ctx.tell_staff(
-        f"Introduction: {ctx.caller.name} introduced {other.name} to {idea.ref}.",
+        lambda: _("Introduction: {name} introduced {other} to {idea}.").format(
+            name=caller, other=other.name, idea=idea.ref
+        ),
         topic="intro.made",
         subject=idea.ref,
     )
@@ -234,7 +285,7 @@ async def forget(ctx: Context, cmd: Forget) -> None:
             say(
                 "{held} of yours is still held in escrow; ask staff to settle it, "
                 "then `forget` can erase your data.",
-                held=format_sif(info.held),
+                held=sif(info.held),
             ),
             "still-held",
         )
@@ -244,12 +295,12 @@ async def forget(ctx: Context, cmd: Forget) -> None:
                 "Your balance is {balance}: settle it before `forget`. Earn SIF by reviewing "
                 "for others (`profile`, then `accept` the offers you get), or ask staff to "
                 "settle it with `adjust`.",
-                balance=format_sif(info.balance),
+                balance=sif(info.balance),
             ),
             "in-debt",
         )
     given = (
-        say(" Your {balance} go to the network.", balance=format_sif(info.balance))
+        say(" Your {balance} go to the network.", balance=sif(info.balance))
         if info.balance > 0
         else ()
     )
@@ -296,7 +347,7 @@ async def forget(ctx: Context, cmd: Forget) -> None:
     ctx.reply(
         say("Done: your data is erased.")
         + (
-            say(" Your {balance} went to the network.", balance=format_sif(info.balance))
+            say(" Your {balance} went to the network.", balance=sif(info.balance))
             if info.balance > 0
             else ()
         )
@@ -304,10 +355,10 @@ async def forget(ctx: Context, cmd: Forget) -> None:
         topic="forgotten",
     )
     await ctx.tell_staff(
-        say(
+        lambda: say(
             "A member asked to be forgotten: now {name}; {balance} went to the network.",
             name=name,
-            balance=format_sif(info.balance),
+            balance=sif(info.balance),
         ),
         topic="member.forgotten",
     )

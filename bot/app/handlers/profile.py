@@ -8,8 +8,8 @@ from datetime import timedelta
 from bot.app.context import Context, Handlers, UserError
 from bot.commands import Availability, ExpertiseAdd, ExpertiseRemove, Pause, Resume, SetRole
 from bot.domain.records import Role
-from bot.i18n import plural
-from bot.messages import say
+from bot.i18n import N_, _, plural
+from bot.messages import Parts, say
 
 INDEFINITELY = timedelta(days=365 * 100)
 
@@ -17,7 +17,17 @@ INDEFINITELY = timedelta(days=365 * 100)
 handlers = Handlers()
 
 # A role as the object of "made you ...".
-ROLE_NAMES = {Role.MEMBER: "a member", Role.STAFF: "a staff member", Role.ADMIN: "an admin"}
+ROLE_NAMES = {
+    Role.MEMBER: N_("a member"),
+    Role.STAFF: N_("a staff member"),
+    Role.ADMIN: N_("an admin"),
+}
+# A role's own word, as `role` takes it (member, staff, admin), shown in a sentence.
+ROLE_WORDS = {Role.MEMBER: N_("member"), Role.STAFF: N_("staff"), Role.ADMIN: N_("admin")}
+
+
+def _role_word(role: Role) -> str:
+    return _(ROLE_WORDS.get(role, role.value))
 
 
 async def _known_tags(ctx: Context, tags: list[str]) -> None:
@@ -25,15 +35,19 @@ async def _known_tags(ctx: Context, tags: list[str]) -> None:
     for tag in tags:
         if tag not in known:
             close = difflib.get_close_matches(tag, known, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise UserError(
-                say(
-                    "'{tag}' is not one of this community's tags.{hint} Type `tags` for the list.",
+            if close:
+                refusal = say(
+                    "'{tag}' is not one of this community's tags. Did you mean '{close}'? "
+                    "Type `tags` for the list.",
                     tag=tag,
-                    hint=hint,
-                ),
-                "unknown-tag",
-            )
+                    close=close[0],
+                )
+            else:
+                refusal = say(
+                    "'{tag}' is not one of this community's tags. Type `tags` for the list.",
+                    tag=tag,
+                )
+            raise UserError(refusal, "unknown-tag")
 
 
 @handlers.on(ExpertiseAdd)
@@ -43,9 +57,8 @@ async def expertise_add(ctx: Context, cmd: ExpertiseAdd) -> None:
     for tag, level in levels.items():
         await ctx.uow.members.set_expertise(ctx.caller.id, tag, level)
     mine = await ctx.uow.members.expertise(ctx.caller.id)
-    ctx.reply(
-        "Your expertise: " + ", ".join(f"{e.tag}:{e.level}" for e in mine) + ".", topic="expertise"
-    )
+    listed = ", ".join(f"{e.tag}:{e.level}" for e in mine)
+    ctx.reply(_("Your expertise: {listed}.").format(listed=listed), topic="expertise")
 
 
 @handlers.on(ExpertiseRemove)
@@ -54,7 +67,8 @@ async def expertise_remove(ctx: Context, cmd: ExpertiseRemove) -> None:
     missing = [t for t in cmd.tags if t not in current]
     if missing:
         raise UserError(
-            f"'{missing[0]}' is not in your expertise; nothing was removed.", "not-in-expertise"
+            _("'{tag}' is not in your expertise; nothing was removed.").format(tag=missing[0]),
+            "not-in-expertise",
         )
     for tag in cmd.tags:
         await ctx.uow.members.remove_expertise(ctx.caller.id, tag)
@@ -71,7 +85,12 @@ async def expertise_remove(ctx: Context, cmd: ExpertiseRemove) -> None:
         )
         return
     listed = ", ".join(f"{e.tag}:{e.level}" for e in mine)
-    ctx.reply(f"Removed {', '.join(cmd.tags)}. Your expertise: {listed}.", topic="expertise")
+    ctx.reply(
+        _("Removed {tags}. Your expertise: {listed}.").format(
+            tags=", ".join(cmd.tags), listed=listed
+        ),
+        topic="expertise",
+    )
 
 
 @handlers.on(Availability)
@@ -91,14 +110,16 @@ async def availability(ctx: Context, cmd: Availability) -> None:
             say(
                 "You take at most {reviews} at a time; review offers come once you add "
                 "expertise: `expertise add <tag>` or `profile`.",
-                reviews=plural(cmd.count, "open review"),
+                reviews=plural(cmd.count, "open review", "open reviews"),
             ),
             topic="availability",
         )
     else:
         ctx.reply(
-            f"You take at most {plural(cmd.count, 'open review')} at a time: review offers "
-            "come while you have room for one.",
+            _(
+                "You take at most {reviews} at a time: review offers "
+                "come while you have room for one."
+            ).format(reviews=plural(cmd.count, "open review", "open reviews")),
             topic="availability",
         )
 
@@ -109,10 +130,10 @@ async def pause(ctx: Context, cmd: Pause) -> None:
     until = now + (timedelta(days=cmd.days) if cmd.days else INDEFINITELY)
     await ctx.uow.members.set_paused_until(ctx.caller.id, until)
     if cmd.days:
+        day = until.strftime("%Y-%m-%d")
         paused = say(
-            "Paused: you will get no review offers until {until:%Y-%m-%d}. "
-            "Your open reviews stay yours.",
-            until=until,
+            "Paused: you will get no review offers until {until}. Your open reviews stay yours.",
+            until=day,
         )
     else:
         paused = say(
@@ -126,9 +147,9 @@ async def pause(ctx: Context, cmd: Pause) -> None:
 async def resume(ctx: Context, cmd: Resume) -> None:
     paused = ctx.caller.paused_until
     if paused is None or paused <= ctx.clock.now():
-        raise UserError("You are not paused; you already receive review offers.", "not-paused")
+        raise UserError(_("You are not paused; you already receive review offers."), "not-paused")
     await ctx.uow.members.set_paused_until(ctx.caller.id, None)
-    ctx.reply("Welcome back: you will receive review offers again.", topic="resumed")
+    ctx.reply(_("Welcome back: you will receive review offers again."), topic="resumed")
 
 
 @handlers.on(SetRole)
@@ -136,30 +157,43 @@ async def set_role(ctx: Context, cmd: SetRole) -> None:
     member = await ctx.resolve(cmd.member)
     role = Role(cmd.role)
     if member.role is role:
-        raise UserError(f"{member.name} is already {role.value}.")
+        raise UserError(
+            _("{name} is already {role}.").format(name=member.name, role=_role_word(role))
+        )
     if member.role is Role.ADMIN and role is not Role.ADMIN:
         admins = [m for m in await ctx.uow.members.all(ctx.community.id) if m.role is Role.ADMIN]
         if len(admins) <= 1:
             raise UserError(
-                f"{member.name} is the last admin; make someone else admin first.", "last-admin"
+                _("{name} is the last admin; make someone else admin first.").format(
+                    name=member.name
+                ),
+                "last-admin",
             )
     await ctx.uow.members.set_role(member.id, role)
-    ctx.reply(f"{member.name} is now {role.value} (was {member.role.value}).", topic="role")
+    ctx.reply(
+        _("{name} is now {role} (was {was}).").format(
+            name=member.name, role=_role_word(role), was=_role_word(member.role)
+        ),
+        topic="role",
+    )
     if member.id != ctx.caller.id:
-        if role.rank > member.role.rank:
-            told = say(
-                "{by} made you {role} of {community}. Type `help` to see what you can do now.",
-                by=ctx.caller.name,
-                role=ROLE_NAMES[role],
-                community=ctx.community.name,
-            )
-        else:
-            told = say(
+        by, community, was = ctx.caller.name, ctx.community.name, member.role
+
+        def told() -> Parts:  # in the member's language
+            if role.rank > was.rank:
+                return say(
+                    "{by} made you {role} of {community}. Type `help` to see what you can do now.",
+                    by=by,
+                    role=_(ROLE_NAMES[role]),
+                    community=community,
+                )
+            return say(
                 "{by} changed your role in {community} to {role} (was {was}). Type `help` "
                 "to see the commands you can use.",
-                by=ctx.caller.name,
-                community=ctx.community.name,
-                role=role.value,
-                was=member.role.value,
+                by=by,
+                community=community,
+                role=_role_word(role),
+                was=_role_word(was),
             )
+
         ctx.notices.dm(member, told, topic="role.changed")

@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import difflib
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from bot.app import lifecycle
 from bot.app.context import Context, Handlers, UserError
 from bot.app.offering import (
+    capitalized,
+    capitalized_parts,
     describe,
-    offer_buttons,
+    kind_name,
+    kind_phrase,
     offer_next,
     offer_text,
     rank_round,
     reviewer_answers,
+    shown_date,
+    shown_moment,
+    status_label,
     what_next,
+    with_offer_buttons,
 )
 from bot.commands import (
     Accept,
@@ -30,10 +38,9 @@ from bot.commands import (
     Thanks,
 )
 from bot.domain import ledger
-from bot.domain.ledger import format_sif
 from bot.domain.records import HelpRequest, Idea, OfferStatus, RequestStatus, Role
-from bot.domain.requests import Move, allowed, kind_words
-from bot.i18n import sentence
+from bot.domain.requests import Move, allowed
+from bot.i18n import N_, _, ngettext, number, sentence, sif
 from bot.messages import Parts, join, plain, say
 
 handlers = Handlers()
@@ -44,9 +51,9 @@ async def _request(ctx: Context, number: int) -> HelpRequest:
     if found is None:
         # Staff look after every request, so they are pointed to the list of all of them.
         template = (
-            "There is no request R-{number} here; `export requests` lists every request."
+            N_("There is no request R-{number} here; `export requests` lists every request.")
             if ctx.caller.role.allows(Role.STAFF)
-            else "There is no request R-{number} here; `requests` lists yours."
+            else N_("There is no request R-{number} here; `requests` lists yours.")
         )
         raise UserError(say(template, number=number), "unknown-request")
     return found
@@ -59,29 +66,34 @@ BEING_ANSWERED = (RequestStatus.OPEN, RequestStatus.ESCALATED, RequestStatus.ASS
 
 def _stands(request: HelpRequest) -> str:
     if request.status is RequestStatus.ASSIGNED:
-        return f"accepted by {request.peer_name}"
+        return _("accepted by {peer}").format(peer=request.peer_name)
     if request.status is RequestStatus.ESCALATED:
-        return "open, staff are finding a peer"
-    return "open"
+        return _("open, staff are finding a peer")
+    return _("open")
 
 
 async def _refuse_a_duplicate(ctx: Context, idea: Idea, kind: str) -> None:
     for other in await ctx.uow.requests.of_idea(idea.id):
         if other.kind == kind and other.status in BEING_ANSWERED:
-            of = "of" if kind == "review" else "on"
-            raise UserError(
-                say(
-                    "{ref} already asks for {kind} {of} {idea} ({stands}); `cancel {ref}` first "
+            values = {
+                "ref": other.ref,
+                "kind": kind_phrase(kind),
+                "idea": idea.ref,
+                "stands": _stands(other),
+            }
+            if kind == "review":
+                refusal = say(
+                    "{ref} already asks for {kind} of {idea} ({stands}); `cancel {ref}` first "
                     "if you want a new one.",
-                    ref=other.ref,
-                    kind=kind_words(kind),
-                    of=of,
-                    idea=idea.ref,
-                    stands=_stands(other),
-                ),
-                "duplicate-request",
-                other.ref,
-            )
+                    **values,
+                )
+            else:
+                refusal = say(
+                    "{ref} already asks for {kind} on {idea} ({stands}); `cancel {ref}` first "
+                    "if you want a new one.",
+                    **values,
+                )
+            raise UserError(refusal, "duplicate-request", other.ref)
 
 
 def _idea_help_tags(answers: dict[str, object]) -> list[str]:
@@ -95,13 +107,20 @@ def _idea_help_tags(answers: dict[str, object]) -> list[str]:
 async def request_help(ctx: Context, cmd: RequestHelp) -> None:
     idea = await ctx.idea(cmd.idea)
     if idea.owner != ctx.caller.id:
-        raise UserError(f"{idea.ref} is not your idea; only its owner can ask help for it.")
+        raise UserError(
+            _("{ref} is not your idea; only its owner can ask help for it.").format(ref=idea.ref)
+        )
     known = await ctx.uow.communities.tags(ctx.community.id)
     for tag in cmd.tags:
         if tag not in known:
             close = difflib.get_close_matches(tag, known, n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise UserError(f"'{tag}' is not one of this community's tags.{hint}")
+            if close:
+                raise UserError(
+                    _(
+                        "'{tag}' is not one of this community's tags. Did you mean '{close}'?"
+                    ).format(tag=tag, close=close[0])
+                )
+            raise UserError(_("'{tag}' is not one of this community's tags.").format(tag=tag))
     await _refuse_a_duplicate(ctx, idea, cmd.kind)
     tags = list(cmd.tags) or _idea_help_tags(idea.answers)
     price = ctx.settings.prices[cmd.kind]
@@ -109,15 +128,25 @@ async def request_help(ctx: Context, cmd: RequestHelp) -> None:
     committed = await ctx.uow.requests.committed(ctx.caller.id)
     limit = ctx.settings.credit_limit
     if balance - committed - price < limit:
-        waiting = f" and {format_sif(committed)} promised to open requests" if committed else ""
-        raise UserError(
-            f"{kind_words(cmd.kind).capitalize()} costs {format_sif(price)}, but your balance "
-            f"is {format_sif(balance)}"
-            f"{waiting} and the credit limit is {format_sif(limit)}; review someone's idea "
-            "to earn SIF first.",
-            "credit-limit",
-            idea.ref,
-        )
+        values = {
+            "kind": kind_phrase(cmd.kind),
+            "price": sif(price),
+            "balance": sif(balance),
+            "committed": sif(committed),
+            "limit": sif(limit),
+        }
+        if committed:
+            refusal = _(
+                "{kind} costs {price}, but your balance is {balance} and {committed} promised "
+                "to open requests and the credit limit is {limit}; review someone's idea to "
+                "earn SIF first."
+            )
+        else:
+            refusal = _(
+                "{kind} costs {price}, but your balance is {balance} and the credit limit is "
+                "{limit}; review someone's idea to earn SIF first."
+            )
+        raise UserError(capitalized(refusal.format(**values)), "credit-limit", idea.ref)
     now = ctx.clock.now()
     # Ranked before the request takes its number: the community's counter stays locked
     # only for the rest of this transaction, not through the routing too.
@@ -129,26 +158,26 @@ async def request_help(ctx: Context, cmd: RequestHelp) -> None:
     )
     made = await offer_next(ctx.uow, ctx.notices, ctx.settings, request, now, ranked)
     if made:
+        asked = ngettext(
+            "Asked the network: {request}. Offered to {count} peer.",
+            "Asked the network: {request}. Offered to {count} peers.",
+            made,
+        ).format(request=describe(request), count=number(made))
         ctx.reply(
-            say(
-                "Asked the network: {request}. Offered to {made} peer{s}. ",
-                request=describe(request),
-                made=made,
-                s="s" if made > 1 else "",
-            )
+            plain(asked + " ")
             + _price_rule(request)
-            + say(" `cancel {ref}` withdraws it.", ref=request.ref),
+            + plain(" ")
+            + say("`cancel {ref}` withdraws it.", ref=request.ref),
             topic="asked",
             subject=request.ref,
         )
     else:
+        asked = _(
+            "Asked the network: {request}. No peer can take it right now, so staff have been "
+            "asked to find one."
+        ).format(request=describe(request))
         ctx.reply(
-            say(
-                "Asked the network: {request}. No peer can take it right now, so staff have "
-                "been asked to find one. ",
-                request=describe(request),
-            )
-            + _price_rule(request),
+            plain(asked + " ") + _price_rule(request),
             topic="asked.escalated",
             subject=request.ref,
         )
@@ -156,11 +185,13 @@ async def request_help(ctx: Context, cmd: RequestHelp) -> None:
 
 def _price_rule(request: HelpRequest) -> Parts:
     """The price of a request, said the same way wherever a requester reads it."""
-    return say(
-        "{kind} costs {price}, however long it takes; it is held when a peer accepts and paid "
-        "to them on your `thanks`.",
-        kind=kind_words(request.kind).capitalize(),
-        price=format_sif(request.price),
+    return capitalized_parts(
+        say(
+            "{kind} costs {price}, however long it takes; it is held when a peer accepts and "
+            "paid to them on your `thanks`.",
+            kind=kind_phrase(request.kind),
+            price=sif(request.price),
+        )
     )
 
 
@@ -193,15 +224,15 @@ async def offers(ctx: Context, cmd: Offers) -> None:
             topic="offers",
         )
         return
-    lines = [plain("Your open offers:")]
+    lines = [plain(_("Your open offers:"))]
     for offer in mine:
         request = await ctx.uow.requests.get(offer.request)
         if request is not None:
             lines.append(
                 say(
-                    "{request} — until {until:%Y-%m-%d %H:%M} UTC; {why}",
+                    "{request} — until {until} UTC; {why}",
                     request=describe(request),
-                    until=offer.expires_at,
+                    until=shown_moment(offer.expires_at),
                     why=offer.explanation,
                 )
             )
@@ -229,17 +260,20 @@ async def _my_offer(ctx: Context, request: HelpRequest) -> int:
         )
     if offer.status is OfferStatus.WITHDRAWN:
         raise UserError(
-            f"{request.ref} is no longer open: another peer took it or it was cancelled.",
+            _("{ref} is no longer open: another peer took it or it was cancelled.").format(
+                ref=request.ref
+            ),
             "offer-gone",
             request.ref,
         )
-    if offer.status is not OfferStatus.OFFERED:
-        raise UserError(
-            f"Your offer for {request.ref} has ended ({offer.status.value}).",
-            "offer-gone",
-            request.ref,
-        )
-    return offer.id
+    # what is left of an offer that is not open: declined or expired
+    if offer.status is OfferStatus.DECLINED:
+        ended = _("Your offer for {ref} has ended (declined).")
+    elif offer.status is OfferStatus.EXPIRED:
+        ended = _("Your offer for {ref} has ended (expired).")
+    else:
+        return offer.id
+    raise UserError(ended.format(ref=request.ref), "offer-gone", request.ref)
 
 
 @handlers.on(Accept)
@@ -254,7 +288,9 @@ async def accept(ctx: Context, cmd: Accept) -> None:
     if not won:
         await ctx.uow.requests.answer_offer(offer_id, OfferStatus.WITHDRAWN, now, "taken")
         ctx.reply(
-            f"Sorry, {request.ref} was just taken by another peer. Thanks for offering!",
+            _("Sorry, {ref} was just taken by another peer. Thanks for offering!").format(
+                ref=request.ref
+            ),
             topic="taken",
             subject=request.ref,
         )
@@ -264,7 +300,7 @@ async def accept(ctx: Context, cmd: Accept) -> None:
     for other in await ctx.uow.requests.withdraw_offers(request.id, now):
         await ctx.notices.dm_id(
             other.peer,
-            f"{request.ref} was taken by another peer; thanks anyway.",
+            lambda: _("{ref} was taken by another peer; thanks anyway.").format(ref=request.ref),
             topic="offer.taken",
             subject=request.ref,
         )
@@ -273,20 +309,20 @@ async def accept(ctx: Context, cmd: Accept) -> None:
     # reviewer needs the income, cost, stage and partners as much as the summary.
     answers = reviewer_answers(ctx.flows.get("intake"), idea) if idea is not None else []
     details = "".join(f"{line}\n" for line in answers)
-    again = say(" `idea I-{idea}` shows these answers again.", idea=request.idea_number)
+    again = plain(" ") + say("`idea I-{idea}` shows these answers again.", idea=request.idea_number)
     ctx.reply(
         say(
             "You accepted {request}.\n{details}When you are done: "
             "`done {ref} <hours> <your feedback>`. It pays you {price}, the fixed price of "
-            "{kind}, when {requester} thanks you (or by itself {days:g} days after you deliver); "
+            "{kind}, when {requester} thanks you (or by itself {days} days after you deliver); "
             "the hours are for the record.",
             request=describe(request),
             details=details,
             ref=request.ref,
-            price=format_sif(request.price),
-            kind=kind_words(request.kind),
+            price=sif(request.price),
+            kind=kind_phrase(request.kind),
             requester=request.requester_name,
-            days=ctx.settings.sif_auto_release_days,
+            days=number(ctx.settings.sif_auto_release_days),
         )
         + (again if idea is not None else ()),
         topic="accepted",
@@ -294,14 +330,14 @@ async def accept(ctx: Context, cmd: Accept) -> None:
     )
     await ctx.notices.dm_id(
         request.requester,
-        say(
+        lambda: say(
             "{peer} accepted {ref} ({kind} of I-{idea}). {price} is held until you confirm "
             "with `thanks {ref}`.",
             peer=ctx.caller.name,
             ref=request.ref,
-            kind=request.kind,
+            kind=kind_name(request.kind),
             idea=request.idea_number,
-            price=format_sif(request.price),
+            price=sif(request.price),
         ),
         topic="request.accepted",
         subject=request.ref,
@@ -320,7 +356,9 @@ async def decline(ctx: Context, cmd: Decline) -> None:
         offered = await offer_next(ctx.uow, ctx.notices, ctx.settings, current, now)
         current = await ctx.uow.requests.get(request.id)
     ctx.reply(
-        f"Declined {request.ref}; {what_next(offered, current)} Thanks for answering quickly.",
+        _("Declined {ref}; {what_next} Thanks for answering quickly.").format(
+            ref=request.ref, what_next=what_next(offered, current)
+        ),
         topic="declined",
         subject=request.ref,
     )
@@ -341,12 +379,16 @@ async def done(ctx: Context, cmd: Done) -> None:
                 request.ref,
             )
         raise UserError(
-            f"You are not the reviewer of {request.ref}, so you cannot deliver it.",
+            _("You are not the reviewer of {ref}, so you cannot deliver it.").format(
+                ref=request.ref
+            ),
             subject=request.ref,
         )
     if not allowed(Move.DELIVER, request.status):
         raise UserError(
-            f"{request.ref} is {request.status.label}, not waiting for delivery.",
+            _("{ref} is {status}, not waiting for delivery.").format(
+                ref=request.ref, status=status_label(request.status)
+            ),
             subject=request.ref,
         )
     now = ctx.clock.now()
@@ -361,51 +403,66 @@ async def done(ctx: Context, cmd: Done) -> None:
         auto_release_at=release_at,
     )
     ctx.reply(
-        f"Delivered {request.ref} ({cmd.hours:g} h recorded). {request.requester_name} has been "
-        f"sent your feedback; {format_sif(request.price)} (the price of "
-        f"{kind_words(request.kind)}) is paid to you on their thanks or on "
-        f"{release_at:%Y-%m-%d}.",
+        _(
+            "Delivered {ref} ({hours} h recorded). {requester} has been sent your feedback; "
+            "{price} (the price of {kind}) is paid to you on their thanks or on {release}."
+        ).format(
+            ref=request.ref,
+            hours=_hours(cmd.hours),
+            requester=request.requester_name,
+            price=sif(request.price),
+            kind=kind_phrase(request.kind),
+            release=shown_date(release_at),
+        ),
         topic="delivered",
         subject=request.ref,
     )
     await ctx.notices.dm_id(
         request.requester,
-        say(
-            "{peer} delivered {ref} ({kind} of I-{idea}, {hours:g} h):\n{feedback}\n"
+        lambda: say(
+            "{peer} delivered {ref} ({kind} of I-{idea}, {hours} h):\n{feedback}\n"
             "`thanks {ref} [1-5] [comment]` pays {price} to {peer}; `dispute {ref} <reason>` "
-            "holds it. Without either, it is paid on {release:%Y-%m-%d}.",
+            "holds it. Without either, it is paid on {release}.",
             peer=ctx.caller.name,
             ref=request.ref,
-            kind=request.kind,
+            kind=kind_name(request.kind),
             idea=request.idea_number,
-            hours=cmd.hours,
+            hours=_hours(cmd.hours),
             feedback=cmd.feedback,
-            price=format_sif(request.price),
-            release=release_at,
+            price=sif(request.price),
+            release=shown_date(release_at),
         ),
         topic="request.delivered",
         subject=request.ref,
     )
 
 
-def _requester_only(ctx: Context, request: HelpRequest, what: str) -> None:
+def _hours(hours: float) -> str:
+    """Hours as they were typed (1.5, 2), the language's way (1,5 in Dutch)."""
+    return number(Decimal(f"{hours:g}"))
+
+
+def _requester_only(ctx: Context, request: HelpRequest, refusal: str) -> None:
+    """Refuse (with `refusal`, which names the request as {ref}) unless the caller asked
+    for the request."""
     if request.requester != ctx.caller.id:
-        raise UserError(
-            f"{request.ref} is not your request, so you cannot {what} it.", subject=request.ref
-        )
+        raise UserError(refusal.format(ref=request.ref), subject=request.ref)
 
 
 @handlers.on(Thanks)
 async def thanks(ctx: Context, cmd: Thanks) -> None:
     request = await _request(ctx, cmd.request)
-    _requester_only(ctx, request, "thank for")
+    _requester_only(ctx, request, _("{ref} is not your request, so you cannot thank for it."))
     if request.status is RequestStatus.CONFIRMED:
         raise UserError(
-            f"You already confirmed {request.ref}; its SIF has been paid.", subject=request.ref
+            _("You already confirmed {ref}; its SIF has been paid.").format(ref=request.ref),
+            subject=request.ref,
         )
     if not allowed(Move.CONFIRM, request.status):
         raise UserError(
-            f"{request.ref} is {request.status.label}; thanks is for a delivered review.",
+            _("{ref} is {status}; thanks is for a delivered review.").format(
+                ref=request.ref, status=status_label(request.status)
+            ),
             subject=request.ref,
         )
     now = ctx.clock.now()
@@ -421,43 +478,61 @@ async def thanks(ctx: Context, cmd: Thanks) -> None:
     )
     if not confirmed:
         await _changed(ctx, request)
-    stars = f" ({cmd.rating}/5)" if cmd.rating else ""
     ctx.reply(
-        f"Thanks sent: {format_sif(request.price)} paid to {request.peer_name} for {request.ref}.",
+        _("Thanks sent: {price} paid to {peer} for {ref}.").format(
+            price=sif(request.price), peer=request.peer_name, ref=request.ref
+        ),
         topic="thanked",
         subject=request.ref,
     )
     assert request.peer is not None
-    said = f": \u201c{cmd.comment}\u201d." if cmd.comment else "."
-    await ctx.notices.dm_id(
-        request.peer,
-        f"{ctx.caller.name} thanked you for {request.ref}{stars}{said} "
-        f"You received {format_sif(request.price)}.",
-        topic="request.thanked",
-        subject=request.ref,
-    )
+
+    def thanked() -> str:
+        if cmd.rating and cmd.comment:
+            text = _(
+                "{name} thanked you for {ref} ({rating}/5): \u201c{comment}\u201d. "
+                "You received {price}."
+            )
+        elif cmd.rating:
+            text = _("{name} thanked you for {ref} ({rating}/5). You received {price}.")
+        elif cmd.comment:
+            text = _("{name} thanked you for {ref}: \u201c{comment}\u201d. You received {price}.")
+        else:
+            text = _("{name} thanked you for {ref}. You received {price}.")
+        return text.format(
+            name=ctx.caller.name,
+            ref=request.ref,
+            rating=cmd.rating,
+            comment=cmd.comment,
+            price=sif(request.price),
+        )
+
+    await ctx.notices.dm_id(request.peer, thanked, topic="request.thanked", subject=request.ref)
 
 
 @handlers.on(Dispute)
 async def dispute(ctx: Context, cmd: Dispute) -> None:
     request = await _request(ctx, cmd.request)
-    _requester_only(ctx, request, "dispute")
+    _requester_only(ctx, request, _("{ref} is not your request, so you cannot dispute it."))
     moved = await lifecycle.move(
         ctx.uow, request.id, Move.DISPUTE, note=cmd.reason, auto_release_at=None
     )
     if not moved:
         raise UserError(
-            f"{request.ref} is {request.status.label}; only an accepted or delivered request "
-            "can be disputed.",
+            _("{ref} is {status}; only an accepted or delivered request can be disputed.").format(
+                ref=request.ref, status=status_label(request.status)
+            ),
             subject=request.ref,
         )
     ctx.reply(
-        f"{request.ref} is disputed: the payment is held and staff will look at it.",
+        _("{ref} is disputed: the payment is held and staff will look at it.").format(
+            ref=request.ref
+        ),
         topic="disputed",
         subject=request.ref,
     )
-    await ctx.tell_staff(
-        say(
+    await ctx.notices.staff(
+        lambda: say(
             "Dispute on {request}, reviewer {peer}: {reason}\n"
             "`resolve {ref} pay|refund [note]` ends it.",
             request=describe(request),
@@ -471,7 +546,9 @@ async def dispute(ctx: Context, cmd: Dispute) -> None:
     if request.peer is not None:
         await ctx.notices.dm_id(
             request.peer,
-            f"{ctx.caller.name} disputed {request.ref}; staff will look at it and contact you.",
+            lambda: _("{name} disputed {ref}; staff will look at it and contact you.").format(
+                name=ctx.caller.name, ref=request.ref
+            ),
             topic="request.disputed",
             subject=request.ref,
         )
@@ -481,10 +558,12 @@ async def _changed(ctx: Context, request: HelpRequest) -> None:
     """Refuse because something else moved the request since it was read (a peer's
     accept racing a cancel): nothing is changed and the caller is told."""
     now = await ctx.uow.requests.get(request.id)
-    state = now.status.label if now is not None else "gone"
+    state = status_label(now.status) if now is not None else _("gone")
     raise UserError(
-        f"{request.ref} changed just now (it is {state}); nothing was changed, "
-        "please check it and try again.",
+        _(
+            "{ref} changed just now (it is {state}); nothing was changed, please check it and "
+            "try again."
+        ).format(ref=request.ref, state=state),
         "changed",
         request.ref,
     )
@@ -498,19 +577,19 @@ async def _move(ctx: Context, request: HelpRequest, step: Move, **fields: Any) -
 
 async def cancel_request(ctx: Context, number: int) -> None:
     request = await _request(ctx, number)
-    _requester_only(ctx, request, "cancel")
+    _requester_only(ctx, request, _("{ref} is not your request, so you cannot cancel it."))
     now = ctx.clock.now()
     if allowed(Move.WITHDRAW, request.status):
         await _move(ctx, request, Move.WITHDRAW, closed_at=now)
         for offer in await ctx.uow.requests.withdraw_offers(request.id, now):
             await ctx.notices.dm_id(
                 offer.peer,
-                f"{request.ref} was cancelled by its requester.",
+                lambda: _("{ref} was cancelled by its requester.").format(ref=request.ref),
                 topic="offer.cancelled",
                 subject=request.ref,
             )
         ctx.reply(
-            f"Cancelled {request.ref}; nothing was charged.",
+            _("Cancelled {ref}; nothing was charged.").format(ref=request.ref),
             topic="cancelled",
             subject=request.ref,
         )
@@ -519,28 +598,37 @@ async def cancel_request(ctx: Context, number: int) -> None:
         await _move(ctx, request, Move.CANCEL, closed_at=now)
         await lifecycle.refund(ctx.post, request, f"{request.ref} cancelled", ctx.caller.id)
         ctx.reply(
-            f"Cancelled {request.ref}; {format_sif(request.price)} was refunded to you.",
+            _("Cancelled {ref}; {price} was refunded to you.").format(
+                ref=request.ref, price=sif(request.price)
+            ),
             topic="cancelled",
             subject=request.ref,
         )
         if request.peer is not None:
             await ctx.notices.dm_id(
                 request.peer,
-                f"{ctx.caller.name} cancelled {request.ref}; you can stop working on it.",
+                lambda: _("{name} cancelled {ref}; you can stop working on it.").format(
+                    name=ctx.caller.name, ref=request.ref
+                ),
                 topic="request.cancelled",
                 subject=request.ref,
             )
         return
-    hint = (
-        say("; use `thanks` or `dispute`.")
+    status = status_label(request.status)
+    refusal = (
+        say(
+            "{ref} is {status} and can no longer be cancelled; use `thanks` or `dispute`.",
+            ref=request.ref,
+            status=status,
+        )
         if request.status is RequestStatus.DELIVERED
-        else plain(".")
+        else plain(
+            _("{ref} is {status} and can no longer be cancelled.").format(
+                ref=request.ref, status=status
+            )
+        )
     )
-    raise UserError(
-        plain(f"{request.ref} is {request.status.label} and can no longer be cancelled") + hint,
-        "not-cancellable",
-        request.ref,
-    )
+    raise UserError(refusal, "not-cancellable", request.ref)
 
 
 @handlers.on(Assign)
@@ -549,13 +637,17 @@ async def assign(ctx: Context, cmd: Assign) -> None:
     peer = await ctx.resolve(cmd.peer)
     if not allowed(Move.ASSIGN, request.status):
         raise UserError(
-            f"{request.ref} is {request.status.label}; "
-            "only open or escalated requests can be assigned.",
+            _("{ref} is {status}; only open or escalated requests can be assigned.").format(
+                ref=request.ref, status=status_label(request.status)
+            ),
             subject=request.ref,
         )
     if peer.id == request.requester:
         raise UserError(
-            f"{peer.name} asked for {request.ref}, so they cannot review it.", subject=request.ref
+            _("{name} asked for {ref}, so they cannot review it.").format(
+                name=peer.name, ref=request.ref
+            ),
+            subject=request.ref,
         )
     now = ctx.clock.now()
     current = await ctx.uow.requests.offer_for(request.id, peer.id)
@@ -565,6 +657,7 @@ async def assign(ctx: Context, cmd: Assign) -> None:
         await ctx.uow.requests.answer_offer(current.id, OfferStatus.WITHDRAWN, now, "renewed")
     ttl = timedelta(hours=ctx.settings.sif_offer_ttl_hours)
     await _move(ctx, request, Move.ASSIGN, round=request.round + 1)
+    # the offer keeps its reason in English; the peer reads it in their language
     why = f"chosen by {ctx.caller.name} (staff)"
     await ctx.uow.requests.add_offer(
         request.id, peer.id, request.round + 1, why, now, now + ttl, now + ttl / 2
@@ -572,13 +665,22 @@ async def assign(ctx: Context, cmd: Assign) -> None:
     idea = await ctx.uow.ideas.by_number(ctx.community.id, request.idea_number)
     ctx.notices.dm(
         peer,
-        offer_text(request, idea, why, now + ttl),
+        lambda: with_offer_buttons(
+            offer_text(
+                request,
+                idea,
+                _("chosen by {name} (staff)").format(name=ctx.caller.name),
+                now + ttl,
+            ),
+            request,
+        ),
         topic="offer",
         subject=request.ref,
-        buttons=offer_buttons(request),
     )
     ctx.reply(
-        f"Offered {request.ref} to {peer.name} until {now + ttl:%Y-%m-%d %H:%M} UTC.",
+        _("Offered {ref} to {name} until {until} UTC.").format(
+            ref=request.ref, name=peer.name, until=shown_moment(now + ttl)
+        ),
         topic="assigned",
         subject=request.ref,
         public=True,
@@ -590,32 +692,55 @@ async def resolve(ctx: Context, cmd: Resolve) -> None:
     request = await _request(ctx, cmd.request)
     if not allowed(Move.RESOLVE, request.status):
         raise UserError(
-            f"{request.ref} is {request.status.label}, not disputed.", subject=request.ref
+            _("{ref} is {status}, not disputed.").format(
+                ref=request.ref, status=status_label(request.status)
+            ),
+            subject=request.ref,
         )
     now = ctx.clock.now()
-    note = cmd.note or f"resolved by {ctx.caller.name}"
+    note = cmd.note or f"resolved by {ctx.caller.name}"  # kept with the request, in English
     await _move(ctx, request, Move.RESOLVE, closed_at=now, note=note)
     if cmd.outcome == "pay" and request.peer is not None:
         await lifecycle.pay(
             ctx.post, request, f"{request.ref} dispute resolved: pay", ctx.caller.id
         )
-        outcome = f"{format_sif(request.price)} paid to {request.peer_name}"
+        paid = True
     elif request.accepted_at is not None:
         await lifecycle.refund(
             ctx.post, request, f"{request.ref} dispute resolved: refund", ctx.caller.id
         )
-        outcome = f"{format_sif(request.price)} refunded to {request.requester_name}"
+        paid = False
     else:
-        outcome = "nothing was held"
+        paid = None
+
+    def outcome() -> str:
+        """What became of the price, in the language being written in."""
+        if paid:
+            return _("{price} paid to {peer}").format(
+                price=sif(request.price), peer=request.peer_name
+            )
+        if paid is False:
+            return _("{price} refunded to {requester}").format(
+                price=sif(request.price), requester=request.requester_name
+            )
+        return _("nothing was held")
+
     ctx.reply(
-        f"Resolved {request.ref}: {outcome}.", topic="resolved", subject=request.ref, public=True
+        _("Resolved {ref}: {outcome}.").format(ref=request.ref, outcome=outcome()),
+        topic="resolved",
+        subject=request.ref,
+        public=True,
     )
-    said = f" Staff's note: {sentence(cmd.note)}" if cmd.note else ""
+
+    def resolved() -> str:
+        if cmd.note:
+            return _("Staff resolved the dispute on {ref}: {outcome}. Staff's note: {note}").format(
+                ref=request.ref, outcome=outcome(), note=sentence(cmd.note)
+            )
+        return _("Staff resolved the dispute on {ref}: {outcome}.").format(
+            ref=request.ref, outcome=outcome()
+        )
+
     for member in (request.requester, request.peer):
         if member is not None:
-            await ctx.notices.dm_id(
-                member,
-                f"Staff resolved the dispute on {request.ref}: {outcome}.{said}",
-                topic="request.resolved",
-                subject=request.ref,
-            )
+            await ctx.notices.dm_id(member, resolved, topic="request.resolved", subject=request.ref)

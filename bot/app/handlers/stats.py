@@ -20,14 +20,18 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+from babel import Locale
+from babel.numbers import format_percent
 
 from bot.app.charts import ChartData, stats_chart
 from bot.app.context import Context, Handlers
 from bot.commands import Stats
 from bot.domain.ids import CommunityId
-from bot.domain.ledger import ESCROW, NETWORK, EntryKind, format_sif
+from bot.domain.ledger import ESCROW, NETWORK, EntryKind
 from bot.domain.records import OfferStatus, RequestStatus
-from bot.i18n import plural
+from bot.i18n import N_, _, current, ngettext, number, sif
 from bot.messages import File, plain
 from bot.ports import UnitOfWork
 
@@ -36,6 +40,8 @@ BUSIEST = 3
 TOO_FEW = 5
 # Up to two months one point per day reads well; longer windows get one per week.
 DAILY_UP_TO_DAYS = 62
+# What `compute_stats` says when there is nothing to rank yet (translated in `lines`).
+NONE_YET = N_("none yet")
 
 
 handlers = Handlers()
@@ -74,44 +80,111 @@ class StatsResult:
     delivery_times: int = 0  # how many requests `deliver_median` is of
 
     def lines(self) -> list[str]:
-        """The text reply, one figure group per line."""
+        """The text reply, one figure group per line, in the language being written."""
         never = self.never_asked
-        window = plural(self.days, "day")
-        answered = f"Offers answered: {self.answered}; acceptance rate {self.acceptance_rate}"
+        days = number(self.days)
         if 0 < self.answered < TOO_FEW:
-            answered += f" (only {plural(self.answered, 'answer')}, too few to judge)"
-        accept = _times("Time to accept", self.accept_median, self.accept_p90, self.accepted)
-        deliver = _times(
-            "Time to deliver", self.deliver_median, self.deliver_p90, self.delivery_times
-        )
+            answered = ngettext(
+                "Offers answered: {count}; acceptance rate {rate} (only {count} answer, too few "
+                "to judge).",
+                "Offers answered: {count}; acceptance rate {rate} (only {count} answers, too "
+                "few to judge).",
+                self.answered,
+            )
+        else:
+            answered = _("Offers answered: {count}; acceptance rate {rate}.")
+        accept = _times("accept", self.accept_median, self.accept_p90, self.accepted)
+        deliver = _times("deliver", self.deliver_median, self.deliver_p90, self.delivery_times)
+        if len(never) > 10:
+            never_line = _("Peers never asked: {names} and {count} more.").format(
+                names=", ".join(never[:10]), count=number(len(never) - 10)
+            )
+        else:
+            never_line = _("Peers never asked: {names}.").format(
+                names=", ".join(never) or _("none")
+            )
         return [
-            f"Network over the last {window} (since {self.since:%Y-%m-%d}, UTC):",
-            f"Requests: {self.opened} opened, {self.accepted} accepted, {self.delivered} "
-            f"delivered, {self.confirmed} confirmed, {self.escalated} escalated.",
-            answered + ".",
+            ngettext(
+                "Network over the last {count} day (since {since}, UTC):",
+                "Network over the last {count} days (since {since}, UTC):",
+                self.days,
+            ).format(count=days, since=f"{self.since:%Y-%m-%d}"),
+            _(
+                "Requests: {opened} opened, {accepted} accepted, {delivered} delivered, "
+                "{confirmed} confirmed, {escalated} escalated."
+            ).format(
+                opened=number(self.opened),
+                accepted=number(self.accepted),
+                delivered=number(self.delivered),
+                confirmed=number(self.confirmed),
+                escalated=number(self.escalated),
+            ),
+            answered.format(count=number(self.answered), rate=_shown(self.acceptance_rate)),
             f"{accept} {deliver}",
-            f"SIF in circulation (the sum of positive balances): {format_sif(self.circulation)}; "
-            f"granted by the network (net of corrections): {format_sif(self.granted)}; "
-            f"held in escrow now: {format_sif(self.escrow)}.",
-            f"Moved in these {window}: {format_sif(self.held)} into escrow "
-            f"as peers accepted, {format_sif(self.released)} paid out to peers.",
-            f"Members who both gave and received: {self.share_both}.",
-            f"Busiest peers (reviews delivered): {self.busiest}.",
-            f"Peers never asked: {', '.join(never[:10]) or 'none'}"
-            + (f" and {len(never) - 10} more." if len(never) > 10 else "."),
-            f"Most requested tags: {self.top_tags}.",
-            f"Tags with no peer to review them: {', '.join(self.gaps) or 'none'}.",
-            f"Introductions made: {self.introductions}.",
+            _(
+                "SIF in circulation (the sum of positive balances): {circulation}; granted by "
+                "the network (net of corrections): {granted}; held in escrow now: {escrow}."
+            ).format(
+                circulation=sif(self.circulation),
+                granted=sif(self.granted),
+                escrow=sif(self.escrow),
+            ),
+            ngettext(
+                "Moved in these {count} day: {held} into escrow as peers accepted, {released} "
+                "paid out to peers.",
+                "Moved in these {count} days: {held} into escrow as peers accepted, {released} "
+                "paid out to peers.",
+                self.days,
+            ).format(count=days, held=sif(self.held), released=sif(self.released)),
+            _("Members who both gave and received: {share}.").format(share=_shown(self.share_both)),
+            _("Busiest peers (reviews delivered): {peers}.").format(peers=_none_yet(self.busiest)),
+            never_line,
+            _("Most requested tags: {tags}.").format(tags=_none_yet(self.top_tags)),
+            _("Tags with no peer to review them: {tags}.").format(
+                tags=", ".join(self.gaps) or _("none")
+            ),
+            _("Introductions made: {count}.").format(count=number(self.introductions)),
         ]
 
     def chart_data(self, community: str) -> ChartData:
-        per = " (per week)" if self.days > DAILY_UP_TO_DAYS else " (per day)"
+        if self.days > DAILY_UP_TO_DAYS:
+            window = ngettext(
+                "last {count} day, {since} to {until} (per week)",
+                "last {count} days, {since} to {until} (per week)",
+                self.days,
+            )
+        else:
+            window = ngettext(
+                "last {count} day, {since} to {until} (per day)",
+                "last {count} days, {since} to {until} (per day)",
+                self.days,
+            )
         return replace(
             self.series,
             community=community,
-            window=f"last {plural(self.days, 'day')}, {self.since:%Y-%m-%d} to "
-            f"{self.now:%Y-%m-%d}{per}",
+            window=window.format(
+                count=number(self.days),
+                since=f"{self.since:%Y-%m-%d}",
+                until=f"{self.now:%Y-%m-%d}",
+            ),
         )
+
+
+def _none_yet(text: str) -> str:
+    """A ranking of `compute_stats` in the language being written."""
+    return _(NONE_YET) if text == NONE_YET else text
+
+
+def _shown(figure: str) -> str:
+    """A figure of `compute_stats` ("75%", "3.0 h", "–") in the language being written:
+    its decimal mark, and the percent sign where the language puts it."""
+    language = current()
+    if language == "en":
+        return figure
+    if figure.endswith("%") and figure[:-1].isdigit():
+        return format_percent(Decimal(figure[:-1]) / 100, locale=language)
+    decimal = Locale.parse(language).number_symbols["latn"]["decimal"]
+    return figure.replace(".", decimal)
 
 
 def window_start(now: datetime, days: int) -> datetime:
@@ -121,15 +194,36 @@ def window_start(now: datetime, days: int) -> datetime:
     return datetime.combine(first, time(), tzinfo=UTC)
 
 
-def _times(label: str, median: str, p90: str, count: int) -> str:
+def _times(what: str, median: str, p90: str, count: int) -> str:
     """A duration figure in words ("Time to accept: half within 3.0 h, 9 in 10 within
-    5.0 h.") and, for a handful of requests, that they are too few to judge."""
+    5.0 h.") and, for a handful of requests, that they are too few to judge; `what` is
+    "accept" or "deliver"."""
+    accept = what == "accept"
     if not count:
-        return f"{label}: none yet."
-    text = f"{label}: half within {median}, 9 in 10 within {p90}"
-    if count < TOO_FEW:
-        text += f" (only {plural(count, 'request')}, too few to judge)"
-    return text + "."
+        return _("Time to accept: none yet.") if accept else _("Time to deliver: none yet.")
+    if count >= TOO_FEW:
+        text = (
+            _("Time to accept: half within {median}, 9 in 10 within {p90}.")
+            if accept
+            else _("Time to deliver: half within {median}, 9 in 10 within {p90}.")
+        )
+    elif accept:
+        text = ngettext(
+            "Time to accept: half within {median}, 9 in 10 within {p90} (only {count} request, "
+            "too few to judge).",
+            "Time to accept: half within {median}, 9 in 10 within {p90} (only {count} requests, "
+            "too few to judge).",
+            count,
+        )
+    else:
+        text = ngettext(
+            "Time to deliver: half within {median}, 9 in 10 within {p90} (only {count} "
+            "request, too few to judge).",
+            "Time to deliver: half within {median}, 9 in 10 within {p90} (only {count} "
+            "requests, too few to judge).",
+            count,
+        )
+    return text.format(median=_shown(median), p90=_shown(p90), count=number(count))
 
 
 def _hours(deltas: list[timedelta]) -> tuple[str, str]:
@@ -232,9 +326,9 @@ async def compute_stats(
         released=sum(amount for _, amount in released),
         held=sum(amount for _, amount in held),
         share_both=f"{both / members:.0%}" if members else "–",
-        busiest=", ".join(f"{name} ({n})" for name, n in busiest) or "none yet",
+        busiest=", ".join(f"{name} ({n})" for name, n in busiest) or NONE_YET,
         never_asked=tuple(sorted(never_asked)),
-        top_tags=", ".join(f"{t} ({n})" for t, n in wanted.most_common(3)) or "none yet",
+        top_tags=", ".join(f"{t} ({n})" for t, n in wanted.most_common(3)) or NONE_YET,
         gaps=tuple(sorted(tag for tag in wanted if tag not in offered_tags)),
         series=series,
         introductions=await uow.stats.count_introductions(community_id, since),

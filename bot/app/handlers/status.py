@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.app.context import Context, Handlers, UserError
-from bot.app.offering import reviewer_answers
+from bot.app.offering import kind_name, reviewer_answers, shown_date, shown_moment
 from bot.commands import IdeaShow, ProfileShow, RequestsList, StatusOverview
-from bot.domain.ledger import format_sif
-from bot.domain.records import HelpRequest, Idea, Offer, RequestStatus, Role
+from bot.domain.records import HelpRequest, Idea, IdeaStatus, Offer, RequestStatus, Role
+from bot.i18n import N_, _, ngettext, number, sif
 from bot.messages import Parts, join, plain, say
 from conversations.answers import format_answer
 
@@ -20,6 +20,12 @@ handlers = Handlers()
 CLOSED_SHOWN = 5  # closed requests `requests` still lists, newest first
 FOR_GOOD = timedelta(days=3650)  # `pause` without days pauses for a century
 FINISHED = (RequestStatus.CONFIRMED, RequestStatus.CLOSED, RequestStatus.CANCELLED)
+# An idea's status as people read it (IdeaStatus keeps the English word).
+IDEA_STATUS = {
+    IdeaStatus.SUBMITTED: N_("submitted"),
+    IdeaStatus.IN_REVIEW: N_("in review"),
+    IdeaStatus.REVIEWED: N_("reviewed"),
+}
 
 
 def ago(then: datetime | None, now: datetime) -> str:
@@ -28,13 +34,14 @@ def ago(then: datetime | None, now: datetime) -> str:
         return ""
     minutes = int((now - then).total_seconds() // 60)
     if minutes < 1:
-        return "just now"
+        return _("just now")
     if minutes < 60:
-        return f"{minutes} min ago"
+        return _("{minutes} min ago").format(minutes=number(minutes))
     if minutes < 48 * 60:
-        return f"{minutes // 60} h ago"
+        return _("{hours} h ago").format(hours=number(minutes // 60))
     days = minutes // (24 * 60)
-    return f"{days} days ago"
+    # never fewer than two days: the hours say it before
+    return ngettext("{days} day ago", "{days} days ago", days).format(days=number(days))
 
 
 def _paid_automatically(r: HelpRequest) -> bool:
@@ -43,97 +50,128 @@ def _paid_automatically(r: HelpRequest) -> bool:
 
 
 def _stars(r: HelpRequest) -> str:
+    # a rating reads the same in every language
     return f" ({r.rating}/5)" if r.rating else ""
 
 
 def state_of(r: HelpRequest, now: datetime) -> Parts:
     """Where a request stands, as anyone looking at its idea reads it."""
-    peer = r.peer_name or "the peer"
+    peer = r.peer_name or _("the peer")
     match r.status:
         case RequestStatus.OPEN:
-            return plain(f"asked {ago(r.created_at, now)}, waiting for a peer to accept")
+            text = _("asked {ago}, waiting for a peer to accept").format(ago=ago(r.created_at, now))
         case RequestStatus.ESCALATED:
-            return plain(
-                f"asked {ago(r.created_at, now)}; no peer could take it yet, staff are finding one"
+            text = _("asked {ago}; no peer could take it yet, staff are finding one").format(
+                ago=ago(r.created_at, now)
             )
         case RequestStatus.ASSIGNED:
-            return plain(f"accepted by {peer} {ago(r.accepted_at, now)}")
+            text = _("accepted by {peer} {ago}").format(peer=peer, ago=ago(r.accepted_at, now))
         case RequestStatus.DELIVERED:
-            return plain(f"delivered by {peer} {ago(r.delivered_at, now)}")
+            text = _("delivered by {peer} {ago}").format(peer=peer, ago=ago(r.delivered_at, now))
         case RequestStatus.DISPUTED:
-            return plain("disputed; staff are looking at it")
+            text = _("disputed; staff are looking at it")
         case RequestStatus.CONFIRMED if _paid_automatically(r):
-            return plain(f"reviewed by {peer}, paid automatically {ago(r.closed_at, now)}")
+            text = _("reviewed by {peer}, paid automatically {ago}").format(
+                peer=peer, ago=ago(r.closed_at, now)
+            )
         case RequestStatus.CONFIRMED:
-            return plain(f"reviewed by {peer}, thanked {ago(r.closed_at, now)}{_stars(r)}")
+            text = _("reviewed by {peer}, thanked {ago}").format(
+                peer=peer, ago=ago(r.closed_at, now)
+            ) + _stars(r)
         case RequestStatus.CLOSED:
-            return plain(f"dispute resolved by staff {ago(r.closed_at, now)}")
+            text = _("dispute resolved by staff {ago}").format(ago=ago(r.closed_at, now))
         case _:
-            return plain(f"cancelled {ago(r.closed_at, now)}")
+            text = _("cancelled {ago}").format(ago=ago(r.closed_at, now))
+    return plain(text)
 
 
 def _as_requester(r: HelpRequest, now: datetime) -> Parts:
-    line = plain(f"• {r.ref} {r.kind} of I-{r.idea_number} · ") + state_of(r, now)
-    peer = r.peer_name or "the peer"
+    mine = _("{ref} {kind} of I-{idea}").format(
+        ref=r.ref, kind=kind_name(r.kind), idea=r.idea_number
+    )
+    line = plain(f"• {mine} · ") + state_of(r, now)
+    peer = r.peer_name or _("the peer")
     match r.status:
         case RequestStatus.OPEN | RequestStatus.ESCALATED:
-            return line + say(" · `cancel {ref}` withdraws it", ref=r.ref)
+            return line + plain(" · ") + say("`cancel {ref}` withdraws it", ref=r.ref)
         case RequestStatus.ASSIGNED:
-            return line + plain(f" · waiting for {peer}'s review")
-        case RequestStatus.DELIVERED:
-            paid = (
-                plain(f"; without either it is paid to {peer} on {r.auto_release_at:%Y-%m-%d}")
-                if r.auto_release_at is not None
-                else ()
-            )
+            return line + plain(" · " + _("waiting for {peer}'s review").format(peer=peer))
+        case RequestStatus.DELIVERED if r.auto_release_at is not None:
             return (
                 line
-                + say(" · next: `thanks {ref} [1-5]` or `dispute {ref} <reason>`", ref=r.ref)
-                + paid
+                + plain(" · ")
+                + say(
+                    "next: `thanks {ref} [1-5]` or `dispute {ref} <reason>`; without either it "
+                    "is paid to {peer} on {date}",
+                    ref=r.ref,
+                    peer=peer,
+                    date=shown_date(r.auto_release_at),
+                )
+            )
+        case RequestStatus.DELIVERED:
+            return (
+                line
+                + plain(" · ")
+                + say("next: `thanks {ref} [1-5]` or `dispute {ref} <reason>`", ref=r.ref)
             )
         case _:
             return line
 
 
+def _theirs(r: HelpRequest) -> str:
+    """A request someone else asked, as its peer reads it: "R-3 review for Ann's I-2"."""
+    return _("{ref} {kind} for {requester}'s I-{idea}").format(
+        ref=r.ref, kind=kind_name(r.kind), requester=r.requester_name, idea=r.idea_number
+    )
+
+
 def _as_peer(r: HelpRequest, now: datetime) -> Parts:
-    head = f"• {r.ref} {r.kind} for {r.requester_name}'s I-{r.idea_number} · "
+    head = f"• {_theirs(r)} · "
     match r.status:
         case RequestStatus.ASSIGNED:
-            return plain(f"{head}you accepted {ago(r.accepted_at, now)} · ") + say(
+            accepted = _("you accepted {ago}").format(ago=ago(r.accepted_at, now))
+            return plain(f"{head}{accepted} · ") + say(
                 "next: `done {ref} <hours> <feedback>`", ref=r.ref
             )
         case RequestStatus.DELIVERED:
-            paid = (
-                f"; paid to you on {r.auto_release_at:%Y-%m-%d} at the latest unless disputed"
-                if r.auto_release_at is not None
-                else ""
-            )
-            return plain(
-                f"{head}you delivered {ago(r.delivered_at, now)} · "
-                f"waiting for {r.requester_name}'s thanks{paid}"
-            )
+            delivered = _("you delivered {ago}").format(ago=ago(r.delivered_at, now))
+            if r.auto_release_at is not None:
+                waiting = _(
+                    "waiting for {requester}'s thanks; paid to you on {date} at the latest "
+                    "unless disputed"
+                ).format(requester=r.requester_name, date=shown_date(r.auto_release_at))
+            else:
+                waiting = _("waiting for {requester}'s thanks").format(requester=r.requester_name)
+            return plain(f"{head}{delivered} · {waiting}")
         case RequestStatus.DISPUTED:
-            return plain(f"{head}{r.requester_name} disputed it · staff will contact you")
+            disputed = _("{requester} disputed it").format(requester=r.requester_name)
+            return plain(f"{head}{disputed} · " + _("staff will contact you"))
         case RequestStatus.CONFIRMED if _paid_automatically(r):
-            return plain(
-                f"{head}{format_sif(r.price)} paid to you automatically {ago(r.closed_at, now)}"
+            text = _("{price} paid to you automatically {ago}").format(
+                price=sif(r.price), ago=ago(r.closed_at, now)
+            )
+        case RequestStatus.CONFIRMED if r.rating:
+            text = _("thanked {ago} ({rating}/5); {price} paid to you").format(
+                ago=ago(r.closed_at, now), rating=r.rating, price=sif(r.price)
             )
         case RequestStatus.CONFIRMED:
-            return plain(
-                f"{head}thanked {ago(r.closed_at, now)}{_stars(r)}; "
-                f"{format_sif(r.price)} paid to you"
+            text = _("thanked {ago}; {price} paid to you").format(
+                ago=ago(r.closed_at, now), price=sif(r.price)
             )
         case RequestStatus.CLOSED:
-            return plain(f"{head}dispute resolved by staff {ago(r.closed_at, now)}")
+            text = _("dispute resolved by staff {ago}").format(ago=ago(r.closed_at, now))
         case _:
-            return plain(f"{head}cancelled by {r.requester_name} {ago(r.closed_at, now)}")
+            text = _("cancelled by {requester} {ago}").format(
+                requester=r.requester_name, ago=ago(r.closed_at, now)
+            )
+    return plain(head + text)
 
 
 def _offered(offer: Offer, r: HelpRequest) -> Parts:
-    return plain(
-        f"• {r.ref} {r.kind} for {r.requester_name}'s I-{r.idea_number} · offered to you "
-        f"until {offer.expires_at:%Y-%m-%d %H:%M} UTC · "
-    ) + say("next: `accept {ref}` or `decline {ref} [reason]`", ref=r.ref)
+    until = _("offered to you until {until} UTC").format(until=shown_moment(offer.expires_at))
+    return plain(f"• {_theirs(r)} · {until} · ") + say(
+        "next: `accept {ref}` or `decline {ref} [reason]`", ref=r.ref
+    )
 
 
 def _section(title: str, lines: list[Parts]) -> list[Parts]:
@@ -162,14 +200,14 @@ async def requests(ctx: Context, cmd: RequestsList | StatusOverview) -> None:
     doing = [_as_peer(r, now) for r in mine if r.requester != me and r.status not in FINISHED]
     closed = [r for r in mine if r.status in FINISHED]
     lines = [
-        *_section("Your requests:", asked),
-        *_section("Reviews you do:", doing),
-        *_section("Offered to you:", offered),
+        *_section(_("Your requests:"), asked),
+        *_section(_("Reviews you do:"), doing),
+        *_section(_("Offered to you:"), offered),
     ]
     if not lines:
-        lines.append(plain("You have nothing open."))
+        lines.append(plain(_("You have nothing open.")))
     if closed:
-        lines.append(plain("Closed lately:"))
+        lines.append(plain(_("Closed lately:")))
         lines += [
             _as_requester(r, now) if r.requester == me else _as_peer(r, now)
             for r in closed[:CLOSED_SHOWN]
@@ -178,7 +216,7 @@ async def requests(ctx: Context, cmd: RequestsList | StatusOverview) -> None:
             lines.append(
                 say(
                     "…and {more} closed before; `history` lists the payments.",
-                    more=len(closed) - CLOSED_SHOWN,
+                    more=number(len(closed) - CLOSED_SHOWN),
                 )
             )
     ctx.reply(join("\n", lines), topic="requests")
@@ -219,17 +257,23 @@ async def idea(ctx: Context, cmd: IdeaShow) -> None:
             found.ref,
         )
     now = ctx.clock.now()
+    status = IDEA_STATUS.get(found.status)
     lines = [
         plain(
-            f"{found.ref} {found.title} · {found.status.value} · by {found.owner_name}, "
-            f"submitted {found.created_at:%Y-%m-%d}"
+            _("{ref} {title} · {status} · by {owner}, submitted {date}").format(
+                ref=found.ref,
+                title=found.title,
+                status=_(status) if status is not None else found.status.value,
+                owner=found.owner_name,
+                date=shown_date(found.created_at),
+            )
         ),
         *_answers(ctx, found),
     ]
     own = found.owner == ctx.caller.id
     if its:
-        lines.append(plain("Requests:"))
-        lines += [plain(f"• {r.ref} {r.kind} · ") + state_of(r, now) for r in its]
+        lines.append(plain(_("Requests:")))
+        lines += [plain(f"• {r.ref} {kind_name(r.kind)} · ") + state_of(r, now) for r in its]
         if own:
             lines.append(say("`requests` shows what to do next for each."))
     elif own:
@@ -237,7 +281,7 @@ async def idea(ctx: Context, cmd: IdeaShow) -> None:
             say("No requests yet; `request {ref} review` asks the network.", ref=found.ref)
         )
     else:
-        lines.append(plain("No requests yet."))
+        lines.append(plain(_("No requests yet.")))
     ctx.reply(join("\n", lines), topic="idea", subject=found.ref)
 
 
@@ -274,20 +318,25 @@ async def profile_show(ctx: Context, cmd: ProfileShow) -> None:
         if r.peer == me.id and r.status is RequestStatus.ASSIGNED
     )
     busy = accepted + len(await ctx.uow.requests.open_offers(me.id))
-    lines = [plain("Your peer profile:")]
+    lines = [plain(_("Your peer profile:"))]
     flow = ctx.flows.get("profile")
     for q in flow.questions if flow is not None else ():
         if q.id in values:
-            extra = f" ({busy} open now)" if q.id == "capacity" else ""
             shown = format_answer(q, values[q.id]).replace("\n", "\n    ")
-            lines.append(plain(f"{q.label}: {shown}{extra}"))
+            if q.id == "capacity":
+                line = _("{label}: {shown} ({busy} open now)").format(
+                    label=_(q.label), shown=shown, busy=number(busy)
+                )
+            else:
+                line = _("{label}: {shown}").format(label=_(q.label), shown=shown)
+            lines.append(plain(line))
     if me.paused_until is not None and me.paused_until - now > FOR_GOOD:
         lines.append(say("Paused: no review offers until you type `resume`."))
     elif me.paused_until is not None and me.paused_until > now:
         lines.append(
             say(
-                "Paused until {until:%Y-%m-%d}: no review offers; `resume` turns them back on.",
-                until=me.paused_until,
+                "Paused until {until}: no review offers; `resume` turns them back on.",
+                until=shown_date(me.paused_until),
             )
         )
     elif me.capacity == 0:

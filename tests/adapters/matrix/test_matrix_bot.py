@@ -21,6 +21,7 @@ from nio import RoomMessageText, UnknownBadEvent
 from adapters.matrix.client import MatrixAdapter, MatrixMessenger
 from bot.domain.ledger import AccountKey
 from bot.domain.records import RequestStatus
+from bot.i18n import translations
 from bot.messages import Actions, Button, Delivery, Outbound, Strong, Table, Text, plain
 from bot.ports import PlatformUnavailable, Undeliverable
 from tests.adapters.matrix.conftest import INTAKE, MakeUser, Net, open_dm, say
@@ -467,3 +468,29 @@ async def test_after_a_restart_talk_in_a_group_room_is_still_not_for_the_bot(
     await asyncio.sleep(1)
     assert await alice.messages_from(room, net.bot_user) == []
     assert await count_from(alice, dm, net.bot_user, "Commands you can use") == 1
+
+
+async def test_language_de_then_the_answers_are_german(net: Net, matrix_users: MakeUser) -> None:
+    await net.start()
+    alice = await matrix_users("alice")
+    dm = await open_dm(alice, net.bot_user)
+    english = await say(alice, dm, "!sif balance", net.bot_user, "Your balance")
+    chosen = translations("de").gettext(
+        "From now on I speak {language} to you. Commands keep their English names; "
+        "type `help` for them."
+    )
+    assert chosen.startswith("Ab jetzt")
+    await alice.send_text(dm, "!sif language de")
+    await alice.wait_for_message(dm, net.bot_user, contains=chosen.split("{")[0], timeout=20)
+    await alice.send_text(dm, "!sif balance")
+    await asyncio.sleep(0)
+    replies = await alice.messages_from(dm, net.bot_user)
+    for _ in range(50):
+        if len(replies) >= 3:
+            break
+        await asyncio.sleep(0.2)
+        replies = await alice.messages_from(dm, net.bot_user)
+    german = replies[-1]["content"]["body"]
+    assert german != english["content"]["body"]
+    assert "SIF" in german and not german.startswith("Your balance")
+    assert re.findall(r"\d+,\d\d SIF", german)  # amounts the German way

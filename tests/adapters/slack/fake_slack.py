@@ -149,7 +149,9 @@ class FakeSlack:
       responses        (response_url, JSON body) posted to URLs from `response_url()`
       socket_received  every JSON message a Socket Mode client sent (acks)
       home_views       the last view published per user by views.publish
-      users            per-user overrides for users.info: {"name", "real_name", "tz", ...}
+      users            per-user overrides for users.info: {"name", "real_name", "tz",
+                       "locale", ...}; the locale ("en-US" unless set) is in the answer
+                       only when asked with include_locale, as Slack does
       history          messages posted per channel, oldest first (conversations.history)
       scopes           the bot token's scopes (conversations.history checks them)
       private_channels channels read with groups:history rather than channels:history
@@ -610,6 +612,7 @@ class FakeSlack:
         name = str(cfg.pop("name", f"name-{user_id}"))
         real_name = str(cfg.pop("real_name", name))
         tz = str(cfg.pop("tz", "UTC"))
+        locale = cfg.pop("locale", "en-US")
         profile: dict[str, Any] = {
             "real_name": real_name,
             "real_name_normalized": real_name,
@@ -634,8 +637,9 @@ class FakeSlack:
             "is_bot": False,
             "is_app_user": False,
             "updated": _TS_EPOCH,
-            "locale": "en-US",
         }
+        if locale is not None and str(call.args.get("include_locale", "")).lower() in ("1", "true"):
+            user["locale"] = locale
         user.update(cfg)  # anything else configured ("is_bot", "deleted", ...) wins
         return {"ok": True, "user": user}
 
