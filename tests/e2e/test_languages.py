@@ -57,8 +57,9 @@ def _choose(script: list[str], code: str, who: tuple[str, ...]) -> list[str]:
 
 
 def test_a_dutch_innovator_and_a_dutch_peer_do_the_whole_loop_in_dutch(tmp_path: Path) -> None:
-    english = play(tmp_path / "en", FIRST_WEEK[:-1])
-    dutch = play(tmp_path / "nl", _choose(FIRST_WEEK[:-1], "nl", ("bob", "ann")))
+    loop = [*FIRST_WEEK[:-1], "ann: history", "bob: history"]
+    english = play(tmp_path / "en", loop)
+    dutch = play(tmp_path / "nl", _choose(loop, "nl", ("bob", "ann")))
     chosen = _t(
         "nl",
         "From now on I speak {language} to you. Commands keep their English "
@@ -69,7 +70,7 @@ def test_a_dutch_innovator_and_a_dutch_peer_do_the_whole_loop_in_dutch(tmp_path:
         assert told[0].startswith(chosen)
         _in_other_words(messages_to(english, name), told[1:], "nl")
     # amounts the Dutch way
-    ann_balance = messages_to(dutch, "ann")[-1]
+    ann_balance = messages_to(dutch, "ann")[-2]
     assert re.search(r"\d+,\d\d SIF", ann_balance), ann_balance
     assert not re.search(r"\d+\.\d\d SIF", ann_balance), ann_balance
 
@@ -116,3 +117,16 @@ def test_an_unknown_language_lists_the_choices_and_changes_nothing(tmp_path: Pat
         assert f"`{code}`" in refused
     assert "xx" in refused
     assert "Français" in shown  # still French
+
+
+def test_the_simulator_reads_topics_not_words(tmp_path: Path) -> None:
+    """The same report whatever language the community speaks."""
+    args = ["simulate", "--members", "40", "--weeks", "2", "--seed", "1"]
+    reports = []
+    for code in ("en", "nl"):
+        folder = tmp_path / code
+        folder.mkdir()
+        done = console.run(args, folder, SIF_LANGUAGE=code)
+        assert done.returncode == 0, done.stderr
+        reports.append(done.stdout)
+    assert reports[0] == reports[1] and "accepted" in reports[0]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from bot.app.context import Context, Handlers, UserError
 from bot.app.wording import price_list
-from bot.commands import COMMANDS, Help, TagsList, suggest
+from bot.commands import COMMANDS, Help, TagsList, aliases_for, suggest
 from bot.commands.parser import ABOUT_TOPICS
 from bot.domain.records import Role
 from bot.i18n import DEFAULT, N_, _, current
@@ -52,10 +52,15 @@ ONLY = {Role.STAFF: N_("(staff only)"), Role.ADMIN: N_("(admins only)")}
 def english_names() -> Parts:
     """That commands keep their English names: said in `help` in every other language
     (English help needs no such note)."""
-    return say(
+    said = say(
         "Commands keep their English names in every language: type them as shown here, "
         "like `balance` or `help intake`."
     )
+    aliases = aliases_for(current())
+    if not aliases:
+        return said
+    listed = ", ".join(f"{alias} ({command})" for alias, command in sorted(aliases.items()))
+    return said + say(" These words work too: {aliases}.", aliases=listed)
 
 
 handlers = Handlers()
