@@ -272,7 +272,7 @@ def offer_text(request: HelpRequest, idea: Idea | None, why: str, until: datetim
         "before {until} UTC; accepting shows you all of the idea's answers.",
         request=describe(request),
         about="\n" + " ".join(short) if short else "",
-        why=why,
+        why=_why(why),
         price=sif(request.price),
         kind=kind_phrase(request.kind),
         ref=request.ref,
@@ -372,3 +372,9 @@ def what_next(offered: int, request: HelpRequest | None) -> str:
     if request is not None and request.status.is_open:
         return _("the other peers it was offered to may still take it.")
     return _("nothing more is needed from you.")
+
+
+def _why(explanation: str) -> str:
+    from bot.app.wording import why  # wording reads this module's kind phrases
+
+    return why(explanation)

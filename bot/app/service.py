@@ -31,6 +31,7 @@ from bot.app.limits import RateLimiter, Verdict
 from bot.app.notices import language_of
 from bot.app.observability import Metrics, new_request_id
 from bot.app.outbox import Relay
+from bot.app.wording import why
 from bot.commands import (
     COMMANDS,
     REVIEW_CHARS,
@@ -261,7 +262,7 @@ class Bot:
                     "• {ref} until {until} UTC — {why}",
                     ref=o.request_ref,
                     until=o.expires_at.strftime("%Y-%m-%d %H:%M"),
-                    why=o.explanation,
+                    why=why(o.explanation),
                 )
                 for o in offers
             ),

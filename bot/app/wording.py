@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 
 from bot.app.offering import kind_phrase as kind_words
 from bot.i18n import _, localize_sif, ngettext, number
@@ -43,3 +44,64 @@ def price_list(prices: Mapping[str, int]) -> str:
             phrase = _("{kinds} {price}")
         phrases.append(phrase.format(kinds=kinds, price=_price(price)))
     return ", ".join(phrases)
+
+
+# The router's reasons (bot.domain.routing, stored with each offer in English), phrase by
+# phrase: each English shape and the sentence it is said as.
+_WHY: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"^no expertise asked for$"), lambda m: _("no expertise asked for")),
+    (
+        re.compile(r"^matches only (?P<held>.+) \(level (?P<level>\d+) wanted\)$"),
+        lambda m: _("matches only {held} (level {level} wanted)").format(**m.groupdict()),
+    ),
+    (
+        re.compile(r"^matches none of (?P<tags>.+)$"),
+        lambda m: _("matches none of {tags}").format(**m.groupdict()),
+    ),
+    (re.compile(r"^matches (?P<tags>.+)$"), lambda m: _("matches {tags}").format(**m.groupdict())),
+    (
+        re.compile(r"^(?P<n>\d+) reviews? in (?P<days>\d+) days$"),
+        lambda m: ngettext(
+            "{count} review in {days} days", "{count} reviews in {days} days", int(m["n"])
+        ).format(count=number(int(m["n"])), days=number(int(m["days"]))),
+    ),
+    (re.compile(r"^never offered$"), lambda m: _("never offered")),
+    (re.compile(r"^last offer just now$"), lambda m: _("last offer just now")),
+    (
+        re.compile(r"^last offer (?P<n>\d+) minutes? ago$"),
+        lambda m: ngettext(
+            "last offer {count} minute ago", "last offer {count} minutes ago", int(m["n"])
+        ).format(count=number(int(m["n"]))),
+    ),
+    (
+        re.compile(r"^last offer (?P<n>\d+) hours? ago$"),
+        lambda m: ngettext(
+            "last offer {count} hour ago", "last offer {count} hours ago", int(m["n"])
+        ).format(count=number(int(m["n"]))),
+    ),
+    (
+        re.compile(r"^last offer (?P<n>\d+) days? ago$"),
+        lambda m: ngettext(
+            "last offer {count} day ago", "last offer {count} days ago", int(m["n"])
+        ).format(count=number(int(m["n"]))),
+    ),
+    (
+        re.compile(r"^received (?P<amount>-?\d+\.\d\d SIF) more than given$"),
+        lambda m: _("received {amount} more than given").format(amount=localize_sif(m["amount"])),
+    ),
+]
+
+
+def why(explanation: str) -> str:
+    """Why a peer was offered a request, in the language being written in (a phrase of
+    another shape stays as it is)."""
+    said = []
+    for phrase in explanation.split("; "):
+        for shape, sentence in _WHY:
+            match = shape.match(phrase)
+            if match:
+                said.append(sentence(match))
+                break
+        else:
+            said.append(phrase)
+    return "; ".join(said)

@@ -26,6 +26,7 @@ from bot.app.offering import (
     what_next,
     with_offer_buttons,
 )
+from bot.app.wording import why
 from bot.commands import (
     Accept,
     Assign,
@@ -233,7 +234,7 @@ async def offers(ctx: Context, cmd: Offers) -> None:
                     "{request} — until {until} UTC; {why}",
                     request=describe(request),
                     until=shown_moment(offer.expires_at),
-                    why=offer.explanation,
+                    why=why(offer.explanation),
                 )
             )
     lines.append(say("`accept R-n` takes one, `decline R-n [reason]` passes it on."))
