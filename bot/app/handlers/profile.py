@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from datetime import timedelta
 
-from bot.app.context import Context, Handlers, UserError
+from bot.app.context import Context, Handlers, UserError, role_name
 from bot.commands import Availability, ExpertiseAdd, ExpertiseRemove, Pause, Resume, SetRole
 from bot.domain.records import Role
 from bot.i18n import N_, _, plural
@@ -22,12 +22,6 @@ ROLE_NAMES = {
     Role.STAFF: N_("a staff member"),
     Role.ADMIN: N_("an admin"),
 }
-# A role's own word, as `role` takes it (member, staff, admin), shown in a sentence.
-ROLE_WORDS = {Role.MEMBER: N_("member"), Role.STAFF: N_("staff"), Role.ADMIN: N_("admin")}
-
-
-def _role_word(role: Role) -> str:
-    return _(ROLE_WORDS.get(role, role.value))
 
 
 async def _known_tags(ctx: Context, tags: list[str]) -> None:
@@ -158,7 +152,7 @@ async def set_role(ctx: Context, cmd: SetRole) -> None:
     role = Role(cmd.role)
     if member.role is role:
         raise UserError(
-            _("{name} is already {role}.").format(name=member.name, role=_role_word(role))
+            _("{name} is already {role}.").format(name=member.name, role=role_name(role))
         )
     if member.role is Role.ADMIN and role is not Role.ADMIN:
         admins = [m for m in await ctx.uow.members.all(ctx.community.id) if m.role is Role.ADMIN]
@@ -172,7 +166,7 @@ async def set_role(ctx: Context, cmd: SetRole) -> None:
     await ctx.uow.members.set_role(member.id, role)
     ctx.reply(
         _("{name} is now {role} (was {was}).").format(
-            name=member.name, role=_role_word(role), was=_role_word(member.role)
+            name=member.name, role=role_name(role), was=role_name(member.role)
         ),
         topic="role",
     )
@@ -192,8 +186,8 @@ async def set_role(ctx: Context, cmd: SetRole) -> None:
                 "to see the commands you can use.",
                 by=by,
                 community=community,
-                role=_role_word(role),
-                was=_role_word(was),
+                role=role_name(role),
+                was=role_name(was),
             )
 
         ctx.notices.dm(member, told, topic="role.changed")
