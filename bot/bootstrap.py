@@ -203,6 +203,7 @@ async def start_platforms(app: App, session: Any) -> Platforms:
             community=settings.matrix_community,
             allowed_servers=settings.matrix_allowed_servers or None,
             trust=settings.matrix_trust,
+            language=settings.sif_language,
         )
         platforms.statuses["matrix"] = matrix.status
         await matrix.start()

@@ -145,6 +145,7 @@ class MatrixAdapter:
         community: str | None = None,
         allowed_servers: list[str] | None = None,
         trust: str = "tofu",
+        language: str = "en",
     ) -> None:
         if trust not in TRUST_POLICIES:
             raise MatrixError(f"MATRIX_TRUST must be one of {', '.join(TRUST_POLICIES)}")
@@ -156,6 +157,7 @@ class MatrixAdapter:
         self.community = translate.community_key(community, user_id)
         self.allowed_servers = allowed_servers
         self.trust = trust
+        self.language = language  # the community's: for the adapter's own notices
         self.key_wait = KEY_WAIT  # seconds an undecryptable message waits for its key
         self.store_path.mkdir(parents=True, exist_ok=True)
         self._lock: IO[str] | None = None
@@ -620,7 +622,8 @@ class MatrixAdapter:
             self._save_state()
             if first and self._room(room_id) is not None:
                 log.info("could not decrypt %s in %s: told the sender", event_id, room_id)
-                content = {"msgtype": "m.notice", "body": i18n._(UNDECRYPTABLE_NOTICE)}
+                with i18n.speaking(self.language):  # the sender's is unknown here
+                    content = {"msgtype": "m.notice", "body": i18n._(UNDECRYPTABLE_NOTICE)}
                 if not self._is_direct(room_id):
                     content = translate.replying(content, event_id)
                 try:
