@@ -5,11 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from bot.app.offering import kind_phrase as kind_words
-from bot.i18n import _, localize_sif, ngettext, number
+from bot.i18n import _, localize_sif, ngettext, number, pgettext
 
 # The order kinds are named in when prices are listed.
 KIND_ORDER = ("review", "advice", "feedback")
+
+
+def kind_words(kind: str) -> str:
+    """A kind as it starts a price ("a review costs 2 SIF"), in the language written."""
+    if kind == "review":
+        return pgettext("price list", "a review")
+    if kind == "advice":
+        return pgettext("price list", "advice")
+    if kind == "feedback":
+        return pgettext("price list", "feedback")
+    return kind
 
 
 def _price(hundredths: int) -> str:

@@ -106,6 +106,12 @@ def _(message: str) -> str:
     return translations(_language.get()).gettext(message)
 
 
+def pgettext(context: str, message: str) -> str:
+    """`_` for a word that reads differently in another place ("a review" in a price
+    list, with its article, and elsewhere)."""
+    return str(translations(_language.get()).pgettext(context, message))
+
+
 def N_(message: str) -> str:
     """Marks a sentence for the catalogs without translating it (for constants)."""
     return message

@@ -33,6 +33,7 @@ KEYWORDS = {
     "N_": None,
     "gettext": None,  # conversations.i18n
     "ngettext": (1, 2),
+    "pgettext": ((1, "c"), 2),
     "say": None,
     "plural": (2, 3),
 }
@@ -139,17 +140,17 @@ def merge() -> None:
             with fragment.open("rb") as handle:
                 for message in read_po(handle, locale=code):
                     if message.id and message.string and any(_strings(message)):
-                        known[message.id] = message.string
+                        known[(message.id, message.context)] = message.string
         catalog = load(code)
         for message in template:
             if not message.id:
                 continue
-            entry = catalog.get(message.id)
+            entry = catalog.get(message.id, message.context)
             if entry is None:
                 continue
-            found = known.get(message.id)
+            found = known.get((message.id, message.context))
             if found is None and isinstance(message.id, tuple | list):
-                found = known.get(message.id[0])
+                found = known.get((message.id[0], message.context))
             if found is not None:
                 entry.string = _forms(found, catalog.num_plurals, message.pluralizable)
             entry.flags.discard("fuzzy")
@@ -196,8 +197,8 @@ def problems(code: str, template: Catalog | None = None) -> list[str]:
     placeholders or `code` marks differ from the English, a fuzzy entry."""
     template = template or extract()
     catalog = load(code)
-    wanted = {m.id for m in template if m.id}
-    have = {m.id: m for m in catalog if m.id}
+    wanted = {_key(m) for m in template if m.id}
+    have = {_key(m): m for m in catalog if m.id}
     found: list[str] = []
     for key in sorted(wanted - set(have), key=str):
         found.append(f"{code}: missing {_ids_text(key)}")
@@ -220,8 +221,16 @@ def problems(code: str, template: Catalog | None = None) -> list[str]:
     return found
 
 
+def _key(message: Any) -> tuple[Any, str | None]:
+    """A sentence's identity: its English (singular) and its context, if any."""
+    ident = message.id[0] if isinstance(message.id, tuple | list) else message.id
+    return (ident, message.context)
+
+
 def _ids_text(key: Any) -> str:
-    text = key[0] if isinstance(key, tuple) else key
+    text, context = key
+    if context:
+        text = f"{text} [{context}]"
     return repr(text if len(text) <= 70 else text[:70] + "…")
 
 
