@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, NamedTuple, Protocol, Self
 
+from bot.domain.affinity import Corpus
 from bot.domain.ids import CommunityId, IdeaId, MemberId, RequestId
 from bot.domain.ledger import AccountKey, EntryKind, TransactionDraft
 from bot.domain.records import (
@@ -569,6 +570,21 @@ class RoutingQueries(Protocol):
         ...
 
 
+class TextQueries(Protocol):
+    """The texts of similar ideas and text affinity (SPEC §14)."""
+
+    async def corpus(self, community: CommunityId) -> Corpus:
+        """The community's ideas and peers as affinity indexes, with every committed
+        change; kept in memory between calls and brought up to date incrementally. This
+        unit of work's own uncommitted changes are not in it yet."""
+        ...
+
+    async def peer_changed(self, member: MemberId) -> None:
+        """What the peer's text is made of changed besides the bio (a review of theirs
+        was rated well): their affinity is recomputed."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction; rolls back unless committed."""
 
@@ -598,6 +614,8 @@ class UnitOfWork(Protocol):
     def find(self) -> FindQueries: ...
     @property
     def routing(self) -> RoutingQueries: ...
+    @property
+    def texts(self) -> TextQueries: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

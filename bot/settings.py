@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     sif_offer_ttl_hours: float = Field(12, gt=0, le=24 * 30)
     sif_fanout: int = Field(3, ge=1, le=20)
     sif_max_rounds: int = Field(4, ge=1, le=50)
+    # Routing breaks ties among equally qualified, rested and loaded peers by text
+    # affinity (SPEC §14); off: by the oldest last offer alone.
+    sif_affinity: bool = True
     sif_auto_release_days: float = Field(7, gt=0, le=365)
     sif_conversation_reminder_days: float = Field(2, gt=0, le=365)
     sif_conversation_expiry_days: float = Field(14, gt=0, le=365)

@@ -81,6 +81,7 @@ class TagRow(Base):
 
 class MemberRow(Base):
     __tablename__ = "members"
+    __table_args__ = (Index("ix_members_text_rev", "community_id", "text_rev"),)
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -96,6 +97,9 @@ class MemberRow(Base):
     # the language chosen with `language`, and the platform's locale for the person
     language: Mapped[str | None] = mapped_column(String(16))
     locale: Mapped[str | None] = mapped_column(String(35))
+    # the community's text revision when the bio (or a review it learns from) last
+    # changed: the affinity index reads what changed since it last looked
+    text_rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class IdentityRow(Base):
@@ -213,7 +217,10 @@ class ConversationRow(Base):
 
 class IdeaRow(Base):
     __tablename__ = "ideas"
-    __table_args__ = (UniqueConstraint("community_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("community_id", "number"),
+        Index("ix_ideas_text_rev", "community_id", "text_rev"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
     number: Mapped[int] = mapped_column(Integer)
@@ -223,6 +230,7 @@ class IdeaRow(Base):
     status: Mapped[str] = mapped_column(String(16), default="submitted")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    text_rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class RequestRow(Base):

@@ -23,6 +23,7 @@ from store.repositories import (
     SqlOutbox,
     SqlRequests,
 )
+from store.repositories.texts import SqlTexts, TextCache
 
 
 class SqlUnitOfWork:
@@ -39,9 +40,16 @@ class SqlUnitOfWork:
     stats: SqlStatsQueries
     find: SqlFindQueries
     routing: SqlRoutingQueries
+    texts: SqlTexts
 
-    def __init__(self, sessions: Callable[[], Any], read_only: bool = False) -> None:
+    def __init__(
+        self,
+        sessions: Callable[[], Any],
+        read_only: bool = False,
+        texts: TextCache | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._texts = texts if texts is not None else TextCache()
         self._session: AsyncSession | None = None
         self._committed = False
         self._read_only = read_only
@@ -69,6 +77,7 @@ class SqlUnitOfWork:
         self.stats = SqlStatsQueries(s)
         self.find = SqlFindQueries(s)
         self.routing = SqlRoutingQueries(s)
+        self.texts = SqlTexts(s, self._texts)
         return self
 
     async def __aexit__(
@@ -109,9 +118,11 @@ class SqlUnitOfWorkFactory:
     ) -> None:
         self.sessions = sessions
         self.readers = readers
+        # this process's similar-ideas and affinity indexes, shared by its units of work
+        self.texts = TextCache()
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.sessions)
+        return SqlUnitOfWork(self.sessions, texts=self.texts)
 
     def reading(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.readers or self.sessions, read_only=True)
+        return SqlUnitOfWork(self.readers or self.sessions, read_only=True, texts=self.texts)

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
+from bot.domain.affinity import GOOD_RATING, Corpus, IdeaText, PeerText, answer_text
 from bot.domain.ids import CommunityId, IdeaId, MemberId, RequestId
 from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft, floor_for
 from bot.domain.privacy import mentions, redact
@@ -2088,6 +2089,44 @@ class MemoryRoutingQueries:
 # -- the unit of work -------------------------------------------------------------------
 
 
+class MemoryTexts:
+    """The corpus built afresh from the committed tables on every call (the SQL store
+    keeps one and catches up; tests/store/test_texts.py proves the two agree). Like the
+    SQL store's, it leaves out this unit's own uncommitted changes."""
+
+    def __init__(self, database: MemoryDatabase) -> None:
+        self._database = database
+
+    async def corpus(self, community: CommunityId) -> Corpus:
+        t = self._database.tables
+        corpus = Corpus()
+        members = {m.id: m for m in t.members.values() if m.community_id == community}
+        for idea in t.ideas.values():
+            if idea.community_id == community:
+                owner = members.get(idea.owner_id)
+                hint = (owner.language or owner.locale) if owner else None
+                text = answer_text(json.loads(idea.answers))
+                corpus.put_idea(IdeaText(idea.number, idea.owner_id, text, _hint(hint)))
+        numbers = {i.id: i.number for i in t.ideas.values()}
+        reviewed: dict[int, list[int]] = defaultdict(list)
+        for r in sorted(t.requests.values(), key=lambda r: r.id):
+            if r.community_id == community and r.peer_id is not None:
+                if r.rating is not None and r.rating >= GOOD_RATING:
+                    reviewed[r.peer_id].append(numbers[r.idea_id])
+        for m in members.values():
+            corpus.put_peer(
+                PeerText(m.id, m.bio, _hint(m.language or m.locale), tuple(reviewed[m.id]))
+            )
+        return corpus
+
+    async def peer_changed(self, member: MemberId) -> None:
+        return None  # every call rebuilds from the tables
+
+
+def _hint(language: str | None) -> str | None:
+    return language.split("-")[0].lower() if language else None
+
+
 class MemoryUnitOfWork:
     """One transaction on a `MemoryDatabase`; rolled back unless committed."""
 
@@ -2104,6 +2143,7 @@ class MemoryUnitOfWork:
     stats: MemoryStatsQueries
     find: MemoryFindQueries
     routing: MemoryRoutingQueries
+    texts: MemoryTexts
 
     def __init__(
         self, database: MemoryDatabase, read_only: bool = False, busy: bool = False
@@ -2143,6 +2183,7 @@ class MemoryUnitOfWork:
         self.stats = MemoryStatsQueries(x)
         self.find = MemoryFindQueries(x)
         self.routing = MemoryRoutingQueries(x)
+        self.texts = MemoryTexts(database)
         return self
 
     async def __aexit__(

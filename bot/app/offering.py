@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from babel import Locale
 from babel.dates import format_date, format_time
 
-from bot.app import lifecycle
+from bot.app import lifecycle, similar
 from bot.app.notices import Notice, Notices
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.records import HelpRequest, Idea, OfferStatus, PeerFacts, RequestStatus
@@ -179,7 +180,10 @@ async def rank_round(
     excluded: frozenset[MemberId],
     now: datetime,
 ) -> list[Candidate]:
-    """The peers to offer a request's next round to, best first (reads only)."""
+    """The peers to offer a request's next round to, best first (reads only).
+
+    With `Settings.sif_affinity`, text affinity breaks ties (SPEC §14) and the
+    explanation of a peer it put first says why."""
     facts = await uow.routing.peer_facts(community, now - timedelta(days=FAIRNESS_DAYS))
     # Only peers who could take a review now: the others are never eligible, and leaving
     # them out of the index changes no ranking (routing orders each peer by its own keys).
@@ -192,7 +196,24 @@ async def rank_round(
         languages=idea_languages(idea) if idea else frozenset(),
         excluded=excluded,
     )
-    return PeerIndex(peers_from(facts, now), Policy()).rank(need, now, settings.sif_fanout)
+    index = PeerIndex(peers_from(facts, now), Policy())
+    if not settings.sif_affinity or idea is None or not facts:
+        return index.rank(need, now, settings.sif_fanout)
+    hint = settings.sif_language
+    corpus, terms, close = await similar.affinities(uow, community, idea, hint)
+    ranked = index.rank(need, now, settings.sif_fanout, close)
+    near = [c.member for c in ranked if c.affinity > 0]
+    if not near:
+        return ranked
+    peers = await uow.members.get_many(near)
+    explained = []
+    for candidate in ranked:
+        peer = peers.get(candidate.member)
+        why = similar.affinity_reason(corpus, peer, terms, hint) if peer else None
+        if why:
+            candidate = replace(candidate, explanation=f"{candidate.explanation}; {why}")
+        explained.append(candidate)
+    return explained
 
 
 async def offer_next(

@@ -96,6 +96,14 @@ _WHY: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
         ).format(count=number(int(m["n"]))),
     ),
     (
+        re.compile(r"^bio mentions (?P<words>.+)$"),
+        lambda m: _("bio mentions {words}").format(**m.groupdict()),
+    ),
+    (
+        re.compile(r"^reviewed a similar idea, (?P<ref>I-\d+)$"),
+        lambda m: _("reviewed a similar idea, {ref}").format(**m.groupdict()),
+    ),
+    (
         re.compile(r"^received (?P<amount>-?\d+\.\d\d SIF) more than given$"),
         lambda m: _("received {amount} more than given").format(amount=localize_sif(m["amount"])),
     ),

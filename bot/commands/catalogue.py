@@ -499,6 +499,43 @@ class Intro:
     note: Annotated[str, Rest("note", 500)] = ""
 
 
+@command(
+    "similar",
+    M,
+    "similar <I-n>",
+    N_(
+        "Up to 3 ideas of the community like yours, why, and a button to introduce their "
+        "owners (staff: for any idea)."
+    ),
+    reads_only=True,
+)
+@dataclass(frozen=True)
+class SimilarIdeas:
+    idea: Annotated[int, IDEA]
+
+
+@command(
+    "similar hide",
+    M,
+    "similar hide",
+    N_("Keep your ideas out of the similar ideas others are shown."),
+)
+@dataclass(frozen=True)
+class SimilarHide:
+    pass
+
+
+@command(
+    "similar show",
+    M,
+    "similar show",
+    N_("Let your ideas be shown to others as similar ideas again (the default)."),
+)
+@dataclass(frozen=True)
+class SimilarShow:
+    pass
+
+
 @command("mydata", M, "mydata", N_("Sends you a file with everything sif-bot stores about you."))
 @dataclass(frozen=True)
 class MyData:

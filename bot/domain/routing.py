@@ -18,7 +18,9 @@ Order, best first:
    counts as rested). Everyone asked within those days waits behind everyone who was
    not, oldest offer first, so a peer who ignores offers is asked at most once in that
    time while rested peers are available;
-3. fairness: fewer reviews in the fairness window, then the oldest last offer (never
+3. fairness: fewer reviews in the fairness window; then, among qualified rested peers
+   with as many reviews, text affinity with the idea (SPEC §14: their bio and the ideas
+   they reviewed well share its words), higher first; then the oldest last offer (never
    offered before any offer);
 4. reciprocity: more SIF received than given first, counted up to ``Policy.reciprocity_cap``;
 5. member id ascending, so the order is total and the same on every run.
@@ -61,7 +63,11 @@ _WORD_MASK = (1 << _WORD_BITS) - 1
 # times faster than scattered adds, and rare tags stay cheap to store and to add.
 _SPARSE_BYTES_PER_HOLDER = 9
 
+# The level `rank` gives eligible rows that are qualified and rested (the best).
+_QUALIFIED_RESTED = 4
+
 Bools = npt.NDArray[np.bool_]
+Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 Rows = npt.NDArray[np.intp]
 
@@ -139,6 +145,7 @@ class Candidate:
     qualified: bool  # holds a needed tag at the qualifying level (or none is needed)
     match: int  # sum over needed tags of the peer's level (0 when none needed); shown only
     explanation: str
+    affinity: float = 0.0  # the text affinity the ranking weighed (0: none, or not asked)
 
 
 def _instant(moment: datetime) -> int:
@@ -228,8 +235,17 @@ class PeerIndex:
     def policy(self) -> Policy:
         return self._policy
 
-    def rank(self, need: Need, now: datetime, limit: int) -> list[Candidate]:
-        """The eligible peers for ``need``, best first, at most ``limit`` of them."""
+    def rank(
+        self,
+        need: Need,
+        now: datetime,
+        limit: int,
+        affinity: Mapping[MemberId, float] | None = None,
+    ) -> list[Candidate]:
+        """The eligible peers for ``need``, best first, at most ``limit`` of them.
+
+        ``affinity``: each peer's text affinity with the idea (missing: none); among
+        qualified rested peers with as many reviews in the window, higher goes first."""
         if limit < 0:
             raise ValueError("limit must not be negative")
         moment = _instant(now)  # also refuses a naive time before it reaches an explanation
@@ -246,11 +262,14 @@ class PeerIndex:
         levels += 1
         np.multiply(levels, eligible, out=levels)
         chosen: list[int] = []
+        close = self._affinity_column(affinity) if affinity else None
         # The best level usually holds `limit` rows, so this stops after a pass or two.
         for level in range(int(levels.max()), 0, -1):
             rows = np.flatnonzero(levels == level)
             wanted = limit - len(chosen)
-            if level % 2 == 0:
+            if level == _QUALIFIED_RESTED and close is not None and len(rows):
+                chosen.extend(self._by_affinity(rows, close, wanted))
+            elif level % 2 == 0:
                 # Rested: row order is the order on the remaining keys.
                 chosen.extend(rows[:wanted].tolist())
             else:
@@ -258,7 +277,7 @@ class PeerIndex:
                 chosen.extend(rows[np.lexsort((rows, self._last[rows]))[:wanted]].tolist())
             if len(chosen) >= limit:
                 break
-        return [self._candidate(row, tags, eligible, qualified, now) for row in chosen]
+        return [self._candidate(row, tags, eligible, qualified, now, close) for row in chosen]
 
     def why_not(self, member: MemberId, need: Need) -> str | None:
         """None when ``member`` may be offered ``need``, else a short reason for people."""
@@ -266,6 +285,26 @@ class PeerIndex:
         if position is None:
             return "not a member of this snapshot"
         return why_not_eligible(self._peers[position], need)
+
+    def _affinity_column(self, affinity: Mapping[MemberId, float]) -> Floats:
+        column = np.zeros(len(self._peers), dtype=np.float64)
+        members = [m for m in affinity if m in self._position]
+        column[self._rows(members)] = np.fromiter(
+            (affinity[m] for m in members), np.float64, count=len(members)
+        )
+        return column
+
+    def _by_affinity(self, rows: Rows, close: Floats, wanted: int) -> list[int]:
+        """The first ``wanted`` of ``rows`` (one level, in row order) by reviews in the
+        window, then affinity (higher first), then row order."""
+        reviews = self._reviews[rows]
+        # Rows are in order of reviews: only those with no more reviews than the
+        # `wanted`-th row can be among the first `wanted`.
+        last = reviews[min(wanted, len(rows)) - 1]
+        head = rows[: int(np.searchsorted(reviews, last, side="right"))]
+        order = np.lexsort((head, -close[head], self._reviews[head]))
+        taken: list[int] = head[order][:wanted].tolist()
+        return taken
 
     # building
 
@@ -420,6 +459,7 @@ class PeerIndex:
         eligible: Bools,
         qualified: Bools,
         now: datetime,
+        close: Floats | None = None,
     ) -> Candidate:
         peer = self._peers[int(self._peer_at[row])]
         parts = [
@@ -430,14 +470,22 @@ class PeerIndex:
         if self._reciprocity_mattered(row, eligible, qualified):
             parts.append(f"received {_sif(peer.received - peer.given)} more than given")
         match = sum(peer.expertise.get(tag, 0) for tag in tags)
-        return Candidate(peer.member, peer.name, bool(qualified[row]), match, "; ".join(parts))
+        affinity = float(close[row]) if close is not None else 0.0
+        return Candidate(
+            peer.member, peer.name, bool(qualified[row]), match, "; ".join(parts), affinity
+        )
 
 
 def rank(
-    peers: Sequence[Peer], need: Need, now: datetime, limit: int, policy: Policy = Policy()
+    peers: Sequence[Peer],
+    need: Need,
+    now: datetime,
+    limit: int,
+    policy: Policy = Policy(),
+    affinity: Mapping[MemberId, float] | None = None,
 ) -> list[Candidate]:
     """Convenience for one request: ``PeerIndex(peers, policy).rank(need, now, limit)``."""
-    return PeerIndex(peers, policy).rank(need, now, limit)
+    return PeerIndex(peers, policy).rank(need, now, limit, affinity)
 
 
 def _int_column(peers: Sequence[Peer], field: str) -> Ints:

@@ -13,6 +13,7 @@ from bot.domain.ids import CommunityId, IdeaId, MemberId
 from bot.domain.records import Idea, IdeaStatus
 from store.models import IdeaRow, MemberRow
 from store.repositories.communities import SqlCommunities
+from store.repositories.texts import take_revision
 from store.rows import as_idea
 from store.sql import table
 
@@ -56,6 +57,7 @@ class SqlIdeas:
             status=IdeaStatus.SUBMITTED.value,
             created_at=at,
             updated_at=at,
+            text_rev=await take_revision(self.s, community),
         )
         self.s.add(row)
         await self.s.flush()

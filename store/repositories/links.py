@@ -25,6 +25,7 @@ from store.models import (
     RequestRow,
     TransactionRow,
 )
+from store.repositories.texts import stamp_members
 
 
 class SqlLinks:
@@ -194,6 +195,8 @@ class SqlLinks:
             .values(name=placeholder, bio="", languages=[], profile={}, capacity=0)
             .execution_options(synchronize_session=False)
         )
+        # Their ideas, bios and reviews are one member's now: the affinity index rereads.
+        await stamp_members(s, [keep, gone], ideas=True)
         await s.flush()
 
     async def prune(self, expired_before: datetime) -> int:

@@ -27,6 +27,7 @@ from store.models import (
     OfferRow,
     RequestRow,
 )
+from store.repositories.texts import stamp_members
 from store.rows import as_expertise, as_member, as_members
 from store.sql import insert_ignoring_conflicts, table
 
@@ -215,6 +216,7 @@ class SqlMembers:
             .values(title="(removed on request)", answers={})
             .execution_options(synchronize_session=False)
         )
+        await stamp_members(self.s, [member], ideas=True)
 
     async def set_profile(
         self,
@@ -225,6 +227,7 @@ class SqlMembers:
         profile: dict[str, Any],
     ) -> None:
         await self._set(member, languages=list(languages), bio=bio, profile=profile)
+        await stamp_members(self.s, [member])
 
     async def expertise_of_community(
         self, community: CommunityId

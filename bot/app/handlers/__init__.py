@@ -17,6 +17,7 @@ from bot.app.handlers import (
     people,
     profile,
     requests,
+    similar,
     stats,
     status,
 )
@@ -32,6 +33,7 @@ REGISTRY = registry(
     people.handlers,
     profile.handlers,
     requests.handlers,
+    similar.handlers,
     stats.handlers,
     status.handlers,
 )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.app.context import Context, Handlers, UserError
+from bot.app.handlers import similar
 from bot.app.handlers.requests import cancel_request
 from bot.app.wording import price_list
 from bot.commands import Cancel, Help, Ideas, Intake, Profile
@@ -288,6 +289,9 @@ async def _submit_idea(ctx: Context, flow: Flow, step: Step) -> None:
         advice=sif(price["advice"]),
     )
     _say(ctx, from_spans(step.body) + saved, "idea.saved", subject=idea.ref)
+    alike = await similar.after_save(ctx, idea, answers)
+    if alike is not None:
+        _say(ctx, alike[0], "idea.similar", buttons=alike[1], subject=idea.ref)
     stage = answers.get("stage")
     stage_id = str(stage.get("choice") if isinstance(stage, dict) else stage) if stage else ""
     by, state = ctx.caller.name, step.state
@@ -333,7 +337,11 @@ async def _save_profile(ctx: Context, step: Step) -> None:
         ctx.caller.id,
         languages=_choices(answers.get("languages")),
         bio=str(answers.get("bio", "")),
-        profile={"offers": offers} if offers else {},
+        # other settings of the profile (`similar hide`) stay as they are
+        profile={
+            **{k: v for k, v in ctx.caller.profile.items() if k != "offers"},
+            **({"offers": offers} if offers else {}),
+        },
     )
     listed = ", ".join(f"{t}:{lv}" for t, lv in expertise.items()) or _("none")
     saved = say(

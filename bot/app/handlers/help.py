@@ -35,7 +35,7 @@ GROUPS = (
         ),
     ),
     (N_("SIF"), ("balance", "history")),
-    (N_("Network"), ("find", "intro", "tags")),
+    (N_("Network"), ("find", "similar", "intro", "tags", "similar hide", "similar show")),
     (N_("You"), ("link", "language", "mydata", "forget", "help")),
     (
         N_("Staff"),

@@ -39,6 +39,7 @@ from bot.commands import (
     Thanks,
 )
 from bot.domain import ledger
+from bot.domain.affinity import GOOD_RATING
 from bot.domain.records import HelpRequest, Idea, OfferStatus, RequestStatus, Role
 from bot.domain.requests import Move, allowed
 from bot.i18n import N_, _, ngettext, number, sentence, sif
@@ -479,6 +480,9 @@ async def thanks(ctx: Context, cmd: Thanks) -> None:
     )
     if not confirmed:
         await _changed(ctx, request)
+    if cmd.rating is not None and cmd.rating >= GOOD_RATING and request.peer is not None:
+        # A review rated well teaches routing what its reviewer knows (SPEC §14).
+        await ctx.uow.texts.peer_changed(request.peer)
     ctx.reply(
         _("Thanks sent: {price} paid to {peer} for {ref}.").format(
             price=sif(request.price), peer=request.peer_name, ref=request.ref

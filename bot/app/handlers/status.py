@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.app.context import Context, Handlers, UserError
 from bot.app.offering import kind_name, reviewer_answers, shown_date, shown_moment
+from bot.app.similar import findable
 from bot.commands import IdeaShow, ProfileShow, RequestsList, StatusOverview
 from bot.domain.records import HelpRequest, Idea, IdeaStatus, Offer, RequestStatus, Role
 from bot.i18n import N_, _, ngettext, number, sif
@@ -341,6 +342,10 @@ async def profile_show(ctx: Context, cmd: ProfileShow) -> None:
         )
     elif me.capacity == 0:
         lines.append(say("Availability 0: no review offers; `availability 2` turns them on."))
+    if not findable(me):
+        lines.append(
+            say("Your ideas are not shown to others as similar ideas; `similar show` shows them.")
+        )
     lines.append(
         say("`profile` changes it; `expertise add|remove` and `availability <n>` change one part.")
     )
