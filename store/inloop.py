@@ -109,6 +109,7 @@ class InLoopSession:
         self._readers = readers
         self._connection: Connection | None = None
         self._orm: Session | None = None
+        self.info: dict[str, Any] = {}  # as `AsyncSession.info`: per unit of work
 
     def _sync_connection(self) -> Connection:
         if self._connection is None:

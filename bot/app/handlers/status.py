@@ -304,12 +304,18 @@ async def profile_show(ctx: Context, cmd: ProfileShow) -> None:
     me, now = ctx.caller, ctx.clock.now()
     expertise = {e.tag: e.level for e in await ctx.uow.members.expertise(me.id)}
     values = _profile_values(ctx, expertise)
+    hidden = (
+        ()
+        if findable(me)
+        else say("Your ideas are not shown to others as similar ideas; `similar show` shows them.")
+    )
     if set(values) <= {"capacity"}:
         ctx.reply(
             say(
                 "You have no peer profile yet: `profile` sets one up (expertise, languages, "
                 "how many reviews at once), or `expertise add <tag>` adds your expertise."
-            ),
+            )
+            + ((*plain("\n"), *hidden) if hidden else ()),
             topic="profile.show",
         )
         return
@@ -342,10 +348,8 @@ async def profile_show(ctx: Context, cmd: ProfileShow) -> None:
         )
     elif me.capacity == 0:
         lines.append(say("Availability 0: no review offers; `availability 2` turns them on."))
-    if not findable(me):
-        lines.append(
-            say("Your ideas are not shown to others as similar ideas; `similar show` shows them.")
-        )
+    if hidden:
+        lines.append(hidden)
     lines.append(
         say("`profile` changes it; `expertise add|remove` and `availability <n>` change one part.")
     )
