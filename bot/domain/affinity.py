@@ -4,8 +4,8 @@ ranked with BM25 in an index that takes one document at a time.
 Pure: no I/O and no clock. The core feeds documents in (``TextIndex.put``) as ideas are
 saved and bios change, and asks which documents share the most telling words with a
 text (``TextIndex.scores``). Two libraries do the language work: PyStemmer (the Snowball
-stemmers: "fietsen" and "fiets" are one word in Dutch, "repairing" and "repair" in
-English) and stop-words (the words every text has: "the", "de", "und").
+stemmers: "kapotte toestellen" and "kapot toestel" are the same words in Dutch,
+"repairing" and "repair" in English) and stop-words (the words every text has: "the", "de", "und").
 
 Why an index of our own around the libraries: bm25s scores the same formula fastest,
 but computes every score when it indexes (a new document changes every word's weight),
@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -144,14 +144,20 @@ def phrases(analysis: Analysis, stems: Iterable[str], limit: int = 3) -> list[st
         if current:
             runs.append(current)
         current = []
-    chosen: list[tuple[int, int, str]] = []  # (position, -, phrase)
+    chosen: list[tuple[int, int, str]] = []  # (run, word within it, phrase)
     named: set[str] = set()
     for position, run in sorted(enumerate(runs), key=lambda item: -len(item[1])):
-        fresh = [w for w in run if w.stem not in named]
-        if not fresh or len(chosen) >= limit:
-            continue
-        named.update(w.stem for w in run)
-        chosen.append((position, len(run), " ".join(w.written for w in run)))
+        # The words of a run not named yet, as sub-runs of adjacent words.
+        start = 0
+        for end in range(len(run) + 1):
+            if end < len(run) and run[end].stem not in named:
+                if all(w.stem != run[end].stem for w in run[start:end]):
+                    continue
+            if end > start and len(chosen) < limit:
+                piece = run[start:end]
+                chosen.append((position, start, " ".join(w.written for w in piece)))
+                named.update(w.stem for w in piece)
+            start = end + 1
     return [phrase for _, _, phrase in sorted(chosen)]
 
 
@@ -341,7 +347,13 @@ class TextIndex(Generic[K]):
         if not keys or k <= 0:
             return []
         want = min(len(keys), k + len(skip))
-        best = np.argpartition(-values, want - 1)[:want] if want < len(keys) else range(len(keys))
+        if want < len(keys):
+            # Everything scoring at least the `want`-th best, so that ties at the cut go
+            # by key, however the documents came into the index.
+            cut = -np.partition(-values, want - 1)[want - 1]
+            best: Any = np.flatnonzero(values >= cut)
+        else:
+            best = range(len(keys))
         ranked = sorted(
             ((keys[i], float(values[i])) for i in best if keys[i] not in skip),
             key=lambda item: (-item[1], item[0]),
