@@ -193,6 +193,7 @@ class TextIndex(Generic[K]):
         self._keys: list[K | None] = []  # slot -> key (None: free)
         self._free: list[int] = []
         self._doc_terms: list[array[int]] = []  # slot -> codes, for replacing it
+        self._doc_counts: list[array[int]] = []  # slot -> their occurrences, in that order
         self._length = np.zeros(0, dtype=np.float64)  # slot -> number of terms
         self._total = 0
 
@@ -219,7 +220,7 @@ class TextIndex(Generic[K]):
         slot = self._free.pop() if self._free else self._new_slot()
         self._slot[key] = slot
         self._keys[slot] = key
-        codes = array("i")
+        codes, occurrences = array("i"), array("i", counted.values())
         for term, n in counted.items():
             code = self._code.get(term)
             if code is None:
@@ -234,6 +235,7 @@ class TextIndex(Generic[K]):
             self._df[code] += 1
             codes.append(code)
         self._doc_terms[slot] = codes
+        self._doc_counts[slot] = occurrences
         length = sum(counted.values())
         self._length[slot] = length
         self._total += length
@@ -255,6 +257,7 @@ class TextIndex(Generic[K]):
         self._total -= int(self._length[slot])
         self._length[slot] = 0
         self._doc_terms[slot] = array("i")
+        self._doc_counts[slot] = array("i")
         self._keys[slot] = None
         self._free.append(slot)
 
@@ -263,13 +266,11 @@ class TextIndex(Generic[K]):
         slot = self._slot.get(key)
         if slot is None:
             return {}
-        found: dict[str, int] = {}
-        for code in self._doc_terms[slot]:
-            docs = np.frombuffer(self._docs[code], dtype=np.int32)
-            counts = np.frombuffer(self._counts[code], dtype=np.int32)
-            at = np.flatnonzero((docs == slot) & (counts > 0))
-            found[self._term[code]] = int(counts[at[0]])
-        return found
+        term = self._term
+        return {
+            term[code]: n
+            for code, n in zip(self._doc_terms[slot], self._doc_counts[slot], strict=True)
+        }
 
     def idf(self, term: str, without: K | None = None) -> float:
         """BM25's inverse document frequency of ``term`` now, ``without`` that document
@@ -284,17 +285,14 @@ class TextIndex(Generic[K]):
         if slot is None:
             return found
         stats = self._stats(without)
-        norm = self._norm(stats)
+        average = max(stats.average, 1e-9)
+        norm = self.k1 * (1 - self.b + self.b * float(self._length[slot]) / average)
+        held = dict(zip(self._doc_terms[slot], self._doc_counts[slot], strict=True))
         for term in dict.fromkeys(query):
             code = self._code.get(term)
-            if code is None or not self._df[code]:
-                continue
-            docs = np.frombuffer(self._docs[code], dtype=np.int32)
-            counts = np.frombuffer(self._counts[code], dtype=np.int32)
-            at = np.flatnonzero((docs == slot) & (counts > 0))
-            if len(at):
-                tf = float(counts[at[0]])
-                found[term] = self._idf(code, stats) * tf / (tf + norm[slot])
+            tf = held.get(code) if code is not None else None
+            if tf:
+                found[term] = self._idf(code, stats) * tf / (tf + norm)
         return found
 
     def scores(self, query: Iterable[str], without: K | None = None) -> tuple[list[K], Floats]:
@@ -388,6 +386,7 @@ class TextIndex(Generic[K]):
         slot = len(self._keys)
         self._keys.append(None)
         self._doc_terms.append(array("i"))
+        self._doc_counts.append(array("i"))
         if slot >= len(self._length):
             grown = np.zeros(max(16, 2 * len(self._length)), dtype=np.float64)
             grown[: len(self._length)] = self._length
@@ -532,8 +531,8 @@ class Corpus:
             return {}
         members, values = self.peers.scores(terms)
         shares = values / perfect
-        keep = np.flatnonzero(shares >= AFFINITY_SHARE)
-        return {members[i]: float(shares[i]) for i in keep.tolist()}
+        keep = np.flatnonzero(shares >= AFFINITY_SHARE).tolist()
+        return dict(zip([members[i] for i in keep], shares[keep].tolist(), strict=True))
 
     def _index_peer(self, member: int) -> None:
         terms = Counter(self._bio.get(member, Counter()))

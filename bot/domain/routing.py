@@ -201,6 +201,8 @@ class PeerIndex:
         n = len(self._peers)
         members = _int_column(self._peers, "member")
         self._position: dict[int, int] = dict(zip(members.tolist(), range(n), strict=True))
+        # members in id order with their rows, made when an affinity is first ranked
+        self._by_member: tuple[Ints, Rows] | None = None
         if len(self._position) != n:
             raise ValueError("each member may appear only once in a snapshot")
         reviews = _int_column(self._peers, "reviews_90d")
@@ -287,11 +289,19 @@ class PeerIndex:
         return why_not_eligible(self._peers[position], need)
 
     def _affinity_column(self, affinity: Mapping[MemberId, float]) -> Floats:
+        """The affinities by row (0 for peers not named, and names not peers here)."""
         column = np.zeros(len(self._peers), dtype=np.float64)
-        members = [m for m in affinity if m in self._position]
-        column[self._rows(members)] = np.fromiter(
-            (affinity[m] for m in members), np.float64, count=len(members)
-        )
+        count = len(affinity)
+        members = np.fromiter(affinity.keys(), np.int64, count=count)
+        values = np.fromiter(affinity.values(), np.float64, count=count)
+        if self._by_member is None:
+            ids = _int_column(self._peers, "member")
+            order = np.argsort(ids)
+            self._by_member = (ids[order], self._row_of[order])
+        ids, rows = self._by_member
+        at = np.clip(np.searchsorted(ids, members), 0, max(len(ids) - 1, 0))
+        known = ids[at] == members if len(ids) else np.zeros(count, np.bool_)
+        column[rows[at[known]]] = values[known]
         return column
 
     def _by_affinity(self, rows: Rows, close: Floats, wanted: int) -> list[int]:

@@ -660,3 +660,39 @@ def test_the_index_ranks_like_a_plain_sort(
             for q in expected
         )
         assert ("more than given" in candidate.explanation) == mattered
+
+
+# -- text affinity (SPEC §14) ------------------------------------------------------------
+
+
+def test_affinity_breaks_ties_among_qualified_rested_peers_with_as_many_reviews() -> None:
+    finance = {"finance": 2}
+    week_ago = NOW - timedelta(days=7)
+    peers = [
+        peer(1, expertise=finance),  # never offered, no affinity
+        peer(2, expertise=finance, last_offer_at=week_ago),  # offered before, close
+        peer(3, expertise=finance, reviews_90d=1),  # one review more: still behind
+        peer(4, expertise={"legal": 2}),  # not qualified: affinity does not lift it
+        peer(5, expertise=finance, last_offer_at=NOW - timedelta(hours=1)),  # not rested
+    ]
+    wanted = need(tags=("finance",))
+    plain = rank(peers, wanted, NOW, 5)
+    assert members(plain) == [1, 2, 3, 5, 4]
+    close = {MemberId(2): 0.4, MemberId(3): 0.9, MemberId(4): 0.9, MemberId(5): 0.9}
+    close[MemberId(999)] = 1.0  # not a peer of this snapshot: ignored
+    ranked = rank(peers, wanted, NOW, 5, affinity=close)
+    assert members(ranked) == [2, 1, 3, 5, 4]
+    assert [c.affinity for c in ranked] == [0.4, 0.0, 0.9, 0.9, 0.9]
+    # the same order whatever the limit (the first rows of the best level only)
+    assert members(rank(peers, wanted, NOW, 1, affinity=close)) == [2]
+    assert members(rank(peers, wanted, NOW, 2, affinity=close)) == [2, 1]
+
+
+def test_without_affinity_the_ranking_is_unchanged() -> None:
+    rng = random.Random(7)
+    peers = [
+        peer(m, expertise={"finance": rng.randint(1, 3)}, reviews_90d=rng.randint(0, 3))
+        for m in range(1, 60)
+    ]
+    wanted = need(tags=("finance",))
+    assert rank(peers, wanted, NOW, 10) == rank(peers, wanted, NOW, 10, affinity={})
