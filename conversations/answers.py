@@ -170,6 +170,16 @@ def format_answer(question: Question, value: Any) -> str:
     return choice_label(value) if is_choice else str(value)
 
 
+def chosen(value: Any) -> list[str]:
+    """The chosen items of a multiple-choice answer, however it was stored (a dict with
+    its choices and note, a list, or one item)."""
+    if isinstance(value, dict):
+        return [str(v) for v in value.get("choices", [])]
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)] if value else []
+
+
 def choice_label(choice: Any) -> str:
     """A choice as shown: its label in the language being written in (a choice is stored
     as the flow's English word)."""

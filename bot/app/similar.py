@@ -32,6 +32,7 @@ from bot.domain.ids import CommunityId, MemberId
 from bot.domain.records import Idea, Member
 from bot.i18n import _
 from bot.ports import UnitOfWork
+from conversations.answers import chosen
 
 SHOWN = 3  # similar ideas listed
 # Candidates read from the index before the hidden and the caller's own are left out.
@@ -64,14 +65,6 @@ def _choice(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
-def _choices(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [str(v) for v in value.get("choices", [])]
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return [str(value)] if value else []
-
-
 async def similar_ideas(
     uow: UnitOfWork,
     community: CommunityId,
@@ -91,7 +84,7 @@ async def similar_ideas(
     hits = corpus.similar(terms, _LOOK_AT, skip=() if skip is None else (skip,))
     owners = await uow.members.get_many([MemberId(h.owner) for h in hits])
     stage = _choice(answers.get("stage"))
-    tags = _choices(answers.get("help"))
+    tags = chosen(answers.get("help"))
     found: list[Found] = []
     for hit in hits:
         owner = owners.get(MemberId(hit.owner))
@@ -103,7 +96,7 @@ async def similar_ideas(
         theirs = analyse(answer_text({"title": idea.title, **idea.answers}, IDEA_FIELDS), hint)
         words = tuple(phrases(theirs, hit.shared[:6]))
         their_stage = _choice(idea.answers.get("stage"))
-        their_tags = set(_choices(idea.answers.get("help")))
+        their_tags = set(chosen(idea.answers.get("help")))
         found.append(
             Found(
                 idea,

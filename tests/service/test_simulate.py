@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import random
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,8 @@ from bot.entrypoints.simulate import (
     run,
     simulate,
 )
+from bot.entrypoints.simulate.community import TOPICS, _community, _intake_script, _profile_script
+from bot.settings import load_settings
 
 
 def _args(*argv: str) -> argparse.Namespace:
@@ -41,6 +44,8 @@ def _assert_sane(report: SimReport) -> None:
         assert sum(snap.balances) + snap.escrow == 0
         assert min(snap.balances) >= floor and snap.escrow >= 0
     assert [s.day for s in report.snapshots] == list(range(len(report.snapshots)))
+    assert 0 <= report.topic_reviews <= report.count("reviews delivered")
+    assert 0 <= report.topic_share <= 1 and 0 <= report.topic_by_chance <= 1
     text = report.text()
     assert "sif-simulate-" not in text and "/tmp" not in text  # no temporary paths
 
@@ -149,3 +154,72 @@ async def test_a_small_run_says_it_is_too_small_to_judge() -> None:
     assert report.judged < 20
     assert "too few to judge the rules" in text
     assert "too few to trust these results" in text.split("Goals for the rules")[1]
+
+
+def _texts(seed: int) -> list[tuple[str, str, dict[str, str]]]:
+    tags = load_settings(_env_file=None).sif_tags
+    return [(m.topic, m.bio, m.idea_answers) for m in _community(random.Random(seed), 80, tags)]
+
+
+def test_ideas_and_bios_are_written_in_their_topics_words_the_same_for_a_seed() -> None:
+    texts = _texts(11)
+    assert texts == _texts(11)
+    assert texts != _texts(12)
+    members = _community(random.Random(11), 80, load_settings(_env_file=None).sif_tags)
+    assert {m.topic for m in members} == set(TOPICS)  # 80 members cover the 7 topics
+    for member in members:
+        vocabulary = TOPICS[member.topic]
+        if member.expertise:
+            assert 0 < len(member.bio) <= 500  # the profile's bio question takes 500
+            assert sum(phrase in member.bio for phrase in vocabulary) >= 4
+            assert _profile_script(member)[5] == member.bio
+        else:
+            assert member.bio == ""
+        if member.idea_tags:
+            answers = member.idea_answers
+            assert list(answers) == ["title", "summary", "need", "impact", "uncertainties"]
+            assert 3 <= len(answers["title"]) <= 80  # the intake's bounds
+            idea = " ".join(answers.values())
+            assert sum(phrase in idea for phrase in vocabulary) >= 10
+            others = (p for t, words in TOPICS.items() if t != member.topic for p in words)
+            assert sum(phrase in idea for phrase in others) <= 2  # a word may be in two
+            script = _intake_script(member)
+            assert script[1:5] == tuple(answers[k] for k in ("title", "summary", "need", "impact"))
+            assert script[8] == answers["uncertainties"]
+        else:
+            assert member.idea_answers == {}
+
+
+async def test_a_small_run_reports_the_reviews_by_a_peer_of_the_ideas_topic() -> None:
+    report = await simulate(SimConfig(members=30, weeks=2, seed=4))
+    delivered = report.count("reviews delivered")
+    assert delivered > 0
+    assert 0 <= report.topic_share <= 1
+    assert report.topic_share == report.topic_reviews / delivered
+    assert [t for t, _, _ in report.topics] == list(TOPICS)
+    assert sum(ideas for _, ideas, _ in report.topics) == report.count("ideas")
+    assert sum(peers for _, _, peers in report.topics) == len(report.load)
+    text = report.text()
+    assert (
+        f"reviews by a peer of the idea's topic {report.topic_reviews} of {delivered} "
+        f"({100 * report.topic_share:.1f}%; by chance" in text
+    )
+    assert "text affinity on" in text
+    figures = {name: value for name, value, _ in report.figures()}
+    assert figures["reviews by a peer of the idea's topic (%)"] == 100 * report.topic_share
+
+
+async def test_cli_compares_without_and_with_text_affinity(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = _args("--members", "20", "--weeks", "1", "--seed", "3", "--compare-affinity")
+    assert await run(args) == 0
+    printed = capsys.readouterr().out
+    a, b = printed.split("== B ==")
+    assert "Changed from the defaults: affinity=false" in a and "text affinity off" in a
+    assert "Changed from the defaults: affinity=true" in b and "text affinity on" in b
+    assert "  A: affinity=false\n  B: affinity=true" in printed
+    assert "reviews by a peer of the idea's topic (%)" in b.split("Comparison")[1]
+    assert "goal at least 95% of requests accepted within 48 h" in printed
+    with pytest.raises(SystemExit):
+        _args("--compare-affinity", "--compare", "fanout=2")

@@ -19,6 +19,7 @@ from bot.domain.records import Conversation, Idea, IdeaStatus, Role
 from bot.i18n import N_, _, ngettext, number, sif
 from bot.messages import Body, Button, Parts, from_spans, plain, say
 from conversations import spans
+from conversations.answers import chosen
 from conversations.engine import (
     PAUSE_WORDS,
     Flow,
@@ -259,22 +260,13 @@ async def on_answer(ctx: Context, conversation: Conversation, text: str) -> None
         _say(ctx, from_spans(step.body), _topic(flow.id), _buttons(step))
 
 
-def _choices(value: Any) -> list[str]:
-    """The chosen items of a multiple-choice answer, however the flow stored them."""
-    if isinstance(value, dict):
-        return [str(v) for v in value.get("choices", [])]
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    return [str(value)] if value else []
-
-
 async def _submit_idea(ctx: Context, flow: Flow, step: Step) -> None:
     answers = dict(step.state.answers)
     title = str(answers.get("title", "")).strip() or "Untitled idea"
     idea = await ctx.uow.ideas.create(
         ctx.community.id, ctx.caller.id, title[:200], answers, ctx.clock.now()
     )
-    tags = _choices(answers.get("help"))
+    tags = chosen(answers.get("help"))
     price = ctx.settings.prices
     wanted = f" {' '.join(tags)}" if tags else ""
     saved = say(
@@ -335,7 +327,7 @@ async def _save_profile(ctx: Context, step: Step) -> None:
     offers = answers.get("offers")
     await members.set_profile(
         ctx.caller.id,
-        languages=_choices(answers.get("languages")),
+        languages=chosen(answers.get("languages")),
         bio=str(answers.get("bio", "")),
         # other settings of the profile (`similar hide`) stay as they are
         profile={

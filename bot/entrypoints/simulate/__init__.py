@@ -45,6 +45,15 @@ matching peer who is not busy and has delivered before. Expertise is supplied an
 unevenly: many peers know marketing, communication and technology; innovators most
 often ask for business-model, finance and fundraising.
 
+Every member has a topic (community.TOPICS: repair and reuse, food and urban farming,
+elderly care, energy and housing, mobility, education and youth, newcomers and
+inclusion), drawn evenly and independently of their tags: an innovator's idea (title,
+summary, need, impact, uncertainties) and a peer's bio are written from its words and a
+few common ones. Peers who type the profile conversation type their bio there; the others'
+is stored as it would save it. The report counts the delivered reviews done by a peer of
+the idea's topic: what text affinity in routing (SIF_AFFINITY) should raise above
+chance; ``--compare-affinity`` runs the same seed without it and with it.
+
 The sweeps run on the hour, in every hour in which something falls due (an offer's
 reminder or expiry, an auto-release, a conversation's reminder or expiry: the
 simulator knows each from what the bot said), and at midnight for anything else.
@@ -106,12 +115,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="a rule setting without the sif_ prefix, e.g. offer_ttl_hours=12 (repeatable)",
     )
-    parser.add_argument(
+    compare = parser.add_mutually_exclusive_group()
+    compare.add_argument(
         "--compare",
         nargs="+",
         default=None,
         metavar="KEY=VALUE",
         help="also run with these settings on top, same seed, and print the differences",
+    )
+    compare.add_argument(
+        "--compare-affinity",
+        action="store_true",
+        help="run twice with the same seed, text affinity off (A) then on (B), and print "
+        "the differences (the same as --set affinity=false --compare affinity=true)",
     )
     parser.add_argument("--out", type=Path, default=None, help="write PNG charts to DIR")
 
@@ -126,10 +142,14 @@ async def run(args: argparse.Namespace) -> int:
         if not 1 <= args.weeks <= 104:
             raise ValueError("--weeks must be between 1 and 104")
         base = parse_overrides(args.overrides)
+        compare = args.compare
+        if args.compare_affinity:  # A without text affinity, B with it
+            base = parse_overrides([*args.overrides, "affinity=false"])
+            compare = ["affinity=true"]
         configs = [SimConfig(args.members, args.weeks, args.seed, base, sys.stderr)]
-        if args.compare is not None:
+        if compare is not None:
             merged = dict(base)
-            merged.update(parse_overrides(args.compare))
+            merged.update(parse_overrides(compare))
             configs.append(
                 SimConfig(args.members, args.weeks, args.seed, tuple(merged.items()), sys.stderr)
             )

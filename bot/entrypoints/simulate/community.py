@@ -1,8 +1,9 @@
 """The synthetic community: who the members are, what they know and ask, and how they are drawn.
 
 Everything here is data or pure drawing from a ``random.Random``: the archetypes and their
-shares, the uneven supply and demand of expertise, what members type (titles, summary,
-feedback, the intake answers), and :func:`_community`, which draws the members of one run.
+shares, the uneven supply and demand of expertise, the topics ideas are about and peers
+work in, what members type (ideas and bios in their topic's words, feedback, the intake
+answers), and :func:`_community`, which draws the members of one run.
 """
 
 from __future__ import annotations
@@ -56,21 +57,107 @@ DEMAND = {
 KINDS = {"advice": 0.4, "feedback": 0.3, "review": 0.3}
 LEVELS = {1: 0.3, 2: 0.45, 3: 0.25}
 CAPACITIES = {1: 0.3, 2: 0.5, 3: 0.2}
-TITLES = (
-    "Repair café on wheels",
-    "Community solar cooperative",
-    "Neighbourhood tool library",
-    "Buddy system for newcomers",
-    "Food surplus kitchen",
-    "Green roofs for social housing",
-    "Digital skills for seniors",
-    "Car-free school streets",
-    "Shared care for family carers",
-    "Second-hand school uniforms",
-    "Urban beekeeping for youth",
-    "Library of things",
+# Topics: the field an idea is about and a peer works in, as the words they write (the
+# intake's title, summary, need, impact and uncertainties; a peer's bio). A member has one
+# topic, drawn uniformly and independently of their expertise tags: tags are skills
+# (finance, legal, design) that apply in any field, so a finance expert is as likely to
+# know food as care. An innovator who also reviews works in the field of their own idea.
+# No phrase starts with a command's name (texts are typed as answers in conversations).
+# fmt: off
+TOPICS: dict[str, tuple[str, ...]] = {
+    "repair and reuse": (
+        "repair café", "repairs", "second-hand", "reuse", "refurbished laptops",
+        "spare parts", "broken appliances", "electronics", "furniture", "upcycling",
+        "textile waste", "sewing machines", "bicycle repair", "tool library", "landfill",
+        "circular economy", "recycling", "zero waste", "soldering", "lending",
+        "sharing economy", "deposit scheme", "packaging", "durable goods", "fixers",
+        "e-waste", "clothes swap", "menders", "remanufacturing", "washing machines",
+    ),
+    "food and urban farming": (
+        "urban farming", "allotments", "vegetable gardens", "compost", "seeds", "harvest",
+        "food surplus", "community kitchen", "food bank", "rooftop greenhouse",
+        "beekeeping", "honey", "orchards", "soil", "organic produce", "farmers market",
+        "hydroponics", "cooking classes", "school meals", "fresh vegetables", "food waste",
+        "fruit trees", "chickens", "mushrooms", "short supply chains", "local growers",
+        "nutrition", "pantry", "herbs", "seasonal recipes",
+    ),
+    "elderly care": (
+        "elderly", "seniors", "loneliness", "isolation", "care homes", "house calls",
+        "family carers", "dementia", "befriending", "telephone circle", "pensioners",
+        "wellbeing", "intergenerational", "grandparents", "nursing", "retirement",
+        "frailty", "companionship", "memory cafés", "respite care", "walking groups",
+        "caregivers", "hearing loss", "walkers", "volunteer visitors", "widowed",
+        "social prescribing", "falls prevention", "meals on wheels",
+    ),
+    "energy and housing": (
+        "solar panels", "insulation", "heat pumps", "energy poverty", "energy cooperative",
+        "retrofit", "social housing", "tenants", "landlords", "heating bills",
+        "draught proofing", "double glazing", "renewable energy", "wind turbines",
+        "batteries", "energy coaching", "mould", "damp", "housing association",
+        "cooperative housing", "rent", "renovation", "thermostats", "electricity",
+        "smart meters", "low-carbon homes", "building permits", "district heating",
+    ),
+    "mobility": (
+        "cycling", "bike lanes", "cargo bikes", "car sharing", "public transport",
+        "bus routes", "school streets", "pedestrians", "commuting", "ride sharing",
+        "electric scooters", "parking", "traffic safety", "rural transport",
+        "wheelchair access", "carpooling", "mobility hub", "train stations", "timetables",
+        "road safety", "delivery bikes", "walking routes", "congestion", "e-bikes",
+        "bicycle parking", "shuttle vans", "travel training",
+    ),
+    "education and youth": (
+        "youth", "teenagers", "pupils", "schools", "teachers", "tutoring",
+        "homework club", "mentors", "dropouts", "apprenticeships", "coding club",
+        "literacy", "after-school", "youth workers", "scholarships", "classrooms",
+        "career guidance", "internships", "preschool", "playgrounds", "students",
+        "reading", "mathematics", "vocational training", "summer camps", "exams",
+        "school absence",
+    ),
+    "newcomers and inclusion": (
+        "refugees", "newcomers", "asylum seekers", "conversation cafés", "integration",
+        "interpreters", "residence permits", "job coaching", "translation",
+        "cultural mediators", "discrimination", "welcome centres", "buddy system",
+        "citizenship", "diversity", "inclusion", "minorities", "intercultural",
+        "legal aid", "host families", "migrants", "paperwork", "work permits",
+        "recognition of diplomas", "mother tongue", "shared meals",
+    ),
+}
+# Words any idea or bio may hold, whatever its topic.
+GROUPS = (
+    "households", "residents", "families", "neighbours", "volunteers", "local shops",
+    "small charities", "the municipality", "people on a small budget", "local businesses",
 )
-SUMMARY = "A service run with volunteers for households on a small budget."
+# fmt: on
+PLACES = ("neighbourhood", "district", "village", "city", "town", "region")
+TITLE_FORMS = (
+    "{a} for {group}",
+    "{a} and {b}",
+    "{a} in every {place}",
+    "{place} {a}",
+    "{a} network",
+)
+SUMMARY_FORMS = (
+    "A {place} initiative that brings {a}, {b} and {c} to {group}. Volunteers start with {d}.",
+    "We connect {group} with {a} and {b}, and run {c} together with the {place}'s {d}.",
+)
+NEED_FORMS = (
+    "{group} in our {place} lack {a} and {b}, and nobody links them to {c}.",
+    "Too little {a} reaches {group}; {b} and {c} are expensive or far away.",
+)
+IMPACT_FORMS = (
+    "More {a} and better {b} for {group}; we count {c} every month.",
+    "Less {a}, more {b}; we measure {c} with {group} twice a year.",
+)
+UNCERTAINTY_FORMS = (
+    "Whether {group} keep coming, and whether {a} can pay for itself.",
+    "Whether the {place} will fund {a}, and how to find volunteers for {b}.",
+)
+BIO_FORMS = (
+    "I have worked on {a} and {b} for {years} years, lately with {group} in a {place}. "
+    "I know {c}, {d} and {e} well.",
+    "Former coordinator of a {place} project on {a}; I now advise {group} on {b}, {c} and {d}.",
+    "Volunteer and professional in {a} and {b} for {years} years. Ask me about {c}, {d} or {e}.",
+)
 FEEDBACK = (
     "Start with a cost model per site and test the price with ten households.",
     "Your impact story is strong; measure one outcome from the first month on.",
@@ -129,6 +216,10 @@ class _Member:
     intake_tries: int = 0
     idea: int | None = None
     idea_tags: tuple[str, ...] = ()
+    topic: str = ""  # the field of their idea and of their reviewing (TOPICS)
+    bio: str = ""  # a peer's bio, in their topic's words ("" without expertise)
+    # An innovator's idea in their topic's words: title, summary, need, impact, uncertainties.
+    idea_answers: dict[str, str] = field(default_factory=dict)
     waiting: int | None = None  # own request not yet accepted
     # request number -> (token, when) of the answer planned to an offer
     planned: dict[int, tuple[int, datetime]] = field(default_factory=dict)
@@ -204,23 +295,68 @@ def _community(rng: random.Random, size: int, tags: Sequence[str]) -> list[_Memb
         )
         if arch.has_idea:
             member.idea_tags = _pick(own, demand, own.randint(1, 3))
+        _write(member, random.Random(own.getrandbits(64)))
         members.append(member)
     return members
+
+
+def _write(member: _Member, rng: random.Random) -> None:
+    """Draw the member's topic and write what they say in its words: a peer's bio, an
+    innovator's idea. ``rng`` is the member's own for texts, so the rest of their choices
+    do not depend on how long the texts are."""
+    member.topic = rng.choice(list(TOPICS))
+    vocabulary = TOPICS[member.topic]
+    if member.expertise:
+        words = rng.sample(vocabulary, 5)
+        member.bio = rng.choice(BIO_FORMS).format(
+            a=words[0],
+            b=words[1],
+            c=words[2],
+            d=words[3],
+            e=words[4],
+            group=rng.choice(GROUPS),
+            place=rng.choice(PLACES),
+            years=rng.randint(3, 25),
+        )
+    if not member.idea_tags:
+        return
+    words = rng.sample(vocabulary, 13)  # no word twice in one idea
+
+    def fill(forms: Sequence[str], at: int) -> str:
+        text = rng.choice(forms).format(
+            a=words[at],
+            b=words[at + 1],
+            c=words[at + 2],
+            d=words[at + 3],
+            group=rng.choice(GROUPS),
+            place=rng.choice(PLACES),
+        )
+        return text[0].upper() + text[1:]
+
+    member.idea_answers = {
+        "title": fill(TITLE_FORMS, 0),
+        "summary": fill(SUMMARY_FORMS, 2),
+        "need": fill(NEED_FORMS, 6),
+        "impact": fill(IMPACT_FORMS, 9),
+        # what they are unsure of is about the same things as the idea itself
+        "uncertainties": fill(UNCERTAINTY_FORMS, rng.randint(0, 9)),
+    }
 
 
 def _intake_script(member: _Member) -> tuple[str, ...]:
     """What an innovator types in the intake conversation, prompt after prompt."""
     rng = member.rng
+    answers = member.idea_answers
     return (
         "intake",
-        rng.choice(TITLES),
-        SUMMARY,
-        "People on a small budget throw away what could be repaired.",
-        "Fewer things thrown away; we count repairs every month.",
+        answers["title"],
+        answers["summary"],
+        answers["need"],
+        answers["impact"],
         rng.choice(("grants, services", "sales", "donations, grants", "don't know yet")),
         rng.choice(("5000 EUR", "10-20k euro", "don't know")),
         rng.choice(("idea", "prototype", "pilot")),
-        "Whether volunteers stay longer than a few months.",
+        answers["uncertainties"],
         rng.choice(("civil society", "civil society, government", "business")),
         ", ".join(member.idea_tags),
         "skip",
@@ -230,7 +366,8 @@ def _intake_script(member: _Member) -> tuple[str, ...]:
 
 
 def _profile_script(member: _Member) -> tuple[str, ...]:
-    """What a peer types in the profile conversation: expertise, languages, capacity, then
-    skips the optional questions and confirms."""
+    """What a peer types in the profile conversation: expertise, languages, capacity, skips
+    what else they offer, types their bio and confirms."""
     listed = " ".join(f"{t}:{lv}" for t, lv in member.expertise.items())
-    return ("profile", listed, "English", str(member.capacity), "skip", "skip", "confirm")
+    bio = member.bio or "skip"
+    return ("profile", listed, "English", str(member.capacity), "skip", bio, "confirm")

@@ -26,8 +26,6 @@ from bot.entrypoints.simulate.community import (
     FEEDBACK,
     KINDS,
     SIM_START,
-    SUMMARY,
-    TITLES,
     _community,
     _intake_script,
     _Member,
@@ -302,6 +300,7 @@ class _Simulation:
             await self.say(member, f"expertise add {listed}")
             if member.capacity != 2:
                 await self.say(member, f"availability {member.capacity}")
+            await self.stored_bio(member)
         if member.idea_tags:
             if member.uses_intake:
                 member.script = _intake_script(member)
@@ -334,16 +333,26 @@ class _Simulation:
         self.bump("intakes")
         self.idea_ready(member)
 
-    async def stored_idea(self, member: _Member) -> None:
-        """The member says hello with a command, and their idea is stored as intake would."""
-        await self.say(member, "tags")
-        title = member.rng.choice(TITLES)
+    async def stored_bio(self, member: _Member) -> None:
+        """A peer who opted in with `expertise add` gets their bio stored as the profile
+        conversation would (its other answers unchanged), to keep large runs quick."""
         async with self.app.bot.uow_factory() as uow:
             found = await uow.members.by_identity(PLATFORM, member.name)
             assert found is not None
-            answers = {
-                "title": title,
-                "summary": SUMMARY,
+            await uow.members.set_profile(
+                found.id, languages=found.languages, bio=member.bio, profile=found.profile
+            )
+            await uow.commit()
+
+    async def stored_idea(self, member: _Member) -> None:
+        """The member says hello with a command, and their idea is stored as intake would."""
+        await self.say(member, "tags")
+        title = member.idea_answers["title"]
+        async with self.app.bot.uow_factory() as uow:
+            found = await uow.members.by_identity(PLATFORM, member.name)
+            assert found is not None
+            answers: dict[str, object] = {
+                **member.idea_answers,
                 "help": list(member.idea_tags),
                 "language": {"choices": ["English"], "note": ""},
             }

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from bot.domain.ids import MemberId
 from bot.domain.ledger import ESCROW
 from bot.domain.records import OfferStatus
-from bot.entrypoints.simulate.community import ARCHETYPES, SIM_START
+from bot.entrypoints.simulate.community import ARCHETYPES, SIM_START, TOPICS
 from bot.entrypoints.simulate.report import GOAL_DAYS_AT_LIMIT, DaySnapshot, SimReport, TagRow
 from bot.entrypoints.simulate.rules import _rules
 
@@ -50,6 +50,20 @@ async def report(sim: _Simulation) -> SimReport:
         if r.delivered_at is not None and r.peer is not None:
             delivered[r.peer] = delivered.get(r.peer, 0) + 1
     eligible_set = dict.fromkeys(eligible)
+    # Reviews by a peer of the idea's topic, against the share of such peers among those
+    # eligible (what routing blind to the texts would give, tags aside).
+    topic_of_idea = {m.idea: m.topic for m in sim.members if m.idea is not None}
+    names = {f.member: f.name for f in facts}
+    peer_topics = [sim.by_name[names[m]].topic for m in eligible]
+    reviews, topic_reviews, by_chance = 0, 0, 0.0
+    for r in requests:
+        if r.delivered_at is None or r.peer_name is None:
+            continue
+        reviews += 1
+        topic = topic_of_idea.get(r.idea_number)
+        peer = sim.by_name.get(r.peer_name)
+        topic_reviews += peer is not None and peer.topic == topic
+        by_chance += peer_topics.count(topic or "") / max(1, len(peer_topics))
     non_experts = sum(n for peer, n in delivered.items() if peer not in eligible_set)
     judged = [r for r in requests if r.created_at <= judged_before]
     hours: list[float | None] = [
@@ -108,6 +122,16 @@ async def report(sim: _Simulation) -> SimReport:
         ever_at_limit=sum(1 for s in streaks if s > 0),
         tags=tuple(tag_rows),
         invariant_problems=tuple(problems),
+        topic_reviews=topic_reviews,
+        topic_by_chance=by_chance / max(1, reviews),
+        topics=tuple(
+            (
+                topic,
+                sum(1 for t in topic_of_idea.values() if t == topic),
+                peer_topics.count(topic),
+            )
+            for topic in TOPICS
+        ),
     )
 
 

@@ -91,6 +91,12 @@ class SimReport:
     ever_at_limit: int
     tags: tuple[TagRow, ...]
     invariant_problems: tuple[str, ...]
+    # Delivered reviews whose reviewer works in the idea's topic (community.TOPICS), and
+    # the share expected by chance: on average over those reviews, the share of eligible
+    # peers in the idea's topic.
+    topic_reviews: int = 0
+    topic_by_chance: float = 0.0
+    topics: tuple[tuple[str, int, int], ...] = ()  # (topic, ideas, eligible peers)
 
     # -- figures ----------------------------------------------------------------------
 
@@ -131,6 +137,12 @@ class SimReport:
         return gini(self.load)
 
     @property
+    def topic_share(self) -> float:
+        """Delivered reviews done by a peer of the idea's topic, of all delivered (0..1)."""
+        delivered = self.count("reviews delivered")
+        return self.topic_reviews / delivered if delivered else 0.0
+
+    @property
     def circulation(self) -> int:
         return circulation(self.snapshots[-1]) if self.snapshots else 0
 
@@ -168,11 +180,15 @@ class SimReport:
             ("load spread (Gini; 0 = even)", self.gini, "{:.3f}"),
             ("most reviews by one peer", max(self.load, default=0), "{:.0f}"),
             ("eligible peers without a review", sum(1 for x in self.load if x == 0), "{:.0f}"),
+            ("reviews by a peer of the idea's topic (%)", 100 * self.topic_share, "{:.1f}"),
             ("SIF in circulation at the end", self.circulation / 100, "{:.2f}"),
             ("requests refused at the credit limit", self.count("refused"), "{:.0f}"),
             ("members at the credit limit at the end", self._at_limit_end(), "{:.0f}"),
             ("longest time at the credit limit (days)", self.longest_at_limit_days, "{:.0f}"),
         ]
+
+    def _affinity(self) -> str:
+        return dict(self.rules).get("text affinity", "-")
 
     def _at_limit_end(self) -> int:
         return self.snapshots[-1].at_limit if self.snapshots else 0
@@ -225,6 +241,13 @@ class SimReport:
             f"{sum(1 for x in self.load if x == 0)} of {len(self.load)}",
             f"  load spread (Gini) {self.gini:.3f}: {SPREAD_MEANS}",
             f"  reviews by members without expertise {self.count('reviews by non-experts')}",
+            "",
+            f"Topics (what ideas are about and peers work in; text affinity {self._affinity()})",
+            f"  reviews by a peer of the idea's topic {self.topic_reviews} of "
+            f"{self.count('reviews delivered')} ({_pct(self.topic_share)}; by chance "
+            f"{_pct(self.topic_by_chance)}, the share of eligible peers in the idea's topic)",
+            "  ideas / eligible peers: "
+            + ", ".join(f"{topic} {ideas}/{peers}" for topic, ideas, peers in self.topics),
             "",
             "SIF",
             f"  in circulation at the end {format_sif(self.circulation)} (the sum of positive "

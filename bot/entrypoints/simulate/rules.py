@@ -64,4 +64,5 @@ def _rules(settings: Settings) -> tuple[tuple[str, str], ...]:
         ),
         ("auto-release", plural(settings.sif_auto_release_days, "day")),
         ("welcome grant", format_sif(settings.welcome_grant)),
+        ("text affinity", "on" if settings.sif_affinity else "off"),
     )
