@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.app.federation import Federation
 from bot.app.outbox import Relay
 from bot.app.service import Bot
 from bot.ports import Clock, Messenger, SystemClock, UnitOfWorkFactory
@@ -25,6 +26,7 @@ class App:
     relay: Relay
     engine: Any = None  # the store's engine, closed by `close()` (None: nothing to close)
     readers: Any = None  # the engine of read-only units of work, if any
+    federation: Federation | None = None  # this node in the network, when configured
 
     async def close(self) -> None:
         if self.engine is None:
@@ -71,7 +73,14 @@ def assemble(
     for messenger in messengers:
         relay.register(messenger)
     bot = Bot(uow_factory, settings, clock, relay, **bot_options)
-    return App(settings, bot, relay, engine, readers)
+    federation = Federation.from_settings(settings, uow_factory, clock)
+    if federation is not None:
+        from adapters.federation.messenger import FederationMessenger
+
+        if "federation" not in relay.messengers:
+            relay.register(FederationMessenger(federation.seal))
+        bot.federation = federation
+    return App(settings, bot, relay, engine, readers, federation)
 
 
 async def build(

@@ -19,6 +19,7 @@ from bot.domain.records import (
     BalanceInfo,
     Community,
     Conversation,
+    CrossRequest,
     Expertise,
     HelpRequest,
     Idea,
@@ -570,6 +571,28 @@ class RoutingQueries(Protocol):
         ...
 
 
+class CrossRequests(Protocol):
+    """Requests that cross to a partner node, with their id on both nodes."""
+
+    async def add(
+        self,
+        community: CommunityId,
+        request: RequestId,
+        partner: str,
+        xid: str,
+        role: str,
+        at: datetime,
+        remote_ref: str | None = None,
+    ) -> bool:
+        """Record it; False (nothing changed) when ``xid`` is recorded already."""
+        ...
+
+    async def by_xid(self, xid: str) -> CrossRequest | None: ...
+    async def of_request(self, request: RequestId) -> CrossRequest | None: ...
+    async def set_remote(self, xid: str, remote_ref: str) -> None: ...
+    async def all(self, community: CommunityId) -> list[CrossRequest]: ...
+
+
 class TextQueries(Protocol):
     """The texts of similar ideas and text affinity (SPEC §14)."""
 
@@ -616,6 +639,8 @@ class UnitOfWork(Protocol):
     def routing(self) -> RoutingQueries: ...
     @property
     def texts(self) -> TextQueries: ...
+    @property
+    def cross(self) -> CrossRequests: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

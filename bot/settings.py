@@ -93,6 +93,14 @@ class Settings(BaseSettings):
     # Routing breaks ties among equally qualified, rested and loaded peers by text
     # affinity (SPEC §14); off: by the oldest last offer alone.
     sif_affinity: bool = True
+    # Federation (SPEC §12): this node's name and public base URL, its ed25519 key file
+    # (`sif-bot federation keygen`), its partners (TOML), and after how many local rounds
+    # without a taker a request goes to the network (0: only when asked).
+    sif_node_name: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    sif_node_url: str | None = None
+    sif_node_key_file: Path | None = None
+    sif_partners_file: Path | None = None
+    sif_federate_after_rounds: int = Field(0, ge=0, le=50)
     sif_auto_release_days: float = Field(7, gt=0, le=365)
     sif_conversation_reminder_days: float = Field(2, gt=0, le=365)
     sif_conversation_expiry_days: float = Field(14, gt=0, le=365)

@@ -308,3 +308,17 @@ class IntroductionRow(Base):
     to_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CrossRequestRow(Base):
+    """A request that crosses to a partner node (SPEC §12), named on both by `xid`."""
+
+    __tablename__ = "cross_requests"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), unique=True)
+    partner: Mapped[str] = mapped_column(String(40))
+    xid: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(8))
+    remote_ref: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -23,6 +23,7 @@ from store.repositories import (
     SqlOutbox,
     SqlRequests,
 )
+from store.repositories.cross import SqlCrossRequests
 from store.repositories.texts import SqlTexts, TextCache
 
 
@@ -41,6 +42,7 @@ class SqlUnitOfWork:
     find: SqlFindQueries
     routing: SqlRoutingQueries
     texts: SqlTexts
+    cross: SqlCrossRequests
 
     def __init__(
         self,
@@ -78,6 +80,7 @@ class SqlUnitOfWork:
         self.find = SqlFindQueries(s)
         self.routing = SqlRoutingQueries(s)
         self.texts = SqlTexts(s, self._texts)
+        self.cross = SqlCrossRequests(s)
         return self
 
     async def __aexit__(

@@ -40,12 +40,13 @@ from typing import Any, Generic, Self, TypeVar
 
 from bot.domain.affinity import GOOD_RATING, Corpus, IdeaText, PeerText, answer_text
 from bot.domain.ids import CommunityId, IdeaId, MemberId, RequestId
-from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft, floor_for
+from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft
 from bot.domain.privacy import mentions, redact
 from bot.domain.records import (
     BalanceInfo,
     Community,
     Conversation,
+    CrossRequest,
     Expertise,
     HelpRequest,
     Idea,
@@ -228,6 +229,12 @@ class _ConversationRow:  # keyed by member id
 
 
 @dataclass(frozen=True, slots=True)
+class _CrossRow:
+    community_id: int
+    record: CrossRequest
+
+
+@dataclass(frozen=True, slots=True)
 class _IdeaRow:
     id: int
     community_id: int
@@ -332,6 +339,7 @@ class _Tables:
     # digests of forgotten identities, and the salt of each community that has one
     forgotten_identities: _Table[str, datetime] = field(default_factory=_Table)
     community_salts: _Table[int, str] = field(default_factory=_Table)
+    cross_requests: _Table[str, _CrossRow] = field(default_factory=_Table)  # by xid
 
     def fork(self, *, read_only: bool = False) -> _Tables:
         return _Tables(
@@ -1171,7 +1179,7 @@ class MemoryLedger:
             if account_id is None:
                 raise LookupError(f"no account {posting.account} in community {community}")
             account = t.accounts[account_id]
-            floor = floor_for(posting.account, credit_limit)
+            floor = draft.floor(posting.account, credit_limit)
             if (
                 posting.amount < 0
                 and floor is not None
@@ -2089,6 +2097,52 @@ class MemoryRoutingQueries:
 # -- the unit of work -------------------------------------------------------------------
 
 
+class MemoryCrossRequests:
+    def __init__(self, x: _Txn) -> None:
+        self._x = x
+
+    async def add(
+        self,
+        community: CommunityId,
+        request: RequestId,
+        partner: str,
+        xid: str,
+        role: str,
+        at: datetime,
+        remote_ref: str | None = None,
+    ) -> bool:
+        t = self._x.writing()
+        _exists(t.requests, request, "cross_requests.request_id")
+        if xid in t.cross_requests or any(
+            c.record.request == request for c in t.cross_requests.values()
+        ):
+            return False
+        record = CrossRequest(request, partner, xid, role, remote_ref)
+        t.cross_requests.put(xid, _CrossRow(int(community), record))
+        return True
+
+    async def by_xid(self, xid: str) -> CrossRequest | None:
+        row = self._x.t.cross_requests.get(xid)
+        return row.record if row else None
+
+    async def of_request(self, request: RequestId) -> CrossRequest | None:
+        return next(
+            (c.record for c in self._x.t.cross_requests.values() if c.record.request == request),
+            None,
+        )
+
+    async def set_remote(self, xid: str, remote_ref: str) -> None:
+        t = self._x.writing()
+        row = t.cross_requests.get(xid)
+        if row is not None:
+            t.cross_requests.put(
+                xid, replace(row, record=replace(row.record, remote_ref=remote_ref))
+            )
+
+    async def all(self, community: CommunityId) -> list[CrossRequest]:
+        return [c.record for c in self._x.t.cross_requests.values() if c.community_id == community]
+
+
 class MemoryTexts:
     """The corpus built afresh from the committed tables on every call (the SQL store
     keeps one and catches up; tests/store/test_texts.py proves the two agree). Like the
@@ -2144,6 +2198,7 @@ class MemoryUnitOfWork:
     find: MemoryFindQueries
     routing: MemoryRoutingQueries
     texts: MemoryTexts
+    cross: MemoryCrossRequests
 
     def __init__(
         self, database: MemoryDatabase, read_only: bool = False, busy: bool = False
@@ -2184,6 +2239,7 @@ class MemoryUnitOfWork:
         self.find = MemoryFindQueries(x)
         self.routing = MemoryRoutingQueries(x)
         self.texts = MemoryTexts(database)
+        self.cross = MemoryCrossRequests(x)
         return self
 
     async def __aexit__(

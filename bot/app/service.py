@@ -19,6 +19,7 @@ import structlog
 
 from bot.app import handlers
 from bot.app.context import Context, UserError, answer
+from bot.app.federation import Federation
 from bot.app.handlers.conversation import (
     WELCOME,
     Pending,
@@ -162,6 +163,8 @@ class Bot:
         self._communities: dict[str, Community] = {}
         self.metrics = Metrics()
         self.limiter = RateLimiter(settings.sif_rate_commands_per_minute)
+        # this node in the network of factories (bot.app.federation), when configured
+        self.federation: Federation | None = None
 
     async def handle(
         self,

@@ -98,6 +98,16 @@ class TransactionDraft:
     author: MemberId | None = None
     request: RequestId | None = None
     key: str | None = None  # idempotency key: the same key is never posted twice
+    # accounts whose floor is not the usual one: a partner node's mirror account may go
+    # as low as that partner's limit (SPEC §12)
+    floors: tuple[tuple[AccountKey, int], ...] = ()
+
+    def floor(self, account: AccountKey, credit_limit: int) -> int | None:
+        """The lowest balance ``account`` may reach in this transaction."""
+        for named, floor in self.floors:
+            if named == account:
+                return floor
+        return floor_for(account, credit_limit)
 
     def __post_init__(self) -> None:
         if len(self.postings) < 2:

@@ -242,3 +242,16 @@ class PeerFacts:
         `profile` conversation (whose expertise question needs at least one tag) record, and
         takes reviews (availability above 0). Staff are peers on the same terms."""
         return bool(self.expertise) and self.capacity > 0
+
+
+@dataclass(frozen=True)
+class CrossRequest:
+    """A request that crosses to a partner node (SPEC §12): on the origin node the
+    innovator's request, on the host node the one its peers review. ``xid`` names it on
+    both nodes (the origin's node name and R-n)."""
+
+    request: RequestId
+    partner: str  # the other node
+    xid: str
+    role: str  # "origin" or "host"
+    remote_ref: str | None = None  # its R-n on the other node, once known

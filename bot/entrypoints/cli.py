@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.app.observability import configure_logging
 from bot.domain.records import Role
@@ -69,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
         step = matrix_sub.add_parser(name, help=what)
         step.add_argument("member", help="@user:server")
         step.add_argument("device", help="the device id, as `devices` lists it")
+    federation = sub.add_parser("federation", help="this node in the network of factories")
+    federation_sub = federation.add_subparsers(dest="federation_cmd", required=True)
+    keygen = federation_sub.add_parser(
+        "keygen", help="write a new ed25519 signing key and print its public key"
+    )
+    keygen.add_argument("--out", required=True, help="the key file to write (SIF_NODE_KEY_FILE)")
+    ping = federation_sub.add_parser(
+        "ping", help="check that a partner hears this node and trusts its key"
+    )
+    ping.add_argument("partner", help="the partner's name in SIF_PARTNERS_FILE")
     return parser
 
 
@@ -106,6 +116,26 @@ def _log_level(args: argparse.Namespace, settings: Settings) -> str:
     return "INFO" if serving else "WARNING"
 
 
+async def _federation_door(app: App, settings: Settings) -> Any:
+    """With the console and a node configured: the HTTP server for partners' messages
+    (and /healthz), which the console otherwise does without. Its runner, or None."""
+    if app.federation is None:
+        return None
+    from aiohttp import web
+
+    from bot.entrypoints.http import Monitor
+
+    monitor = Monitor(app.bot)
+    monitor.federation = app.federation
+    web_app = web.Application()
+    web_app.add_routes(monitor.routes())
+    runner = web.AppRunner(web_app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", settings.port).start()
+    print(f"Federation: node {app.federation.name} listens on port {settings.port}.", flush=True)
+    return runner
+
+
 async def _serve(app: App, settings: Settings) -> int:
     """Run the configured platform adapters, the scheduler and the HTTP server until stopped."""
     import signal
@@ -122,6 +152,7 @@ async def _serve(app: App, settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     session = ClientSession()
     monitor = Monitor(app.bot)
+    monitor.federation = app.federation
     routes = monitor.routes()
     platforms = await start_platforms(app, session)
     for name, status in platforms.statuses.items():
@@ -227,6 +258,79 @@ def _read_script(name: str) -> list[str] | None:
     return path.read_text(encoding="utf-8").splitlines() if path.is_file() else None
 
 
+def _keygen(out: str) -> int:
+    import os
+
+    from bot.domain.federation import new_key
+
+    path = Path(out)
+    if path.exists():
+        print(
+            f"sif-bot: {out} exists; a node keeps its key (remove it first to replace it)",
+            file=sys.stderr,
+        )
+        return 2
+    private, public = new_key()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(private + "\n")
+    print(f"Wrote the private key to {out} (only you may read it).")
+    print(f"Public key, for your partners' files: {public}")
+    return 0
+
+
+async def _federation(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app.federation import FederationError
+    from bot.bootstrap import build
+
+    try:
+        app = await build(settings)
+    except (FederationError, ValueError) as exc:
+        print(f"sif-bot: {exc}", file=sys.stderr)
+        return 2
+    try:
+        node = app.federation
+        if node is None:
+            print("sif-bot: set SIF_NODE_NAME (and the key and partners) first", file=sys.stderr)
+            return 2
+        if args.federation_cmd == "ping":
+            import json
+
+            from aiohttp import ClientError, ClientSession
+
+            if args.partner not in node.partners:
+                known = ", ".join(sorted(node.partners)) or "none"
+                print(
+                    f"sif-bot: {args.partner!r} is not a partner (partners: {known})",
+                    file=sys.stderr,
+                )
+                return 2
+            url, data = node.seal(node.outbound(args.partner, "hello", {}))
+            try:
+                async with (
+                    ClientSession() as session,
+                    session.post(
+                        url, data=data, headers={"Content-Type": "application/json"}
+                    ) as response,
+                ):
+                    body = await response.text()
+            except (ClientError, OSError) as exc:
+                print(f"{args.partner}: unreachable at {url} ({exc})")
+                return 1
+            if response.status == 200:
+                print(f"{args.partner}: reachable at {url}; it trusts this node's key.")
+                return 0
+            try:
+                reason = json.loads(body).get("refused", body)
+            except ValueError:
+                reason = body[:200]
+            print(f"{args.partner}: answered {response.status} at {url}: {reason}")
+            return 1
+        return 2
+    finally:
+        await app.close()
+
+
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from bot.bootstrap import build, migrate
 
@@ -252,7 +356,17 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return await admin.run(args, settings)
     if args.cmd == "matrix":
         return await _matrix(args, settings)
-    app = await build(settings)
+    if args.cmd == "federation":
+        if args.federation_cmd == "keygen":
+            return _keygen(args.out)
+        return await _federation(args, settings)
+    from bot.app.federation import FederationError
+
+    try:
+        app = await build(settings)
+    except FederationError as exc:
+        print(f"sif-bot: {exc}", file=sys.stderr)
+        return 2
     try:
         from bot.bootstrap import console_chat, console_messenger, console_script
 
@@ -277,9 +391,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             )
             app.relay.register(console_messenger(settings))
             scheduler = start_scheduler(app.bot)
+            door = await _federation_door(app, settings)
             try:
                 return await console_chat(app, getpass.getuser())
             finally:
+                if door is not None:
+                    await door.cleanup()
                 await scheduler.stop()
         return await _serve(app, settings)
     finally:

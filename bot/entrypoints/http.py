@@ -17,7 +17,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bot.app.federation import Federation
 from bot.app.service import Bot
+from bot.domain.federation import MAX_BYTES as MAX_FEDERATION_BYTES
 from bot.domain.ids import CommunityId
 from bot.entrypoints.scheduler import scheduler_status
 from bot.ports import Status, SystemClock
@@ -53,6 +55,7 @@ class Monitor:
         self.timeout = timeout
         self.scheduler: Any = None  # APScheduler's scheduler, once started
         self.adapters: dict[str, Check] = {}
+        self.federation: Federation | None = None  # the door is open when set
 
     def add_adapter(self, name: str, status: Check) -> None:
         self.adapters[name] = status
@@ -109,4 +112,16 @@ class Monitor:
         )
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/healthz", self.health), web.get("/metrics", self.metrics)]
+        routes = [web.get("/healthz", self.health), web.get("/metrics", self.metrics)]
+        if self.federation is not None:
+            routes.append(web.post("/federation/inbox", self.federation_inbox))
+        return routes
+
+    async def federation_inbox(self, request: web.Request) -> web.Response:
+        """A partner node's message (SPEC §12): refused, done before, or done now."""
+        assert self.federation is not None
+        raw = await request.content.read(MAX_FEDERATION_BYTES + 1)
+        answer = await self.federation.receive(raw)
+        if answer.status != 200:
+            log.warning("federation message refused: %s", answer.body.get("refused"))
+        return web.json_response(answer.body, status=answer.status)

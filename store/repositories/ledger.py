@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.domain.ids import CommunityId, MemberId
-from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft, floor_for
+from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft
 from bot.domain.privacy import redact
 from bot.domain.records import BalanceInfo, LedgerLine, Member
 from bot.ports import LimitExceeded
@@ -176,7 +176,7 @@ class SqlLedger:
         applied: list[tuple[int, int]] = []
         # Accounts are updated in one fixed order so concurrent writers lock rows alike.
         for posting in sorted(draft.postings, key=lambda p: _sort_key(p.account)):
-            floor = floor_for(posting.account, credit_limit)
+            floor = draft.floor(posting.account, credit_limit)
             params = {
                 "b_community": community,
                 "b_kind": posting.account.kind.value,

@@ -1,0 +1,1 @@
+"""The federation messenger: posts the core's signed messages to partner nodes."""
