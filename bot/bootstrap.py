@@ -8,6 +8,7 @@ messenger, the settings).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,6 +81,8 @@ def assemble(
         if "federation" not in relay.messengers:
             relay.register(FederationMessenger(federation.seal))
         bot.federation = federation
+        federation.relay = relay
+        importlib.import_module("bot.app.network")  # registers the cross-request messages
     return App(settings, bot, relay, engine, readers, federation)
 
 

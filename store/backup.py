@@ -33,6 +33,7 @@ ORDER = (
     "conversations",
     "link_codes",
     "introductions",
+    "cross_requests",
     "processed_events",
     "forgotten_identities",
     "outbox",

@@ -36,12 +36,14 @@ from bot.domain.federation import (
 )
 from bot.messages import Delivery, File, Outbound
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 
 PLATFORM = "federation"
 _FILE = "message.json"
 
-Handler = Callable[["Federation", UnitOfWork, Message], Awaitable[dict[str, Any] | None]]
+Handler = Callable[
+    ["Federation", UnitOfWork, Message, list[Outbound]], Awaitable[dict[str, Any] | None]
+]
 HANDLERS: dict[str, Handler] = {}
 
 
@@ -72,7 +74,10 @@ class Federation:
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
         url: str | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        self.settings = settings if settings is not None else load_settings()
+        self.relay: Any = None  # the outbox relay, to send at once what a message caused
         self.name = name
         self.key = key
         self.partners = dict(partners)
@@ -105,7 +110,7 @@ class Federation:
                 partners = read_partners(text, me=name)
             except PartnersError as exc:
                 raise FederationError(f"{settings.sif_partners_file}: {exc}") from None
-        return cls(name, key, partners, uow_factory, clock, settings.sif_node_url)
+        return cls(name, key, partners, uow_factory, clock, settings.sif_node_url, settings)
 
     # sending
 
@@ -116,15 +121,7 @@ class Federation:
         it is sent)."""
         if partner not in self.partners:
             raise FederationError(f"{partner!r} is not a partner of this node")
-        payload = {"id": message_id or uuid.uuid4().hex, "kind": kind, "body": dict(body)}
-        data = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
-        return Outbound(
-            PLATFORM,
-            Delivery.DM,
-            partner,
-            f"federation.{kind}",
-            (File(_FILE, data, "application/json"),),
-        )
+        return message(partner, kind, body, message_id)
 
     async def send(
         self, uow: UnitOfWork, partner: str, kind: str, body: Mapping[str, Any], message_id: str
@@ -164,15 +161,35 @@ class Federation:
         handler = HANDLERS.get(message.kind)
         if handler is None:
             return Answer(400, {"refused": f"unknown kind {message.kind[:40]!r}"})
+        outbound: list[Outbound] = []
         async with self.uow_factory() as uow:
             if not await uow.events.first_time(f"federation:{message.sender}:{message.id}", now):
                 return Answer(200, {"done": "before"})
             try:
-                said = await handler(self, uow, message)
+                said = await handler(self, uow, message, outbound)
             except Refused as refused:
                 return Answer(409, {"refused": refused.reason})  # rolled back
+            for caused in outbound:
+                await uow.outbox.add(caused, now)
             await uow.commit()
+        if outbound and self.relay is not None:
+            await self.relay.flush()
         return Answer(200, {"done": "now", **(said or {})})
+
+
+def message(
+    partner: str, kind: str, body: Mapping[str, Any], message_id: str | None = None
+) -> Outbound:
+    """A federation message as the outbox keeps it: its id, kind and body as JSON."""
+    payload = {"id": message_id or uuid.uuid4().hex, "kind": kind, "body": dict(body)}
+    data = json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()
+    return Outbound(
+        PLATFORM,
+        Delivery.DM,
+        partner,
+        f"federation.{kind}",
+        (File(_FILE, data, "application/json"),),
+    )
 
 
 def _read(path: Path, setting: str) -> str:
@@ -183,6 +200,8 @@ def _read(path: Path, setting: str) -> str:
 
 
 @handles("hello")
-async def hello(federation: Federation, uow: UnitOfWork, message: Message) -> dict[str, Any]:
+async def hello(
+    federation: Federation, uow: UnitOfWork, message: Message, outbound: list[Outbound]
+) -> dict[str, Any]:
     """A partner checking that this node hears it and trusts its key."""
     return {"node": federation.name}

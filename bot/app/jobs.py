@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.app import lifecycle
+from bot.app import lifecycle, network
 from bot.app.notices import Notices, language_of, platform_of
 from bot.app.offering import describe, offer_next, shown_moment, what_next, with_offer_buttons
 from bot.app.outbox import Relay
@@ -196,8 +196,8 @@ async def sweep_offers(
                 subject=request.ref,
             )
         for request in await uow.requests.claim_auto_release(now, BATCH):
-            if request.peer is None:
-                continue
+            if request.peer is None or await network.is_hosted(uow, request):
+                continue  # a request from the network is paid when its origin says so
             post = lifecycle.poster(uow, request.community, settings.credit_limit, now)
             reason = f"{request.ref} {request.kind}, paid automatically"
             if not await lifecycle.confirm(
@@ -205,6 +205,7 @@ async def sweep_offers(
             ):
                 continue
             notices = await notices_for(request.community)
+            await network.confirmed_here(uow, outbound, request, None, "")
             await notices.dm_id(
                 request.peer,
                 _paid_to_peer(request),

@@ -43,9 +43,11 @@ async def _refresh_idea(uow: UnitOfWork, request: RequestId, at: datetime) -> No
         await uow.ideas.set_status(moved.idea, status, at)
 
 
-async def hold(post: Post, request: HelpRequest) -> None:
+async def hold(post: Post, request: HelpRequest, floor: int | None = None) -> None:
     """Hold the request's price in escrow when a peer accepts it. The reason names the
-    request, not the peer: entries stay for good, names must be erasable (SPEC §13)."""
+    request, not the peer: entries stay for good, names must be erasable (SPEC §13).
+    ``floor``: the requester's lowest balance when it is not the credit limit (a partner
+    node's mirror account goes as low as that partner's limit)."""
     await post(
         ledger.hold(
             request.requester,
@@ -53,6 +55,7 @@ async def hold(post: Post, request: HelpRequest) -> None:
             request.id,
             f"{request.ref} {request.kind}, accepted",
             key=hold_key(request.id),
+            floor=floor,
         )
     )
 

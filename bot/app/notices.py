@@ -12,6 +12,8 @@ from bot.messages import Body, Button, Delivery, Outbound, as_parts, compose
 from bot.ports import UnitOfWork
 from bot.settings import Settings
 
+FEDERATION = "federation"  # the platform of partner nodes' members (bot.app.network)
+
 # A message's text, or a function that writes it: called in the recipient's language.
 Written = Body | Callable[[], Body]
 
@@ -67,10 +69,12 @@ class Notices:
     ) -> None:
         """A direct message, on the preferred platform when the member is on it; a body
         given as a function is written in the member's language."""
-        if not member.identities:
+        # A partner node's member hears through the federation's own messages.
+        reachable = [i for i in member.identities if i.platform != FEDERATION]
+        if not reachable:
             return
-        preferred = [i for i in member.identities if i.platform == self.platform]
-        identity = (preferred or list(member.identities))[0]
+        preferred = [i for i in reachable if i.platform == self.platform]
+        identity = (preferred or reachable)[0]
         language = language_of(member, self.settings)
         with speaking(language):
             parts = compose(write(body, language), buttons)

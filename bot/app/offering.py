@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from babel import Locale
 from babel.dates import format_date, format_time
 
-from bot.app import lifecycle, similar
+from bot.app import lifecycle, network, similar
 from bot.app.notices import Notice, Notices
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.records import HelpRequest, Idea, OfferStatus, PeerFacts, RequestStatus
@@ -234,11 +234,13 @@ async def offer_next(
     offers = await uow.requests.offers(request.id)
     if any(o.status is OfferStatus.OFFERED for o in offers):
         return 0
+    idea = await uow.ideas.by_number(request.community, request.idea_number)
     if request.round >= settings.sif_max_rounds:
+        if await network.forward(uow, notices, settings, request, idea, now, local_left=False):
+            return 0
         rounds = request.round
         await escalate(uow, notices, request, lambda: _no_taker(rounds), now)
         return 0
-    idea = await uow.ideas.by_number(request.community, request.idea_number)
     excluded = frozenset(o.peer for o in offers)
     candidates = (
         [c for c in ranked if c.member not in excluded]
@@ -247,6 +249,11 @@ async def offer_next(
             uow, settings, request.community, request.requester, request.tags, idea, excluded, now
         )
     )
+    sent = await network.forward(
+        uow, notices, settings, request, idea, now, local_left=bool(candidates)
+    )
+    if sent:
+        return 0
     if not candidates:
         reason = NO_PEER_LEFT if offers else NO_PEER
         await escalate(uow, notices, request, lambda: _(reason), now)

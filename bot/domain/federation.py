@@ -29,6 +29,7 @@ MAX_SKEW = timedelta(minutes=5)
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _HEX_KEY = re.compile(r"^[0-9a-f]{64}$")
 MAX_BYTES = 256 * 1024  # the largest message a node reads
+MAX_ID = 100
 
 
 class Refused(ValueError):
@@ -94,7 +95,12 @@ def read_partners(text: str, me: str | None = None) -> dict[str, Partner]:
             amount = Decimal(str(limit))
         except InvalidOperation:
             amount = Decimal(-1)
-        if isinstance(limit, bool) or limit is None or not 0 <= amount <= 100_000:
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int | float)
+            or not amount.is_finite()
+            or not 0 <= amount <= 100_000
+        ):
             raise PartnersError(f"{where}: limit must be an amount of SIF from 0 to 100000")
         if amount != amount.quantize(Decimal("0.01")):
             raise PartnersError(f"{where}: limit has at most two decimals")
@@ -164,8 +170,10 @@ def open_envelope(raw: bytes, partners: Mapping[str, Partner], me: str, now: dat
             dict(fields["body"]),
             datetime.fromisoformat(fields["sent_at"]),
         )
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise Refused("not a federation message") from None
+    if not 0 < len(message.id) <= MAX_ID:
+        raise Refused("a message id has 1 to 100 characters")
     partner = partners.get(message.sender)
     if partner is None:
         raise Refused(f"unknown partner {message.sender[:40]!r}")

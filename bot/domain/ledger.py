@@ -215,9 +215,15 @@ def adjust(
 
 
 def hold(
-    payer: MemberId, amount: int, request: RequestId | None, reason: str, key: str | None = None
+    payer: MemberId,
+    amount: int,
+    request: RequestId | None,
+    reason: str,
+    key: str | None = None,
+    floor: int | None = None,
 ) -> TransactionDraft:
-    """Move a request's price from the requester into escrow."""
+    """Move a request's price from the requester into escrow (``floor``: the payer's own
+    lowest balance, for a partner node's mirror account)."""
     return TransactionDraft(
         EntryKind.HOLD,
         (Posting(AccountKey.of(payer), -amount), Posting(ESCROW, amount, holder=payer)),
@@ -225,6 +231,7 @@ def hold(
         payer,
         request,
         key,
+        ((AccountKey.of(payer), floor),) if floor is not None else (),
     )
 
 

@@ -120,7 +120,9 @@ class Monitor:
     async def federation_inbox(self, request: web.Request) -> web.Response:
         """A partner node's message (SPEC §12): refused, done before, or done now."""
         assert self.federation is not None
-        raw = await request.content.read(MAX_FEDERATION_BYTES + 1)
+        if (request.content_length or 0) > MAX_FEDERATION_BYTES:
+            return web.json_response({"refused": "too large"}, status=400)
+        raw = await request.read()  # the whole body, however many packets it came in
         answer = await self.federation.receive(raw)
         if answer.status != 200:
             log.warning("federation message refused: %s", answer.body.get("refused"))

@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from bot.app import lifecycle
+from bot.app import lifecycle, network
 from bot.app.context import Context, Handlers, UserError
 from bot.app.offering import (
     capitalized,
@@ -298,7 +298,10 @@ async def accept(ctx: Context, cmd: Accept) -> None:
         )
         return
     await ctx.uow.requests.answer_offer(offer_id, OfferStatus.ACCEPTED, now)
-    await lifecycle.hold(ctx.post, request)
+    requester = await ctx.uow.members.get(request.requester)
+    floor = await network.floor_of(ctx.uow, ctx.settings, requester) if requester else None
+    await lifecycle.hold(ctx.post, request, floor)
+    await network.accepted_here(ctx.uow, ctx.notices.outbound, request, ctx.caller)
     for other in await ctx.uow.requests.withdraw_offers(request.id, now):
         await ctx.notices.dm_id(
             other.peer,
@@ -404,6 +407,7 @@ async def done(ctx: Context, cmd: Done) -> None:
         delivered_at=now,
         auto_release_at=release_at,
     )
+    await network.delivered_here(ctx.uow, ctx.notices.outbound, request, cmd.hours, cmd.feedback)
     ctx.reply(
         _(
             "Delivered {ref} ({hours} h recorded). {requester} has been sent your feedback; "
@@ -480,6 +484,9 @@ async def thanks(ctx: Context, cmd: Thanks) -> None:
     )
     if not confirmed:
         await _changed(ctx, request)
+    await network.confirmed_here(
+        ctx.uow, ctx.notices.outbound, request, cmd.rating, cmd.comment or ""
+    )
     if cmd.rating is not None and cmd.rating >= GOOD_RATING and request.peer is not None:
         # A review rated well teaches routing what its reviewer knows (SPEC §14).
         await ctx.uow.texts.peer_changed(request.peer)

@@ -1,0 +1,153 @@
+"""A request across two factories (SPEC §12), through both real cores and stores: ghent
+has no peer for it, lyon's peer reviews it, and SIF settles through the mirror
+accounts. The nodes are wired to each other in-process (each message signed by the
+sender and opened by the receiver's door code); the HTTP transport has its own tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.bootstrap import App, build
+from bot.domain.federation import new_key
+from bot.domain.ledger import AccountKey
+from bot.messages import Outbound
+from tests.conftest import make_settings
+from tests.fakes import FakeClock, RecordingMessenger, said
+
+
+class Wire:
+    """The federation messenger of one node: hands each message, sealed, to the other
+    node's door code; a refusal fails the send (the outbox keeps it), as over HTTP."""
+
+    platform = "federation"
+
+    def __init__(self, sender: App) -> None:
+        self.sender = sender
+        self.receiver: App | None = None
+        self.down = False
+        self.answers: list[dict[str, Any]] = []
+
+    async def send(self, message: Outbound) -> None:
+        assert self.sender.federation is not None and self.receiver is not None
+        if self.down:
+            raise ConnectionError("partner down")
+        _url, data = self.sender.federation.seal(message)
+        assert self.receiver.federation is not None
+        answer = await self.receiver.federation.receive(data)
+        self.answers.append(answer.body)
+        if answer.status != 200:
+            raise ConnectionError(f"refused: {answer.body}")
+
+
+def node_files(tmp: Path, name: str, other: str, other_public: str, limit: int) -> None:
+    (tmp / f"{name}.toml").write_text(
+        f'[[partner]]\nname = "{other}"\nurl = "http://127.0.0.1:9"\n'
+        f'public_key = "{other_public}"\nlimit = {limit}\ntags = ["finance"]\n'
+    )
+
+
+async def two_nodes(tmp_path: Path, clock: FakeClock, **ghent_settings: Any) -> dict[str, Any]:
+    keys = {name: new_key() for name in ("ghent", "lyon")}
+    apps: dict[str, App] = {}
+    for name, other in (("ghent", "lyon"), ("lyon", "ghent")):
+        (tmp_path / f"{name}.key").write_text(keys[name][0] + "\n")
+        node_files(tmp_path, name, other, keys[other][1], 50)
+        settings = make_settings(
+            f"sqlite+aiosqlite:///{tmp_path}/{name}.db",
+            sif_node_name=name,
+            sif_node_key_file=tmp_path / f"{name}.key",
+            sif_partners_file=tmp_path / f"{name}.toml",
+            sif_federate_after_rounds=1,
+            sif_welcome_grant=0,
+            **(ghent_settings if name == "ghent" else {}),
+        )
+        recording = RecordingMessenger("console")
+        apps[name] = await build(settings, clock, messengers=[recording])
+        apps[name].messenger = recording  # type: ignore[attr-defined]
+    wires = {name: Wire(app) for name, app in apps.items()}
+    wires["ghent"].receiver, wires["lyon"].receiver = apps["lyon"], apps["ghent"]
+    for name, app in apps.items():
+        app.relay.register(wires[name])
+    return {"apps": apps, "wires": wires}
+
+
+async def balance(app: App, who: str, platform: str = "console") -> int:
+    async with app.bot.uow_factory() as uow:
+        member = await uow.members.by_identity(platform, who)
+        assert member is not None
+        found = await uow.ledger.balance(member.community, AccountKey.of(member.id))
+        assert await uow.ledger.check_invariants(member.community) == []
+        return found
+
+
+def told(app: App, who: str) -> str:
+    return "\n".join(m.text for m in app.messenger.sent if m.to == who)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def network(tmp_path: Path, clock: FakeClock) -> Any:
+    made = await two_nodes(tmp_path, clock)
+    yield made
+    for app in made["apps"].values():
+        await app.close()
+
+
+async def test_a_request_no_peer_here_takes_is_reviewed_by_a_partners_peer(network: Any) -> None:
+    ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
+    await lyon.bot.handle(said("bob", "expertise add finance:2"))
+    await ghent.bot.handle(said("ann", "balance"))
+    await ghent.bot.handle(said("staff", "availability 0"))
+    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
+    async with ghent.bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None
+        idea = {"title": "Repair café", "summary": "Neighbours fix things.", "stage": "idea"}
+        await uow.ideas.create(ann.community, ann.id, "Repair café", idea, ghent.bot.clock.now())
+        await uow.commit()
+
+    await ghent.bot.handle(said("ann", "request I-1 review finance"))
+    assert "went to the network" in told(ghent, "ann") and "lyon" in told(ghent, "ann")
+    offer = told(lyon, "bob")
+    assert "Can you help? R-1" in offer and "Repair café" in offer
+
+    await lyon.bot.handle(said("bob", "accept R-1"))
+    assert "bob of the factory lyon accepted R-1" in told(ghent, "ann")
+    await lyon.bot.handle(said("bob", "done R-1 1.5 Start with a cost model per café."))
+    assert "Start with a cost model per café." in told(ghent, "ann")
+    await ghent.bot.handle(said("ann", "thanks R-1 5 very helpful"))
+    assert "thanked you for R-1 (5/5)" in told(lyon, "bob")
+
+    assert await balance(ghent, "ann") == 300  # paid 2 SIF of the 5 granted
+    assert await balance(lyon, "bob") == 200  # earned 2 SIF
+    # the mirror accounts are equal and opposite
+    assert await balance(ghent, "lyon", "federation") == 200
+    assert await balance(lyon, "ghent", "federation") == -200
+
+
+async def test_a_partner_that_is_down_delays_the_exchange_and_loses_nothing(
+    network: Any, clock: FakeClock
+) -> None:
+    ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
+    await lyon.bot.handle(said("bob", "expertise add finance:2"))
+    await ghent.bot.handle(said("ann", "balance"))
+    await ghent.bot.handle(said("staff", "availability 0"))
+    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
+    async with ghent.bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None
+        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
+        await uow.commit()
+    network["wires"]["ghent"].down = True
+    await ghent.bot.handle(said("ann", "request I-1 review finance"))
+    assert "Can you help?" not in told(lyon, "bob")
+    network["wires"]["ghent"].down = False
+    clock.advance(minutes=30)  # the outbox tries again after a pause
+    await ghent.relay.flush()
+    await ghent.relay.flush()  # a second flush sends nothing twice
+    assert told(lyon, "bob").count("Can you help? R-1") == 1
+    async with lyon.bot.uow_factory() as uow:
+        community = (await uow.communities.all())[0]
+        assert len(await uow.requests.all(community.id)) == 1
