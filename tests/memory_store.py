@@ -2142,6 +2142,27 @@ class MemoryCrossRequests:
     async def all(self, community: CommunityId) -> list[CrossRequest]:
         return [c.record for c in self._x.t.cross_requests.values() if c.community_id == community]
 
+    async def transfers(self, partner: str) -> dict[str, int]:
+        t = self._x.t
+        identity = t.identities.get(("federation", partner))
+        if identity is None:
+            return {}
+        mirror = {a.id for a in t.accounts.values() if a.member_id == identity.member_id}
+        found: dict[str, int] = {}
+        for row in t.cross_requests.values():
+            cross = row.record
+            request = t.requests.get(cross.request)
+            if cross.partner != partner or request is None or request.status != "confirmed":
+                continue
+            moved = sum(
+                p.amount
+                for p in t.postings.values()
+                if p.account_id in mirror
+                and t.transactions[p.transaction_id].request_id == request.id
+            )
+            found[cross.xid] = moved if cross.role == "origin" else -moved
+        return found
+
 
 class MemoryTexts:
     """The corpus built afresh from the committed tables on every call (the SQL store

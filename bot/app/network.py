@@ -39,7 +39,15 @@ from bot.app import lifecycle
 from bot.app.federation import Federation, handles, message
 from bot.app.notices import FEDERATION, Notices, platform_of
 from bot.app.similar import FINDABLE
-from bot.domain.federation import Message, Partner, PartnersError, Refused, read_partners
+from bot.domain.federation import (
+    Link,
+    Message,
+    Partner,
+    PartnersError,
+    Refused,
+    chain,
+    read_partners,
+)
 from bot.domain.ids import CommunityId
 from bot.domain.records import HelpRequest, Idea, Member, RequestStatus, Role
 from bot.domain.requests import Move
@@ -401,3 +409,20 @@ def _price(hundredths: int) -> str:
     from bot.i18n import sif
 
     return sif(hundredths)
+
+
+# -- proving both ledgers agree --------------------------------------------------------
+
+
+@handles("chain")
+async def chain_of(
+    federation: Federation, uow: UnitOfWork, message: Message, outbound: list[Outbound]
+) -> dict[str, Any]:
+    """A partner comparing ledgers: this node's chain of their committed transfers."""
+    links = chain((federation.name, message.sender), await uow.cross.transfers(message.sender))
+    return {"chain": [[link.xid, link.amount, link.hash] for link in links]}
+
+
+async def local_chain(federation: Federation, partner: str) -> list[Link]:
+    async with federation.uow_factory.reading() as uow:
+        return chain((federation.name, partner), await uow.cross.transfers(partner))

@@ -13,6 +13,7 @@ afresh with the time it is sent); the receiver's event log makes a repeat a no-o
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
@@ -186,6 +187,47 @@ def open_envelope(raw: bytes, partners: Mapping[str, Partner], me: str, now: dat
     if message.sent_at.tzinfo is None or abs(now - message.sent_at) > MAX_SKEW:
         raise Refused("stale or future timestamp")
     return message
+
+
+@dataclass(frozen=True)
+class Link:
+    """One committed transfer between two nodes as a node's ledger shows it, and the
+    chain's hash up to it."""
+
+    xid: str  # the request's network id (origin node and R-n)
+    amount: int  # hundredths the origin paid the host for it
+    hash: str
+
+
+def chain(nodes: tuple[str, str], transfers: Mapping[str, int]) -> list[Link]:
+    """The hash chain over a pair of nodes' committed transfers (xid → amount), in xid
+    order: each hash covers the one before, so both nodes computing it from their own
+    ledgers agree on every link exactly when their ledgers agree."""
+    head = hashlib.sha256(("sif-federation:" + ":".join(sorted(nodes))).encode()).hexdigest()
+    links = []
+    for xid in sorted(transfers):
+        head = hashlib.sha256(f"{head}|{xid}|{transfers[xid]}".encode()).hexdigest()
+        links.append(Link(xid, transfers[xid], head))
+    return links
+
+
+def first_difference(mine: list[Link], theirs: list[Link]) -> str | None:
+    """Where two chains part: None when they agree, else a sentence naming the first
+    transfer that differs and how."""
+    for index in range(max(len(mine), len(theirs))):
+        here = mine[index] if index < len(mine) else None
+        there = theirs[index] if index < len(theirs) else None
+        if here is not None and there is not None and here.hash == there.hash:
+            continue
+        if here is None:
+            assert there is not None
+            return f"{there.xid}: only the partner's ledger has it ({there.amount} hundredths)"
+        if there is None or there.xid > here.xid:
+            return f"{here.xid}: only this ledger has it ({here.amount} hundredths)"
+        if there.xid < here.xid:
+            return f"{there.xid}: only the partner's ledger has it ({there.amount} hundredths)"
+        return f"{here.xid}: {here.amount} hundredths here, {there.amount} there"
+    return None
 
 
 def new_key() -> tuple[str, str]:

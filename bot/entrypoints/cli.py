@@ -79,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
         "ping", help="check that a partner hears this node and trusts its key"
     )
     ping.add_argument("partner", help="the partner's name in SIF_PARTNERS_FILE")
+    check = federation_sub.add_parser(
+        "check", help="prove this ledger and a partner's agree on every committed transfer"
+    )
+    check.add_argument("partner", nargs="?", help="one partner (default: every partner)")
     return parser
 
 
@@ -279,6 +283,32 @@ def _keygen(out: str) -> int:
     return 0
 
 
+async def _ask(node: Any, partner: str, kind: str) -> tuple[int, Any]:
+    """Post one signed message to a partner and read its answer: (status, body), where
+    a refusal's body is its reason and an unreachable partner's status is 0."""
+    import json
+
+    from aiohttp import ClientError, ClientSession
+
+    url, data = node.seal(node.outbound(partner, kind, {}))
+    try:
+        async with (
+            ClientSession() as session,
+            session.post(url, data=data, headers={"Content-Type": "application/json"}) as response,
+        ):
+            text = await response.text()
+            status = response.status
+    except (ClientError, OSError) as exc:
+        return 0, f"unreachable at {url} ({exc})"
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return status, text[:200]
+    if status != 200:
+        return status, f"answered {status} at {url}: {body.get('refused', body)}"
+    return status, body
+
+
 async def _federation(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app.federation import FederationError
     from bot.bootstrap import build
@@ -293,39 +323,41 @@ async def _federation(args: argparse.Namespace, settings: Settings) -> int:
         if node is None:
             print("sif-bot: set SIF_NODE_NAME (and the key and partners) first", file=sys.stderr)
             return 2
+        wanted = [args.partner] if args.partner else sorted(node.partners)
+        unknown = [p for p in wanted if p not in node.partners]
+        if unknown:
+            known = ", ".join(sorted(node.partners)) or "none"
+            print(f"sif-bot: {unknown[0]!r} is not a partner (partners: {known})", file=sys.stderr)
+            return 2
         if args.federation_cmd == "ping":
-            import json
-
-            from aiohttp import ClientError, ClientSession
-
-            if args.partner not in node.partners:
-                known = ", ".join(sorted(node.partners)) or "none"
-                print(
-                    f"sif-bot: {args.partner!r} is not a partner (partners: {known})",
-                    file=sys.stderr,
-                )
-                return 2
-            url, data = node.seal(node.outbound(args.partner, "hello", {}))
-            try:
-                async with (
-                    ClientSession() as session,
-                    session.post(
-                        url, data=data, headers={"Content-Type": "application/json"}
-                    ) as response,
-                ):
-                    body = await response.text()
-            except (ClientError, OSError) as exc:
-                print(f"{args.partner}: unreachable at {url} ({exc})")
-                return 1
-            if response.status == 200:
+            status, body = await _ask(node, args.partner, "hello")
+            if status == 200:
+                url = node.partners[args.partner].inbox
                 print(f"{args.partner}: reachable at {url}; it trusts this node's key.")
                 return 0
-            try:
-                reason = json.loads(body).get("refused", body)
-            except ValueError:
-                reason = body[:200]
-            print(f"{args.partner}: answered {response.status} at {url}: {reason}")
+            print(f"{args.partner}: {body}")
             return 1
+        if args.federation_cmd == "check":
+            from bot.app.network import local_chain
+            from bot.domain.federation import Link, first_difference
+
+            failed = 0
+            for partner in wanted:
+                status, body = await _ask(node, partner, "chain")
+                if status != 200 or not isinstance(body, dict):
+                    print(f"{partner}: cannot compare: {body}")
+                    failed += 1
+                    continue
+                theirs = [Link(str(x), int(a), str(h)) for x, a, h in body.get("chain", [])]
+                mine = await local_chain(node, partner)
+                differs = first_difference(mine, theirs)
+                if differs is None:
+                    head = mine[-1].hash[:16] if mine else "empty"
+                    print(f"{partner}: both ledgers agree on {len(mine)} transfers (chain {head}).")
+                else:
+                    print(f"{partner}: the ledgers differ, first at {differs}.")
+                    failed += 1
+            return 1 if failed else 0
         return 2
     finally:
         await app.close()

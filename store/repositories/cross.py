@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ids import CommunityId, RequestId
-from bot.domain.records import CrossRequest
-from store.models import CrossRequestRow
+from bot.domain.ledger import AccountKind
+from bot.domain.records import CrossRequest, RequestStatus
+from store.models import (
+    AccountRow,
+    CrossRequestRow,
+    IdentityRow,
+    PostingRow,
+    RequestRow,
+    TransactionRow,
+)
 from store.sql import insert_ignoring_conflicts
 
 
@@ -64,3 +72,33 @@ class SqlCrossRequests:
             .order_by(CrossRequestRow.id)
         )
         return [_record(r) for r in rows]
+
+    async def transfers(self, partner: str) -> dict[str, int]:
+        """The committed transfers with ``partner`` as this ledger shows them: for each
+        confirmed request crossed with it, what its transactions moved on the partner's
+        mirror account, as hundredths the origin paid the host."""
+        mirror = (
+            select(AccountRow.id)
+            .join(IdentityRow, IdentityRow.member_id == AccountRow.member_id)
+            .where(
+                IdentityRow.platform == "federation",
+                IdentityRow.external_id == partner,
+                AccountRow.kind == AccountKind.MEMBER.value,
+            )
+            .scalar_subquery()
+        )
+        rows = await self.s.execute(
+            select(CrossRequestRow.xid, CrossRequestRow.role, func.sum(PostingRow.amount))
+            .join(RequestRow, RequestRow.id == CrossRequestRow.request_id)
+            .join(TransactionRow, TransactionRow.request_id == CrossRequestRow.request_id)
+            .join(PostingRow, PostingRow.transaction_id == TransactionRow.id)
+            .where(
+                CrossRequestRow.partner == partner,
+                RequestRow.status == RequestStatus.CONFIRMED.value,
+                PostingRow.account_id == mirror,
+            )
+            .group_by(CrossRequestRow.xid, CrossRequestRow.role)
+        )
+        # The origin's mirror account is credited what it pays the host; the host's is
+        # debited what the origin pays: the same amount, seen from each side.
+        return {xid: int(total) if role == "origin" else -int(total) for xid, role, total in rows}

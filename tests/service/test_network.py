@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from bot.app.network import local_chain
 from bot.bootstrap import App, build
-from bot.domain.federation import new_key
+from bot.domain.federation import Link, first_difference, new_key
 from bot.domain.ledger import AccountKey
 from bot.messages import Outbound
 from tests.conftest import make_settings
@@ -151,3 +153,90 @@ async def test_a_partner_that_is_down_delays_the_exchange_and_loses_nothing(
     async with lyon.bot.uow_factory() as uow:
         community = (await uow.communities.all())[0]
         assert len(await uow.requests.all(community.id)) == 1
+
+
+async def reviewed_across(network: Any) -> None:
+    """The whole exchange of the first test, for the tests that start after it."""
+    ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
+    await lyon.bot.handle(said("bob", "expertise add finance:2"))
+    await ghent.bot.handle(said("ann", "balance"))
+    await ghent.bot.handle(said("staff", "availability 0"))
+    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
+    async with ghent.bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None
+        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
+        await uow.commit()
+    for app, who, line in (
+        (ghent, "ann", "request I-1 review finance"),
+        (lyon, "bob", "accept R-1"),
+        (lyon, "bob", "done R-1 1 Good."),
+        (ghent, "ann", "thanks R-1 4"),
+    ):
+        await app.bot.handle(said(who, line))
+
+
+async def compare(ghent: App, lyon: App) -> tuple[str | None, list[Link]]:
+    """What `sif-bot federation check` does, without HTTP: lyon's chain, asked with a
+    signed message, against ghent's own."""
+    assert ghent.federation is not None and lyon.federation is not None
+    _url, data = ghent.federation.seal(ghent.federation.outbound("lyon", "chain", {}))
+    answer = await lyon.federation.receive(data)
+    assert answer.status == 200, answer.body
+    theirs = [Link(x, a, h) for x, a, h in answer.body["chain"]]
+    mine = await local_chain(ghent.federation, "lyon")
+    return first_difference(mine, theirs), mine
+
+
+async def test_both_ledgers_agree_and_a_tampered_mirror_entry_is_found(network: Any) -> None:
+    ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
+    assert (await compare(ghent, lyon))[0] is None  # nothing yet: both chains empty
+    await reviewed_across(network)
+    differs, mine = await compare(ghent, lyon)
+    assert differs is None
+    assert [(link.xid, link.amount) for link in mine] == [("ghent:R-1", 200)]
+    # someone changes lyon's mirror entry behind the ledger's back
+    async with lyon.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE ledger_postings SET amount = amount + 50 WHERE account_id IN "
+                "(SELECT a.id FROM accounts a JOIN identities i ON i.member_id = a.member_id "
+                "WHERE i.platform = 'federation' AND a.kind = 'member')"
+            )
+        )
+    differs, _ = await compare(ghent, lyon)
+    assert differs == "ghent:R-1: 200 hundredths here, 150 there"
+
+
+async def test_a_transfer_over_the_partners_limit_is_refused_and_changes_nothing(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    made = await two_nodes(tmp_path, clock)
+    ghent, lyon = made["apps"]["ghent"], made["apps"]["lyon"]
+    try:
+        # lyon trusts ghent for 1 SIF only: a 2 SIF review would take it below
+        node_files(tmp_path, "lyon", "ghent", ghent.federation.public_key, 1)  # type: ignore[union-attr]
+        await lyon.bot.handle(said("bob", "expertise add finance:2"))
+        await ghent.bot.handle(said("ann", "balance"))
+        await ghent.bot.handle(said("staff", "availability 0"))
+        await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
+        async with ghent.bot.uow_factory() as uow:
+            ann = await uow.members.by_identity("console", "ann")
+            assert ann is not None
+            await uow.ideas.create(ann.community, ann.id, "Idea", {}, ghent.bot.clock.now())
+            await uow.commit()
+        await ghent.bot.handle(said("ann", "request I-1 review finance"))
+        lyon.messenger.sent.clear()  # type: ignore[attr-defined]
+        await lyon.bot.handle(said("bob", "accept R-1"))
+        refusal = told(lyon, "bob")
+        assert "below the credit limit of -1.00 SIF; nothing was changed" in refusal, refusal
+        async with lyon.bot.uow_factory() as uow:
+            community = (await uow.communities.all())[0]
+            (request,) = await uow.requests.all(community.id)
+            assert request.status.is_open and request.peer is None
+            assert await uow.ledger.check_invariants(community.id) == []
+        assert await balance(lyon, "ghent", "federation") == 0
+        assert await balance(ghent, "ann") == 500
+    finally:
+        for app in made["apps"].values():
+            await app.close()
