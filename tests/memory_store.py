@@ -2142,6 +2142,20 @@ class MemoryCrossRequests:
     async def all(self, community: CommunityId) -> list[CrossRequest]:
         return [c.record for c in self._x.t.cross_requests.values() if c.community_id == community]
 
+    async def last_heard(self, partner: str) -> datetime | None:
+        prefix = f"federation:{partner}:"
+        times = [at for key, at in self._x.t.events.items() if key.startswith(prefix)]
+        return max(times) if times else None
+
+    async def waiting(self, partner: str) -> int:
+        return sum(
+            1
+            for row in self._x.t.outbox.values()
+            if row.message.platform == "federation"
+            and row.message.to == partner
+            and row.sent_at is None
+        )
+
     async def transfers(self, partner: str) -> dict[str, int]:
         t = self._x.t
         identity = t.identities.get(("federation", partner))

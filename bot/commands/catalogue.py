@@ -341,6 +341,22 @@ class TagsList:
 
 
 @command(
+    "network",
+    S,
+    "network",
+    N_(
+        "The partner factories of this node: when each was last heard from, messages "
+        "waiting for it, its mirror balance and the requests crossing to or from it."
+    ),
+    reads_only=True,
+    public=True,
+)
+@dataclass(frozen=True)
+class NetworkOverview:
+    pass
+
+
+@command(
     "balances",
     S,
     "balances [negative|@member]",

@@ -14,7 +14,9 @@ from store.models import (
     AccountRow,
     CrossRequestRow,
     IdentityRow,
+    OutboxRow,
     PostingRow,
+    ProcessedEventRow,
     RequestRow,
     TransactionRow,
 )
@@ -72,6 +74,26 @@ class SqlCrossRequests:
             .order_by(CrossRequestRow.id)
         )
         return [_record(r) for r in rows]
+
+    async def last_heard(self, partner: str) -> datetime | None:
+        found: datetime | None = await self.s.scalar(
+            select(func.max(ProcessedEventRow.created_at)).where(
+                ProcessedEventRow.key.startswith(f"federation:{partner}:", autoescape=True)
+            )
+        )
+        return found
+
+    async def waiting(self, partner: str) -> int:
+        count = await self.s.scalar(
+            select(func.count())
+            .select_from(OutboxRow)
+            .where(
+                OutboxRow.platform == "federation",
+                OutboxRow.to == partner,
+                OutboxRow.sent_at.is_(None),
+            )
+        )
+        return int(count or 0)
 
     async def transfers(self, partner: str) -> dict[str, int]:
         """The committed transfers with ``partner`` as this ledger shows them: for each

@@ -369,3 +369,33 @@ def test_ghent_keeps_the_request_while_lyon_is_down(tmp_path: Path, nodes: list[
     assert pending == (0,)
     assert requests == (1,)
     assert offers == (1,)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "BUG: bot/app/handlers/requests.py (request command) takes offer_next()'s 0 for "
+        "'no peer, escalated' even when network.forward() sent the request to a partner, "
+        "so the requester is told 'No peer can take it right now, so staff have been "
+        "asked to find one' right after 'it went to the network', though staff were "
+        "never asked (no escalation is posted)"
+    ),
+)
+def test_the_requester_is_not_told_staff_were_asked_when_the_request_went_to_the_network(
+    tmp_path: Path, nodes: list[Node]
+) -> None:
+    ghent = Node("ghent", tmp_path / "ghent", f"sqlite+aiosqlite:///{tmp_path}/ghent/ghent.db")
+    lyon = Node("lyon", tmp_path / "lyon", f"sqlite+aiosqlite:///{tmp_path}/lyon/lyon.db")
+    nodes.append(ghent)
+    pair(ghent, lyon)  # lyon never starts: what ghent says does not depend on it
+    ghent.start()
+    ghent.say("staff", "availability 0")
+    ghent.say("ann", "hi")
+    ghent.say("ann", *INTAKE)
+    ghent.wait_for("Your idea is saved as I-1")
+    ghent.say("ann", "request I-1 review finance")
+    ghent.wait_for("so it went to the network: the factory lyon")
+    ghent.wait_for("Asked the network: R-1")
+    said = ghent.text()
+    assert "Escalation" not in said  # staff were indeed not asked...
+    assert "staff have been asked" not in said  # ...but ann is told they were

@@ -240,3 +240,42 @@ async def test_a_transfer_over_the_partners_limit_is_refused_and_changes_nothing
     finally:
         for app in made["apps"].values():
             await app.close()
+
+
+async def test_staff_see_the_partners_and_the_requests_crossing(network: Any) -> None:
+    ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
+    await lyon.bot.handle(said("bob", "expertise add finance:2"))
+    await ghent.bot.handle(said("ann", "balance"))
+    await ghent.bot.handle(said("staff", "availability 0"))
+    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
+    async with ghent.bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None
+        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
+        await uow.commit()
+    await ghent.bot.handle(said("ann", "request I-1 review finance"))
+    await lyon.bot.handle(said("bob", "accept R-1"))
+    ghent.messenger.sent.clear()  # type: ignore[attr-defined]
+    await ghent.bot.handle(said("staff", "network"))
+    shown = told(ghent, "staff")
+    assert shown.startswith("Node ghent, 1 partner:"), shown
+    assert "lyon" in shown and "0.00 SIF" in shown  # nothing paid yet: 2 SIF are held
+    assert "R-1" in shown and "sent by us" in shown and "accepted" in shown, shown
+    lyon.messenger.sent.clear()  # type: ignore[attr-defined]
+    await lyon.bot.handle(said("staff", "network"))
+    there = told(lyon, "staff")
+    assert "ghent" in there and "-2.00 SIF" in there and "from them" in there, there
+    assert "never" not in there.split("ghent", 1)[1].splitlines()[0]  # heard from ghent
+
+
+async def test_network_says_how_to_join_when_the_bot_is_not_a_node(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/alone.db")
+    recording = RecordingMessenger("console")
+    app = await build(settings, clock, messengers=[recording])
+    try:
+        await app.bot.handle(said("staff", "network"))
+        assert "not part of a network of factories" in recording.sent[-1].text
+    finally:
+        await app.close()

@@ -39,7 +39,7 @@ GROUPS = (
     (N_("You"), ("link", "language", "mydata", "forget", "help")),
     (
         N_("Staff"),
-        ("balances", "stats", "grant", "adjust", "assign", "resolve", "export", "merge"),
+        ("balances", "stats", "network", "grant", "adjust", "assign", "resolve", "export", "merge"),
     ),
     (N_("Admin"), ("role",)),
 )
