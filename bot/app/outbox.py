@@ -28,6 +28,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import cast
 
+from bot.app.notices import FEDERATION
 from bot.i18n import speaking
 from bot.messages import Delivery, Outbound, plain
 from bot.ports import Clock, Messenger, PlatformUnavailable, Undeliverable, UnitOfWorkFactory
@@ -226,6 +227,10 @@ class Relay:
         return len(sent), bool(paused)
 
     def _gives_up(self, message: Outbound, now: datetime) -> bool:
+        if message.platform == FEDERATION:
+            # A partner node that is down only delays the exchange: its messages carry
+            # money and are tried again, however long it takes (SPEC §12).
+            return False
         if message.attempts >= self.max_attempts:
             return True
         return message.created_at is not None and now - message.created_at >= self.give_up_after

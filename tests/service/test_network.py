@@ -279,3 +279,17 @@ async def test_network_says_how_to_join_when_the_bot_is_not_a_node(
         assert "not part of a network of factories" in recording.sent[-1].text
     finally:
         await app.close()
+
+
+async def test_stats_count_the_work_across_factories(network: Any) -> None:
+    ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
+    await reviewed_across(network)
+    for app, sent, hosted in ((ghent, 1, 0), (lyon, 0, 1)):
+        app.messenger.sent.clear()  # type: ignore[attr-defined]
+        await app.bot.handle(said("staff", "stats"))
+        shown = told(app, "staff")
+        expected = (
+            f"Requests across factories: sent to partner factories {sent}, "
+            f"reviewed here for them {hosted}."
+        )
+        assert expected in shown, shown

@@ -75,6 +75,9 @@ class StatsResult:
     gaps: tuple[str, ...]
     series: ChartData  # community and window are filled in by chart_data()
     introductions: int = 0
+    # requests crossing factories in the window: sent to partners, reviewed for them
+    sent_out: int = 0
+    hosted: int = 0
     granted: int = 0  # what the network account issued, net of corrections, now
     escrow: int = 0  # held in escrow now
     delivery_times: int = 0  # how many requests `deliver_median` is of
@@ -144,6 +147,16 @@ class StatsResult:
                 tags=", ".join(self.gaps) or _("none")
             ),
             _("Introductions made: {count}.").format(count=number(self.introductions)),
+            *(
+                [
+                    _(
+                        "Requests across factories: sent to partner factories {sent}, "
+                        "reviewed here for them {hosted}."
+                    ).format(sent=number(self.sent_out), hosted=number(self.hosted))
+                ]
+                if self.sent_out or self.hosted
+                else []
+            ),
         ]
 
     def chart_data(self, community: str) -> ChartData:
@@ -264,6 +277,11 @@ async def compute_stats(
     """
     since = window_start(now, days)
     requests = await uow.stats.window(community_id, since)
+    crossing: Counter[str] = Counter()
+    for cross in await uow.cross.all(community_id):
+        request = await uow.requests.get(cross.request)
+        if request is not None and request.created_at >= since:
+            crossing[cross.role] += 1
     accepted = [r for r in requests if r.accepted_at is not None]
     delivered = [r for r in requests if r.delivered_at is not None]
     confirmed = [r for r in requests if r.status is RequestStatus.CONFIRMED]
@@ -332,6 +350,8 @@ async def compute_stats(
         gaps=tuple(sorted(tag for tag in wanted if tag not in offered_tags)),
         series=series,
         introductions=await uow.stats.count_introductions(community_id, since),
+        sent_out=crossing.get("origin", 0),
+        hosted=crossing.get("host", 0),
         granted=granted,
         escrow=await uow.ledger.balance(community_id, ESCROW),
         delivery_times=sum(1 for r in delivered if r.accepted_at),
