@@ -214,7 +214,9 @@ async def accepted(
     now = federation.clock.now()
     host = await partner_member(uow, request.community, message.sender, now)
     if not await lifecycle.move(uow, request.id, Move.ACCEPT, peer_id=host.id, accepted_at=now):
-        return  # cancelled here meanwhile (the host is told when cancelling is built)
+        # Cancelled here meanwhile: the host gives its peer's hold back.
+        _send(outbound, cross.partner, "cancel", cross.xid, {})
+        return
     await uow.cross.set_remote(cross.xid, str(message.body.get("ref", ""))[:40])
     post = lifecycle.poster(uow, request.community, federation.settings.credit_limit, now)
     await lifecycle.hold(post, request)
@@ -293,6 +295,15 @@ async def confirmed_here(
     _send(outbound, cross.partner, "confirmed", cross.xid, {"rating": rating, "comment": comment})
 
 
+async def cancelled_here(uow: UnitOfWork, outbound: list[Outbound], request: HelpRequest) -> None:
+    """After the innovator cancelled a request that went to the network: the host
+    withdraws its offers, or refunds what it held and tells its peer."""
+    cross = await uow.cross.of_request(request.id)
+    if cross is None or cross.role != ORIGIN:
+        return
+    _send(outbound, cross.partner, "cancel", cross.xid, {})
+
+
 # -- the host ---------------------------------------------------------------------------
 
 
@@ -359,6 +370,42 @@ async def delivered_here(
     if cross is None or cross.role != HOST:
         return
     _send(outbound, cross.partner, "delivered", cross.xid, {"hours": hours, "feedback": feedback})
+
+
+@handles("cancel")
+async def cancel(
+    federation: Federation, uow: UnitOfWork, message: Message, outbound: list[Outbound]
+) -> None:
+    cross = await uow.cross.by_xid(str(message.body.get("xid", "")))
+    if cross is None or cross.role != HOST or cross.partner != message.sender:
+        raise Refused("unknown request")
+    request = await uow.requests.get(cross.request)
+    if request is None:
+        raise Refused("unknown request")
+    now = federation.clock.now()
+    community = await uow.communities.get(request.community)
+    notices = _notices(federation, uow, community, outbound)
+    if await lifecycle.move(uow, request.id, Move.WITHDRAW, closed_at=now):
+        for offer in await uow.requests.withdraw_offers(request.id, now):
+            await notices.dm_id(
+                offer.peer,
+                lambda: _("{ref} was cancelled by its requester.").format(ref=request.ref),
+                topic="offer.cancelled",
+                subject=request.ref,
+            )
+        return
+    if await lifecycle.move(uow, request.id, Move.CANCEL, closed_at=now):
+        post = lifecycle.poster(uow, request.community, federation.settings.credit_limit, now)
+        await lifecycle.refund(post, request, f"{request.ref} cancelled", request.requester)
+        if request.peer is not None:
+            await notices.dm_id(
+                request.peer,
+                lambda: _("{name} cancelled {ref}; you can stop working on it.").format(
+                    name=request.requester_name, ref=request.ref
+                ),
+                topic="request.cancelled",
+                subject=request.ref,
+            )
 
 
 async def is_hosted(uow: UnitOfWork, request: HelpRequest) -> bool:

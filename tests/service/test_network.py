@@ -293,3 +293,26 @@ async def test_stats_count_the_work_across_factories(network: Any) -> None:
             f"reviewed here for them {hosted}."
         )
         assert expected in shown, shown
+
+
+async def test_cancelling_a_request_that_crossed_gives_the_hold_back_on_both_sides(
+    network: Any,
+) -> None:
+    ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
+    await lyon.bot.handle(said("bob", "expertise add finance:2"))
+    await ghent.bot.handle(said("ann", "balance"))
+    await ghent.bot.handle(said("staff", "availability 0"))
+    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
+    async with ghent.bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None
+        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
+        await uow.commit()
+    await ghent.bot.handle(said("ann", "request I-1 review finance"))
+    await lyon.bot.handle(said("bob", "accept R-1"))
+    assert await balance(lyon, "ghent", "federation") == -200
+    await ghent.bot.handle(said("ann", "cancel R-1"))
+    assert "you can stop working on it" in told(lyon, "bob")
+    assert await balance(ghent, "ann") == 500
+    assert await balance(lyon, "ghent", "federation") == 0
+    assert await balance(lyon, "bob") == 0

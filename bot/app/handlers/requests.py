@@ -593,6 +593,7 @@ async def cancel_request(ctx: Context, number: int) -> None:
     now = ctx.clock.now()
     if allowed(Move.WITHDRAW, request.status):
         await _move(ctx, request, Move.WITHDRAW, closed_at=now)
+        await network.cancelled_here(ctx.uow, ctx.notices.outbound, request)
         for offer in await ctx.uow.requests.withdraw_offers(request.id, now):
             await ctx.notices.dm_id(
                 offer.peer,
@@ -609,6 +610,7 @@ async def cancel_request(ctx: Context, number: int) -> None:
     if allowed(Move.CANCEL, request.status):
         await _move(ctx, request, Move.CANCEL, closed_at=now)
         await lifecycle.refund(ctx.post, request, f"{request.ref} cancelled", ctx.caller.id)
+        await network.cancelled_here(ctx.uow, ctx.notices.outbound, request)
         ctx.reply(
             _("Cancelled {ref}; {price} was refunded to you.").format(
                 ref=request.ref, price=sif(request.price)
