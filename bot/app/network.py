@@ -295,6 +295,18 @@ async def confirmed_here(
     _send(outbound, cross.partner, "confirmed", cross.xid, {"rating": rating, "comment": comment})
 
 
+async def resolved_here(
+    uow: UnitOfWork, outbound: list[Outbound], request: HelpRequest, paid: bool | None
+) -> None:
+    """After staff here resolved a dispute on a request that went to the network: the
+    host pays its peer, or refunds what it held."""
+    cross = await uow.cross.of_request(request.id)
+    if cross is None or cross.role != ORIGIN:
+        return
+    kind = {True: "confirmed", False: "refund", None: "cancel"}[paid]
+    _send(outbound, cross.partner, kind, cross.xid, {"rating": None, "comment": ""})
+
+
 async def cancelled_here(uow: UnitOfWork, outbound: list[Outbound], request: HelpRequest) -> None:
     """After the innovator cancelled a request that went to the network: the host
     withdraws its offers, or refunds what it held and tells its peer."""
@@ -408,6 +420,46 @@ async def cancel(
             )
 
 
+async def _settle_dispute(
+    uow: UnitOfWork, request: HelpRequest, now: datetime, *, pay: bool
+) -> bool:
+    """Close a request held here as its origin's staff decided: True when it moved now."""
+    if request.status in (RequestStatus.ASSIGNED, RequestStatus.DELIVERED):
+        await lifecycle.move(uow, request.id, Move.DISPUTE, note="disputed at its origin")
+    note = "resolved at its origin: " + ("pay" if pay else "refund")
+    return await lifecycle.move(uow, request.id, Move.RESOLVE, closed_at=now, note=note)
+
+
+@handles("refund")
+async def refund(
+    federation: Federation, uow: UnitOfWork, message: Message, outbound: list[Outbound]
+) -> None:
+    cross = await uow.cross.by_xid(str(message.body.get("xid", "")))
+    if cross is None or cross.role != HOST or cross.partner != message.sender:
+        raise Refused("unknown request")
+    request = await uow.requests.get(cross.request)
+    if request is None:
+        raise Refused("unknown request")
+    now = federation.clock.now()
+    if not await _settle_dispute(uow, request, now, pay=False):
+        return
+    post = lifecycle.poster(uow, request.community, federation.settings.credit_limit, now)
+    await lifecycle.refund(post, request, f"{request.ref} dispute resolved: refund", None)
+    if request.peer is not None:
+        community = await uow.communities.get(request.community)
+        await _notices(federation, uow, community, outbound).dm_id(
+            request.peer,
+            lambda: say(
+                "The factory {partner} settled a dispute on {ref} with a refund: no SIF is "
+                "paid for it.",
+                partner=message.sender,
+                ref=request.ref,
+            ),
+            topic="request.refunded",
+            subject=request.ref,
+        )
+
+
 async def is_hosted(uow: UnitOfWork, request: HelpRequest) -> bool:
     """A request from the network: its origin decides when it is paid."""
     cross = await uow.cross.of_request(request.id)
@@ -425,9 +477,12 @@ async def confirmed(
     if request is None or request.peer is None:
         raise Refused("unknown request")
     now = federation.clock.now()
-    if request.status is not RequestStatus.DELIVERED:
-        return
     post = lifecycle.poster(uow, request.community, federation.settings.credit_limit, now)
+    if request.status is not RequestStatus.DELIVERED:
+        # Paid after a dispute the origin's staff resolved before delivery.
+        if await _settle_dispute(uow, request, now, pay=True):
+            await lifecycle.pay(post, request, f"{request.ref} dispute resolved: pay", None)
+        return
     rating = message.body.get("rating")
     rating = int(rating) if isinstance(rating, int) and 1 <= rating <= 5 else None
     comment = str(message.body.get("comment") or "")[:500] or None

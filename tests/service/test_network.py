@@ -316,3 +316,31 @@ async def test_cancelling_a_request_that_crossed_gives_the_hold_back_on_both_sid
     assert await balance(ghent, "ann") == 500
     assert await balance(lyon, "ghent", "federation") == 0
     assert await balance(lyon, "bob") == 0
+
+
+@pytest.mark.parametrize(("outcome", "bob", "mirror"), [("refund", 0, 0), ("pay", 200, -200)])
+async def test_a_dispute_resolved_at_the_origin_settles_at_the_host(
+    network: Any, outcome: str, bob: int, mirror: int
+) -> None:
+    ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
+    await lyon.bot.handle(said("bob", "expertise add finance:2"))
+    await ghent.bot.handle(said("ann", "balance"))
+    await ghent.bot.handle(said("staff", "availability 0"))
+    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
+    async with ghent.bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None
+        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
+        await uow.commit()
+    for app, who, line in (
+        (ghent, "ann", "request I-1 review finance"),
+        (lyon, "bob", "accept R-1"),
+        (lyon, "bob", "done R-1 1 Not much."),
+        (ghent, "ann", "dispute R-1 it was empty"),
+        (ghent, "staff", f"resolve R-1 {outcome}"),
+    ):
+        await app.bot.handle(said(who, line))
+    assert await balance(lyon, "bob") == bob
+    assert await balance(lyon, "ghent", "federation") == mirror
+    assert await balance(ghent, "lyon", "federation") == -mirror
+    assert await balance(ghent, "ann") == 500 + mirror

@@ -726,6 +726,7 @@ async def resolve(ctx: Context, cmd: Resolve) -> None:
         paid = False
     else:
         paid = None
+    await network.resolved_here(ctx.uow, ctx.notices.outbound, request, paid)
 
     def outcome() -> str:
         """What became of the price, in the language being written in."""
