@@ -138,23 +138,22 @@ async def forward(
     now: datetime,
     *,
     local_left: bool,
+    to: Partner | None = None,
 ) -> bool:
     """Send an open request to the network when this node is configured to (after
-    `SIF_FEDERATE_AFTER_ROUNDS` local rounds, or at once when no local peer is left);
-    True when it was sent."""
+    `SIF_FEDERATE_AFTER_ROUNDS` local rounds, or at once when no local peer is left), or
+    ``to`` a partner (`forward`); True when it was sent."""
     after = settings.sif_federate_after_rounds
-    if not after or idea is None:
+    if idea is None or (to is None and not after):
         return False
-    if local_left and request.round < after:
+    if to is None and local_left and request.round < after:
         return False
     if await uow.cross.of_request(request.id) is not None:
         return False  # it came from the network, or went there already
-    languages = (
-        frozenset(str(v).lower() for v in (idea.answers.get("language") or {}).get("choices", []))
-        if isinstance(idea.answers.get("language"), dict)
-        else frozenset()
-    )
-    partner = choose_partner(partners(settings), request.tags, languages)
+    answer = idea.answers.get("language")
+    chosen = answer.get("choices", []) if isinstance(answer, dict) else []
+    languages = frozenset(str(v).lower() for v in chosen)
+    partner = to or choose_partner(partners(settings), request.tags, languages)
     if partner is None:
         return False
     xid = xid_of(settings, request)

@@ -292,6 +292,21 @@ class Dispute:
 
 
 @command(
+    "forward",
+    M,
+    "forward <R-n> [partner]",
+    N_(
+        "Send an open request to the network of factories now (your own; staff: any), to "
+        "a partner you name or the one that fits it best."
+    ),
+)
+@dataclass(frozen=True)
+class Forward:
+    request: Annotated[int, REQUEST]
+    partner: Annotated[str | None, Word()] = None
+
+
+@command(
     "cancel", M, "cancel [R-n]", N_("Cancel your request (refunded) or the current conversation.")
 )
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ EXAMPLES = {
     "role": "role @ann admin",
     "export": "export ledger",
     "merge": "merge @ann @bob",
+    "network": "network",
 }
 
 

@@ -344,3 +344,38 @@ async def test_a_dispute_resolved_at_the_origin_settles_at_the_host(
     assert await balance(lyon, "ghent", "federation") == mirror
     assert await balance(ghent, "lyon", "federation") == -mirror
     assert await balance(ghent, "ann") == 500 + mirror
+
+
+async def test_an_innovator_sends_a_request_to_the_network_at_once(network: Any) -> None:
+    ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
+    await lyon.bot.handle(said("bob", "expertise add finance:2"))
+    await ghent.bot.handle(said("carl", "expertise add finance:1"))  # a peer here
+    await ghent.bot.handle(said("ann", "balance"))
+    await ghent.bot.handle(said("staff", "availability 0"))
+    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
+    async with ghent.bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None
+        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
+        await uow.commit()
+    await ghent.bot.handle(said("ann", "request I-1 review finance"))
+    assert "Can you help? R-1" in told(ghent, "carl")  # offered here first
+    assert "Can you help?" not in told(lyon, "bob")
+    for who, line, answer in (
+        ("carl", "forward R-1", "not your request"),
+        ("ann", "forward R-1 paris", "'paris' is not a partner factory; partners: lyon."),
+        ("ann", "forward R-9", "There is no request R-9 here"),
+    ):
+        ghent.messenger.sent.clear()  # type: ignore[attr-defined]
+        await ghent.bot.handle(said(who, line))
+        assert answer in told(ghent, who), told(ghent, who)
+    ghent.messenger.sent.clear()  # type: ignore[attr-defined]
+    await ghent.bot.handle(said("ann", "forward R-1 lyon"))
+    assert "Sent R-1 to the factory lyon" in told(ghent, "ann")
+    assert "R-1 went to the network of factories" in told(ghent, "carl")
+    assert "Can you help? R-1" in told(lyon, "bob")
+    ghent.messenger.sent.clear()  # type: ignore[attr-defined]
+    await ghent.bot.handle(said("carl", "accept R-1"))
+    assert "accepted R-1" not in told(ghent, "carl")  # the offer here was withdrawn
+    await ghent.bot.handle(said("ann", "forward R-1"))
+    assert "R-1 is already with the network (lyon)." in told(ghent, "ann")

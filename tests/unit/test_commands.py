@@ -41,7 +41,7 @@ def test_the_whole_grammar_is_registered() -> None:
         "grant", "adjust", "assign", "resolve", "role", "export", "link",
         "find", "intro", "mydata", "forget",
         "requests", "status", "idea", "profile show", "merge", "language",
-        "similar", "similar hide", "similar show", "network",
+        "similar", "similar hide", "similar show", "network", "forward",
     }  # fmt: skip
     assert set(COMMANDS) == expected
 

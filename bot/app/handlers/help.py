@@ -16,7 +16,17 @@ from bot.messages import Parts, join, say
 GROUPS = (
     (
         N_("Your ideas"),
-        ("intake", "ideas", "idea", "request", "requests", "thanks", "dispute", "cancel"),
+        (
+            "intake",
+            "ideas",
+            "idea",
+            "request",
+            "requests",
+            "forward",
+            "thanks",
+            "dispute",
+            "cancel",
+        ),
     ),
     (
         N_("Reviewing"),

@@ -4,12 +4,13 @@ balances and the requests crossing to or from them (SPEC §12)."""
 from __future__ import annotations
 
 from bot.app import network
-from bot.app.context import Context, Handlers
+from bot.app.context import Context, Handlers, UserError
+from bot.app.handlers.requests import request_of
 from bot.app.notices import FEDERATION
 from bot.app.offering import shown_moment, status_label
-from bot.commands import NetworkOverview
+from bot.commands import Forward, NetworkOverview
 from bot.domain.ledger import AccountKey
-from bot.domain.records import RequestStatus
+from bot.domain.records import RequestStatus, Role
 from bot.i18n import N_, _, ngettext, number, sif
 from bot.messages import Table, plain, say
 
@@ -79,3 +80,76 @@ async def overview(ctx: Context, cmd: NetworkOverview) -> None:
     else:
         parts = (*parts, *plain("\n" + _("No request is crossing now.")))
     ctx.reply(parts, topic="network", public=True)
+
+
+@handlers.on(Forward)
+async def forward(ctx: Context, cmd: Forward) -> None:
+    request = await request_of(ctx, cmd.request)
+    if request.requester != ctx.caller.id and not ctx.caller.role.allows(Role.STAFF):
+        raise UserError(
+            _("{ref} is not your request; staff may forward any.").format(ref=request.ref),
+            subject=request.ref,
+        )
+    partners = network.partners(ctx.settings)
+    if not ctx.settings.sif_node_name or not partners:
+        raise UserError(
+            _("This bot is not part of a network of factories, so there is nowhere to send it."),
+            subject=request.ref,
+        )
+    if not request.status.is_open:
+        raise UserError(
+            _("{ref} is {status}: only an open request can go to the network.").format(
+                ref=request.ref, status=status_label(request.status)
+            ),
+            subject=request.ref,
+        )
+    crossed = await ctx.uow.cross.of_request(request.id)
+    if crossed is not None:
+        raise UserError(
+            _("{ref} is already with the network ({partner}).").format(
+                ref=request.ref, partner=crossed.partner
+            ),
+            subject=request.ref,
+        )
+    to = None
+    if cmd.partner is not None:
+        to = partners.get(cmd.partner.lower())
+        if to is None:
+            raise UserError(
+                _("'{name}' is not a partner factory; partners: {partners}.").format(
+                    name=cmd.partner[:40], partners=", ".join(sorted(partners))
+                ),
+                subject=request.ref,
+            )
+    now = ctx.clock.now()
+    idea = await ctx.uow.ideas.by_number(ctx.community.id, request.idea_number)
+    # Peers here can no longer take it: the offers out are withdrawn first.
+    for offer in await ctx.uow.requests.withdraw_offers(request.id, now):
+        await ctx.notices.dm_id(
+            offer.peer,
+            lambda: _("{ref} went to the network of factories; thanks anyway.").format(
+                ref=request.ref
+            ),
+            topic="offer.withdrawn",
+            subject=request.ref,
+        )
+    sent = await network.forward(
+        ctx.uow,
+        ctx.notices,
+        ctx.settings,
+        request,
+        idea,
+        now,
+        local_left=False,
+        to=to or network.choose_partner(partners, request.tags, frozenset()),
+    )
+    if not sent:
+        raise UserError(_("{ref} could not be sent to the network.").format(ref=request.ref))
+    cross = await ctx.uow.cross.of_request(request.id)
+    ctx.reply(
+        _(
+            "Sent {ref} to the factory {partner}; you are told when one of its peers accepts."
+        ).format(ref=request.ref, partner=cross.partner if cross else ""),
+        topic="forwarded",
+        subject=request.ref,
+    )

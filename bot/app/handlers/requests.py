@@ -48,7 +48,7 @@ from bot.messages import Parts, join, plain, say
 handlers = Handlers()
 
 
-async def _request(ctx: Context, number: int) -> HelpRequest:
+async def request_of(ctx: Context, number: int) -> HelpRequest:
     found = await ctx.uow.requests.by_number(ctx.community.id, number)
     if found is None:
         # Staff look after every request, so they are pointed to the list of all of them.
@@ -280,7 +280,7 @@ async def _my_offer(ctx: Context, request: HelpRequest) -> int:
 
 @handlers.on(Accept)
 async def accept(ctx: Context, cmd: Accept) -> None:
-    request = await _request(ctx, cmd.request)
+    request = await request_of(ctx, cmd.request)
     offer_id = await _my_offer(ctx, request)
     now = ctx.clock.now()
     # The conditional UPDATE decides: exactly one accept moves the request out of `open`.
@@ -351,7 +351,7 @@ async def accept(ctx: Context, cmd: Accept) -> None:
 
 @handlers.on(Decline)
 async def decline(ctx: Context, cmd: Decline) -> None:
-    request = await _request(ctx, cmd.request)
+    request = await request_of(ctx, cmd.request)
     offer_id = await _my_offer(ctx, request)
     now = ctx.clock.now()
     await ctx.uow.requests.answer_offer(offer_id, OfferStatus.DECLINED, now, cmd.reason or None)
@@ -371,7 +371,7 @@ async def decline(ctx: Context, cmd: Decline) -> None:
 
 @handlers.on(Done)
 async def done(ctx: Context, cmd: Done) -> None:
-    request = await _request(ctx, cmd.request)
+    request = await request_of(ctx, cmd.request)
     if request.peer != ctx.caller.id:
         offer = await ctx.uow.requests.offer_for(request.id, ctx.caller.id)
         if offer is not None and offer.status is OfferStatus.OFFERED:
@@ -457,7 +457,7 @@ def _requester_only(ctx: Context, request: HelpRequest, refusal: str) -> None:
 
 @handlers.on(Thanks)
 async def thanks(ctx: Context, cmd: Thanks) -> None:
-    request = await _request(ctx, cmd.request)
+    request = await request_of(ctx, cmd.request)
     _requester_only(ctx, request, _("{ref} is not your request, so you cannot thank for it."))
     if request.status is RequestStatus.CONFIRMED:
         raise UserError(
@@ -524,7 +524,7 @@ async def thanks(ctx: Context, cmd: Thanks) -> None:
 
 @handlers.on(Dispute)
 async def dispute(ctx: Context, cmd: Dispute) -> None:
-    request = await _request(ctx, cmd.request)
+    request = await request_of(ctx, cmd.request)
     _requester_only(ctx, request, _("{ref} is not your request, so you cannot dispute it."))
     moved = await lifecycle.move(
         ctx.uow, request.id, Move.DISPUTE, note=cmd.reason, auto_release_at=None
@@ -588,7 +588,7 @@ async def _move(ctx: Context, request: HelpRequest, step: Move, **fields: Any) -
 
 
 async def cancel_request(ctx: Context, number: int) -> None:
-    request = await _request(ctx, number)
+    request = await request_of(ctx, number)
     _requester_only(ctx, request, _("{ref} is not your request, so you cannot cancel it."))
     now = ctx.clock.now()
     if allowed(Move.WITHDRAW, request.status):
@@ -647,7 +647,7 @@ async def cancel_request(ctx: Context, number: int) -> None:
 
 @handlers.on(Assign)
 async def assign(ctx: Context, cmd: Assign) -> None:
-    request = await _request(ctx, cmd.request)
+    request = await request_of(ctx, cmd.request)
     peer = await ctx.resolve(cmd.peer)
     if not allowed(Move.ASSIGN, request.status):
         raise UserError(
@@ -703,7 +703,7 @@ async def assign(ctx: Context, cmd: Assign) -> None:
 
 @handlers.on(Resolve)
 async def resolve(ctx: Context, cmd: Resolve) -> None:
-    request = await _request(ctx, cmd.request)
+    request = await request_of(ctx, cmd.request)
     if not allowed(Move.RESOLVE, request.status):
         raise UserError(
             _("{ref} is {status}, not disputed.").format(
