@@ -371,16 +371,6 @@ def test_ghent_keeps_the_request_while_lyon_is_down(tmp_path: Path, nodes: list[
     assert offers == (1,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: bot/app/handlers/requests.py (request command) takes offer_next()'s 0 for "
-        "'no peer, escalated' even when network.forward() sent the request to a partner, "
-        "so the requester is told 'No peer can take it right now, so staff have been "
-        "asked to find one' right after 'it went to the network', though staff were "
-        "never asked (no escalation is posted)"
-    ),
-)
 def test_the_requester_is_not_told_staff_were_asked_when_the_request_went_to_the_network(
     tmp_path: Path, nodes: list[Node]
 ) -> None:

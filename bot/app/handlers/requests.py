@@ -173,6 +173,17 @@ async def request_help(ctx: Context, cmd: RequestHelp) -> None:
             topic="asked",
             subject=request.ref,
         )
+    elif await ctx.uow.cross.of_request(request.id) is not None:
+        # No peer here: it went to a partner factory (the notice says which).
+        asked = _("Asked the network: {request}.").format(request=describe(request))
+        ctx.reply(
+            plain(asked + " ")
+            + _price_rule(request)
+            + plain(" ")
+            + say("`cancel {ref}` withdraws it.", ref=request.ref),
+            topic="asked.forwarded",
+            subject=request.ref,
+        )
     else:
         asked = _(
             "Asked the network: {request}. No peer can take it right now, so staff have been "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -252,8 +252,12 @@ def _draw(rng: random.Random, weights: Mapping[int, float]) -> int:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def _community(rng: random.Random, size: int, tags: Sequence[str]) -> list[_Member]:
-    supply = {t: float(SUPPLY.get(t, 1)) for t in tags}
+def _community(
+    rng: random.Random, size: int, tags: Sequence[str], lacking: Collection[str] = ()
+) -> list[_Member]:
+    """The members of one run; nobody holds the ``lacking`` tags (innovators still ask
+    for them): a factory without those experts."""
+    supply = {t: float(SUPPLY.get(t, 1)) for t in tags if t not in lacking}
     demand = {t: float(DEMAND.get(t, 1)) for t in tags}
     kinds = [
         a

@@ -87,6 +87,31 @@ class _Request:
 
 Action = Callable[[], Awaitable[None]]
 
+
+class _Events:
+    """The event queue: actions by moment, ties in the order planned. Nodes of a
+    simulated network (``--nodes``) share one, as they share the clock."""
+
+    def __init__(self) -> None:
+        self.heap: list[tuple[datetime, int, Action]] = []
+        self.seq = 0
+
+    def token(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def push(self, moment: datetime, action: Action) -> None:
+        heapq.heappush(self.heap, (moment, self.token(), action))
+
+    async def run(self, clock: ManualClock, end: datetime) -> None:
+        """Do every action planned up to ``end`` in order, moving the clock to each."""
+        while self.heap and self.heap[0][0] <= end:
+            moment, _, action = heapq.heappop(self.heap)
+            clock.advance_to(moment)
+            await action()
+        clock.advance_to(end)
+
+
 # The topics of the bot's messages the synthetic members react to (never the wording).
 GONE = frozenset({"offer.expired", "offer.taken", "offer.cancelled"})
 OFFER_ENDED = frozenset({"declined", "taken"})  # answers that end the member's offer
@@ -95,8 +120,23 @@ OFFERS, CHATS = "offers", "conversations"  # the two sweeps
 
 class _Simulation:
     def __init__(
-        self, config: SimConfig, app: App, clock: ManualClock, inbox: _Inbox, cid: CommunityId
+        self,
+        config: SimConfig,
+        app: App,
+        clock: ManualClock,
+        inbox: _Inbox,
+        cid: CommunityId,
+        *,
+        events: _Events | None = None,
+        rng: random.Random | None = None,
+        lacking: tuple[str, ...] = (),
+        label: str = "",
     ) -> None:
+        """One community on its own database. In a network (`bot.entrypoints.simulate.
+        network`) the nodes share ``events`` and the clock, each draws its community from
+        its own ``rng``, may have no peer holding the ``lacking`` tags, and reads every
+        node's messages after each action (`nodes`), since an action on one node can
+        make another's bot speak."""
         self.config = config
         self.app = app
         self.settings = app.settings
@@ -104,12 +144,13 @@ class _Simulation:
         self.inbox = inbox
         self.cid = cid
         self.end = SIM_START + timedelta(weeks=config.weeks)
-        self.rng = random.Random(config.seed)
-        self.members = _community(self.rng, config.members, self.settings.sif_tags)
+        self.rng = rng if rng is not None else random.Random(config.seed)
+        self.members = _community(self.rng, config.members, self.settings.sif_tags, lacking)
+        self.label = label
+        self.nodes: list[_Simulation] = [self]
         self.by_name = {m.name: m for m in self.members}
         self.requests: dict[int, _Request] = {}
-        self.queue: list[tuple[datetime, int, Action]] = []
-        self.seq = 0
+        self.events = events if events is not None else _Events()
         self.sweeps_due: set[tuple[datetime, str]] = set()  # only asked "is it in"
         # What an offer sweep may find due, as far as the bot told: each offer not known to
         # have ended, and each delivered request not known to be paid (its auto-release).
@@ -125,8 +166,7 @@ class _Simulation:
     # -- the event queue ----------------------------------------------------------------
 
     def at(self, moment: datetime, action: Action) -> None:
-        self.seq += 1
-        heapq.heappush(self.queue, (moment, self.seq, action))
+        self.events.push(moment, action)
 
     def bump(self, name: str, by: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + by
@@ -143,16 +183,16 @@ class _Simulation:
         delay = member.rng.lognormvariate(math.log(median_hours), sigma)
         return self.awake(member, self.clock.now() + timedelta(seconds=round(delay * 3600)))
 
-    async def run(self) -> None:
+    def start(self) -> None:
+        """Plan the first midnight, staff's first round and every member's joining."""
         self.at(SIM_START, self.midnight)
         self.at(SIM_START + timedelta(hours=10), self.staff_round)
         for member in self.members:
             self.at(self.awake(member, member.joins_at), partial(self.join, member))
-        while self.queue and self.queue[0][0] <= self.end:
-            moment, _, action = heapq.heappop(self.queue)
-            self.clock.advance_to(moment)
-            await action()
-        self.clock.advance_to(self.end)
+
+    async def run(self) -> None:
+        self.start()
+        await self.events.run(self.clock, self.end)
 
     # -- talking to the bot -----------------------------------------------------------
 
@@ -165,7 +205,12 @@ class _Simulation:
         await self.say_as(member.name, text)
 
     def read_messages(self) -> None:
-        """React to what the bot sent: each message goes to the member it was for."""
+        """React to what the bots sent (this node's, and in a network every node's)."""
+        for node in self.nodes:
+            node.read_inbox()
+
+    def read_inbox(self) -> None:
+        """React to what this node's bot sent: each message goes to the member it was for."""
         for message in self.inbox.take():
             if message.topic == "error":
                 self.bump("errors")
@@ -260,9 +305,9 @@ class _Simulation:
         current = member.planned.get(number)
         if current is not None and current[1] <= moment:
             return
-        self.seq += 1
-        member.planned[number] = (self.seq, moment)
-        self.at(moment, partial(self.answer, member, number, self.seq))
+        token = self.events.token()
+        member.planned[number] = (token, moment)
+        self.at(moment, partial(self.answer, member, number, token))
 
     def due(self, moment: datetime, job: str) -> None:
         """Have `job` swept on the first full hour after something falls due at `moment`.
@@ -487,7 +532,7 @@ class _Simulation:
         day = snap.day
         if day % 7 == 0 and day and self.config.progress is not None:
             print(
-                f"simulate: week {day // 7}/{self.config.weeks}: "
+                f"simulate: {self.label}week {day // 7}/{self.config.weeks}: "
                 f"{plural(self.counts.get('requests', 0), 'request')}, "
                 f"{sum(1 for r in self.requests.values() if r.accepted)} accepted, "
                 f"{plural(self.counts.get('escalations', 0), 'escalation')}",
@@ -504,17 +549,23 @@ async def simulate(config: SimConfig) -> SimReport:
         settings = _settings(f"sqlite+aiosqlite:///{Path(tmp) / 'sim.db'}", config.overrides)
         clock = ManualClock(SIM_START)
         app = await build(settings, clock)
-        inbox = _Inbox()
-        app.relay.register(inbox)
         try:
-            await app.bot.handle(Inbound(PLATFORM, PLATFORM, STAFF, "tags", display_name=STAFF))
-            inbox.take()
-            async with app.bot.uow_factory() as uow:
-                staff = await uow.members.by_identity(PLATFORM, STAFF)
-                assert staff is not None
-                cid = staff.community
+            inbox, cid = await _open(app)
             sim = _Simulation(config, app, clock, inbox, cid)
             await sim.run()
             return await measure.report(sim)
         finally:
             await app.close()
+
+
+async def _open(app: App) -> tuple[_Inbox, CommunityId]:
+    """Register the simulation's inbox and have staff say hello, which makes the
+    community; its id and the inbox."""
+    inbox = _Inbox()
+    app.relay.register(inbox)
+    await app.bot.handle(Inbound(PLATFORM, PLATFORM, STAFF, "tags", display_name=STAFF))
+    inbox.take()
+    async with app.bot.uow_factory() as uow:
+        staff = await uow.members.by_identity(PLATFORM, STAFF)
+        assert staff is not None
+        return inbox, staff.community

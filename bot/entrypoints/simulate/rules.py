@@ -41,13 +41,19 @@ def parse_overrides(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple(found.items())
 
 
-def _settings(database_url: str, overrides: Sequence[tuple[str, str]]) -> Settings:
+def _settings(
+    database_url: str, overrides: Sequence[tuple[str, str]], **node: object
+) -> Settings:
+    """The settings of a simulated community; ``node`` (full field names) on top of the
+    overrides: a network's node settings (`bot.entrypoints.simulate.network`)."""
+    values: dict[str, object] = {f"sif_{k}": v for k, v in overrides}
+    values.update(node)
     return load_settings(
         _env_file=None,
         database_url=database_url,
         sif_staff_channel=STAFF_CHANNEL,
         sif_admins=f"{PLATFORM}:{STAFF}",
-        **{f"sif_{k}": v for k, v in overrides},
+        **values,
     )
 
 
