@@ -49,7 +49,7 @@ from bot.domain.federation import (
     read_partners,
 )
 from bot.domain.ids import CommunityId
-from bot.domain.records import HelpRequest, Idea, Member, RequestStatus, Role
+from bot.domain.records import CrossRequest, HelpRequest, Idea, Member, RequestStatus, Role
 from bot.domain.requests import Move
 from bot.i18n import _
 from bot.messages import Outbound, say
@@ -189,9 +189,13 @@ async def forward(
     return True
 
 
-async def _origin_request(uow: UnitOfWork, message: Message) -> tuple[HelpRequest, Any]:
+async def _crossed(
+    uow: UnitOfWork, message: Message, role: str
+) -> tuple[HelpRequest, CrossRequest]:
+    """The request a partner's message is about, which crossed with that partner in
+    ``role`` here; else `Refused` (a message about anything else changes nothing)."""
     cross = await uow.cross.by_xid(str(message.body.get("xid", "")))
-    if cross is None or cross.role != ORIGIN or cross.partner != message.sender:
+    if cross is None or cross.role != role or cross.partner != message.sender:
         raise Refused("unknown request")
     request = await uow.requests.get(cross.request)
     if request is None:
@@ -209,7 +213,7 @@ def _notices(
 async def accepted(
     federation: Federation, uow: UnitOfWork, message: Message, outbound: list[Outbound]
 ) -> None:
-    request, cross = await _origin_request(uow, message)
+    request, cross = await _crossed(uow, message, ORIGIN)
     now = federation.clock.now()
     host = await partner_member(uow, request.community, message.sender, now)
     if not await lifecycle.move(uow, request.id, Move.ACCEPT, peer_id=host.id, accepted_at=now):
@@ -242,7 +246,7 @@ async def accepted(
 async def delivered(
     federation: Federation, uow: UnitOfWork, message: Message, outbound: list[Outbound]
 ) -> None:
-    request, _cross = await _origin_request(uow, message)
+    request, _cross = await _crossed(uow, message, ORIGIN)
     now = federation.clock.now()
     release_at = now + timedelta(days=federation.settings.sif_auto_release_days)
     hours = float(message.body.get("hours") or 0)
@@ -387,12 +391,7 @@ async def delivered_here(
 async def cancel(
     federation: Federation, uow: UnitOfWork, message: Message, outbound: list[Outbound]
 ) -> None:
-    cross = await uow.cross.by_xid(str(message.body.get("xid", "")))
-    if cross is None or cross.role != HOST or cross.partner != message.sender:
-        raise Refused("unknown request")
-    request = await uow.requests.get(cross.request)
-    if request is None:
-        raise Refused("unknown request")
+    request, _cross = await _crossed(uow, message, HOST)
     now = federation.clock.now()
     community = await uow.communities.get(request.community)
     notices = _notices(federation, uow, community, outbound)
@@ -433,12 +432,7 @@ async def _settle_dispute(
 async def refund(
     federation: Federation, uow: UnitOfWork, message: Message, outbound: list[Outbound]
 ) -> None:
-    cross = await uow.cross.by_xid(str(message.body.get("xid", "")))
-    if cross is None or cross.role != HOST or cross.partner != message.sender:
-        raise Refused("unknown request")
-    request = await uow.requests.get(cross.request)
-    if request is None:
-        raise Refused("unknown request")
+    request, _cross = await _crossed(uow, message, HOST)
     now = federation.clock.now()
     if not await _settle_dispute(uow, request, now, pay=False):
         return
@@ -469,11 +463,8 @@ async def is_hosted(uow: UnitOfWork, request: HelpRequest) -> bool:
 async def confirmed(
     federation: Federation, uow: UnitOfWork, message: Message, outbound: list[Outbound]
 ) -> None:
-    cross = await uow.cross.by_xid(str(message.body.get("xid", "")))
-    if cross is None or cross.role != HOST or cross.partner != message.sender:
-        raise Refused("unknown request")
-    request = await uow.requests.get(cross.request)
-    if request is None or request.peer is None:
+    request, _cross = await _crossed(uow, message, HOST)
+    if request.peer is None:
         raise Refused("unknown request")
     now = federation.clock.now()
     post = lifecycle.poster(uow, request.community, federation.settings.credit_limit, now)

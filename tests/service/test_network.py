@@ -89,6 +89,29 @@ def told(app: App, who: str) -> str:
     return "\n".join(m.text for m in app.messenger.sent if m.to == who)  # type: ignore[attr-defined]
 
 
+async def ann_and_bob(
+    ghent: App,
+    lyon: App,
+    title: str,
+    answers: dict[str, Any] | None = None,
+    *,
+    local_peer: bool = False,
+) -> None:
+    """bob, a finance peer at lyon; ghent: staff who do not review, ann with 5 SIF and
+    her idea I-1 (and with ``local_peer``, carl, a finance peer at ghent)."""
+    await lyon.bot.handle(said("bob", "expertise add finance:2"))
+    if local_peer:
+        await ghent.bot.handle(said("carl", "expertise add finance:1"))
+    await ghent.bot.handle(said("ann", "balance"))
+    await ghent.bot.handle(said("staff", "availability 0"))
+    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
+    async with ghent.bot.uow_factory() as uow:
+        ann = await uow.members.by_identity("console", "ann")
+        assert ann is not None
+        await uow.ideas.create(ann.community, ann.id, title, answers or {}, ghent.bot.clock.now())
+        await uow.commit()
+
+
 @pytest.fixture
 async def network(tmp_path: Path, clock: FakeClock) -> Any:
     made = await two_nodes(tmp_path, clock)
@@ -99,16 +122,12 @@ async def network(tmp_path: Path, clock: FakeClock) -> Any:
 
 async def test_a_request_no_peer_here_takes_is_reviewed_by_a_partners_peer(network: Any) -> None:
     ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
-    await lyon.bot.handle(said("bob", "expertise add finance:2"))
-    await ghent.bot.handle(said("ann", "balance"))
-    await ghent.bot.handle(said("staff", "availability 0"))
-    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
-    async with ghent.bot.uow_factory() as uow:
-        ann = await uow.members.by_identity("console", "ann")
-        assert ann is not None
-        idea = {"title": "Repair café", "summary": "Neighbours fix things.", "stage": "idea"}
-        await uow.ideas.create(ann.community, ann.id, "Repair café", idea, ghent.bot.clock.now())
-        await uow.commit()
+    await ann_and_bob(
+        ghent,
+        lyon,
+        "Repair café",
+        {"title": "Repair café", "summary": "Neighbours fix things.", "stage": "idea"},
+    )
 
     await ghent.bot.handle(said("ann", "request I-1 review finance"))
     assert "went to the network" in told(ghent, "ann") and "lyon" in told(ghent, "ann")
@@ -133,15 +152,7 @@ async def test_a_partner_that_is_down_delays_the_exchange_and_loses_nothing(
     network: Any, clock: FakeClock
 ) -> None:
     ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
-    await lyon.bot.handle(said("bob", "expertise add finance:2"))
-    await ghent.bot.handle(said("ann", "balance"))
-    await ghent.bot.handle(said("staff", "availability 0"))
-    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
-    async with ghent.bot.uow_factory() as uow:
-        ann = await uow.members.by_identity("console", "ann")
-        assert ann is not None
-        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
-        await uow.commit()
+    await ann_and_bob(ghent, lyon, "Repair café")
     network["wires"]["ghent"].down = True
     await ghent.bot.handle(said("ann", "request I-1 review finance"))
     assert "Can you help?" not in told(lyon, "bob")
@@ -158,15 +169,7 @@ async def test_a_partner_that_is_down_delays_the_exchange_and_loses_nothing(
 async def reviewed_across(network: Any) -> None:
     """The whole exchange of the first test, for the tests that start after it."""
     ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
-    await lyon.bot.handle(said("bob", "expertise add finance:2"))
-    await ghent.bot.handle(said("ann", "balance"))
-    await ghent.bot.handle(said("staff", "availability 0"))
-    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
-    async with ghent.bot.uow_factory() as uow:
-        ann = await uow.members.by_identity("console", "ann")
-        assert ann is not None
-        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
-        await uow.commit()
+    await ann_and_bob(ghent, lyon, "Repair café")
     for app, who, line in (
         (ghent, "ann", "request I-1 review finance"),
         (lyon, "bob", "accept R-1"),
@@ -216,15 +219,7 @@ async def test_a_transfer_over_the_partners_limit_is_refused_and_changes_nothing
     try:
         # lyon trusts ghent for 1 SIF only: a 2 SIF review would take it below
         node_files(tmp_path, "lyon", "ghent", ghent.federation.public_key, 1)  # type: ignore[union-attr]
-        await lyon.bot.handle(said("bob", "expertise add finance:2"))
-        await ghent.bot.handle(said("ann", "balance"))
-        await ghent.bot.handle(said("staff", "availability 0"))
-        await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
-        async with ghent.bot.uow_factory() as uow:
-            ann = await uow.members.by_identity("console", "ann")
-            assert ann is not None
-            await uow.ideas.create(ann.community, ann.id, "Idea", {}, ghent.bot.clock.now())
-            await uow.commit()
+        await ann_and_bob(ghent, lyon, "Idea")
         await ghent.bot.handle(said("ann", "request I-1 review finance"))
         lyon.messenger.sent.clear()  # type: ignore[attr-defined]
         await lyon.bot.handle(said("bob", "accept R-1"))
@@ -244,15 +239,7 @@ async def test_a_transfer_over_the_partners_limit_is_refused_and_changes_nothing
 
 async def test_staff_see_the_partners_and_the_requests_crossing(network: Any) -> None:
     ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
-    await lyon.bot.handle(said("bob", "expertise add finance:2"))
-    await ghent.bot.handle(said("ann", "balance"))
-    await ghent.bot.handle(said("staff", "availability 0"))
-    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
-    async with ghent.bot.uow_factory() as uow:
-        ann = await uow.members.by_identity("console", "ann")
-        assert ann is not None
-        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
-        await uow.commit()
+    await ann_and_bob(ghent, lyon, "Repair café")
     await ghent.bot.handle(said("ann", "request I-1 review finance"))
     await lyon.bot.handle(said("bob", "accept R-1"))
     ghent.messenger.sent.clear()  # type: ignore[attr-defined]
@@ -299,15 +286,7 @@ async def test_cancelling_a_request_that_crossed_gives_the_hold_back_on_both_sid
     network: Any,
 ) -> None:
     ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
-    await lyon.bot.handle(said("bob", "expertise add finance:2"))
-    await ghent.bot.handle(said("ann", "balance"))
-    await ghent.bot.handle(said("staff", "availability 0"))
-    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
-    async with ghent.bot.uow_factory() as uow:
-        ann = await uow.members.by_identity("console", "ann")
-        assert ann is not None
-        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
-        await uow.commit()
+    await ann_and_bob(ghent, lyon, "Repair café")
     await ghent.bot.handle(said("ann", "request I-1 review finance"))
     await lyon.bot.handle(said("bob", "accept R-1"))
     assert await balance(lyon, "ghent", "federation") == -200
@@ -323,15 +302,7 @@ async def test_a_dispute_resolved_at_the_origin_settles_at_the_host(
     network: Any, outcome: str, bob: int, mirror: int
 ) -> None:
     ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
-    await lyon.bot.handle(said("bob", "expertise add finance:2"))
-    await ghent.bot.handle(said("ann", "balance"))
-    await ghent.bot.handle(said("staff", "availability 0"))
-    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
-    async with ghent.bot.uow_factory() as uow:
-        ann = await uow.members.by_identity("console", "ann")
-        assert ann is not None
-        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
-        await uow.commit()
+    await ann_and_bob(ghent, lyon, "Repair café")
     for app, who, line in (
         (ghent, "ann", "request I-1 review finance"),
         (lyon, "bob", "accept R-1"),
@@ -348,16 +319,7 @@ async def test_a_dispute_resolved_at_the_origin_settles_at_the_host(
 
 async def test_an_innovator_sends_a_request_to_the_network_at_once(network: Any) -> None:
     ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
-    await lyon.bot.handle(said("bob", "expertise add finance:2"))
-    await ghent.bot.handle(said("carl", "expertise add finance:1"))  # a peer here
-    await ghent.bot.handle(said("ann", "balance"))
-    await ghent.bot.handle(said("staff", "availability 0"))
-    await ghent.bot.handle(said("staff", "grant @ann 5 welcome"))
-    async with ghent.bot.uow_factory() as uow:
-        ann = await uow.members.by_identity("console", "ann")
-        assert ann is not None
-        await uow.ideas.create(ann.community, ann.id, "Repair café", {}, ghent.bot.clock.now())
-        await uow.commit()
+    await ann_and_bob(ghent, lyon, "Repair café", local_peer=True)
     await ghent.bot.handle(said("ann", "request I-1 review finance"))
     assert "Can you help? R-1" in told(ghent, "carl")  # offered here first
     assert "Can you help?" not in told(lyon, "bob")

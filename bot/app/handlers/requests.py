@@ -165,25 +165,11 @@ async def request_help(ctx: Context, cmd: RequestHelp) -> None:
             "Asked the network: {request}. Offered to {count} peers.",
             made,
         ).format(request=describe(request), count=number(made))
-        ctx.reply(
-            plain(asked + " ")
-            + _price_rule(request)
-            + plain(" ")
-            + say("`cancel {ref}` withdraws it.", ref=request.ref),
-            topic="asked",
-            subject=request.ref,
-        )
+        ctx.reply(_asked(asked, request), topic="asked", subject=request.ref)
     elif await ctx.uow.cross.of_request(request.id) is not None:
         # No peer here: it went to a partner factory (the notice says which).
         asked = _("Asked the network: {request}.").format(request=describe(request))
-        ctx.reply(
-            plain(asked + " ")
-            + _price_rule(request)
-            + plain(" ")
-            + say("`cancel {ref}` withdraws it.", ref=request.ref),
-            topic="asked.forwarded",
-            subject=request.ref,
-        )
+        ctx.reply(_asked(asked, request), topic="asked.forwarded", subject=request.ref)
     else:
         asked = _(
             "Asked the network: {request}. No peer can take it right now, so staff have been "
@@ -194,6 +180,16 @@ async def request_help(ctx: Context, cmd: RequestHelp) -> None:
             topic="asked.escalated",
             subject=request.ref,
         )
+
+
+def _asked(asked: str, request: HelpRequest) -> Parts:
+    """The answer to a request that is on its way: what, the price, how to withdraw it."""
+    return (
+        plain(asked + " ")
+        + _price_rule(request)
+        + plain(" ")
+        + say("`cancel {ref}` withdraws it.", ref=request.ref)
+    )
 
 
 def _price_rule(request: HelpRequest) -> Parts:
