@@ -353,7 +353,8 @@ async def _federation(args: argparse.Namespace, settings: Settings) -> int:
                 differs = first_difference(mine, theirs)
                 if differs is None:
                     head = mine[-1].hash[:16] if mine else "empty"
-                    print(f"{partner}: both ledgers agree on {len(mine)} transfers (chain {head}).")
+                    count = f"{len(mine)} transfer" + ("" if len(mine) == 1 else "s")
+                    print(f"{partner}: both ledgers agree on {count} (chain {head}).")
                 else:
                     print(f"{partner}: the ledgers differ, first at {differs}.")
                     failed += 1
@@ -424,6 +425,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             app.relay.register(console_messenger(settings))
             scheduler = start_scheduler(app.bot)
             door = await _federation_door(app, settings)
+            if door is not None:
+                await app.relay.flush()  # what a partner is owed from before a restart
             try:
                 return await console_chat(app, getpass.getuser())
             finally:
