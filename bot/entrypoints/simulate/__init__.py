@@ -63,6 +63,13 @@ gives each member their own generator for their later choices, so two runs with 
 same seed but different rules (``--compare``) face the same people making the same
 decisions as far as the rules let them. There is no wall-clock time and no iteration
 over sets, so the same seed and settings give the same report.
+
+``--nodes N`` (2 or more) simulates a network of factories instead
+(:mod:`bot.entrypoints.simulate.network`): a small factory without finance or legal
+experts and N-1 regular ones, each a real core on its own database, wired to each other
+in-process, on one clock; it runs federation off, then on, with the same seed, and
+prints what lending peers across factories did to the small factory's acceptance,
+with every node's ledger checks.
 """
 
 from __future__ import annotations
@@ -130,12 +137,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the differences (the same as --set affinity=false --compare affinity=true)",
     )
     parser.add_argument("--out", type=Path, default=None, help="write PNG charts to DIR")
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="simulate N factories (2 or more) that lend each other peers: a small one "
+        "(a fifth of --members) lacking finance and legal experts and N-1 of --members; "
+        "runs federation off then on, same seed, and prints the differences (default 1)",
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
     """`sif-bot simulate`: print the report (or two and their differences); charts to --out."""
     from bot.settings import SettingsError
 
+    if args.nodes != 1:
+        return await _run_network(args)
     try:
         if not 5 <= args.members <= 20_000:
             raise ValueError("--members must be between 5 and 20000")
@@ -171,4 +189,34 @@ async def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         for path in write_charts(reports, args.out):
             print(f"chart: {path}", file=sys.stderr)
+    return 0
+
+
+async def _run_network(args: argparse.Namespace) -> int:
+    """`sif-bot simulate --nodes N`: the network with federation off, then on."""
+    from bot.entrypoints.simulate.network import NetConfig, check, network_text, simulate_network
+    from bot.settings import SettingsError
+
+    try:
+        if args.compare is not None or args.compare_affinity or args.out is not None:
+            raise ValueError(
+                "--nodes compares federation off and on itself; --compare, "
+                "--compare-affinity and --out work with one node"
+            )
+        if not 5 <= args.members <= 20_000:
+            raise ValueError("--members must be between 5 and 20000")
+        if not 1 <= args.weeks <= 104:
+            raise ValueError("--weeks must be between 1 and 104")
+        overrides = parse_overrides(args.overrides)
+        config = NetConfig(args.members, args.weeks, args.seed, args.nodes, overrides, sys.stderr)
+        check(config)
+    except (ValueError, SettingsError) as exc:
+        print(f"sif-bot simulate: {exc}", file=sys.stderr)
+        return 2
+    runs = []
+    for after in (0, config.federate_after):
+        state = "on" if after else "off"
+        print(f"simulate: {args.nodes} nodes, federation {state} ...", file=sys.stderr, flush=True)
+        runs.append(await simulate_network(config, after))
+    print(network_text(runs[0], runs[1]))
     return 0

@@ -431,11 +431,16 @@ class _Simulation:
         if planned is None or planned[0] != token:
             return  # brought forward, or the offer is gone
         del member.planned[number]
-        if member.rng.random() < member.accept:
+        if member.rng.random() < await self.accept_chance(member, number):
             await self.say(member, f"accept R-{number}")
         else:
             reason = member.rng.choice(("too busy this week", "not my field", "travelling", ""))
             await self.say(member, f"decline R-{number} {reason}".strip())
+
+    async def accept_chance(self, member: _Member, number: int) -> float:
+        """The chance that ``member`` accepts the offer of request ``number`` they answer:
+        their own, whatever the request (a network's nodes make it depend on its tags)."""
+        return member.accept
 
     async def deliver(self, member: _Member, number: int) -> None:
         member.working -= 1

@@ -41,9 +41,7 @@ def parse_overrides(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
     return tuple(found.items())
 
 
-def _settings(
-    database_url: str, overrides: Sequence[tuple[str, str]], **node: object
-) -> Settings:
+def _settings(database_url: str, overrides: Sequence[tuple[str, str]], **node: object) -> Settings:
     """The settings of a simulated community; ``node`` (full field names) on top of the
     overrides: a network's node settings (`bot.entrypoints.simulate.network`)."""
     values: dict[str, object] = {f"sif_{k}": v for k, v in overrides}
