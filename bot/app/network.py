@@ -283,6 +283,27 @@ async def delivered(
     )
 
 
+@handles("declined")
+async def declined(
+    federation: Federation, uow: UnitOfWork, message: Message, outbound: list[Outbound]
+) -> None:
+    """The partner found no peer for a request sent to it: staff here are asked."""
+    request, _cross = await _crossed(uow, message, ORIGIN)
+    if not request.status.is_open:
+        return
+    from bot.app.offering import escalate
+
+    community = await uow.communities.get(request.community)
+    partner = message.sender
+    await escalate(
+        uow,
+        _notices(federation, uow, community, outbound),
+        request,
+        lambda: _("the factory {partner} found no peer for it either").format(partner=partner),
+        federation.clock.now(),
+    )
+
+
 async def confirmed_here(
     uow: UnitOfWork,
     outbound: list[Outbound],
@@ -451,6 +472,15 @@ async def refund(
             topic="request.refunded",
             subject=request.ref,
         )
+
+
+async def escalated_here(uow: UnitOfWork, outbound: list[Outbound], request: HelpRequest) -> None:
+    """A request from the network found no peer here (staff here were asked): its origin
+    is told, and its staff decide too."""
+    cross = await uow.cross.of_request(request.id)
+    if cross is None or cross.role != HOST:
+        return
+    _send(outbound, cross.partner, "declined", cross.xid, {"ref": request.ref})
 
 
 async def is_hosted(uow: UnitOfWork, request: HelpRequest) -> bool:

@@ -341,3 +341,19 @@ async def test_an_innovator_sends_a_request_to_the_network_at_once(network: Any)
     assert "accepted R-1" not in told(ghent, "carl")  # the offer here was withdrawn
     await ghent.bot.handle(said("ann", "forward R-1"))
     assert "R-1 is already with the network (lyon)." in told(ghent, "ann")
+
+
+async def test_when_the_partner_finds_no_peer_either_staff_on_both_sides_are_asked(
+    network: Any,
+) -> None:
+    ghent, lyon = network["apps"]["ghent"], network["apps"]["lyon"]
+    await ann_and_bob(ghent, lyon, "Repair café")
+    await lyon.bot.handle(said("bob", "availability 0"))  # lyon has no peer now
+    await ghent.bot.handle(said("ann", "request I-1 review finance"))
+    await ghent.relay.flush()  # sent by the next round of the outbox (a send was under way)
+    assert "found no peer for it either" in told(ghent, "ann"), told(ghent, "ann")
+    assert "staff have been asked" in told(ghent, "ann")
+    async with ghent.bot.uow_factory() as uow:
+        community = (await uow.communities.all())[0]
+        (request,) = await uow.requests.all(community.id)
+        assert request.status.value == "escalated"
