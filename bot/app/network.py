@@ -316,6 +316,10 @@ async def confirmed_here(
     cross = await uow.cross.of_request(request.id)
     if cross is None or cross.role != ORIGIN:
         return
+    if not await _reviewed_there(uow, request, cross):
+        # Reviewed here after all (staff assigned a peer here): the partner closes its copy.
+        _send(outbound, cross.partner, "cancel", cross.xid, {})
+        return
     _send(outbound, cross.partner, "confirmed", cross.xid, {"rating": rating, "comment": comment})
 
 
@@ -327,8 +331,20 @@ async def resolved_here(
     cross = await uow.cross.of_request(request.id)
     if cross is None or cross.role != ORIGIN:
         return
+    if not await _reviewed_there(uow, request, cross):
+        paid = None  # a peer here had it: the partner only closes its copy
     kind = {True: "confirmed", False: "refund", None: "cancel"}[paid]
     _send(outbound, cross.partner, kind, cross.xid, {"rating": None, "comment": ""})
+
+
+async def _reviewed_there(uow: UnitOfWork, request: HelpRequest, cross: CrossRequest) -> bool:
+    """Whether the partner's peer has the request (not a peer here that staff assigned)."""
+    if request.peer is None:
+        return False
+    peer = await uow.members.get(request.peer)
+    return peer is not None and any(
+        i.platform == FEDERATION and i.external_id == cross.partner for i in peer.identities
+    )
 
 
 async def cancelled_here(uow: UnitOfWork, outbound: list[Outbound], request: HelpRequest) -> None:
