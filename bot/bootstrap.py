@@ -8,7 +8,6 @@ messenger, the settings).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,7 +81,6 @@ def assemble(
             relay.register(FederationMessenger(federation.seal))
         bot.federation = federation
         federation.relay = relay
-        importlib.import_module("bot.app.network")  # registers the cross-request messages
     return App(settings, bot, relay, engine, readers, federation)
 
 

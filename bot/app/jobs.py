@@ -196,7 +196,8 @@ async def sweep_offers(
                 subject=request.ref,
             )
         for request in await uow.requests.claim_auto_release(now, BATCH):
-            if request.peer is None or await network.is_hosted(uow, request):
+            notices = await notices_for(request.community)
+            if request.peer is None or await network.is_hosted(notices, request):
                 continue  # a request from the network is paid when its origin says so
             post = lifecycle.poster(uow, request.community, settings.credit_limit, now)
             reason = f"{request.ref} {request.kind}, paid automatically"
@@ -204,8 +205,7 @@ async def sweep_offers(
                 uow, post, request, now, reason, note="paid automatically"
             ):
                 continue
-            notices = await notices_for(request.community)
-            await network.confirmed_here(uow, outbound, request, None, "")
+            await network.confirmed_here(notices, request, None, "")
             await notices.dm_id(
                 request.peer,
                 _paid_to_peer(request),

@@ -51,7 +51,7 @@ from bot.domain.federation import (
 from bot.domain.ids import CommunityId
 from bot.domain.records import CrossRequest, HelpRequest, Idea, Member, RequestStatus, Role
 from bot.domain.requests import Move
-from bot.i18n import _
+from bot.i18n import _, sif
 from bot.messages import Outbound, say
 from bot.ports import UnitOfWork
 from bot.settings import Settings
@@ -106,7 +106,7 @@ async def partner_member(
     return member
 
 
-async def floor_of(uow: UnitOfWork, settings: Settings, member: Member) -> int | None:
+def floor_of(settings: Settings, member: Member) -> int | None:
     """The lowest balance of a partner's mirror account (None for anyone else)."""
     for identity in member.identities:
         if identity.platform == FEDERATION:
@@ -235,7 +235,7 @@ async def accepted(
             ref=request.ref,
             kind=_(request.kind),
             idea=request.idea_number,
-            price=_price(request.price),
+            price=sif(request.price),
         ),
         topic="request.accepted",
         subject=request.ref,
@@ -275,7 +275,7 @@ async def delivered(
             kind=_(request.kind),
             idea=request.idea_number,
             feedback=feedback,
-            price=_price(request.price),
+            price=sif(request.price),
             release=shown_date(release_at),
         ),
         topic="request.delivered",
@@ -304,37 +304,41 @@ async def declined(
     )
 
 
+async def _crossed_here(notices: Notices, request: HelpRequest, role: str) -> CrossRequest | None:
+    """The request's crossing when it crossed in ``role`` here; None at once on a bot
+    that is not a node (the hooks below cost nothing there)."""
+    if not notices.settings.sif_node_name:
+        return None
+    cross = await notices.uow.cross.of_request(request.id)
+    return cross if cross is not None and cross.role == role else None
+
+
 async def confirmed_here(
-    uow: UnitOfWork,
-    outbound: list[Outbound],
-    request: HelpRequest,
-    rating: int | None,
-    comment: str,
+    notices: Notices, request: HelpRequest, rating: int | None, comment: str
 ) -> None:
     """After the origin paid a crossed request (thanks, or the time ran out): the host
     pays its peer."""
-    cross = await uow.cross.of_request(request.id)
-    if cross is None or cross.role != ORIGIN:
+    cross = await _crossed_here(notices, request, ORIGIN)
+    if cross is None:
         return
-    if not await _reviewed_there(uow, request, cross):
+    outbound = notices.outbound
+    if not await _reviewed_there(notices.uow, request, cross):
         # Reviewed here after all (staff assigned a peer here): the partner closes its copy.
         _send(outbound, cross.partner, "cancel", cross.xid, {})
         return
     _send(outbound, cross.partner, "confirmed", cross.xid, {"rating": rating, "comment": comment})
 
 
-async def resolved_here(
-    uow: UnitOfWork, outbound: list[Outbound], request: HelpRequest, paid: bool | None
-) -> None:
+async def resolved_here(notices: Notices, request: HelpRequest, paid: bool | None) -> None:
     """After staff here resolved a dispute on a request that went to the network: the
     host pays its peer, or refunds what it held."""
-    cross = await uow.cross.of_request(request.id)
-    if cross is None or cross.role != ORIGIN:
+    cross = await _crossed_here(notices, request, ORIGIN)
+    if cross is None:
         return
-    if not await _reviewed_there(uow, request, cross):
+    if not await _reviewed_there(notices.uow, request, cross):
         paid = None  # a peer here had it: the partner only closes its copy
     kind = {True: "confirmed", False: "refund", None: "cancel"}[paid]
-    _send(outbound, cross.partner, kind, cross.xid, {"rating": None, "comment": ""})
+    _send(notices.outbound, cross.partner, kind, cross.xid, {"rating": None, "comment": ""})
 
 
 async def _reviewed_there(uow: UnitOfWork, request: HelpRequest, cross: CrossRequest) -> bool:
@@ -347,13 +351,12 @@ async def _reviewed_there(uow: UnitOfWork, request: HelpRequest, cross: CrossReq
     )
 
 
-async def cancelled_here(uow: UnitOfWork, outbound: list[Outbound], request: HelpRequest) -> None:
+async def cancelled_here(notices: Notices, request: HelpRequest) -> None:
     """After the innovator cancelled a request that went to the network: the host
     withdraws its offers, or refunds what it held and tells its peer."""
-    cross = await uow.cross.of_request(request.id)
-    if cross is None or cross.role != ORIGIN:
-        return
-    _send(outbound, cross.partner, "cancel", cross.xid, {})
+    cross = await _crossed_here(notices, request, ORIGIN)
+    if cross is not None:
+        _send(notices.outbound, cross.partner, "cancel", cross.xid, {})
 
 
 # -- the host ---------------------------------------------------------------------------
@@ -405,23 +408,22 @@ async def received_request(
     return {"xid": xid, "ref": request.ref, "offered": made}
 
 
-async def accepted_here(
-    uow: UnitOfWork, outbound: list[Outbound], request: HelpRequest, peer: Member
-) -> None:
+async def accepted_here(notices: Notices, request: HelpRequest, peer: Member) -> None:
     """After a peer here accepted a request from the network: tell its origin."""
-    cross = await uow.cross.of_request(request.id)
-    if cross is None or cross.role != HOST:
-        return
-    _send(outbound, cross.partner, "accepted", cross.xid, {"ref": request.ref, "peer": peer.name})
+    cross = await _crossed_here(notices, request, HOST)
+    if cross is not None:
+        body = {"ref": request.ref, "peer": peer.name}
+        _send(notices.outbound, cross.partner, "accepted", cross.xid, body)
 
 
 async def delivered_here(
-    uow: UnitOfWork, outbound: list[Outbound], request: HelpRequest, hours: float, feedback: str
+    notices: Notices, request: HelpRequest, hours: float, feedback: str
 ) -> None:
-    cross = await uow.cross.of_request(request.id)
-    if cross is None or cross.role != HOST:
-        return
-    _send(outbound, cross.partner, "delivered", cross.xid, {"hours": hours, "feedback": feedback})
+    """After a peer here delivered a request from the network: its origin gets it."""
+    cross = await _crossed_here(notices, request, HOST)
+    if cross is not None:
+        body = {"hours": hours, "feedback": feedback}
+        _send(notices.outbound, cross.partner, "delivered", cross.xid, body)
 
 
 @handles("cancel")
@@ -490,19 +492,17 @@ async def refund(
         )
 
 
-async def escalated_here(uow: UnitOfWork, outbound: list[Outbound], request: HelpRequest) -> None:
+async def escalated_here(notices: Notices, request: HelpRequest) -> None:
     """A request from the network found no peer here (staff here were asked): its origin
     is told, and its staff decide too."""
-    cross = await uow.cross.of_request(request.id)
-    if cross is None or cross.role != HOST:
-        return
-    _send(outbound, cross.partner, "declined", cross.xid, {"ref": request.ref})
+    cross = await _crossed_here(notices, request, HOST)
+    if cross is not None:
+        _send(notices.outbound, cross.partner, "declined", cross.xid, {"ref": request.ref})
 
 
-async def is_hosted(uow: UnitOfWork, request: HelpRequest) -> bool:
+async def is_hosted(notices: Notices, request: HelpRequest) -> bool:
     """A request from the network: its origin decides when it is paid."""
-    cross = await uow.cross.of_request(request.id)
-    return cross is not None and cross.role == HOST
+    return await _crossed_here(notices, request, HOST) is not None
 
 
 @handles("confirmed")
@@ -536,17 +536,11 @@ async def confirmed(
             partner=message.sender,
             ref=request.ref,
             rating=stars,
-            price=_price(request.price),
+            price=sif(request.price),
         ),
         topic="request.thanked",
         subject=request.ref,
     )
-
-
-def _price(hundredths: int) -> str:
-    from bot.i18n import sif
-
-    return sif(hundredths)
 
 
 # -- proving both ledgers agree --------------------------------------------------------

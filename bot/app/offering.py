@@ -368,7 +368,7 @@ async def escalate(
     moved = await lifecycle.move(uow, request.id, Move.ESCALATE, escalated_at=now, note=note)
     if not moved:
         return
-    await network.escalated_here(uow, notices.outbound, request)
+    await network.escalated_here(notices, request)
     await notices.staff(
         lambda: say(
             "Escalation: {request} has no reviewer because {reason}. "

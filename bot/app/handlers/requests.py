@@ -305,10 +305,12 @@ async def accept(ctx: Context, cmd: Accept) -> None:
         )
         return
     await ctx.uow.requests.answer_offer(offer_id, OfferStatus.ACCEPTED, now)
-    requester = await ctx.uow.members.get(request.requester)
-    floor = await network.floor_of(ctx.uow, ctx.settings, requester) if requester else None
+    floor = None
+    if ctx.settings.sif_node_name:  # the requester may be a partner's mirror account
+        requester = await ctx.uow.members.get(request.requester)
+        floor = network.floor_of(ctx.settings, requester) if requester else None
     await lifecycle.hold(ctx.post, request, floor)
-    await network.accepted_here(ctx.uow, ctx.notices.outbound, request, ctx.caller)
+    await network.accepted_here(ctx.notices, request, ctx.caller)
     for other in await ctx.uow.requests.withdraw_offers(request.id, now):
         await ctx.notices.dm_id(
             other.peer,
@@ -414,7 +416,7 @@ async def done(ctx: Context, cmd: Done) -> None:
         delivered_at=now,
         auto_release_at=release_at,
     )
-    await network.delivered_here(ctx.uow, ctx.notices.outbound, request, cmd.hours, cmd.feedback)
+    await network.delivered_here(ctx.notices, request, cmd.hours, cmd.feedback)
     ctx.reply(
         _(
             "Delivered {ref} ({hours} h recorded). {requester} has been sent your feedback; "
@@ -491,9 +493,7 @@ async def thanks(ctx: Context, cmd: Thanks) -> None:
     )
     if not confirmed:
         await _changed(ctx, request)
-    await network.confirmed_here(
-        ctx.uow, ctx.notices.outbound, request, cmd.rating, cmd.comment or ""
-    )
+    await network.confirmed_here(ctx.notices, request, cmd.rating, cmd.comment or "")
     if cmd.rating is not None and cmd.rating >= GOOD_RATING and request.peer is not None:
         # A review rated well teaches routing what its reviewer knows (SPEC §14).
         await ctx.uow.texts.peer_changed(request.peer)
@@ -600,7 +600,7 @@ async def cancel_request(ctx: Context, number: int) -> None:
     now = ctx.clock.now()
     if allowed(Move.WITHDRAW, request.status):
         await _move(ctx, request, Move.WITHDRAW, closed_at=now)
-        await network.cancelled_here(ctx.uow, ctx.notices.outbound, request)
+        await network.cancelled_here(ctx.notices, request)
         for offer in await ctx.uow.requests.withdraw_offers(request.id, now):
             await ctx.notices.dm_id(
                 offer.peer,
@@ -617,7 +617,7 @@ async def cancel_request(ctx: Context, number: int) -> None:
     if allowed(Move.CANCEL, request.status):
         await _move(ctx, request, Move.CANCEL, closed_at=now)
         await lifecycle.refund(ctx.post, request, f"{request.ref} cancelled", ctx.caller.id)
-        await network.cancelled_here(ctx.uow, ctx.notices.outbound, request)
+        await network.cancelled_here(ctx.notices, request)
         ctx.reply(
             _("Cancelled {ref}; {price} was refunded to you.").format(
                 ref=request.ref, price=sif(request.price)
@@ -733,7 +733,7 @@ async def resolve(ctx: Context, cmd: Resolve) -> None:
         paid = False
     else:
         paid = None
-    await network.resolved_here(ctx.uow, ctx.notices.outbound, request, paid)
+    await network.resolved_here(ctx.notices, request, paid)
 
     def outcome() -> str:
         """What became of the price, in the language being written in."""
