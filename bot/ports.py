@@ -32,6 +32,7 @@ from bot.domain.records import (
     RequestStatus,
     Role,
 )
+from bot.domain.routing import PeerIndex
 from bot.messages import Inbound, Outbound, Parts
 
 
@@ -568,6 +569,12 @@ class RoutingQueries(Protocol):
 
     async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
         """Every member of the community with what routing needs; reviews counted since `since`."""
+        ...
+
+    async def peer_index(self, community: CommunityId, now: datetime, since: datetime) -> PeerIndex:
+        """The community's peers who may be offered a review at `now` (opted in, room left,
+        not paused), ready to rank; reviews counted since `since`. The same peers as
+        `peer_facts` gives, kept between rounds where the store can."""
         ...
 
 

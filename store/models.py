@@ -81,7 +81,10 @@ class TagRow(Base):
 
 class MemberRow(Base):
     __tablename__ = "members"
-    __table_args__ = (Index("ix_members_text_rev", "community_id", "text_rev"),)
+    __table_args__ = (
+        Index("ix_members_text_rev", "community_id", "text_rev"),
+        Index("ix_members_peer_rev", "community_id", "peer_rev"),
+    )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -100,6 +103,9 @@ class MemberRow(Base):
     # the community's text revision when the bio (or a review it learns from) last
     # changed: the affinity index reads what changed since it last looked
     text_rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # the community's peer revision when what routing knows of them (name, expertise,
+    # languages, capacity, pause) last changed: the peer table reads what changed since
+    peer_rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class IdentityRow(Base):

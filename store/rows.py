@@ -101,7 +101,7 @@ def as_find_candidate(row: Any, expertise: dict[str, int]) -> FindCandidate:
 _ROLES = {role.value: role for role in Role}
 
 
-def _as_utc(value: Any) -> datetime | None:
+def as_utc(value: Any) -> datetime | None:
     """Aggregates bypass the column type: SQLite returns a naive string or datetime."""
     if value is None:
         return None
@@ -117,7 +117,7 @@ def as_peer_facts(
     languages), its expertise, and the six per-member aggregates (assigned, offered,
     recent, last offer, given, received) by member id."""
     assigned, offered, recent, last_offer, given, received = counts
-    utc_last = {k: _as_utc(v) for k, v in last_offer.items()}
+    utc_last = {k: as_utc(v) for k, v in last_offer.items()}
     roles = _ROLES
     return [
         PeerFacts(

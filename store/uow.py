@@ -24,6 +24,7 @@ from store.repositories import (
     SqlRequests,
 )
 from store.repositories.cross import SqlCrossRequests
+from store.repositories.peers import PeerCache
 from store.repositories.texts import SqlTexts, TextCache
 
 
@@ -49,9 +50,11 @@ class SqlUnitOfWork:
         sessions: Callable[[], Any],
         read_only: bool = False,
         texts: TextCache | None = None,
+        peers: PeerCache | None = None,
     ) -> None:
         self._sessions = sessions
         self._texts = texts if texts is not None else TextCache()
+        self._peers = peers if peers is not None else PeerCache()
         self._session: AsyncSession | None = None
         self._committed = False
         self._read_only = read_only
@@ -78,7 +81,7 @@ class SqlUnitOfWork:
         self.introductions = SqlIntroductions(s)
         self.stats = SqlStatsQueries(s)
         self.find = SqlFindQueries(s)
-        self.routing = SqlRoutingQueries(s)
+        self.routing = SqlRoutingQueries(s, self._peers)
         self.texts = SqlTexts(s, self._texts)
         self.cross = SqlCrossRequests(s)
         return self
@@ -121,11 +124,15 @@ class SqlUnitOfWorkFactory:
     ) -> None:
         self.sessions = sessions
         self.readers = readers
-        # this process's similar-ideas and affinity indexes, shared by its units of work
+        # this process's similar-ideas and affinity indexes and its peer tables, shared
+        # by its units of work
         self.texts = TextCache()
+        self.peers = PeerCache()
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.sessions, texts=self.texts)
+        return SqlUnitOfWork(self.sessions, texts=self.texts, peers=self.peers)
 
     def reading(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.readers or self.sessions, read_only=True, texts=self.texts)
+        return SqlUnitOfWork(
+            self.readers or self.sessions, read_only=True, texts=self.texts, peers=self.peers
+        )

@@ -60,6 +60,7 @@ from bot.domain.records import (
     RequestStatus,
     Role,
 )
+from bot.domain.routing import PeerIndex, index_of_facts
 from bot.messages import File, Outbound
 from bot.ports import FindCandidate, LimitExceeded, RequestTimes, StoreBusy
 from store.rows import redacted
@@ -2043,6 +2044,9 @@ class MemoryFindQueries:
 class MemoryRoutingQueries:
     def __init__(self, x: _Txn) -> None:
         self._x = x
+
+    async def peer_index(self, community: CommunityId, now: datetime, since: datetime) -> PeerIndex:
+        return index_of_facts(await self.peer_facts(community, since), now)
 
     async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
         t = self._x.t

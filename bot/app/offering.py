@@ -17,9 +17,9 @@ from babel.dates import format_date, format_time
 from bot.app import lifecycle, network, similar
 from bot.app.notices import Notice, Notices
 from bot.domain.ids import CommunityId, MemberId
-from bot.domain.records import HelpRequest, Idea, OfferStatus, PeerFacts, RequestStatus
+from bot.domain.records import HelpRequest, Idea, OfferStatus, RequestStatus
 from bot.domain.requests import Move, kind_words
-from bot.domain.routing import Candidate, Need, Peer, PeerIndex, Policy
+from bot.domain.routing import Candidate, Need
 from bot.i18n import DEFAULT, N_, _, current, plural, sif, speaking
 from bot.messages import Actions, Button, Parts, Text, say
 from bot.ports import UnitOfWork
@@ -33,33 +33,6 @@ SHORT_SUMMARY = 300  # characters of the summary an offer shows
 # reach the innovator (a community's flow may ask for them) stay with staff.
 NOT_FOR_REVIEWERS = frozenset({"title", "contact", "email", "phone", "address"})
 _ANY = Question("answer", "")  # formats an answer without its question (choices, lists)
-
-
-def peers_from(facts: list[PeerFacts], now: datetime) -> list[Peer]:
-    return [
-        Peer(
-            member=f.member,
-            name=f.name,
-            expertise=f.expertise,
-            languages=frozenset(lang.lower() for lang in f.languages),
-            capacity=f.capacity,
-            open_reviews=f.open_reviews,
-            paused=f.paused_until is not None and f.paused_until > now,
-            reviews_90d=f.reviews_recent,
-            last_offer_at=f.last_offer_at,
-            given=f.given,
-            received=f.received,
-        )
-        for f in facts
-    ]
-
-
-def _may_be_offered(facts: PeerFacts, now: datetime) -> bool:
-    """A peer (opted in: expertise and availability above 0), not paused, with fewer open
-    reviews than capacity (`PeerIndex`'s availability). Nobody else is ever offered a
-    review: an innovator without a profile, a newcomer, staff who did not opt in."""
-    paused = facts.paused_until is not None and facts.paused_until > now
-    return facts.is_peer and not paused and facts.open_reviews < facts.capacity
 
 
 def idea_languages(idea: Idea) -> frozenset[str]:
@@ -184,11 +157,10 @@ async def rank_round(
 
     With `Settings.sif_affinity`, text affinity breaks ties (SPEC §14) and the
     explanation of a peer it put first says why."""
-    facts = await uow.routing.peer_facts(community, now - timedelta(days=FAIRNESS_DAYS))
     # Only peers who could take a review now: the others are never eligible, and leaving
     # them out of the index changes no ranking (routing orders each peer by its own keys).
     # With none left the request escalates to staff (`offer_next`).
-    facts = [f for f in facts if _may_be_offered(f, now)]
+    index = await uow.routing.peer_index(community, now, now - timedelta(days=FAIRNESS_DAYS))
     need = Need(
         requester=requester,
         co_owners=frozenset(),
@@ -196,8 +168,7 @@ async def rank_round(
         languages=idea_languages(idea) if idea else frozenset(),
         excluded=excluded,
     )
-    index = PeerIndex(peers_from(facts, now), Policy())
-    if not settings.sif_affinity or idea is None or not facts:
+    if not settings.sif_affinity or idea is None or not len(index):
         return index.rank(need, now, settings.sif_fanout)
     hint = settings.sif_language
     corpus, terms, close = await similar.affinities(uow, community, idea, hint)

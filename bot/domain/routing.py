@@ -39,16 +39,18 @@ request time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import chain
 from operator import attrgetter, methodcaller
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from bot.domain.ids import MemberId
+from bot.domain.records import PeerFacts
 
 MIN_LEVEL, MAX_LEVEL = 1, 3
 
@@ -70,6 +72,7 @@ Bools = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 Rows = npt.NDArray[np.intp]
+_T = TypeVar("_T", bound=np.generic)
 
 
 @dataclass(frozen=True)
@@ -181,57 +184,76 @@ def why_not_eligible(peer: Peer, need: Need) -> str | None:
     return None
 
 
+@dataclass
+class _Columns:
+    """What a :class:`PeerIndex` is built from, by slot (0..n-1): from a list of
+    :class:`Peer` (`_columns_of`) or from a :class:`PeerTable` (`PeerTable.index`)."""
+
+    members: Ints
+    reviews: Ints
+    last: Ints  # microseconds since the epoch; _NEVER when never offered
+    owed: Ints  # received - given, clipped to 0..reciprocity_cap
+    available: Bools  # has room and is not paused
+    tags: dict[str, tuple[Rows, npt.NDArray[np.int8]]]  # tag -> (slots ascending, levels)
+    language_bit: dict[str, int]
+    language_words: list[npt.NDArray[np.uint64]]  # by slot
+    languages_known: Bools
+    declared_against: dict[int, Rows]  # member -> slots of the peers declaring a conflict
+    slot_of: Callable[[int], int | None]  # member -> slot
+    peer: Callable[[int], Peer]  # slot -> the Peer it stands for
+
+
 class PeerIndex:
     """A snapshot of the community's peers prepared for fast ranking.
 
     Columns are numpy arrays in rank order on the request-independent keys (see the module
     docstring), so a row number is a rank; tags are dense or sparse level columns;
-    languages are bitmasks; dicts map members to their peers and rows. Building it is a
-    few O(n) passes and one sort; ranking one request is a few vectorised passes over the
-    columns, never a Python loop over the peers.
+    languages are bitmasks. Building it is a few O(n) passes and one sort; ranking one
+    request is a few vectorised passes over the columns, never a Python loop over the
+    peers. Made from a list of :class:`Peer`, or for each routing round from a
+    :class:`PeerTable` kept up to date as peers change (no pass over Peer objects then).
     """
 
     def __init__(self, peers: Sequence[Peer], policy: Policy = Policy()) -> None:
+        self._build(_columns_of(tuple(peers), policy), policy)
+
+    @classmethod
+    def _of(cls, columns: _Columns, policy: Policy) -> PeerIndex:
+        index = cls.__new__(cls)
+        index._build(columns, policy)
+        return index
+
+    def _build(self, columns: _Columns, policy: Policy) -> None:
         self._policy = policy
-        # Kept in the caller's order. Columns are read in that order with map(attrgetter)
-        # passes, which run in C and visit the Peer objects in the order they were made;
-        # reading them in rank order instead jumps around memory and measured about three
-        # times slower at 100k peers. The arrays are permuted into rank order afterwards.
-        self._peers: tuple[Peer, ...] = tuple(peers)
-        n = len(self._peers)
-        members = _int_column(self._peers, "member")
-        self._position: dict[int, int] = dict(zip(members.tolist(), range(n), strict=True))
+        self._slot_of = columns.slot_of
+        self._peer_of = columns.peer
+        members = columns.members
+        n = self._n = len(members)
+        self._members = members
         # members in id order with their rows, made when an affinity is first ranked
         self._by_member: tuple[Ints, Rows] | None = None
-        if len(self._position) != n:
-            raise ValueError("each member may appear only once in a snapshot")
-        reviews = _int_column(self._peers, "reviews_90d")
-        last = np.fromiter(_last_offer_keys(self._peers), np.int64, count=n)
-        owed = np.clip(
-            _int_column(self._peers, "received") - _int_column(self._peers, "given"),
-            0,
-            policy.reciprocity_cap,
-        )
         # lexsort's last key is the primary one.
-        order: Rows = np.lexsort((members, -owed, last, reviews))
+        order: Rows = np.lexsort((members, -columns.owed, columns.last, columns.reviews))
         row_of: Rows = np.empty(n, dtype=np.intp)
         row_of[order] = np.arange(n, dtype=np.intp)
-        self._peer_at = order  # row -> position in self._peers
-        self._row_of = row_of  # position in self._peers -> row
-        self._reviews: Ints = reviews[order]
-        self._last: Ints = last[order]
-        self._owed: Ints = owed[order]
-        paused = np.fromiter(map(attrgetter("paused"), self._peers), np.bool_, count=n)
-        has_room = _int_column(self._peers, "open_reviews") < _int_column(self._peers, "capacity")
+        self._peer_at = order  # row -> slot
+        self._row_of = row_of  # slot -> row
+        self._reviews: Ints = columns.reviews[order]
+        self._last: Ints = columns.last[order]
+        self._owed: Ints = columns.owed[order]
         # Eligibility that does not depend on the request, computed once.
-        self._available: Bools = (has_room & ~paused)[order]
+        self._available: Bools = columns.available[order]
         self._run_ends()
-        self._index_tags()
-        self._index_languages()
-        self._index_conflicts()
+        self._index_tags(columns.tags)
+        self._language_bit = columns.language_bit
+        self._language_words = [column[order] for column in columns.language_words]
+        self._languages_known: Bools = columns.languages_known[order]
+        self._declared_against = {
+            member: row_of[slots] for member, slots in columns.declared_against.items()
+        }
 
     def __len__(self) -> int:
-        return len(self._peers)
+        return self._n
 
     @property
     def policy(self) -> Policy:
@@ -251,7 +273,7 @@ class PeerIndex:
         if limit < 0:
             raise ValueError("limit must not be negative")
         moment = _instant(now)  # also refuses a naive time before it reaches an explanation
-        if limit == 0 or not self._peers:
+        if limit == 0 or not self._n:
             return []
         tags = _needed_tags(need)
         eligible = self._eligible(need)
@@ -283,21 +305,20 @@ class PeerIndex:
 
     def why_not(self, member: MemberId, need: Need) -> str | None:
         """None when ``member`` may be offered ``need``, else a short reason for people."""
-        position = self._position.get(member)
-        if position is None:
+        slot = self._slot_of(member)
+        if slot is None:
             return "not a member of this snapshot"
-        return why_not_eligible(self._peers[position], need)
+        return why_not_eligible(self._peer_of(slot), need)
 
     def _affinity_column(self, affinity: Mapping[MemberId, float]) -> Floats:
         """The affinities by row (0 for peers not named, and names not peers here)."""
-        column = np.zeros(len(self._peers), dtype=np.float64)
+        column = np.zeros(self._n, dtype=np.float64)
         count = len(affinity)
         members = np.fromiter(affinity.keys(), np.int64, count=count)
         values = np.fromiter(affinity.values(), np.float64, count=count)
         if self._by_member is None:
-            ids = _int_column(self._peers, "member")
-            order = np.argsort(ids)
-            self._by_member = (ids[order], self._row_of[order])
+            order = np.argsort(self._members)
+            self._by_member = (self._members[order], self._row_of[order])
         ids, rows = self._by_member
         at = np.clip(np.searchsorted(ids, members), 0, max(len(ids) - 1, 0))
         known = ids[at] == members if len(ids) else np.zeros(count, np.bool_)
@@ -326,7 +347,7 @@ class PeerIndex:
         row was put ahead of *because of* reciprocity, which is when the explanation
         mentions it.
         """
-        n = len(self._peers)
+        n = self._n
         same_fairness = (self._reviews[1:] == self._reviews[:-1]) & (
             self._last[1:] == self._last[:-1]
         )
@@ -334,85 +355,28 @@ class PeerIndex:
         self._fairness_end = _run_ends(same_fairness, n)
         self._owed_end = _run_ends(same_owed, n)
 
-    def _index_tags(self) -> None:
-        n = len(self._peers)
-        expertise = list(map(attrgetter("expertise"), self._peers))
-        holdings = np.fromiter(map(len, expertise), np.intp, count=n)
-        tags = list(chain.from_iterable(expertise))
-        level_lists = map(methodcaller("values"), expertise)
-        levels = np.array(list(chain.from_iterable(level_lists)), dtype=np.int64)
-        bad = np.flatnonzero((levels < MIN_LEVEL) | (levels > MAX_LEVEL))
-        if len(bad):
-            at = int(bad[0])
-            holder = self._peers[int(np.searchsorted(np.cumsum(holdings), at, side="right"))]
-            raise ValueError(
-                f"member {holder.member}: level of {tags[at]!r} must be "
-                f"{MIN_LEVEL}..{MAX_LEVEL}, not {levels[at]}"
-            )
-        rows = np.repeat(self._row_of, holdings)
-        tag_code = {tag: code for code, tag in enumerate(dict.fromkeys(tags))}
-        codes = np.fromiter(map(tag_code.__getitem__, tags), np.intp, count=len(tags))
-        # Grouped by tag, rows ascending within a tag, so sparse adds walk memory forwards.
-        by_tag = np.lexsort((rows, codes))
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(tag_code)))))
+    def _index_tags(self, tags: dict[str, tuple[Rows, npt.NDArray[np.int8]]]) -> None:
+        n = self._n
         self._dense: dict[str, npt.NDArray[np.int8]] = {}
         self._sparse: dict[str, tuple[Rows, npt.NDArray[np.int8]]] = {}
-        for tag, code in tag_code.items():
-            held = by_tag[bounds[code] : bounds[code + 1]]
-            tag_rows, tag_levels = rows[held], levels[held].astype(np.int8)
-            if len(tag_rows) * _SPARSE_BYTES_PER_HOLDER >= n:
+        for tag, (slots, levels) in tags.items():
+            if not len(slots):
+                continue
+            rows = self._row_of[slots]
+            if len(slots) * _SPARSE_BYTES_PER_HOLDER >= n:
                 column = np.zeros(n, dtype=np.int8)
-                column[tag_rows] = tag_levels
+                column[rows] = levels
                 self._dense[tag] = column
             else:
-                self._sparse[tag] = (tag_rows, tag_levels)
-
-    def _index_languages(self) -> None:
-        spoken = list(map(attrgetter("languages"), self._peers))
-        n = len(spoken)
-        # Peers share few distinct language sets, so each set's bitmask is computed once.
-        distinct = set(spoken)
-        vocabulary = sorted(set(chain.from_iterable(distinct)))
-        self._language_bit = {lang: bit for bit, lang in enumerate(vocabulary)}
-        mask_of = {s: sum(1 << self._language_bit[lang] for lang in s) for s in distinct}
-        masks = list(map(mask_of.__getitem__, spoken))
-        # One uint64 word per 64 languages, each word a contiguous column.
-        words = max(1, -(-len(vocabulary) // _WORD_BITS))
-        columns = (
-            [np.fromiter(masks, np.uint64, count=n)]
-            if words == 1
-            else [
-                np.fromiter(
-                    ((mask >> (word * _WORD_BITS)) & _WORD_MASK for mask in masks),
-                    dtype=np.uint64,
-                    count=n,
-                )
-                for word in range(words)
-            ]
-        )
-        self._language_words: list[npt.NDArray[np.uint64]] = [
-            column[self._peer_at] for column in columns
-        ]
-        known = np.fromiter(map(bool, spoken), np.bool_, count=n)
-        self._languages_known: Bools = known[self._peer_at]
-
-    def _index_conflicts(self) -> None:
-        declared = list(map(attrgetter("conflicts"), self._peers))
-        declared_against: dict[int, list[int]] = {}
-        # Few peers declare conflicts; visit only those.
-        for position in np.flatnonzero(np.fromiter(map(bool, declared), np.bool_)).tolist():
-            for other in declared[position]:
-                declared_against.setdefault(other, []).append(position)
-        self._declared_against: dict[int, Rows] = {
-            member: self._row_of[np.array(positions, dtype=np.intp)]
-            for member, positions in declared_against.items()
-        }
+                # Rows ascending within a tag, so sparse adds walk memory forwards.
+                ascending = np.argsort(rows, kind="stable")
+                self._sparse[tag] = (rows[ascending], levels[ascending])
 
     # ranking
 
     def _rows(self, members: Iterable[MemberId]) -> Rows:
-        positions = [p for m in members if (p := self._position.get(m)) is not None]
-        rows: Rows = self._row_of[np.array(positions, dtype=np.intp)]
+        slots = [s for m in members if (s := self._slot_of(m)) is not None]
+        rows: Rows = self._row_of[np.array(slots, dtype=np.intp)]
         return rows
 
     def _eligible(self, need: Need) -> Bools:
@@ -427,7 +391,7 @@ class PeerIndex:
                 for lang in need.languages
                 if (bit := self._language_bit.get(lang)) is not None
             )
-            speaks = np.zeros(len(self._peers), dtype=np.bool_)
+            speaks = np.zeros(self._n, dtype=np.bool_)
             for word, column in enumerate(self._language_words):
                 part = (wanted >> (word * _WORD_BITS)) & _WORD_MASK
                 if part:
@@ -438,7 +402,7 @@ class PeerIndex:
 
     def _qualified(self, tags: Sequence[str]) -> Bools:
         """Rows holding at least one of ``tags`` at the qualifying level; all, when none."""
-        n = len(self._peers)
+        n = self._n
         if not tags:
             return np.ones(n, dtype=np.bool_)
         level = self._policy.qualifying_level
@@ -471,7 +435,7 @@ class PeerIndex:
         now: datetime,
         close: Floats | None = None,
     ) -> Candidate:
-        peer = self._peers[int(self._peer_at[row])]
+        peer = self._peer_of(int(self._peer_at[row]))
         parts = [
             _expertise_phrase(peer, tags, self._policy.qualifying_level),
             _reviews_phrase(peer.reviews_90d, self._policy.fairness_window_days),
@@ -484,6 +448,104 @@ class PeerIndex:
         return Candidate(
             peer.member, peer.name, bool(qualified[row]), match, "; ".join(parts), affinity
         )
+
+
+def _columns_of(peers: tuple[Peer, ...], policy: Policy) -> _Columns:
+    """The columns of a list of peers; a peer's slot is its place in the list."""
+    n = len(peers)
+    members = _int_column(peers, "member")
+    position: dict[int, int] = dict(zip(members.tolist(), range(n), strict=True))
+    if len(position) != n:
+        raise ValueError("each member may appear only once in a snapshot")
+    owed = np.clip(
+        _int_column(peers, "received") - _int_column(peers, "given"), 0, policy.reciprocity_cap
+    )
+    paused = np.fromiter(map(attrgetter("paused"), peers), np.bool_, count=n)
+    has_room = _int_column(peers, "open_reviews") < _int_column(peers, "capacity")
+    bit, words, known = _language_columns(list(map(attrgetter("languages"), peers)))
+    return _Columns(
+        members=members,
+        reviews=_int_column(peers, "reviews_90d"),
+        last=np.fromiter(_last_offer_keys(peers), np.int64, count=n),
+        owed=owed,
+        available=has_room & ~paused,
+        tags=_tag_columns(peers),
+        language_bit=bit,
+        language_words=words,
+        languages_known=known,
+        declared_against=_conflict_columns(peers),
+        slot_of=position.get,
+        peer=peers.__getitem__,
+    )
+
+
+def _tag_columns(peers: Sequence[Peer]) -> dict[str, tuple[Rows, npt.NDArray[np.int8]]]:
+    """Each tag's holders (slots ascending) and their levels; refuses a level out of range."""
+    n = len(peers)
+    expertise = list(map(attrgetter("expertise"), peers))
+    holdings = np.fromiter(map(len, expertise), np.intp, count=n)
+    tags = list(chain.from_iterable(expertise))
+    level_lists = map(methodcaller("values"), expertise)
+    levels = np.array(list(chain.from_iterable(level_lists)), dtype=np.int64)
+    bad = np.flatnonzero((levels < MIN_LEVEL) | (levels > MAX_LEVEL))
+    if len(bad):
+        at = int(bad[0])
+        holder = peers[int(np.searchsorted(np.cumsum(holdings), at, side="right"))]
+        raise ValueError(
+            f"member {holder.member}: level of {tags[at]!r} must be "
+            f"{MIN_LEVEL}..{MAX_LEVEL}, not {levels[at]}"
+        )
+    slots = np.repeat(np.arange(n, dtype=np.intp), holdings)
+    tag_code = {tag: code for code, tag in enumerate(dict.fromkeys(tags))}
+    codes = np.fromiter(map(tag_code.__getitem__, tags), np.intp, count=len(tags))
+    by_tag = np.lexsort((slots, codes))
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=len(tag_code)))))
+    columns = {}
+    for tag, code in tag_code.items():
+        held = by_tag[bounds[code] : bounds[code + 1]]
+        columns[tag] = (slots[held], levels[held].astype(np.int8))
+    return columns
+
+
+def _language_columns(
+    spoken: Sequence[frozenset[str]],
+) -> tuple[dict[str, int], list[npt.NDArray[np.uint64]], Bools]:
+    """Each language's bit, the bitmask words by slot, and whether any language is known."""
+    n = len(spoken)
+    # Peers share few distinct language sets, so each set's bitmask is computed once.
+    distinct = set(spoken)
+    vocabulary = sorted(set(chain.from_iterable(distinct)))
+    language_bit = {lang: bit for bit, lang in enumerate(vocabulary)}
+    mask_of = {s: sum(1 << language_bit[lang] for lang in s) for s in distinct}
+    masks = list(map(mask_of.__getitem__, spoken))
+    known = np.fromiter(map(bool, spoken), np.bool_, count=n)
+    return language_bit, _mask_words(masks, len(vocabulary)), known
+
+
+def _mask_words(masks: Sequence[int], bits: int) -> list[npt.NDArray[np.uint64]]:
+    """Bitmasks as columns of uint64 words, one word per 64 languages."""
+    n = len(masks)
+    words = max(1, -(-bits // _WORD_BITS))
+    if words == 1:
+        return [np.fromiter(masks, np.uint64, count=n)]
+    return [
+        np.fromiter(
+            ((mask >> (word * _WORD_BITS)) & _WORD_MASK for mask in masks),
+            dtype=np.uint64,
+            count=n,
+        )
+        for word in range(words)
+    ]
+
+
+def _conflict_columns(peers: Sequence[Peer]) -> dict[int, Rows]:
+    declared = list(map(attrgetter("conflicts"), peers))
+    declared_against: dict[int, list[int]] = {}
+    # Few peers declare conflicts; visit only those.
+    for slot in np.flatnonzero(np.fromiter(map(bool, declared), np.bool_)).tolist():
+        for other in declared[slot]:
+            declared_against.setdefault(other, []).append(slot)
+    return {member: np.array(slots, dtype=np.intp) for member, slots in declared_against.items()}
 
 
 def rank(
@@ -566,3 +628,248 @@ def _count(number: int, noun: str) -> str:
 def _sif(hundredths: int) -> str:
     whole, cents = divmod(hundredths, 100)
     return f"{whole}.{cents:02d} SIF"
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What changes with every offer, by member (members not named: none): open reviews
+    (offered or accepted, not finished), reviews delivered in the fairness window, the
+    last offer, and lifetime SIF given and received in reviews (hundredths)."""
+
+    open_reviews: Mapping[int, int]
+    reviews: Mapping[int, int]
+    last_offer_at: Mapping[int, datetime]
+    given: Mapping[int, int]
+    received: Mapping[int, int]
+
+
+@dataclass(frozen=True)
+class _Static:
+    name: str
+    expertise: Mapping[str, int]
+    languages: frozenset[str]
+    capacity: int
+    paused_until: datetime | None
+
+
+class PeerTable:
+    """One community's peers, kept from one routing round to the next and changed one
+    peer at a time (`put`, `drop`); `index` makes the round's :class:`PeerIndex` from it
+    and the peers' :class:`Activity` then, with numpy passes over columns kept here, so a
+    round costs no Python pass over the peers. Only peers who may be offered a review then
+    (room left, not paused) are in the index, as when it is built from the list of them.
+    Conflicts are not kept (the store records none)."""
+
+    def __init__(self) -> None:
+        self._position: dict[int, int] = {}  # member -> position
+        self._size = 0  # positions used, dropped ones included
+        self._dropped = 0
+        self._statics: list[_Static | None] = []
+        self._members: Ints = np.zeros(0, np.int64)
+        self._capacity: Ints = np.zeros(0, np.int64)
+        self._paused_until: Ints = np.zeros(0, np.int64)  # _NEVER when not paused
+        self._present: Bools = np.zeros(0, np.bool_)
+        self._known: Bools = np.zeros(0, np.bool_)
+        self._levels: dict[str, npt.NDArray[np.int8]] = {}
+        self._language_bit: dict[str, int] = {}
+        self._words: list[npt.NDArray[np.uint64]] = [np.zeros(0, np.uint64)]
+
+    def __len__(self) -> int:
+        return len(self._position)
+
+    def __contains__(self, member: object) -> bool:
+        return member in self._position
+
+    def put(
+        self,
+        member: MemberId,
+        name: str,
+        expertise: Mapping[str, int],
+        languages: frozenset[str],
+        capacity: int,
+        paused_until: datetime | None,
+    ) -> None:
+        """Add or replace a member's facts; one who is no peer (no expertise, or capacity
+        0) is dropped."""
+        if not expertise or capacity <= 0:
+            self.drop(member)
+            return
+        for tag, level in expertise.items():
+            if not MIN_LEVEL <= level <= MAX_LEVEL:
+                raise ValueError(
+                    f"member {member}: level of {tag!r} must be {MIN_LEVEL}..{MAX_LEVEL}, "
+                    f"not {level}"
+                )
+        position = self._position.get(member)
+        if position is None:
+            position = self._append(member)
+        else:
+            old = self._statics[position]
+            for tag in old.expertise if old is not None else ():
+                self._levels[tag][position] = 0
+        self._statics[position] = _Static(name, dict(expertise), languages, capacity, paused_until)
+        self._capacity[position] = capacity
+        self._paused_until[position] = _NEVER if paused_until is None else _instant(paused_until)
+        for tag, level in expertise.items():
+            column = self._levels.get(tag)
+            if column is None:
+                column = self._levels[tag] = np.zeros(len(self._members), np.int8)
+            column[position] = level
+        mask = 0
+        for language in languages:
+            bit = self._language_bit.setdefault(language, len(self._language_bit))
+            mask |= 1 << bit
+        while len(self._words) * _WORD_BITS < len(self._language_bit):
+            self._words.append(np.zeros(len(self._members), np.uint64))
+        for word, bits in enumerate(self._words):
+            bits[position] = (mask >> (word * _WORD_BITS)) & _WORD_MASK
+        self._known[position] = bool(languages)
+
+    def drop(self, member: MemberId) -> None:
+        """Forget a member (no longer a peer, or gone); nothing when not here."""
+        position = self._position.pop(member, None)
+        if position is None:
+            return
+        self._present[position] = False
+        self._statics[position] = None
+        self._dropped += 1
+        if self._dropped > max(1024, self._size // 2):
+            self._compact()
+
+    def index(self, activity: Activity, now: datetime, policy: Policy = Policy()) -> PeerIndex:
+        """The round's index: the peers who may be offered a review at ``now``."""
+        n = self._size
+        moment = _instant(now)
+        open_reviews = self._scatter(activity.open_reviews, 0)
+        free = self._present[:n] & (open_reviews < self._capacity[:n])
+        free &= self._paused_until[:n] <= moment
+        keep: Rows = np.flatnonzero(free)
+        slot_at = np.full(n, -1, dtype=np.intp)
+        slot_at[keep] = np.arange(len(keep), dtype=np.intp)
+        last = self._scatter({m: _instant(at) for m, at in activity.last_offer_at.items()}, _NEVER)
+        reviews = self._scatter(activity.reviews, 0)
+        given = self._scatter(activity.given, 0)
+        received = self._scatter(activity.received, 0)
+        tags: dict[str, tuple[Rows, npt.NDArray[np.int8]]] = {}
+        for tag, column in self._levels.items():
+            levels = column[keep]
+            held = np.flatnonzero(levels)
+            if len(held):
+                tags[tag] = (held, levels[held])
+        position = self._position
+        statics = self._statics
+
+        def slot_of(member: int) -> int | None:
+            at = position.get(member)
+            slot = -1 if at is None else int(slot_at[at])
+            return None if slot < 0 else slot
+
+        def peer(slot: int) -> Peer:
+            at = int(keep[slot])
+            facts = statics[at]
+            assert facts is not None
+            member = int(self._members[at])
+            return Peer(
+                member=MemberId(member),
+                name=facts.name,
+                expertise=facts.expertise,
+                languages=facts.languages,
+                capacity=facts.capacity,
+                open_reviews=int(open_reviews[at]),
+                paused=False,
+                reviews_90d=int(reviews[at]),
+                last_offer_at=activity.last_offer_at.get(member),
+                given=int(given[at]),
+                received=int(received[at]),
+            )
+
+        columns = _Columns(
+            members=self._members[keep],
+            reviews=reviews[keep],
+            last=last[keep],
+            owed=np.clip(received[keep] - given[keep], 0, policy.reciprocity_cap),
+            available=np.ones(len(keep), np.bool_),
+            tags=tags,
+            language_bit=dict(self._language_bit),
+            language_words=[column[keep] for column in self._words],
+            languages_known=self._known[keep],
+            declared_against={},
+            slot_of=slot_of,
+            peer=peer,
+        )
+        return PeerIndex._of(columns, policy)
+
+    def _scatter(self, values: Mapping[int, int], default: int) -> Ints:
+        """A column by position of ``values`` by member (``default`` elsewhere)."""
+        column = np.full(self._size, default, dtype=np.int64)
+        if values:
+            position = self._position
+            pairs = [(at, v) for m, v in values.items() if (at := position.get(m)) is not None]
+            if pairs:
+                at_, v_ = zip(*pairs, strict=True)
+                column[np.array(at_, dtype=np.intp)] = np.array(v_, dtype=np.int64)
+        return column
+
+    def _append(self, member: MemberId) -> int:
+        position = self._size
+        if position == len(self._members):
+            grown = max(16, 2 * position)
+            self._members = _grow(self._members, grown)
+            self._capacity = _grow(self._capacity, grown)
+            self._paused_until = _grow(self._paused_until, grown)
+            self._present = _grow(self._present, grown)
+            self._known = _grow(self._known, grown)
+            self._levels = {tag: _grow(column, grown) for tag, column in self._levels.items()}
+            self._words = [_grow(column, grown) for column in self._words]
+        self._size += 1
+        self._statics.append(None)
+        self._members[position] = member
+        self._present[position] = True
+        self._position[member] = position
+        return position
+
+    def _compact(self) -> None:
+        """Close the gaps dropped members left (positions change; members keep theirs)."""
+        kept: Rows = np.flatnonzero(self._present[: self._size])
+        self._members = self._members[kept]
+        self._capacity = self._capacity[kept]
+        self._paused_until = self._paused_until[kept]
+        self._present = self._present[kept]
+        self._known = self._known[kept]
+        self._levels = {tag: column[kept] for tag, column in self._levels.items()}
+        self._words = [column[kept] for column in self._words]
+        self._statics = [self._statics[int(at)] for at in kept]
+        self._size = len(kept)
+        self._dropped = 0
+        self._position = {int(m): at for at, m in enumerate(self._members.tolist())}
+
+
+def _grow(column: npt.NDArray[_T], size: int) -> npt.NDArray[_T]:
+    grown = np.zeros(size, dtype=column.dtype)
+    grown[: len(column)] = column
+    return grown
+
+
+def index_of_facts(
+    facts: Sequence[PeerFacts], now: datetime, policy: Policy = Policy()
+) -> PeerIndex:
+    """A round's index built afresh from every member's facts (as the store gives them):
+    the peers who may be offered a review at ``now``."""
+    table = PeerTable()
+    for f in facts:
+        table.put(
+            f.member,
+            f.name,
+            f.expertise,
+            frozenset(language.lower() for language in f.languages),
+            f.capacity,
+            f.paused_until,
+        )
+    activity = Activity(
+        open_reviews={f.member: f.open_reviews for f in facts if f.open_reviews},
+        reviews={f.member: f.reviews_recent for f in facts if f.reviews_recent},
+        last_offer_at={f.member: f.last_offer_at for f in facts if f.last_offer_at is not None},
+        given={f.member: f.given for f in facts if f.given},
+        received={f.member: f.received for f in facts if f.received},
+    )
+    return table.index(activity, now, policy)

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.ids import CommunityId
 from bot.domain.ledger import AccountKind, EntryKind
 from bot.domain.records import OfferStatus, PeerFacts, RequestStatus
+from bot.domain.routing import PeerIndex, index_of_facts
 from store.models import (
     AccountRow,
     ExpertiseRow,
@@ -24,6 +25,7 @@ from store.models import (
     RequestRow,
     TransactionRow,
 )
+from store.repositories.peers import PeerCache, index_of, peer_table, took_peer_revision
 from store.rows import as_peer_facts
 
 
@@ -117,8 +119,24 @@ _FACTS_MEMBERS, _FACTS_EXPERTISE, _FACTS_COUNTS = _facts_statements()
 
 
 class SqlRoutingQueries:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, peers: PeerCache | None = None) -> None:
         self.s = session
+        self.peers = peers if peers is not None else PeerCache()
+
+    async def peer_index(self, community: CommunityId, now: datetime, since: datetime) -> PeerIndex:
+        """The peers who may be offered a review at `now`, ready to rank; reviews counted
+        since `since`. From the process's table and this round's activity (one statement
+        and, when a profile changed since the last round, one or two more), or from every
+        member when this transaction changed a peer itself (`store.repositories.peers`)."""
+        if took_peer_revision(self.s):
+            return index_of_facts(await self.peer_facts(community, since), now)
+        table = await peer_table(self.s, self.peers, community)
+        connection = await self.s.connection()
+        params = {"b_community": community, "b_since": since}
+        counts: list[dict[Any, Any]] = [{} for _ in range(6)]
+        for which, member_id, number, moment in await connection.execute(_FACTS_COUNTS, params):
+            counts[which][member_id] = number if moment is None else moment
+        return index_of(table, counts, now)
 
     async def peer_facts(self, community: CommunityId, since: datetime) -> list[PeerFacts]:
         """Every member of the community with what routing needs; reviews counted since

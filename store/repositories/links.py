@@ -25,6 +25,7 @@ from store.models import (
     RequestRow,
     TransactionRow,
 )
+from store.repositories.peers import stamp_peers
 from store.repositories.texts import stamp_members
 
 
@@ -197,6 +198,7 @@ class SqlLinks:
         )
         # Their ideas, bios and reviews are one member's now: the affinity index rereads.
         await stamp_members(s, [keep, gone], ideas=True)
+        await stamp_peers(s, [keep, gone])
         await s.flush()
 
     async def prune(self, expired_before: datetime) -> int:

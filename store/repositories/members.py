@@ -27,6 +27,7 @@ from store.models import (
     OfferRow,
     RequestRow,
 )
+from store.repositories.peers import stamp_peers
 from store.repositories.texts import stamp_members
 from store.rows import as_expertise, as_member, as_members
 from store.sql import insert_ignoring_conflicts, table
@@ -60,6 +61,8 @@ def _member_statements() -> tuple[Select[Any], Select[Any], Select[Any]]:
 _BY_IDENTITY, _MEMBER_BY_ID, _MEMBERS_BY_IDS = _member_statements()
 
 _MEMBER_TABLE = table(MemberRow)
+# A member's columns routing reads (`store.repositories.peers`): a change stamps them.
+_ROUTED = frozenset({"name", "capacity", "paused_until", "languages"})
 _TOUCH = (
     update(_MEMBER_TABLE)
     .where(_MEMBER_TABLE.c.id == bindparam("member"))
@@ -155,6 +158,8 @@ class SqlMembers:
 
     async def _set(self, member: MemberId, **values: Any) -> None:
         await self.s.execute(update(MemberRow).where(MemberRow.id == member).values(**values))
+        if _ROUTED.intersection(values):
+            await stamp_peers(self.s, [member])
 
     async def set_role(self, member: MemberId, role: Role) -> None:
         await self._set(member, role=role.value)
@@ -192,6 +197,7 @@ class SqlMembers:
         else:
             row.level = level
         await self.s.flush()
+        await stamp_peers(self.s, [member])
 
     async def remove_expertise(self, member: MemberId, tag: str) -> bool:
         row = await self.s.get(ExpertiseRow, (member, tag))
@@ -199,6 +205,7 @@ class SqlMembers:
             return False
         await self.s.delete(row)
         await self.s.flush()
+        await stamp_peers(self.s, [member])
         return True
 
     async def forget(self, member: MemberId, placeholder: str) -> None:

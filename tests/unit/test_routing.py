@@ -14,7 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain.ids import MemberId
-from bot.domain.routing import Candidate, Need, Peer, PeerIndex, Policy, rank, why_not_eligible
+from bot.domain.routing import (
+    Activity,
+    Candidate,
+    Need,
+    Peer,
+    PeerIndex,
+    PeerTable,
+    Policy,
+    rank,
+    why_not_eligible,
+)
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
 REQUESTER = MemberId(100)
@@ -696,3 +706,117 @@ def test_without_affinity_the_ranking_is_unchanged() -> None:
     ]
     wanted = need(tags=("finance",))
     assert rank(peers, wanted, NOW, 10) == rank(peers, wanted, NOW, 10, affinity={})
+
+
+# the table kept from round to round (PeerTable) ranks as an index built afresh
+
+
+def _facts(rng: random.Random, member: int) -> dict[str, Any]:
+    tags = ("finance", "legal", "design", "impact", "rare")
+    return {
+        "name": f"peer {member}",
+        "expertise": {
+            t: rng.randint(1, 3) for t in rng.sample(tags, rng.randint(0, 3)) if t != "rare"
+        }
+        | ({"rare": 2} if rng.random() < 0.03 else {}),
+        "languages": frozenset(rng.sample(["dutch", "english", "french"], rng.randint(0, 2))),
+        "capacity": rng.randint(0, 3),
+        "paused_until": NOW + timedelta(days=1) if rng.random() < 0.1 else None,
+    }
+
+
+def _activity(rng: random.Random, ids: Sequence[int]) -> Activity:
+    some = rng.sample(list(ids), min(len(ids), 40))
+    return Activity(
+        open_reviews={m: rng.randint(0, 3) for m in some[:10]},
+        reviews={m: rng.randint(0, 4) for m in some[5:25]},
+        last_offer_at={m: NOW - timedelta(hours=rng.randint(0, 200)) for m in some[10:35]},
+        given={m: rng.choice([0, 300, 900]) for m in some[:20]},
+        received={m: rng.choice([0, 300, 1500]) for m in some[15:40]},
+    )
+
+
+def _fresh(facts: dict[int, dict[str, Any]], activity: Activity) -> list[Peer]:
+    """The peers a routing round may offer to, as the store used to give them."""
+    peers = []
+    for member, f in facts.items():
+        open_reviews = activity.open_reviews.get(member, 0)
+        paused = f["paused_until"] is not None and f["paused_until"] > NOW
+        if not f["expertise"] or paused or open_reviews >= f["capacity"]:
+            continue
+        peers.append(
+            peer(
+                member,
+                name=f["name"],
+                expertise=f["expertise"],
+                languages=f["languages"],
+                capacity=f["capacity"],
+                open_reviews=open_reviews,
+                reviews_90d=activity.reviews.get(member, 0),
+                last_offer_at=activity.last_offer_at.get(member),
+                given=activity.given.get(member, 0),
+                received=activity.received.get(member, 0),
+            )
+        )
+    return peers
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_table_changed_peer_by_peer_ranks_as_an_index_built_afresh(seed: int) -> None:
+    rng = random.Random(seed)
+    table = PeerTable()
+    facts: dict[int, dict[str, Any]] = {}
+    for member in range(1, 120):
+        facts[member] = _facts(rng, member)
+        table.put(MemberId(member), **facts[member])
+    for step in range(40):
+        # a few peers change, join or leave between rounds
+        for _ in range(rng.randint(1, 30)):
+            member = rng.randint(1, 160)
+            if rng.random() < 0.2:
+                facts.pop(member, None)
+                table.drop(MemberId(member))
+            else:
+                facts[member] = _facts(rng, member)
+                table.put(MemberId(member), **facts[member])
+        activity = _activity(rng, list(facts) or [1])
+        a_need = need(
+            requester=MemberId(rng.randint(1, 160)),
+            tags=tuple(rng.sample(["finance", "legal", "design", "rare"], rng.randint(0, 2))),
+            languages=frozenset(rng.sample(["dutch", "english", "german"], rng.randint(0, 1))),
+            excluded=frozenset(MemberId(rng.randint(1, 160)) for _ in range(3)),
+        )
+        affinity = {MemberId(m): rng.random() for m in rng.sample(range(1, 160), 20)}
+        expected = PeerIndex(_fresh(facts, activity))
+        got = table.index(activity, NOW)
+        assert len(got) == len(expected), step
+        for close in (None, affinity):
+            assert got.rank(a_need, NOW, 5, close) == expected.rank(a_need, NOW, 5, close), step
+        for member in rng.sample(range(1, 160), 5):
+            assert got.why_not(MemberId(member), a_need) == expected.why_not(
+                MemberId(member), a_need
+            )
+
+
+def test_a_table_refuses_a_level_out_of_range_and_drops_who_is_no_peer() -> None:
+    table = PeerTable()
+    with pytest.raises(ValueError, match="level of 'a' must be 1..3, not 4"):
+        table.put(MemberId(1), "a", {"a": 4}, frozenset(), 2, None)
+    table.put(MemberId(1), "a", {"a": 2}, frozenset(), 2, None)
+    table.put(MemberId(2), "b", {"a": 2}, frozenset(), 2, None)
+    assert len(table) == 2
+    table.put(MemberId(1), "a", {"a": 2}, frozenset(), 0, None)  # capacity 0: no peer
+    table.put(MemberId(2), "b", {}, frozenset(), 2, None)  # no expertise: no peer
+    assert len(table) == 0
+    empty = Activity({}, {}, {}, {}, {})
+    assert table.index(empty, NOW).rank(need(), NOW, 3) == []
+
+
+def test_a_table_keeps_its_peers_through_many_drops() -> None:
+    table = PeerTable()
+    for member in range(1, 3001):
+        table.put(MemberId(member), f"p{member}", {"a": 1}, frozenset(), 1, None)
+    for member in range(1, 2900):  # more than half: the table closes its gaps
+        table.drop(MemberId(member))
+    empty = Activity({}, {}, {}, {}, {})
+    assert members(table.index(empty, NOW).rank(need(), NOW, 200)) == list(range(2900, 3001))
