@@ -44,13 +44,21 @@ async def migrate(settings: Settings) -> None:
 
 def sql_store(database_url: str) -> tuple[UnitOfWorkFactory, Any, Any]:
     """The SQL unit of work for a database URL: (factory, engine, reader engine or None)."""
-    from store.db import make_engine, make_reader_engine, make_sessionmaker, reader_sessions
+    from store.db import (
+        make_engine,
+        make_reader_engine,
+        make_sessionmaker,
+        reader_sessions,
+        single_statement_sessions,
+    )
     from store.uow import SqlUnitOfWorkFactory
 
     engine = make_engine(database_url)
     readers = make_reader_engine(database_url)
     factory = SqlUnitOfWorkFactory(
-        make_sessionmaker(engine), reader_sessions(readers) if readers is not None else None
+        make_sessionmaker(engine),
+        reader_sessions(readers) if readers is not None else None,
+        single_statement_sessions(readers),
     )
     return factory, engine, readers
 

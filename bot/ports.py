@@ -126,6 +126,11 @@ class StoreBusy(Exception):
     dropped PostgreSQL connection): nothing was changed; take the writing path instead."""
 
 
+class NeedsSnapshot(Exception):
+    """A single-statement read-only unit of work (`UnitOfWorkFactory.reading(single=True)`)
+    was asked a second statement: nothing was changed; read again in a snapshot."""
+
+
 class CommunityRepository(Protocol):
     async def get_or_create(
         self, key: str, name: str, tags: Sequence[str], at: datetime
@@ -312,6 +317,13 @@ class LedgerRepository(Protocol):
 
     async def balance(self, community: CommunityId, account: AccountKey) -> int: ...
     async def balance_info(self, member: Member) -> BalanceInfo: ...
+    async def of_identity(
+        self, platform: str, external_id: str
+    ) -> tuple[Member, BalanceInfo] | None:
+        """The member behind an identity with their balances, in one statement; their
+        `balance_info` in this unit of work is then read from it."""
+        ...
+
     async def all_balances(self, community: CommunityId) -> list[BalanceInfo]: ...
     async def history(self, member: MemberId, limit: int) -> list[LedgerLine]: ...
     async def entries(
@@ -675,10 +687,12 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
 
-    def reading(self) -> UnitOfWork:
+    def reading(self, single: bool = False) -> UnitOfWork:
         """A unit of work for reading only: never committed, refused by the database if it
         tries to write where the database can enforce it, and on SQLite served by reader
-        connections that do not queue behind writers."""
+        connections that do not queue behind writers. With `single`, where the store can
+        save a round trip by it, the unit may run one statement only (its own snapshot);
+        a second raises `NeedsSnapshot`."""
         ...
 
 

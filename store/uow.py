@@ -121,9 +121,11 @@ class SqlUnitOfWorkFactory:
         self,
         sessions: async_sessionmaker[AsyncSession],
         readers: Callable[[], Any] | None = None,
+        single: Callable[[], Any] | None = None,
     ) -> None:
         self.sessions = sessions
         self.readers = readers
+        self.single = single  # `store.db.single_statement_sessions`, where they save a trip
         # this process's similar-ideas and affinity indexes and its peer tables, shared
         # by its units of work
         self.texts = TextCache()
@@ -132,7 +134,6 @@ class SqlUnitOfWorkFactory:
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions, texts=self.texts, peers=self.peers)
 
-    def reading(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(
-            self.readers or self.sessions, read_only=True, texts=self.texts, peers=self.peers
-        )
+    def reading(self, single: bool = False) -> SqlUnitOfWork:
+        sessions = (self.single if single else None) or self.readers or self.sessions
+        return SqlUnitOfWork(sessions, read_only=True, texts=self.texts, peers=self.peers)

@@ -1248,6 +1248,15 @@ class MemoryLedger:
             and (account := accounts.get(row.id)) is not None
         ]
 
+    async def of_identity(
+        self, platform: str, external_id: str
+    ) -> tuple[Member, BalanceInfo] | None:
+        member = await MemoryMembers(self._x).by_identity(platform, external_id)
+        if member is None:
+            return None
+        found = self._summaries(member.community, member.id)
+        return (member, found[0]) if found else None
+
     async def balance_info(self, member: Member) -> BalanceInfo:
         found = self._summaries(member.community, member.id)
         if not found:
@@ -2321,5 +2330,5 @@ class MemoryUnitOfWorkFactory:
     def __call__(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self.database)
 
-    def reading(self) -> MemoryUnitOfWork:
+    def reading(self, single: bool = False) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self.database, read_only=True, busy=self.busy_readers)

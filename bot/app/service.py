@@ -58,7 +58,7 @@ from bot.messages import (
     plain,
     say,
 )
-from bot.ports import Clock, StoreBusy, UnitOfWork, UnitOfWorkFactory
+from bot.ports import Clock, NeedsSnapshot, StoreBusy, UnitOfWork, UnitOfWorkFactory
 from bot.settings import Settings
 from conversations.engine import CONTROL_WORDS, Flow
 from conversations.loader import load_flows
@@ -163,6 +163,8 @@ class Bot:
         self._communities: dict[str, Community] = {}
         self.metrics = Metrics()
         self.limiter = RateLimiter(settings.sif_rate_commands_per_minute)
+        # read-only commands seen to need more than one statement (`_read_only`)
+        self._needs_snapshot: set[str] = set()
         # this node in the network of factories (bot.app.federation), when configured
         self.federation: Federation | None = None
 
@@ -390,7 +392,7 @@ class Bot:
             if answer_in_ack and spec is not None and spec.reads_only and not spec.public:
                 # A private answer that changes nothing rides on the ack (see `handle`).
                 try:
-                    answers = await self._read_only(inbound, command)
+                    answers = await self._read_only(inbound, command, name)
                 except StoreBusy:
                     answers = None  # the store would have had to wait: the full path does
                 if answers is not None:
@@ -463,15 +465,32 @@ class Bot:
             log.exception("handling %s failed", name)
             return await self._refuse(inbound, UserError(_(SORRY), "error"), answer_in_ack)
 
-    async def _read_only(self, inbound: Inbound, command: Any) -> list[Outbound] | None:
+    async def _read_only(self, inbound: Inbound, command: Any, name: str) -> list[Outbound] | None:
         """A read-only command's private answers, from a read-only unit of work; None when
         it needs the full path (a first contact, activity to record, a role to raise, an
-        answer for others or with a file)."""
+        answer for others or with a file).
+
+        The caller is read with their balance in one statement (all `balance` needs).
+        A command not yet seen to need more is first tried in a single-statement unit of
+        work, which saves PostgreSQL its BEGIN and ROLLBACK round trips; one that needs
+        more statements is read again in a snapshot, and from then on read in one."""
         community = self._communities.get(inbound.community_key)
         if community is None:
             return None
-        async with self.uow_factory.reading() as uow:
-            caller = await uow.members.by_identity(inbound.platform, inbound.user)
+        if name not in self._needs_snapshot:
+            try:
+                return await self._read_in(self.uow_factory.reading(single=True), inbound, command)
+            except NeedsSnapshot:
+                self._needs_snapshot.add(name)
+        return await self._read_in(self.uow_factory.reading(), inbound, command)
+
+    async def _read_in(
+        self, reading: UnitOfWork, inbound: Inbound, command: Any
+    ) -> list[Outbound] | None:
+        community = self._communities[inbound.community_key]
+        async with reading as uow:
+            found = await uow.ledger.of_identity(inbound.platform, inbound.user)
+            caller = found[0] if found is not None else None
             if caller is None or not _fresh(caller, self.clock.now()):
                 return None
             is_admin = (inbound.platform, inbound.user) in self.settings.admins

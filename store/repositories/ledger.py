@@ -4,11 +4,23 @@ and a member's history, and the checks that the books add up."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, func, insert, select, true, update
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -18,7 +30,8 @@ from bot.domain.privacy import redact
 from bot.domain.records import BalanceInfo, LedgerLine, Member
 from bot.ports import LimitExceeded
 from store.models import AccountRow, MemberRow, PostingRow, RequestRow, TransactionRow
-from store.rows import as_balance_info, as_ledger_entry, as_ledger_line
+from store.repositories.members import BY_IDENTITY
+from store.rows import as_balance_info, as_ledger_entry, as_ledger_line, as_members
 from store.sql import may_mention, per_dialect, table
 
 _ACCOUNTS = table(AccountRow)
@@ -111,6 +124,117 @@ _SUMMARY = _summary_statement()
 _SUMMARY_OF_MEMBER = _SUMMARY.where(MemberRow.id == bindparam("b_member"))
 
 
+def _of_identity_statement() -> Any:
+    """The member behind an identity (`platform`, `external_id`) with all their identities
+    (a row per identity, as `store.repositories.members` reads them) and on every row
+    their balance, held, given and received: a read-only command's caller and answer in
+    one statement."""
+    member = table(MemberRow)
+    escrow = aliased(AccountRow)
+    own = aliased(AccountRow)
+    balance = (
+        select(own.balance)
+        .where(own.member_id == member.c.id, own.kind == AccountKind.MEMBER.value)
+        .scalar_subquery()
+    )
+    held = (
+        select(func.coalesce(func.sum(PostingRow.amount), 0))
+        .join(escrow, escrow.id == PostingRow.account_id)
+        .where(
+            escrow.community_id == member.c.community_id,
+            escrow.kind == AccountKind.ESCROW.value,
+            PostingRow.holder_id == member.c.id,
+        )
+        .scalar_subquery()
+    )
+    given = (
+        select(func.coalesce(func.sum(PostingRow.amount), 0))
+        .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
+        .join(own, own.id == PostingRow.account_id)
+        .where(
+            own.member_id == member.c.id,
+            own.kind == AccountKind.MEMBER.value,
+            TransactionRow.kind == EntryKind.RELEASE.value,
+        )
+        .scalar_subquery()
+    )
+    received = (
+        select(func.coalesce(func.sum(-PostingRow.amount), 0))
+        .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
+        .where(
+            PostingRow.holder_id == member.c.id,
+            TransactionRow.kind == EntryKind.RELEASE.value,
+        )
+        .scalar_subquery()
+    )
+    return BY_IDENTITY.add_columns(
+        balance.label("b_balance"),
+        held.label("b_held"),
+        given.label("b_given"),
+        received.label("b_received"),
+    )
+
+
+_OF_IDENTITY = _of_identity_statement()
+
+
+@functools.cache
+def _one_statement_post(postings: int) -> Any:
+    """PostgreSQL: a transaction of `postings` postings (on distinct accounts) in one
+    statement, as `SqlLedger.post` does it in several. The transaction row goes first (a
+    duplicate key inserts nothing, and then nothing else happens); the accounts are locked
+    in one fixed order (kind, member), as there; each is moved, a debit only while it stays
+    at or above its floor (the conditional UPDATE, re-checked on the newest row when a
+    concurrent writer changed it); the postings are inserted, in the draft's order, only
+    when every account moved. Returns the transaction's id (NULL: posted before) and
+    the moves made, as (posting, account, amount) rows, for `post` to take back when
+    one was refused."""
+    values = ", ".join(
+        f"(CAST({n} AS INTEGER), CAST(:k{n} AS VARCHAR), CAST(:m{n} AS BIGINT),"
+        f" CAST(:a{n} AS BIGINT), CAST(:f{n} AS BIGINT), CAST(:h{n} AS BIGINT))"
+        for n in range(postings)
+    )
+    sql = f"""
+WITH tx AS (
+    INSERT INTO ledger_transactions
+        (community_id, kind, reason, author_id, request_id, key, created_at)
+    VALUES (:community_id, :kind, :reason, :author_id, :request_id, :key, :created_at)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), wanted (posting, kind, member, amount, floor, holder) AS (
+    VALUES {values}
+), locked AS (
+    SELECT accounts.id, wanted.posting
+    FROM accounts JOIN wanted
+        ON accounts.kind = wanted.kind AND accounts.member_id = wanted.member
+    WHERE accounts.community_id = :community_id AND EXISTS (SELECT 1 FROM tx)
+    ORDER BY accounts.kind, accounts.member_id
+    FOR UPDATE OF accounts
+), moved AS (
+    UPDATE accounts SET balance = accounts.balance + wanted.amount
+    FROM locked JOIN wanted ON wanted.posting = locked.posting
+    WHERE accounts.id = locked.id
+        AND (wanted.floor IS NULL OR accounts.balance + wanted.amount >= wanted.floor)
+    RETURNING wanted.posting, accounts.id, wanted.amount, wanted.holder
+), posted AS (
+    INSERT INTO ledger_postings (transaction_id, account_id, amount, holder_id)
+    SELECT tx.id, moved.id, moved.amount, moved.holder
+    FROM tx, moved
+    WHERE (SELECT count(*) FROM moved) = {postings}
+    ORDER BY moved.posting
+    RETURNING 1
+)
+SELECT (SELECT id FROM tx),
+       (SELECT array_agg(ARRAY[moved.posting, moved.id, moved.amount]) FROM moved)
+"""
+    return text(sql).bindparams(
+        bindparam("created_at", type_=TransactionRow.created_at.type),
+        bindparam("key", type_=TransactionRow.key.type),
+        bindparam("author_id", type_=TransactionRow.author_id.type),
+        bindparam("request_id", type_=TransactionRow.request_id.type),
+    )
+
+
 def _sort_key(account: AccountKey) -> tuple[str, int]:
     return (account.kind.value, int(account.member or 0))
 
@@ -129,6 +253,8 @@ def _postings(author: Any, *columns: Any) -> Select[Any]:
 class SqlLedger:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
+        # balances read by `of_identity`, until this unit of work posts
+        self._known: dict[MemberId, BalanceInfo] = {}
 
     async def _account_ids(
         self, community: CommunityId, keys: Sequence[AccountKey]
@@ -154,7 +280,11 @@ class SqlLedger:
         credit_limit: int,
         at: datetime,
     ) -> int | None:
+        self._known.clear()
         conn = await self.s.connection()
+        accounts = [p.account for p in draft.postings]
+        if conn.dialect.name == "postgresql" and len(set(accounts)) == len(accounts):
+            return await self._post_in_one(conn, community, draft, credit_limit, at)
         # The transaction row goes first: with a key, a concurrent duplicate waits on
         # the unique index and then inserts nothing, so it is posted exactly once.
         tx_id = (
@@ -218,6 +348,61 @@ class SqlLedger:
         )
         return int(tx_id)
 
+    async def _post_in_one(
+        self,
+        conn: AsyncConnection,
+        community: CommunityId,
+        draft: TransactionDraft,
+        credit_limit: int,
+        at: datetime,
+    ) -> int | None:
+        """`post` on PostgreSQL in one statement (`_one_statement_post`): one round trip
+        where the steps above take four. Refused the same way: the moves it made are taken
+        back, then LimitExceeded or LookupError."""
+        params: dict[str, Any] = {
+            "community_id": community,
+            "kind": draft.kind.value,
+            "reason": draft.reason,
+            "author_id": draft.author,
+            "request_id": draft.request,
+            "key": draft.key,
+            "created_at": at,
+        }
+        for n, posting in enumerate(draft.postings):
+            floor = draft.floor(posting.account, credit_limit)
+            params.update(
+                {
+                    f"k{n}": posting.account.kind.value,
+                    f"m{n}": int(posting.account.member or 0),
+                    f"a{n}": posting.amount,
+                    f"f{n}": floor if posting.amount < 0 else None,
+                    f"h{n}": posting.holder,
+                }
+            )
+        row = (await conn.execute(_one_statement_post(len(draft.postings)), params)).one()
+        tx_id, moved = row
+        if tx_id is None:
+            return None  # posted before under this key
+        done = {int(order): (int(account), int(amount)) for order, account, amount in moved or ()}
+        if len(done) == len(draft.postings):
+            return int(tx_id)
+        await self._undo(conn, tx_id, list(done.values()))
+        refused = next(n for n in range(len(draft.postings)) if n not in done)
+        posting = draft.postings[refused]
+        balance = await conn.scalar(
+            _BALANCE,
+            {
+                "b_community": community,
+                "b_kind": posting.account.kind.value,
+                "b_member": int(posting.account.member or 0),
+            },
+        )
+        if balance is None:
+            raise LookupError(f"no account {posting.account} in community {community}")
+        floor = draft.floor(posting.account, credit_limit)
+        assert floor is not None
+        raise LimitExceeded(posting.account, int(balance), floor, posting.amount)
+
     @staticmethod
     async def _undo(conn: AsyncConnection, tx_id: int, applied: list[tuple[int, int]]) -> None:
         """Take back the updates of a refused transaction (its rows are still locked by us)."""
@@ -230,7 +415,34 @@ class SqlLedger:
         value = await self.s.scalar(select(AccountRow.balance).where(AccountRow.id == ids[account]))
         return int(value or 0)
 
+    async def of_identity(
+        self, platform: str, external_id: str
+    ) -> tuple[Member, BalanceInfo] | None:
+        connection = await self.s.connection()
+        params = {"platform": platform, "external_id": external_id}
+        rows = (await connection.execute(_OF_IDENTITY, params)).all()
+        if not rows or rows[0].b_balance is None:
+            return None
+        member = next(iter(as_members(rows).values()))
+        first = rows[0]
+        info = as_balance_info(
+            (
+                member.id,
+                member.name,
+                first.b_balance,
+                first.b_held,
+                first.b_given,
+                first.b_received,
+                member.last_active,
+            )
+        )
+        self._known[member.id] = info
+        return member, info
+
     async def balance_info(self, member: Member) -> BalanceInfo:
+        known = self._known.get(member.id)
+        if known is not None:
+            return known  # read in this unit of work's statement with the member
         connection = await self.s.connection()  # rows, not objects: skip the ORM layer
         row = (
             await connection.execute(

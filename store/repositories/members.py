@@ -58,7 +58,7 @@ def _member_statements() -> tuple[Select[Any], Select[Any], Select[Any]]:
 
 
 # Every command looks its caller up and every notice its member: prebuilt statements.
-_BY_IDENTITY, _MEMBER_BY_ID, _MEMBERS_BY_IDS = _member_statements()
+BY_IDENTITY, _MEMBER_BY_ID, _MEMBERS_BY_IDS = _member_statements()
 
 _MEMBER_TABLE = table(MemberRow)
 # A member's columns routing reads (`store.repositories.peers`): a change stamps them.
@@ -88,9 +88,7 @@ class SqlMembers:
         return [as_member(r, by_member.get(r.id, [])) for r in rows]
 
     async def by_identity(self, platform: str, external_id: str) -> Member | None:
-        found = await self._members(
-            _BY_IDENTITY, {"platform": platform, "external_id": external_id}
-        )
+        found = await self._members(BY_IDENTITY, {"platform": platform, "external_id": external_id})
         return next(iter(found.values()), None)
 
     async def get(self, member: MemberId) -> Member | None:

@@ -146,7 +146,7 @@ class BusyReading:
     def __call__(self) -> Any:
         return self.real()
 
-    def reading(self) -> Any:
+    def reading(self, single: bool = False) -> Any:
         return self
 
     async def __aenter__(self) -> Any:
@@ -179,3 +179,23 @@ async def test_a_command_answered_in_public_skips_the_read_only_attempt(app: App
     carried, said_all = await in_ack(app, said("staff", "balances", channel=CHANNEL))
     assert carried == [] and said_all[0].delivery is Delivery.CHANNEL
     assert said_all[0].text.startswith("Balances, lowest first")
+
+
+async def test_a_read_only_command_of_several_statements_is_read_again_in_a_snapshot(
+    app: App,
+) -> None:
+    # On PostgreSQL `history` is first tried in one statement, needs more, and is read
+    # again in a snapshot; from then on it is read in one. Each answer is the same.
+    await app.bot.handle(said("ann", "balance", channel=CHANNEL))  # first contact
+    before = await rows(app)
+    answers = []
+    for n in range(3):
+        carried, _ = await in_ack(app, said("ann", "history", channel=CHANNEL, event_id=f"h{n}"))
+        answers.append([m.text for m in carried])
+    assert answers[0] and answers[0] == answers[1] == answers[2]
+    carried, _ = await in_ack(app, said("ann", "balance", channel=CHANNEL, event_id="b"))
+    assert carried[0].text.startswith("Your balance: 0.00 SIF")
+    assert await rows(app) == before
+    single = getattr(app.bot.uow_factory, "single", None)
+    assert ("history" in app.bot._needs_snapshot) is (single is not None)
+    assert "balance" not in app.bot._needs_snapshot

@@ -14,9 +14,10 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from bot.domain.records import Role
-from bot.ports import StoreBusy
+from bot.ports import NeedsSnapshot, StoreBusy
 from store.inloop import InLoopReaders
 from tests.conftest import Store
 from tests.fakes import FakeClock
@@ -123,4 +124,36 @@ async def test_a_dropped_postgres_reader_connection_is_store_busy(
     async with store.uow() as uow:  # the writing path pings and reconnects
         assert await uow.members.by_identity("x", "ann") is not None
     async with store.uow.reading() as uow:  # and the readers reconnect
+        assert await uow.members.by_identity("x", "ann") is not None
+
+
+async def test_a_single_statement_reader_reads_one_statement_and_refuses_a_second(
+    store: Store, clock: FakeClock
+) -> None:
+    await add_member(store, clock, "ann")
+    async with store.uow.reading(single=True) as uow:
+        found = await uow.ledger.of_identity("x", "ann")
+        assert found is not None
+        member, info = found
+        assert (member.name, info.balance) == ("ann", 0)
+        assert await uow.ledger.balance_info(member) == info  # no second statement
+        if store.url.startswith("sqlite"):
+            return  # SQLite's readers are in the event loop: a snapshot costs no trip
+        with pytest.raises(NeedsSnapshot):
+            await uow.members.by_identity("x", "ann")
+    async with store.uow.reading(single=True) as uow:  # a fresh unit counts afresh
+        assert await uow.ledger.of_identity("x", "ann") is not None
+
+
+async def test_a_postgres_reader_refuses_to_write_even_outside_a_transaction(
+    store: Store, clock: FakeClock
+) -> None:
+    if store.url.startswith("sqlite"):
+        pytest.skip("PostgreSQL connections")
+    await add_member(store, clock, "ann")
+    with pytest.raises(DBAPIError, match="read-only transaction"):
+        async with store.uow.reading(single=True) as uow:
+            connection = await uow.session.connection()
+            await connection.execute(text("UPDATE members SET name = 'bob'"))
+    async with store.uow.reading() as uow:
         assert await uow.members.by_identity("x", "ann") is not None

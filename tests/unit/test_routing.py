@@ -800,7 +800,7 @@ def test_a_table_changed_peer_by_peer_ranks_as_an_index_built_afresh(seed: int) 
 
 def test_a_table_refuses_a_level_out_of_range_and_drops_who_is_no_peer() -> None:
     table = PeerTable()
-    with pytest.raises(ValueError, match="level of 'a' must be 1..3, not 4"):
+    with pytest.raises(ValueError, match=r"level of 'a' must be 1\.\.3, not 4"):
         table.put(MemberId(1), "a", {"a": 4}, frozenset(), 2, None)
     table.put(MemberId(1), "a", {"a": 2}, frozenset(), 2, None)
     table.put(MemberId(2), "b", {"a": 2}, frozenset(), 2, None)
