@@ -45,6 +45,7 @@ async def migrate(settings: Settings) -> None:
 def sql_store(database_url: str) -> tuple[UnitOfWorkFactory, Any, Any]:
     """The SQL unit of work for a database URL: (factory, engine, reader engine or None)."""
     from store.db import (
+        in_loop_writer,
         make_engine,
         make_reader_engine,
         make_sessionmaker,
@@ -55,8 +56,9 @@ def sql_store(database_url: str) -> tuple[UnitOfWorkFactory, Any, Any]:
 
     engine = make_engine(database_url)
     readers = make_reader_engine(database_url)
+    writer = in_loop_writer(readers)
     factory = SqlUnitOfWorkFactory(
-        make_sessionmaker(engine),
+        writer.session if writer is not None else make_sessionmaker(engine),
         reader_sessions(readers) if readers is not None else None,
         single_statement_sessions(readers),
     )

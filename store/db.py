@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.ports import NeedsSnapshot
-from store.inloop import InLoopReaders
+from store.inloop import InLoopReaders, InLoopWriter
 from store.models import Base
 
 READERS = 10  # PostgreSQL connections for read-only units of work, per process
@@ -132,6 +132,16 @@ def single_statement_sessions(
     return make_sessionmaker(
         readers.execution_options(isolation_level="AUTOCOMMIT", sif_single=True)
     )
+
+
+def in_loop_writer(readers: InLoopReaders | AsyncEngine | None) -> InLoopWriter | None:
+    """For a SQLite file: the writer whose units of work run on the event loop's thread
+    (`store.inloop.InLoopWriter`), closed with the readers; None for other databases."""
+    if not isinstance(readers, InLoopReaders):
+        return None
+    if readers.writer is None:
+        readers.writer = InLoopWriter(str(readers.engine.url))
+    return readers.writer
 
 
 def reader_sessions(readers: InLoopReaders | AsyncEngine) -> Callable[[], Any]:

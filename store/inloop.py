@@ -15,7 +15,9 @@ The statements are the repositories' own: nothing here knows what it reads.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +42,7 @@ class InLoopReaders:
         self.engine = create_engine(f"sqlite:///{make_url(url).database}", poolclass=NullPool)
         self._idle: list[Connection] = []
         self._keep = connections
+        self.writer: InLoopWriter | None = None  # the writer on the same file, if any
 
         @event.listens_for(self.engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -69,6 +72,8 @@ class InLoopReaders:
         while self._idle:
             self._idle.pop().close()
         self.engine.dispose()
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _busy(error: exc.OperationalError) -> bool:
@@ -109,50 +114,66 @@ class InLoopSession:
         self._readers = readers
         self._connection: Connection | None = None
         self._orm: Session | None = None
+        self._pending: list[tuple[Any, Any]] = []  # objects added before the first statement
         self.info: dict[str, Any] = {}  # as `AsyncSession.info`: per unit of work
 
-    def _sync_connection(self) -> Connection:
+    async def _take(self) -> Connection:
+        return self._readers.take()
+
+    def _give(self, connection: Connection) -> None:
+        self._readers.give(connection)
+
+    def _engine(self) -> Engine:
+        return self._readers.engine
+
+    async def _sync_connection(self) -> Connection:
         if self._connection is None:
-            self._connection = self._readers.take()
+            self._connection = await self._take()
         return self._connection
 
-    def _session(self) -> Session:
+    async def _session(self) -> Session:
         if self._orm is None:
-            # Joins the connection's transaction, so closing it leaves the snapshot be.
+            # Joins the connection's transaction, so closing it leaves the transaction be.
             self._orm = Session(
-                bind=self._sync_connection(), expire_on_commit=False, autoflush=False
+                bind=await self._sync_connection(), expire_on_commit=False, autoflush=False
             )
         return self._orm
 
     async def connection(self) -> InLoopConnection:
-        return InLoopConnection(self._sync_connection())
+        return InLoopConnection(await self._sync_connection())
 
     async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        return _run(self._session().execute, args, kwargs)
+        return _run((await self._session()).execute, args, kwargs)
 
     async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        return _run(self._session().scalar, args, kwargs)
+        return _run((await self._session()).scalar, args, kwargs)
 
     async def scalars(self, *args: Any, **kwargs: Any) -> Any:
-        return _run(self._session().scalars, args, kwargs)
+        return _run((await self._session()).scalars, args, kwargs)
 
     async def get(self, *args: Any, **kwargs: Any) -> Any:
-        return _run(self._session().get, args, kwargs)
+        return _run((await self._session()).get, args, kwargs)
 
     async def flush(self, *args: Any, **kwargs: Any) -> Any:
-        return _run(self._session().flush, args, kwargs)
+        return _run((await self._session()).flush, args, kwargs)
 
     async def delete(self, *args: Any, **kwargs: Any) -> Any:
-        return _run(self._session().delete, args, kwargs)
+        return _run((await self._session()).delete, args, kwargs)
 
     def add(self, *args: Any, **kwargs: Any) -> Any:
-        return self._session().add(*args, **kwargs)
+        if self._orm is None:
+            self._pending.append((args, kwargs))  # added once the unit has its connection
+            return None
+        return self._orm.add(*args, **kwargs)
 
     def get_bind(self) -> Engine:
-        return self._readers.engine
+        return self._engine()
 
     async def begin(self) -> None:
-        """Nothing yet: the read transaction begins with the first statement."""
+        """Nothing yet: the transaction begins with the first statement."""
+
+    async def commit(self) -> None:
+        raise RuntimeError("a read-only unit of work cannot commit")
 
     async def rollback(self) -> None:
         await self.close()
@@ -162,5 +183,129 @@ class InLoopSession:
             self._orm.close()
             self._orm = None
         if self._connection is not None:
-            self._readers.give(self._connection)
+            connection, self._connection = self._connection, None
+            self._give(connection)
+
+
+class InLoopWriter:
+    """Writing units of work on a SQLite file, run on the event loop's thread like the
+    readers (aiosqlite's hand-offs cost a statement several times what SQLite does): one
+    connection, one unit of work at a time (an asyncio lock, taken at the unit's first
+    statement: SQLite has one writer at a time anyway, and the pool of one connection
+    before did the same), in WAL. Each unit begins with BEGIN IMMEDIATE, so it holds the
+    write lock from its first statement to its end and no statement waits for a lock
+    after that; a lock held by another process is waited for with `asyncio.sleep` (up
+    to `wait` seconds, then `StoreBusy`), never by blocking the event loop."""
+
+    def __init__(self, url: str, wait: float = 30.0) -> None:
+        self.engine = create_engine(f"sqlite:///{make_url(url).database}", poolclass=NullPool)
+        self._wait = wait
+        self._lock = asyncio.Lock()
+        self._connection: Connection | None = None
+
+        @event.listens_for(self.engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=0")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    def session(self) -> InLoopWriteSession:
+        return InLoopWriteSession(self)
+
+    async def take(self) -> Connection:
+        await self._lock.acquire()
+        try:
+            if self._connection is None:
+                self._connection = self.engine.connect()
+            connection = self._connection
+            connection.begin()
+            raw = connection.connection.dbapi_connection
+            assert raw is not None
+            deadline = time.monotonic() + self._wait
+            pause = 0.002
+            while True:
+                try:
+                    raw.execute("BEGIN IMMEDIATE")
+                    return connection
+                except sqlite3.OperationalError as error:
+                    if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                        raise
+                    if time.monotonic() > deadline:
+                        raise StoreBusy(
+                            "another process holds the database's write lock"
+                        ) from error
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.05)
+        except BaseException:
+            self._end(rollback=True)
+            raise
+
+    def give(self, connection: Connection, *, commit: bool) -> None:
+        try:
+            if commit:
+                connection.commit()
+            else:
+                connection.rollback()
+        except BaseException:
+            self._end(rollback=True)
+            raise
+        self._lock.release()
+
+    def _end(self, *, rollback: bool) -> None:
+        """After a failure: the connection is dropped (a new one next time), the lock let go."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:
+                pass
+        if self._lock.locked():
+            self._lock.release()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
             self._connection = None
+        self.engine.dispose()
+
+
+class InLoopWriteSession(InLoopSession):
+    """A writing unit of work's session on an `InLoopWriter`."""
+
+    def __init__(self, writer: InLoopWriter) -> None:
+        super().__init__(writer)  # type: ignore[arg-type]
+        self._writer = writer
+
+    async def _take(self) -> Connection:
+        return await self._writer.take()
+
+    def _give(self, connection: Connection) -> None:
+        self._writer.give(connection, commit=False)
+
+    def _engine(self) -> Engine:
+        return self._writer.engine
+
+    async def _session(self) -> Session:
+        first = self._orm is None
+        orm = await super()._session()
+        if first:
+            pending, self._pending = self._pending, []
+            for args, kwargs in pending:
+                orm.add(*args, **kwargs)
+        return orm
+
+    async def commit(self) -> None:
+        if self._connection is None and not self._pending:
+            return  # nothing was read or written
+        if self._pending:
+            await self._session()
+        if self._orm is not None:
+            _run(self._orm.flush, (), {})
+            self._orm.close()
+            self._orm = None
+        connection, self._connection = self._connection, None
+        assert connection is not None
+        _run(lambda: self._writer.give(connection, commit=True), (), {})

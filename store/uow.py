@@ -119,7 +119,7 @@ class SqlUnitOfWorkFactory:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: async_sessionmaker[AsyncSession] | Callable[[], Any],
         readers: Callable[[], Any] | None = None,
         single: Callable[[], Any] | None = None,
     ) -> None:

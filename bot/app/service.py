@@ -31,6 +31,7 @@ from bot.app.identity import forgotten_before
 from bot.app.limits import RateLimiter, Verdict
 from bot.app.notices import language_of
 from bot.app.observability import Metrics, new_request_id
+from bot.app.offering import FAIRNESS_DAYS
 from bot.app.outbox import Relay
 from bot.app.wording import why
 from bot.commands import (
@@ -228,6 +229,25 @@ class Bot:
                 "duration_ms": round(seconds * 1000, 1),
             },
         )
+
+    async def warm(self) -> None:
+        """Read each community's peer table and texts into this process's memory, so the
+        first request after a start is routed as fast as the next ones (at 100,000 members
+        the first read takes seconds). Run in the background at start; a failure only
+        leaves the first request to read them."""
+        try:
+            async with self.uow_factory.reading() as uow:
+                communities = await uow.communities.all()
+            for community in communities:
+                now = self.clock.now()
+                async with self.uow_factory.reading() as uow:
+                    await uow.routing.peer_index(
+                        community.id, now, now - timedelta(days=FAIRNESS_DAYS)
+                    )
+                    if self.settings.sif_affinity:
+                        await uow.texts.corpus(community.id)
+        except Exception:
+            log.exception("could not read the peer tables ahead of the first request")
 
     async def home(self, platform: str, user: str) -> Parts:
         """A member's overview (Slack App Home): balance, held SIF, open offers, ideas; in

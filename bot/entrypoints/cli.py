@@ -171,6 +171,8 @@ async def _serve(app: App, settings: Settings) -> int:
     scheduler = start_scheduler(app.bot)
     monitor.scheduler = scheduler
     await app.relay.flush()  # anything left from before a restart
+    # The peer tables and texts are read while the first events come in.
+    warming = asyncio.create_task(app.bot.warm())
     print(f"sif-bot is running (health at http://localhost:{settings.port}/healthz).", flush=True)
     try:
         await stop.wait()
@@ -189,6 +191,7 @@ async def _serve(app: App, settings: Settings) -> int:
         except Exception:
             logging.getLogger(__name__).exception("could not flush the outbox while stopping")
         await session.close()
+        warming.cancel()
     return 0
 
 

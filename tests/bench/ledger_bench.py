@@ -2,7 +2,8 @@
 
 Each ledger operation is one committed unit of work posting a transfer (one
 transaction row, two postings, two conditional balance updates). The baseline is
-one committed single-row INSERT through the same engine. The printed ratio
+one committed single-row INSERT on the same connections (the store as `sif-bot run`
+wires it: a SQLite file's in-loop writer, PostgreSQL's pool). The printed ratio
 (ledger transactions per second ÷ raw inserts per second) is the figure; the
 absolute numbers depend on the machine.
 
@@ -24,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert
 
+from bot.bootstrap import sql_store
 from bot.domain import ledger
 from bot.domain.records import Role
-from store.db import create_schema, make_engine, make_sessionmaker
+from store.db import create_schema, dispose
 from store.uow import SqlUnitOfWorkFactory
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
@@ -41,11 +43,14 @@ raw_table = Table(
 
 
 async def bench(url: str, ops: int, concurrency: int) -> tuple[float, float]:
-    engine = make_engine(url)
+    """(raw INSERTs per second, ledger transactions per second), both through the store
+    as `sif-bot run` wires it: on a SQLite file its in-loop writer, on PostgreSQL the
+    engine's pool."""
+    uow_factory, engine, readers = sql_store(url)
     await create_schema(engine)
     async with engine.begin() as conn:
         await conn.run_sync(raw_meta.create_all)
-    uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
+    assert isinstance(uow_factory, SqlUnitOfWorkFactory)
     async with uow_factory() as uow:
         community = await uow.communities.get_or_create(f"bench-{uuid.uuid4()}", "b", [], NOW)
         members = [
@@ -59,9 +64,16 @@ async def bench(url: str, ops: int, concurrency: int) -> tuple[float, float]:
         await uow.commit()
 
     async def raw_worker(n: int) -> None:
+        # One committed single-row INSERT on the connections units of work use.
         for i in range(n):
-            async with engine.begin() as conn:
+            session = uow_factory.sessions()
+            try:
+                await session.begin()
+                conn = await session.connection()
                 await conn.execute(insert(raw_table).values(amount=i, note="x"))
+                await session.commit()
+            finally:
+                await session.close()
 
     async def ledger_worker(n: int, offset: int) -> None:
         for i in range(n):
@@ -88,7 +100,7 @@ async def bench(url: str, ops: int, concurrency: int) -> tuple[float, float]:
     async with uow_factory() as uow:
         problems = await uow.ledger.check_invariants(community.id)
         assert problems == [], problems
-    await engine.dispose()
+    await dispose(engine, readers)
     total = per * concurrency
     return total / raw_time, total / ledger_time
 

@@ -334,3 +334,14 @@ async def test_history_names_requests_by_their_number(app: App) -> None:
     await bot.handle(said("bob", "accept R-1"))
     await bot.handle(said("ann", "history"))
     assert "hold R-1 -2.00 SIF" in out.to("ann")[-1]
+
+
+async def test_warming_reads_each_community_ahead_of_the_first_request(app: App) -> None:
+    await app.bot.handle(said("ann", "expertise add finance:2"))
+    factory = app.bot.uow_factory
+    peers = getattr(factory, "peers", None)
+    if peers is None:
+        pytest.skip("the store keeps no peer tables")
+    peers.communities.clear()
+    await app.bot.warm()
+    assert [len(cached.table) for cached in peers.communities.values()] == [1]

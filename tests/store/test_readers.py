@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from bot.domain.records import Role
-from bot.ports import NeedsSnapshot, StoreBusy
+from bot.ports import NeedsSnapshot, StoreBusy, UnitOfWork
 from store.inloop import InLoopReaders
 from tests.conftest import Store
 from tests.fakes import FakeClock
@@ -157,3 +157,61 @@ async def test_a_postgres_reader_refuses_to_write_even_outside_a_transaction(
             await connection.execute(text("UPDATE members SET name = 'bob'"))
     async with store.uow.reading() as uow:
         assert await uow.members.by_identity("x", "ann") is not None
+
+
+async def test_the_sqlite_writer_waits_for_another_process_without_blocking_the_loop(
+    store: Store, clock: FakeClock
+) -> None:
+    import asyncio
+
+    from store.inloop import InLoopWriter
+
+    path = sqlite_path(store)
+    await add_member(store, clock, "ann")
+    other = sqlite3.connect(path, isolation_level=None)  # another process's writer
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticking() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.005)
+            ticks += 1
+
+    ticker = asyncio.create_task(ticking())
+    try:
+
+        async def write() -> None:
+            async with store.uow() as uow:
+                await add_to(uow, "bob", clock)
+                await uow.commit()
+
+        writing = asyncio.create_task(write())
+        await asyncio.sleep(0.2)
+        assert not writing.done()  # waiting for the lock...
+        assert ticks >= 10  # ...while the event loop keeps running
+        other.execute("COMMIT")
+        await asyncio.wait_for(writing, 5)
+    finally:
+        ticker.cancel()
+        other.close()
+    async with store.uow.reading() as uow:
+        assert await uow.members.by_identity("x", "bob") is not None
+    # held past the wait: StoreBusy, nothing written, and the writer works again after
+    writer = InLoopWriter(store.url, wait=0.1)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusy):
+            await writer.take()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    connection = await writer.take()
+    writer.give(connection, commit=False)
+    writer.close()
+
+
+async def add_to(uow: UnitOfWork, name: str, clock: FakeClock) -> None:
+    community = await uow.communities.get_or_create("c", "C", ("finance",), clock.now())
+    await uow.members.create(community.id, name, Role.MEMBER, "x", name, clock.now())
