@@ -104,6 +104,12 @@ class InLoopConnection:
     async def scalar(self, *args: Any, **kwargs: Any) -> Any:
         return _run(self._connection.scalar, args, kwargs)
 
+    def raw(self) -> sqlite3.Connection:
+        """The `sqlite3` connection under it (`store.prepared` runs statements on it)."""
+        raw = self._connection.connection.dbapi_connection
+        assert isinstance(raw, sqlite3.Connection)
+        return raw
+
 
 class InLoopSession:
     """The `AsyncSession` methods the repositories use, run on the event loop's thread

@@ -29,7 +29,9 @@ from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDra
 from bot.domain.privacy import redact
 from bot.domain.records import BalanceInfo, LedgerLine, Member
 from bot.ports import LimitExceeded
+from store.inloop import InLoopConnection
 from store.models import AccountRow, MemberRow, PostingRow, RequestRow, TransactionRow
+from store.prepared import Prepared
 from store.repositories.members import BY_IDENTITY
 from store.rows import as_balance_info, as_ledger_entry, as_ledger_line, as_members
 from store.sql import may_mention, per_dialect, table
@@ -65,6 +67,19 @@ _INSERT_TX = per_dialect(
     lambda dialect_insert: dialect_insert(_TX).on_conflict_do_nothing().returning(_TX.c.id)
 )
 _INSERT_POSTING = insert(_POSTINGS)
+# The same statements for `SqlLedger._post_in_loop`.
+_RAW_INSERT_TX = Prepared(
+    _INSERT_TX["sqlite"],
+    ["community_id", "kind", "reason", "author_id", "request_id", "key", "created_at"],
+)
+_RAW_MOVE = Prepared(_MOVE)
+_RAW_DEBIT_TO_FLOOR = Prepared(_DEBIT_TO_FLOOR)
+_RAW_UNDO = Prepared(_UNDO)
+_RAW_DELETE_TX = Prepared(delete(_TX).where(_TX.c.id == bindparam("b_id")))
+_RAW_BALANCE = Prepared(_BALANCE)
+_RAW_INSERT_POSTING = Prepared(
+    _INSERT_POSTING, ["transaction_id", "account_id", "amount", "holder_id"]
+)
 
 
 def _summary_statement() -> Select[Any]:
@@ -285,6 +300,8 @@ class SqlLedger:
         accounts = [p.account for p in draft.postings]
         if conn.dialect.name == "postgresql" and len(set(accounts)) == len(accounts):
             return await self._post_in_one(conn, community, draft, credit_limit, at)
+        if isinstance(conn, InLoopConnection):
+            return self._post_in_loop(conn, community, draft, credit_limit, at)
         # The transaction row goes first: with a key, a concurrent duplicate waits on
         # the unique index and then inserts nothing, so it is posted exactly once.
         tx_id = (
@@ -347,6 +364,72 @@ class SqlLedger:
             ],
         )
         return int(tx_id)
+
+    def _post_in_loop(
+        self,
+        conn: InLoopConnection,
+        community: CommunityId,
+        draft: TransactionDraft,
+        credit_limit: int,
+        at: datetime,
+    ) -> int | None:
+        """`post` on a SQLite file, its statements run straight on the connection
+        (`store.prepared`): the same statements in the same order, without SQLAlchemy's
+        per-execution work. A refusal is taken back the same way."""
+        raw, dialect = conn.raw(), conn.dialect
+        tx_params = {
+            "community_id": community,
+            "kind": draft.kind.value,
+            "reason": draft.reason,
+            "author_id": draft.author,
+            "request_id": draft.request,
+            "key": draft.key,
+            "created_at": at,
+        }
+        row = _RAW_INSERT_TX.execute(raw, dialect, tx_params).fetchone()
+        if row is None:
+            return None
+        tx_id = int(row[0])
+        applied: list[tuple[int, int]] = []
+        ordered = sorted(draft.postings, key=lambda p: _sort_key(p.account))
+        for posting in ordered:
+            floor = draft.floor(posting.account, credit_limit)
+            params = {
+                "b_community": community,
+                "b_kind": posting.account.kind.value,
+                "b_member": int(posting.account.member or 0),
+                "b_amount": posting.amount,
+                "b_floor": floor,
+            }
+            if posting.amount < 0 and floor is not None:
+                moved = _RAW_DEBIT_TO_FLOOR.execute(raw, dialect, params).fetchone()
+            else:
+                moved = _RAW_MOVE.execute(raw, dialect, params).fetchone()
+            if moved is None:
+                for account_id, amount in applied:
+                    _RAW_UNDO.execute(raw, dialect, {"b_account": account_id, "b_amount": amount})
+                _RAW_DELETE_TX.execute(raw, dialect, {"b_id": tx_id})
+                balance = _RAW_BALANCE.execute(raw, dialect, params).fetchone()
+                if balance is None:
+                    raise LookupError(f"no account {posting.account} in community {community}")
+                assert floor is not None
+                raise LimitExceeded(posting.account, int(balance[0]), floor, posting.amount)
+            applied.append((int(moved[0]), posting.amount))
+        account_ids = dict(zip(ordered, (a for a, _ in applied), strict=True))
+        _RAW_INSERT_POSTING.executemany(
+            raw,
+            dialect,
+            [
+                {
+                    "transaction_id": tx_id,
+                    "account_id": account_ids[p],
+                    "amount": p.amount,
+                    "holder_id": p.holder,
+                }
+                for p in draft.postings
+            ],
+        )
+        return tx_id
 
     async def _post_in_one(
         self,

@@ -1,0 +1,63 @@
+"""Statements of the hottest write path (a ledger transaction) run straight on a SQLite
+connection of the event loop's thread (`store.inloop`): compiled by SQLAlchemy once per
+dialect, with its own bind processing per parameter, then executed with `sqlite3`, whose
+statement cache reuses the prepared statement. The profile of a transfer put two thirds of
+each statement's time in SQLAlchemy's per-execution work (execution context, parameter
+and result set-up), a tenth in SQLite; this skips that work and nothing else."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    def bind(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if process is None else process(value)
+            for value, process in zip(
+                (params[name] for name in self.names), self.processors, strict=True
+            )
+        )
+
+
+class Prepared:
+    """One Core statement; `column_keys` for an INSERT are the columns it is given."""
+
+    def __init__(self, statement: Any, column_keys: Sequence[str] | None = None) -> None:
+        self.statement = statement
+        self.column_keys = list(column_keys) if column_keys is not None else None
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect, column_keys=self.column_keys)
+            names = tuple(compiled.positiontup or ())
+            processors = tuple(
+                compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+                for name in names
+            )
+            found = self._compiled[dialect.name] = _Compiled(compiled.string, names, processors)
+        return found
+
+    def execute(
+        self, raw: sqlite3.Connection, dialect: Dialect, params: dict[str, Any]
+    ) -> sqlite3.Cursor:
+        compiled = self._for(dialect)
+        return raw.execute(compiled.sql, compiled.bind(params))
+
+    def executemany(
+        self, raw: sqlite3.Connection, dialect: Dialect, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        compiled = self._for(dialect)
+        raw.executemany(compiled.sql, [compiled.bind(row) for row in rows])
