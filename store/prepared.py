@@ -1,13 +1,15 @@
-"""Statements of the hottest write path (a ledger transaction) run straight on a SQLite
-connection of the event loop's thread (`store.inloop`): compiled by SQLAlchemy once per
-dialect, with its own bind processing per parameter, then executed with `sqlite3`, whose
-statement cache reuses the prepared statement. The profile of a transfer put two thirds of
-each statement's time in SQLAlchemy's per-execution work (execution context, parameter
-and result set-up), a tenth in SQLite; this skips that work and nothing else."""
+"""Statements of the hottest paths (a ledger transaction, a command's caller) run
+straight on a SQLite connection of the event loop's thread (`store.inloop`): compiled by
+SQLAlchemy once per dialect, with its own bind and result processing per value, then
+executed with `sqlite3`, whose statement cache reuses the prepared statement. The profile
+of a transfer put two thirds of each statement's time in SQLAlchemy's per-execution work
+(execution context, parameter and result set-up), a tenth in SQLite; this skips that
+work and nothing else."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,15 +21,27 @@ from sqlalchemy.engine import Dialect
 class _Compiled:
     sql: str
     names: tuple[str, ...]
+    defaults: tuple[Any, ...]  # the values of binds the statement holds itself (literals)
     processors: tuple[Callable[[Any], Any] | None, ...]
+    row: Any  # a named tuple of the selected columns (None: the statement selects none)
+    results: tuple[Callable[[Any], Any] | None, ...]
 
     def bind(self, params: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(
             value if process is None else process(value)
             for value, process in zip(
-                (params[name] for name in self.names), self.processors, strict=True
+                (
+                    params[name] if name in params else default
+                    for name, default in zip(self.names, self.defaults, strict=True)
+                ),
+                self.processors,
+                strict=True,
             )
         )
+
+
+def _row_type(names: list[str]) -> Any:
+    return namedtuple("Row", names)
 
 
 class Prepared:
@@ -47,8 +61,32 @@ class Prepared:
                 compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
                 for name in names
             )
-            found = self._compiled[dialect.name] = _Compiled(compiled.string, names, processors)
+            row: Any = None
+            results: tuple[Callable[[Any], Any] | None, ...] = ()
+            selected = getattr(self.statement, "selected_columns", None)
+            if selected is not None and not getattr(self.statement, "is_dml", False):
+                row = _row_type(list(selected.keys()))
+                results = tuple(
+                    column.type.dialect_impl(dialect).result_processor(dialect, None)
+                    for column in selected
+                )
+            defaults = tuple(compiled.binds[name].value for name in names)
+            found = _Compiled(compiled.string, names, defaults, processors, row, results)
+            self._compiled[dialect.name] = found
         return found
+
+    def fetch(self, raw: sqlite3.Connection, dialect: Dialect, params: dict[str, Any]) -> list[Any]:
+        """The rows of a SELECT, each value as SQLAlchemy would give it, by column name."""
+        compiled = self._for(dialect)
+        make, results = compiled.row, compiled.results
+        assert make is not None, "fetch is for SELECT statements"
+        return [
+            make._make(
+                value if process is None else process(value)
+                for value, process in zip(values, results, strict=True)
+            )
+            for values in raw.execute(compiled.sql, compiled.bind(params))
+        ]
 
     def execute(
         self, raw: sqlite3.Connection, dialect: Dialect, params: dict[str, Any]

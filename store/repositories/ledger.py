@@ -191,6 +191,7 @@ def _of_identity_statement() -> Any:
 
 
 _OF_IDENTITY = _of_identity_statement()
+_RAW_OF_IDENTITY = Prepared(_OF_IDENTITY)
 
 
 @functools.cache
@@ -503,7 +504,11 @@ class SqlLedger:
     ) -> tuple[Member, BalanceInfo] | None:
         connection = await self.s.connection()
         params = {"platform": platform, "external_id": external_id}
-        rows = (await connection.execute(_OF_IDENTITY, params)).all()
+        rows: Sequence[Any]
+        if isinstance(connection, InLoopConnection):
+            rows = _RAW_OF_IDENTITY.fetch(connection.raw(), connection.dialect, params)
+        else:
+            rows = (await connection.execute(_OF_IDENTITY, params)).all()
         if not rows or rows[0].b_balance is None:
             return None
         member = next(iter(as_members(rows).values()))

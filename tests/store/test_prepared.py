@@ -69,3 +69,25 @@ def test_the_straight_path_is_taken_on_a_sqlite_file(tmp_path: Path) -> None:
     assert readers is not None and readers.writer is not None
     if factory.sessions != readers.writer.session:  # type: ignore[attr-defined]
         pytest.fail("a SQLite file's units of work should run on the in-loop writer")
+
+
+async def test_a_straight_caller_look_up_reads_what_sqlalchemy_reads(tmp_path: Path) -> None:
+    factory, engine, readers = sql_store(f"sqlite+aiosqlite:///{tmp_path / 'c'}.db")
+    await create_schema(engine)
+    assert isinstance(factory, SqlUnitOfWorkFactory)
+    async with factory() as uow:
+        community = await uow.communities.get_or_create("c", "C", ["finance"], NOW)
+        ann = await uow.members.create(community.id, "ann", Role.MEMBER, "x", "ann", NOW)
+        await uow.members.set_profile(ann.id, languages=["Dutch"], bio="b", profile={"o": 1})
+        await uow.members.set_paused_until(ann.id, NOW)
+        await uow.members.touch(ann.id, NOW)
+        await uow.commit()
+    async with factory.reading() as uow:  # in the loop, straight on the connection
+        straight = await uow.ledger.of_identity("x", "ann")
+    async with SqlUnitOfWorkFactory(make_sessionmaker(engine)).reading() as uow:
+        through_sqlalchemy = await uow.ledger.of_identity("x", "ann")
+    await dispose(engine, readers)
+    assert straight is not None and straight == through_sqlalchemy
+    member, _ = straight
+    assert member.paused_until == NOW and member.languages == ("Dutch",)
+    assert member.profile == {"o": 1} and member.last_active == NOW
