@@ -119,6 +119,18 @@ def _count_single_statements(readers: AsyncEngine) -> None:
             raise NeedsSnapshot("a second statement needs a snapshot of its own")
 
 
+def single_statement(connection: Any) -> bool:
+    """Whether a (sync) connection belongs to a single-statement unit of work; if so, a
+    statement run on it outside SQLAlchemy is counted as `_count` counts the others."""
+    if not connection.get_execution_options().get("sif_single"):
+        return False
+    count = connection.info.get(_STATEMENTS, 0) + 1
+    connection.info[_STATEMENTS] = count
+    if count > 1:
+        raise NeedsSnapshot("a second statement needs a snapshot of its own")
+    return True
+
+
 def single_statement_sessions(
     readers: InLoopReaders | AsyncEngine | None,
 ) -> Callable[[], Any] | None:

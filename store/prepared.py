@@ -94,6 +94,19 @@ class Prepared:
         compiled = self._for(dialect)
         return raw.execute(compiled.sql, compiled.bind(params))
 
+    async def fetch_async(self, raw: Any, dialect: Dialect, params: dict[str, Any]) -> list[Any]:
+        """`fetch` on an asyncpg connection (its prepared statement cache reuses it)."""
+        compiled = self._for(dialect)
+        make, results = compiled.row, compiled.results
+        assert make is not None, "fetch is for SELECT statements"
+        return [
+            make._make(
+                value if process is None else process(value)
+                for value, process in zip(values, results, strict=True)
+            )
+            for values in await raw.fetch(compiled.sql, *compiled.bind(params))
+        ]
+
     def executemany(
         self, raw: sqlite3.Connection, dialect: Dialect, rows: Sequence[dict[str, Any]]
     ) -> None:

@@ -29,6 +29,7 @@ from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDra
 from bot.domain.privacy import redact
 from bot.domain.records import BalanceInfo, LedgerLine, Member
 from bot.ports import LimitExceeded
+from store.db import single_statement
 from store.inloop import InLoopConnection
 from store.models import AccountRow, MemberRow, PostingRow, RequestRow, TransactionRow
 from store.prepared import Prepared
@@ -507,6 +508,12 @@ class SqlLedger:
         rows: Sequence[Any]
         if isinstance(connection, InLoopConnection):
             rows = _RAW_OF_IDENTITY.fetch(connection.raw(), connection.dialect, params)
+        elif connection.dialect.driver == "asyncpg" and single_statement(
+            connection.sync_connection
+        ):
+            # Its own snapshot in autocommit: straight on asyncpg, one round trip.
+            raw = (await connection.get_raw_connection()).driver_connection
+            rows = await _RAW_OF_IDENTITY.fetch_async(raw, connection.dialect, params)
         else:
             rows = (await connection.execute(_OF_IDENTITY, params)).all()
         if not rows or rows[0].b_balance is None:

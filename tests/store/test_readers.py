@@ -142,7 +142,10 @@ async def test_a_single_statement_reader_reads_one_statement_and_refuses_a_secon
         with pytest.raises(NeedsSnapshot):
             await uow.members.by_identity("x", "ann")
     async with store.uow.reading(single=True) as uow:  # a fresh unit counts afresh
-        assert await uow.ledger.of_identity("x", "ann") is not None
+        straight = await uow.ledger.of_identity("x", "ann")
+    async with store.uow.reading() as uow:  # in a snapshot, through SQLAlchemy
+        assert straight == await uow.ledger.of_identity("x", "ann")
+        assert straight is not None and straight[0] == await uow.members.by_identity("x", "ann")
 
 
 async def test_a_postgres_reader_refuses_to_write_even_outside_a_transaction(
