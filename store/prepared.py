@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import namedtuple
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,18 @@ class _Compiled:
     processors: tuple[Callable[[Any], Any] | None, ...]
     row: Any  # a named tuple of the selected columns (None: the statement selects none)
     results: tuple[Callable[[Any], Any] | None, ...]
+
+    def rows(self, records: Iterable[Sequence[Any]]) -> list[Any]:
+        """The rows of a SELECT, each value as SQLAlchemy would give it, by column name."""
+        make, results = self.row, self.results
+        assert make is not None, "rows are for SELECT statements"
+        return [
+            make._make(
+                value if process is None else process(value)
+                for value, process in zip(values, results, strict=True)
+            )
+            for values in records
+        ]
 
     def bind(self, params: dict[str, Any]) -> tuple[Any, ...]:
         return tuple(
@@ -78,15 +90,7 @@ class Prepared:
     def fetch(self, raw: sqlite3.Connection, dialect: Dialect, params: dict[str, Any]) -> list[Any]:
         """The rows of a SELECT, each value as SQLAlchemy would give it, by column name."""
         compiled = self._for(dialect)
-        make, results = compiled.row, compiled.results
-        assert make is not None, "fetch is for SELECT statements"
-        return [
-            make._make(
-                value if process is None else process(value)
-                for value, process in zip(values, results, strict=True)
-            )
-            for values in raw.execute(compiled.sql, compiled.bind(params))
-        ]
+        return compiled.rows(raw.execute(compiled.sql, compiled.bind(params)))
 
     def execute(
         self, raw: sqlite3.Connection, dialect: Dialect, params: dict[str, Any]
@@ -97,15 +101,7 @@ class Prepared:
     async def fetch_async(self, raw: Any, dialect: Dialect, params: dict[str, Any]) -> list[Any]:
         """`fetch` on an asyncpg connection (its prepared statement cache reuses it)."""
         compiled = self._for(dialect)
-        make, results = compiled.row, compiled.results
-        assert make is not None, "fetch is for SELECT statements"
-        return [
-            make._make(
-                value if process is None else process(value)
-                for value, process in zip(values, results, strict=True)
-            )
-            for values in await raw.fetch(compiled.sql, *compiled.bind(params))
-        ]
+        return compiled.rows(await raw.fetch(compiled.sql, *compiled.bind(params)))
 
     def executemany(
         self, raw: sqlite3.Connection, dialect: Dialect, rows: Sequence[dict[str, Any]]

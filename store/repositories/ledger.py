@@ -83,16 +83,18 @@ _RAW_INSERT_POSTING = Prepared(
 )
 
 
-def _summary_statement() -> Select[Any]:
-    """Balance, held, given and received of every member of a community (`b_community`)."""
+def _held_given_received(member: Any, community: Any, own_account: Any) -> tuple[Any, ...]:
+    """A member's SIF held in escrow for them, given in reviews (released from their
+    account `own_account`) and received in reviews, as scalar subqueries correlated to
+    the statement's `member` and `community` columns."""
     escrow = aliased(AccountRow)
     held = (
         select(func.coalesce(func.sum(PostingRow.amount), 0))
         .join(escrow, escrow.id == PostingRow.account_id)
         .where(
-            escrow.community_id == bindparam("b_community"),
+            escrow.community_id == community,
             escrow.kind == AccountKind.ESCROW.value,
-            PostingRow.holder_id == MemberRow.id,
+            PostingRow.holder_id == member,
         )
         .scalar_subquery()
     )
@@ -100,7 +102,7 @@ def _summary_statement() -> Select[Any]:
         select(func.coalesce(func.sum(PostingRow.amount), 0))
         .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
         .where(
-            PostingRow.account_id == AccountRow.id,
+            PostingRow.account_id == own_account,
             TransactionRow.kind == EntryKind.RELEASE.value,
         )
         .scalar_subquery()
@@ -109,10 +111,18 @@ def _summary_statement() -> Select[Any]:
         select(func.coalesce(func.sum(-PostingRow.amount), 0))
         .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
         .where(
-            PostingRow.holder_id == MemberRow.id,
+            PostingRow.holder_id == member,
             TransactionRow.kind == EntryKind.RELEASE.value,
         )
         .scalar_subquery()
+    )
+    return held, given, received
+
+
+def _summary_statement() -> Select[Any]:
+    """Balance, held, given and received of every member of a community (`b_community`)."""
+    held, given, received = _held_given_received(
+        MemberRow.id, bindparam("b_community"), AccountRow.id
     )
     return (
         select(
@@ -146,43 +156,11 @@ def _of_identity_statement() -> Any:
     their balance, held, given and received: a read-only command's caller and answer in
     one statement."""
     member = table(MemberRow)
-    escrow = aliased(AccountRow)
     own = aliased(AccountRow)
-    balance = (
-        select(own.balance)
-        .where(own.member_id == member.c.id, own.kind == AccountKind.MEMBER.value)
-        .scalar_subquery()
-    )
-    held = (
-        select(func.coalesce(func.sum(PostingRow.amount), 0))
-        .join(escrow, escrow.id == PostingRow.account_id)
-        .where(
-            escrow.community_id == member.c.community_id,
-            escrow.kind == AccountKind.ESCROW.value,
-            PostingRow.holder_id == member.c.id,
-        )
-        .scalar_subquery()
-    )
-    given = (
-        select(func.coalesce(func.sum(PostingRow.amount), 0))
-        .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
-        .join(own, own.id == PostingRow.account_id)
-        .where(
-            own.member_id == member.c.id,
-            own.kind == AccountKind.MEMBER.value,
-            TransactionRow.kind == EntryKind.RELEASE.value,
-        )
-        .scalar_subquery()
-    )
-    received = (
-        select(func.coalesce(func.sum(-PostingRow.amount), 0))
-        .join(TransactionRow, TransactionRow.id == PostingRow.transaction_id)
-        .where(
-            PostingRow.holder_id == member.c.id,
-            TransactionRow.kind == EntryKind.RELEASE.value,
-        )
-        .scalar_subquery()
-    )
+    mine = and_(own.member_id == member.c.id, own.kind == AccountKind.MEMBER.value)
+    balance = select(own.balance).where(mine).scalar_subquery()
+    account = select(own.id).where(mine).scalar_subquery()
+    held, given, received = _held_given_received(member.c.id, member.c.community_id, account)
     return BY_IDENTITY.add_columns(
         balance.label("b_balance"),
         held.label("b_held"),

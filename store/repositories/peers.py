@@ -29,13 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.routing import Activity, PeerIndex, PeerTable, Policy
-from store.models import CounterRow, ExpertiseRow, MemberRow
-from store.repositories.communities import SqlCommunities
+from store.models import ExpertiseRow, MemberRow
+from store.repositories import revisions
 from store.rows import as_utc
 
 PEER_COUNTER = "peers"
-# session.info key: the peer revisions this transaction took
-_TAKEN = "sif_peer_revisions"
 # Expertise of this many changed members or more is read for the whole community.
 _FEW = 200
 
@@ -47,8 +45,7 @@ async def stamp_peers(session: AsyncSession, members: list[MemberId]) -> None:
         select(MemberRow.id, MemberRow.community_id).where(MemberRow.id.in_(members))
     )
     for member, community in found.all():
-        revision = await SqlCommunities(session).next_number(CommunityId(community), PEER_COUNTER)
-        session.info.setdefault(_TAKEN, []).append(revision)
+        revision = await revisions.take(session, CommunityId(community), PEER_COUNTER)
         await session.execute(
             update(MemberRow)
             .where(MemberRow.id == member)
@@ -58,7 +55,7 @@ async def stamp_peers(session: AsyncSession, members: list[MemberId]) -> None:
 
 
 def took_peer_revision(session: AsyncSession) -> bool:
-    return bool(session.info.get(_TAKEN))
+    return revisions.took(session, PEER_COUNTER)
 
 
 @dataclass
@@ -75,9 +72,6 @@ class PeerCache:
         self.communities: dict[int, _Cached] = {}
 
 
-_COMMITTED = select(CounterRow.value).where(
-    CounterRow.community_id == bindparam("community"), CounterRow.name == PEER_COUNTER
-)
 _CHANGED = select(
     MemberRow.id,
     MemberRow.name,
@@ -105,13 +99,9 @@ async def peer_table(session: AsyncSession, cache: PeerCache, community: Communi
     """The community's table with every committed change (and none of this transaction's
     own, which a later call reads once they are committed)."""
     cached = cache.communities.setdefault(community, _Cached())
-    taken = session.info.get(_TAKEN)
+    upto = await revisions.readable(session, community, PEER_COUNTER)
     connection = await session.connection()
     params: dict[str, Any] = {"community": community}
-    if taken:
-        upto = min(taken) - 1
-    else:
-        upto = int(await connection.scalar(_COMMITTED, params) or 0)
     if upto <= cached.revision:
         return cached.table
     params.update(after=cached.revision, upto=upto)

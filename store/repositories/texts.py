@@ -27,21 +27,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.affinity import GOOD_RATING, Corpus, IdeaText, PeerText, answer_text
 from bot.domain.ids import CommunityId, MemberId
-from store.models import CounterRow, IdeaRow, MemberRow, RequestRow
-from store.repositories.communities import SqlCommunities
+from store.models import IdeaRow, MemberRow, RequestRow
+from store.repositories import revisions
 
 TEXT_COUNTER = "text"
-# session.info key: the text revisions this transaction took
-_TAKEN = "sif_text_revisions"
 # Reviewed ideas of this many changed peers or more are read for the whole community.
 _FEW = 200
 
 
 async def take_revision(session: AsyncSession, community: CommunityId) -> int:
     """The community's next text revision, for a row whose words change now."""
-    revision = await SqlCommunities(session).next_number(community, TEXT_COUNTER)
-    session.info.setdefault(_TAKEN, []).append(revision)
-    return revision
+    return await revisions.take(session, community, TEXT_COUNTER)
 
 
 async def stamp_members(
@@ -81,9 +77,6 @@ class TextCache:
         self.communities: dict[int, _Cached] = {}
 
 
-_COMMITTED = select(CounterRow.value).where(
-    CounterRow.community_id == bindparam("community"), CounterRow.name == TEXT_COUNTER
-)
 _IDEAS = (
     select(
         IdeaRow.number,
@@ -137,13 +130,9 @@ class SqlTexts:
         """The community's corpus with every committed change (and none of this
         transaction's own, which a later call reads once they are committed)."""
         cached = self.cache.communities.setdefault(community, _Cached())
-        taken = self.s.info.get(_TAKEN)
+        upto = await revisions.readable(self.s, community, TEXT_COUNTER)
         connection = await self.s.connection()
         params: dict[str, Any] = {"community": community}
-        if taken:
-            upto = min(taken) - 1
-        else:
-            upto = int(await connection.scalar(_COMMITTED, params) or 0)
         if upto <= cached.revision:
             return cached.corpus
         params.update(after=cached.revision, upto=upto)
