@@ -159,7 +159,7 @@ def _of_identity_statement() -> Any:
     own = aliased(AccountRow)
     mine = and_(own.member_id == member.c.id, own.kind == AccountKind.MEMBER.value)
     balance = select(own.balance).where(mine).scalar_subquery()
-    account = select(own.id).where(mine).scalar_subquery()
+    account = select(own.id).where(mine).correlate(member).scalar_subquery()
     held, given, received = _held_given_received(member.c.id, member.c.community_id, account)
     return BY_IDENTITY.add_columns(
         balance.label("b_balance"),

@@ -16,6 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from bot.domain import ledger
+from bot.domain.ids import RequestId
 from bot.domain.records import Role
 from bot.ports import NeedsSnapshot, StoreBusy, UnitOfWork
 from store.inloop import InLoopReaders
@@ -146,6 +148,50 @@ async def test_a_single_statement_reader_reads_one_statement_and_refuses_a_secon
     async with store.uow.reading() as uow:  # in a snapshot, through SQLAlchemy
         assert straight == await uow.ledger.of_identity("x", "ann")
         assert straight is not None and straight[0] == await uow.members.by_identity("x", "ann")
+
+
+async def test_the_callers_one_statement_read_counts_their_own_reviews_only(
+    store: Store, clock: FakeClock
+) -> None:
+    """Held, given and received in the caller's one-statement read are the caller's: with
+    several members paying and reviewing, each reads what the community summary says."""
+    for name in ("ann", "bob", "cat"):
+        await add_member(store, clock, name)
+    async with store.uow() as uow:
+        community = await uow.communities.get_or_create("c", "C", ("finance",), clock.now())
+        ids = {}
+        for name in ("ann", "bob", "cat"):
+            found = await uow.members.by_identity("x", name)
+            assert found is not None
+            ids[name] = found.id
+        drafts = [
+            ledger.grant(ids["ann"], 1000, "welcome", None),
+            ledger.hold(ids["ann"], 300, RequestId(1), "review"),
+            ledger.release(ids["ann"], ids["bob"], 300, RequestId(1), "reviewed"),
+            ledger.hold(ids["bob"], 200, RequestId(2), "review"),
+            ledger.release(ids["bob"], ids["cat"], 200, RequestId(2), "reviewed"),
+            ledger.hold(ids["cat"], 50, RequestId(3), "review"),
+        ]
+        for draft in drafts:
+            await uow.ledger.post(community.id, draft, -10_000, clock.now())
+        await uow.commit()
+    async with store.uow.reading() as uow:
+        summary = {info.name: info for info in await uow.ledger.all_balances(community.id)}
+    assert (summary["bob"].given, summary["bob"].received) == (300, 200)
+    assert (summary["cat"].given, summary["cat"].held) == (200, 50)
+    for single in (True, False):
+        for name in ("ann", "bob", "cat"):
+            async with store.uow.reading(single=single) as uow:
+                found = await uow.ledger.of_identity("x", name)
+            assert found is not None
+            info = found[1]
+            expected = summary[name]
+            assert (info.balance, info.held, info.given, info.received) == (
+                expected.balance,
+                expected.held,
+                expected.given,
+                expected.received,
+            ), name
 
 
 async def test_a_postgres_reader_refuses_to_write_even_outside_a_transaction(
