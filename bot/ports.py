@@ -6,7 +6,7 @@ The store implements the repositories and the unit of work; adapters implement
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -740,6 +740,7 @@ class Core(Protocol):
         committed: Callable[[list[Outbound]], Awaitable[None]] | None = None,
         *,
         answer_in_ack: bool = False,
+        later: Callable[[Coroutine[Any, Any, None]], object] | None = None,
     ) -> list[Outbound]: ...
 
     async def home(self, platform: str, user: str) -> Parts: ...

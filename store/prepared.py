@@ -92,6 +92,25 @@ class Prepared:
         compiled = self._for(dialect)
         return compiled.rows(raw.execute(compiled.sql, compiled.bind(params)))
 
+    def records(
+        self, raw: sqlite3.Connection, dialect: Dialect, params: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], ...]:
+        """The rows of a SELECT as the driver gives them (hashable: a key for what they
+        are turned into); `rows` turns them into `fetch`'s."""
+        compiled = self._for(dialect)
+        return tuple(raw.execute(compiled.sql, compiled.bind(params)))
+
+    async def records_async(
+        self, raw: Any, dialect: Dialect, params: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], ...]:
+        """`records` on an asyncpg connection."""
+        compiled = self._for(dialect)
+        return tuple(tuple(r) for r in await raw.fetch(compiled.sql, *compiled.bind(params)))
+
+    def rows(self, dialect: str, records: Iterable[Sequence[Any]]) -> list[Any]:
+        """`records` of a dialect (by name) this statement ran on, as `fetch` gives them."""
+        return self._compiled[dialect].rows(records)
+
     def execute(
         self, raw: sqlite3.Connection, dialect: Dialect, params: dict[str, Any]
     ) -> sqlite3.Cursor:

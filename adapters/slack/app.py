@@ -375,25 +375,25 @@ class SlackAdapter:
         """Hand the event to the core and return (so Bolt answers Slack) once its outcome is
         committed; sending the answers goes on in the background. With `in_ack` (a slash
         command) answers that change nothing are the ack's body, shown to the caller."""
-        acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def settle(_: object = None) -> None:
-            if not acked.done():
-                acked.set_result(None)
+        acked = False
 
         async def acknowledge(answers: list[Outbound]) -> None:
+            nonlocal acked
             reply = translate.ack_reply(answers)
             if reply is None and answers:
                 # Too big for one response: sent as they are (nothing to lose on a crash).
                 self.later(self.bot.relay.deliver(answers))
             await (ack(**reply) if reply is not None else ack())
-            settle()
+            acked = True
 
-        task = self.later(self.bot.handle(inbound, committed=acknowledge, answer_in_ack=in_ack))
-        task.add_done_callback(settle)  # it ended without acknowledging (it raised)
-        await acked
-        if task.done():
-            task.result()  # Bot.handle does not raise; if it ever did, Bolt answers 500
+        try:
+            await self.bot.handle(
+                inbound, committed=acknowledge, answer_in_ack=in_ack, later=self.later
+            )
+        except Exception:
+            if not acked:
+                raise  # Bot.handle does not raise; if it ever did, Bolt answers 500
+            log.exception("failed after the event was acknowledged")
 
     def later(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run work after the response, kept until done so a shutdown can wait for it."""
@@ -410,7 +410,6 @@ class SlackAdapter:
     def _register(self) -> None:
         app = self.app
 
-        @app.middleware
         async def served_workspaces(
             body: dict[str, Any],
             context: AsyncBoltContext,
@@ -420,7 +419,7 @@ class SlackAdapter:
             Slack does not retry it) and goes no further: no community, member or event
             is made of it. A slash command is told why."""
             teams = {translate.team_of(body), context.team_id or translate.team_of(body)}
-            if not self.team_ids or teams <= self.team_ids:
+            if teams <= self.team_ids:
                 await next_()
                 return None
             log.warning("refused a Slack request from workspace %s", ", ".join(sorted(teams)))
@@ -429,6 +428,9 @@ class SlackAdapter:
                     status=200, body={"response_type": "ephemeral", "text": NOT_SERVED}
                 )
             return BoltResponse(status=200, body="")
+
+        if self.team_ids:  # a middleware costs every request its call: only when needed
+            app.middleware(served_workspaces)
 
         @app.command("/sif")
         async def on_command(ack: Callable[..., Awaitable[None]], body: dict[str, Any]) -> None:

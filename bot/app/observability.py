@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -144,6 +144,7 @@ class Metrics:
             "community (as in `stats`), in SIF.",
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.scheduler_alive = Gauge(
             "sif_scheduler_alive",
             "1 while the scheduler runs its sweeps on time, else 0.",
@@ -151,8 +152,18 @@ class Metrics:
         )
 
     def record(self, command: str, outcome: str, seconds: float) -> None:
-        self.commands.labels(command=command, outcome=outcome).inc()
-        self.command_seconds.labels(command=command).observe(seconds)
+        # The labelled children, looked up once per command and outcome (prometheus'
+        # `labels` checks and joins its arguments on every call).
+        key = (command, outcome)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.commands.labels(command=command, outcome=outcome),
+                self.command_seconds.labels(command=command),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def refresh(self, uow_factory: UnitOfWorkFactory, scheduler_alive: bool) -> None:
         """Read the gauges' values from the database; NaN when it cannot be read."""

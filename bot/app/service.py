@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import MISSING, dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -175,6 +175,7 @@ class Bot:
         committed: Callable[[list[Outbound]], Awaitable[None]] | None = None,
         *,
         answer_in_ack: bool = False,
+        later: Callable[[Coroutine[Any, Any, None]], object] | None = None,
     ) -> list[Outbound]:
         """Handle one inbound event; returns (and delivers) what the bot said.
 
@@ -189,10 +190,15 @@ class Bot:
         lost, nothing happened and the caller asks again. Everything else is handed an
         empty list and delivered from the outbox.
 
+        With `later` (an adapter that answers the platform when this returns) the
+        delivery of what was stored is handed to it to run in the background instead of
+        being awaited; this then returns right after `committed`.
+
         Every log line while it is handled carries the same request id; one info line
         and the metrics record the command (never the text), its outcome and duration."""
         report = _Report()
         started = time.perf_counter()
+        deferred = False
         with structlog.contextvars.bound_contextvars(
             request_id=new_request_id(),
             platform=inbound.platform,
@@ -210,14 +216,29 @@ class Bot:
                 elif in_ack:
                     messages = [*in_ack, *messages]
                     in_ack = []
-                await self.relay.deliver(messages)
+                if later is not None and messages:
+                    later(self._deliver(messages, report, started))
+                    deferred = True
+                else:
+                    await self.relay.deliver(messages)
             except Exception:
                 report.outcome = "error"
                 raise
             finally:
-                self._observe(report, time.perf_counter() - started)
+                if not deferred:
+                    self._observe(report, time.perf_counter() - started)
                 structlog.contextvars.unbind_contextvars("command")
         return [*in_ack, *messages]
+
+    async def _deliver(self, messages: list[Outbound], report: _Report, started: float) -> None:
+        """`handle`'s delivery when handed to `later` (run in a copy of its context)."""
+        try:
+            await self.relay.deliver(messages)
+        except Exception:
+            report.outcome = "error"
+            raise
+        finally:
+            self._observe(report, time.perf_counter() - started)
 
     def _observe(self, report: _Report, seconds: float) -> None:
         self.metrics.record(report.command, report.outcome, seconds)

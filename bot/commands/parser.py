@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.commands.args import Arg, Choice, ParseError, Rest
 from bot.commands.catalogue import ALIAS_OF, COMMANDS, Help, Spec, resolve_alias
@@ -16,12 +16,34 @@ from bot.messages import Parts, plain, say
 # -- parsing ------------------------------------------------------------------------
 
 
+class _Words(NamedTuple):
+    commands: int  # how many commands the catalogue had when these were read
+    second: dict[str, list[str]]  # a command's first word: its second words ("" alone)
+    longest: dict[str, int]  # a command's first word: the longest free text of any
+
+
+_words: _Words | None = None
+
+
+def _read_words() -> _Words:
+    """The catalogue's command words, read again only when it has more commands (they are
+    declared at import): parsing a line looks them up instead of going through them all."""
+    global _words
+    if _words is None or _words.commands != len(COMMANDS):
+        second: dict[str, list[str]] = {}
+        longest: dict[str, int] = {}
+        for name, spec in COMMANDS.items():
+            first, _, rest = name.partition(" ")
+            second.setdefault(first, []).append(rest)
+            for _, reader, _ in spec.fields:
+                if isinstance(reader, Rest):
+                    longest[first] = max(longest.get(first, 0), reader.max_len)
+        _words = _Words(len(COMMANDS), second, longest)
+    return _words
+
+
 def _command_words() -> dict[str, list[str]]:
-    words: dict[str, list[str]] = {}
-    for name in COMMANDS:
-        first, _, second = name.partition(" ")
-        words.setdefault(first, []).append(second)
-    return words
+    return _read_words().second
 
 
 def suggest(word: str) -> str | None:
@@ -97,15 +119,8 @@ def _with_command_word(text: str) -> str:
 def longest_text(text: str) -> int:
     """The longest free text of the command this message names (0 when it names none, or
     one without a free text): the feedback of `done` may be longer than other messages."""
-    word = resolve_alias(text.split(maxsplit=1)[0].lower()) if text.strip() else ""
-    lengths = [
-        reader.max_len
-        for name, spec in COMMANDS.items()
-        if name.split(" ")[0] == word
-        for _, reader, _ in spec.fields
-        if isinstance(reader, Rest)
-    ]
-    return max(lengths, default=0)
+    words = text.split(maxsplit=1)
+    return _read_words().longest.get(resolve_alias(words[0].lower()), 0) if words else 0
 
 
 def parse(text: str) -> Any:

@@ -173,6 +173,47 @@ _OF_IDENTITY = _of_identity_statement()
 _RAW_OF_IDENTITY = Prepared(_OF_IDENTITY)
 
 
+def _caller_of(rows: Sequence[Any]) -> tuple[Member, BalanceInfo] | None:
+    """The member and balance in the rows of `_OF_IDENTITY` (None: no such member)."""
+    if not rows or rows[0].b_balance is None:
+        return None
+    member = next(iter(as_members(rows).values()))
+    first = rows[0]
+    info = as_balance_info(
+        (
+            member.id,
+            member.name,
+            first.b_balance,
+            first.b_held,
+            first.b_given,
+            first.b_received,
+            member.last_active,
+        )
+    )
+    return member, info
+
+
+def _caller_from(
+    dialect: str, records: tuple[tuple[Any, ...], ...]
+) -> tuple[Member, BalanceInfo] | None:
+    """`_caller_of` the driver's rows (`Prepared.records`), remembered for the same rows
+    when they can be a key (SQLite's can; asyncpg gives JSON decoded)."""
+    try:
+        return _remembered_caller(dialect, records)
+    except TypeError:  # unhashable values
+        return _caller_of(_RAW_OF_IDENTITY.rows(dialect, records))
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_caller(
+    dialect: str, records: tuple[tuple[Any, ...], ...]
+) -> tuple[Member, BalanceInfo] | None:
+    """A member asking again with nothing changed (their balance, activity and profile
+    are all in the rows) costs a look-up instead of turning a row's values into a member's
+    again. Both are frozen; whoever changes the profile's dict copies it first."""
+    return _caller_of(_RAW_OF_IDENTITY.rows(dialect, records))
+
+
 @functools.cache
 def _one_statement_post(postings: int) -> Any:
     """PostgreSQL: a transaction of `postings` postings (on distinct accounts) in one
@@ -483,34 +524,25 @@ class SqlLedger:
     ) -> tuple[Member, BalanceInfo] | None:
         connection = await self.s.connection()
         params = {"platform": platform, "external_id": external_id}
-        rows: Sequence[Any]
         if isinstance(connection, InLoopConnection):
-            rows = _RAW_OF_IDENTITY.fetch(connection.raw(), connection.dialect, params)
+            records = _RAW_OF_IDENTITY.records(connection.raw(), connection.dialect, params)
         elif connection.dialect.driver == "asyncpg" and single_statement(
             connection.sync_connection
         ):
             # Its own snapshot in autocommit: straight on asyncpg, one round trip.
             raw = (await connection.get_raw_connection()).driver_connection
-            rows = await _RAW_OF_IDENTITY.fetch_async(raw, connection.dialect, params)
+            records = await _RAW_OF_IDENTITY.records_async(raw, connection.dialect, params)
         else:
             rows = (await connection.execute(_OF_IDENTITY, params)).all()
-        if not rows or rows[0].b_balance is None:
-            return None
-        member = next(iter(as_members(rows).values()))
-        first = rows[0]
-        info = as_balance_info(
-            (
-                member.id,
-                member.name,
-                first.b_balance,
-                first.b_held,
-                first.b_given,
-                first.b_received,
-                member.last_active,
-            )
-        )
-        self._known[member.id] = info
-        return member, info
+            return self._known_as(_caller_of(rows))
+        return self._known_as(_caller_from(connection.dialect.name, records))
+
+    def _known_as(
+        self, found: tuple[Member, BalanceInfo] | None
+    ) -> tuple[Member, BalanceInfo] | None:
+        if found is not None:
+            self._known[found[0].id] = found[1]
+        return found
 
     async def balance_info(self, member: Member) -> BalanceInfo:
         known = self._known.get(member.id)
