@@ -740,6 +740,7 @@ class Core(Protocol):
         committed: Callable[[list[Outbound]], Awaitable[None]] | None = None,
         *,
         answer_in_ack: bool = False,
+        answer_directly: bool = False,
         later: Callable[[Coroutine[Any, Any, None]], object] | None = None,
     ) -> list[Outbound]: ...
 

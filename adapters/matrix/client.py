@@ -66,7 +66,7 @@ from adapters.matrix import translate
 from adapters.matrix.cross_signing import CrossSigningError, ensure_cross_signed
 from bot import i18n
 from bot.i18n import N_
-from bot.messages import Delivery, File, Outbound
+from bot.messages import Delivery, File, Inbound, Outbound
 from bot.ports import Core as Bot
 from bot.ports import PlatformUnavailable, Status, Undeliverable
 
@@ -202,7 +202,8 @@ class MatrixAdapter:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.synced = asyncio.Event()
-        bot.relay.register(MatrixMessenger(self))
+        self.messenger = MatrixMessenger(self)
+        bot.relay.register(self.messenger)
 
     def _crypto_store(self, device_id: str) -> Path:
         """nio's crypto store file for a device of the bot."""
@@ -555,6 +556,26 @@ class MatrixAdapter:
                 # Answers go where the person last wrote to the bot (say, the encrypted
                 # direct chat they opened after an older, unencrypted one).
                 self._direct[event.sender] = room_id
+            await self._answer(inbound)
+
+    async def _answer(self, inbound: Inbound) -> None:
+        """Handle a message; a read-only command's answers to the sender alone are sent
+        here at once, not through the outbox (nothing was changed, so there is nothing to
+        record). If one cannot be sent now, the message is handled again the usual way,
+        which keeps its answer in the outbox until Matrix takes it."""
+        answers: list[Outbound] = []
+
+        async def keep(read_only: list[Outbound]) -> None:
+            answers.extend(read_only)
+
+        await self.bot.handle(inbound, committed=keep, answer_directly=True)
+        try:
+            for message in answers:
+                await self.messenger.send(message)
+        except Exception as exc:
+            log.warning(
+                "could not answer %s directly (%r); through the outbox", inbound.event_id, exc
+            )
             await self.bot.handle(inbound)
 
     async def _on_reaction(self, room_id: str, event: ReactionEvent) -> None:

@@ -175,6 +175,7 @@ class Bot:
         committed: Callable[[list[Outbound]], Awaitable[None]] | None = None,
         *,
         answer_in_ack: bool = False,
+        answer_directly: bool = False,
         later: Callable[[Coroutine[Any, Any, None]], object] | None = None,
     ) -> list[Outbound]:
         """Handle one inbound event; returns (and delivers) what the bot said.
@@ -189,6 +190,12 @@ class Bot:
         carry in the acknowledgement instead of going through the outbox: if the ack is
         lost, nothing happened and the caller asks again. Everything else is handed an
         empty list and delivered from the outbox.
+
+        With `answer_directly` (a platform whose adapter sends a read-only command's
+        answers itself, as Matrix does) the private answers of a read-only command, in
+        the caller's direct chat too, are handed to `committed` in the same way; refusals
+        and everything else take the usual path. The adapter sends them, and hands the
+        event to `handle` again without it when it cannot: nothing was changed.
 
         With `later` (an adapter that answers the platform when this returns) the
         delivery of what was stored is handed to it to run in the background instead of
@@ -206,7 +213,9 @@ class Bot:
         ):
             try:
                 with speaking(self._language_hint(inbound)):
-                    messages, in_ack = await self._handle(inbound, report, answer_in_ack)
+                    messages, in_ack = await self._handle(
+                        inbound, report, answer_in_ack, answer_directly
+                    )
                     language = current()
                 if report.outcome == "refused" and not messages and not in_ack:
                     report.outcome = "duplicate"  # a refusal already given for this event
@@ -357,7 +366,11 @@ class Bot:
             return messages, []
 
     async def _handle(
-        self, inbound: Inbound, report: _Report, answer_in_ack: bool = False
+        self,
+        inbound: Inbound,
+        report: _Report,
+        answer_in_ack: bool = False,
+        answer_directly: bool = False,
     ) -> tuple[list[Outbound], list[Outbound]]:
         """(messages stored in the outbox, messages for the ack) — see `handle`."""
         inbound = _storable(inbound)
@@ -430,10 +443,11 @@ class Bot:
         structlog.contextvars.bind_contextvars(command=name)
         pending: Pending | None = None
         try:
-            if answer_in_ack and spec is not None and spec.reads_only and not spec.public:
+            readable = spec is not None and spec.reads_only and not spec.public
+            if readable and (answer_in_ack or answer_directly):
                 # A private answer that changes nothing rides on the ack (see `handle`).
                 try:
-                    answers = await self._read_only(inbound, command, name)
+                    answers = await self._read_only(inbound, command, name, answer_directly)
                 except StoreBusy:
                     answers = None  # the store would have had to wait: the full path does
                 if answers is not None:
@@ -506,10 +520,13 @@ class Bot:
             log.exception("handling %s failed", name)
             return await self._refuse(inbound, UserError(_(SORRY), "error"), answer_in_ack)
 
-    async def _read_only(self, inbound: Inbound, command: Any, name: str) -> list[Outbound] | None:
-        """A read-only command's private answers, from a read-only unit of work; None when
-        it needs the full path (a first contact, activity to record, a role to raise, an
-        answer for others or with a file).
+    async def _read_only(
+        self, inbound: Inbound, command: Any, name: str, direct: bool = False
+    ) -> list[Outbound] | None:
+        """A read-only command's private answers (with `direct`, those in the caller's
+        direct chat too), from a read-only unit of work; None when it needs the full path
+        (a first contact, activity to record, a role to raise, an answer for others or
+        with a file).
 
         The caller is read with their balance in one statement (all `balance` needs).
         A command not yet seen to need more is first tried in a single-statement unit of
@@ -520,13 +537,15 @@ class Bot:
             return None
         if name not in self._needs_snapshot:
             try:
-                return await self._read_in(self.uow_factory.reading(single=True), inbound, command)
+                return await self._read_in(
+                    self.uow_factory.reading(single=True), inbound, command, direct
+                )
             except NeedsSnapshot:
                 self._needs_snapshot.add(name)
-        return await self._read_in(self.uow_factory.reading(), inbound, command)
+        return await self._read_in(self.uow_factory.reading(), inbound, command, direct)
 
     async def _read_in(
-        self, reading: UnitOfWork, inbound: Inbound, command: Any
+        self, reading: UnitOfWork, inbound: Inbound, command: Any, direct: bool
     ) -> list[Outbound] | None:
         community = self._communities[inbound.community_key]
         async with reading as uow:
@@ -542,7 +561,7 @@ class Bot:
             self._speak_to(inbound, caller)
             ctx = self._context(uow, community, caller, inbound)
             await self._run_command(ctx, command)
-            return ctx.outbound if _private(ctx) else None
+            return ctx.outbound if _private(ctx, direct) else None
 
     def _language_hint(self, inbound: Inbound) -> str:
         """The language to answer in before the caller is looked up (a refusal of a
@@ -635,11 +654,12 @@ def _fresh(member: Member, now: datetime) -> bool:
     return member.last_active is not None and now - member.last_active < ACTIVITY_RESOLUTION
 
 
-def _private(ctx: Context) -> bool:
-    """Whether everything said is a private answer to the caller without a file."""
+def _private(ctx: Context, direct: bool = False) -> bool:
+    """Whether everything said is a private answer to the caller without a file (with
+    `direct`, one in their direct chat counts too)."""
+    kinds = (Delivery.PRIVATE, Delivery.DM) if direct else (Delivery.PRIVATE,)
     return all(
-        m.delivery is Delivery.PRIVATE and m.to == ctx.inbound.user and m.file is None
-        for m in ctx.outbound
+        m.delivery in kinds and m.to == ctx.inbound.user and m.file is None for m in ctx.outbound
     )
 
 
@@ -653,13 +673,16 @@ _TYPED_PREFIX = re.compile(r"^(?:[/!]sif\b\s*|/(?=[^\W\d_]))", re.IGNORECASE)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
+_INBOUND_FIELDS = tuple(f.name for f in fields(Inbound))
+
+
 def _storable(inbound: Inbound) -> Inbound:
     """The event with text every database can store: a lone surrogate (a broken JSON
     escape from a platform) becomes U+FFFD and NUL (refused by PostgreSQL) is dropped."""
     changes: dict[str, Any] = {
-        f.name: _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
-        for f in fields(inbound)
-        if isinstance(value := getattr(inbound, f.name), str) and _UNSTORABLE.search(value)
+        name: _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", value)
+        for name in _INBOUND_FIELDS
+        if isinstance(value := getattr(inbound, name), str) and _UNSTORABLE.search(value)
     }
     return replace(inbound, **changes) if changes else inbound
 

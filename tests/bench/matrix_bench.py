@@ -1,12 +1,12 @@
 """`!sif balance` round trips through a real Synapse, next to a bare matrix-nio echo bot,
 in an unencrypted direct room and in an encrypted one.
 
-Both bots run against the same local Synapse in the same run; a user sends a message and
-waits for the bot's answer, one at a time: unencrypted, a user driven by a plain HTTP
-client; encrypted, a user with matrix-nio's encryption (tests/adapters/matrix/e2ee.py),
-next to an echo bot that encrypts too. The ratios of the medians (sif-bot / echo) are the
-figures (goals: ≤ 1.2 unencrypted, ≤ 1.2 encrypted); absolute numbers are mostly
-Synapse's own CPU and vary with the machine.
+Both bots run against the same local Synapse at the same time; a user sends a message
+and waits for the bot's answer, one at a time, to each bot in turn: unencrypted, a user
+driven by a plain HTTP client; encrypted, a user with matrix-nio's encryption
+(tests/adapters/matrix/e2ee.py), next to an echo bot that encrypts too. The ratios of the
+medians (sif-bot / echo) are the figures (goals: ≤ 1.05 unencrypted, ≤ 1.2 encrypted);
+absolute numbers are mostly Synapse's own CPU and vary with the machine.
 
     .venv/bin/python tests/bench/matrix_bench.py [--messages 50]
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import shutil
 import statistics
 import sys
@@ -28,12 +29,8 @@ from nio import AsyncClient, AsyncClientConfig, InviteMemberEvent, MatrixRoom, R
 from nio.store import SqliteStore
 
 from adapters.matrix.client import MatrixAdapter
-from bot.bootstrap import assemble
-from bot.ports import SystemClock
+from bot.bootstrap import build
 from bot.settings import load_settings
-from store.db import make_engine, make_sessionmaker
-from store.migrate import upgrade
-from store.uow import SqlUnitOfWorkFactory
 from tests.adapters.matrix.e2ee import E2EEUser, Message
 from tests.adapters.matrix.synapse import (
     MatrixUser,
@@ -105,78 +102,79 @@ def summary(label: str, times: list[float]) -> float:
     return median
 
 
+async def taking_turns(
+    user: MatrixUser | E2EEUser,
+    sides: list[tuple[str, str, str, str]],
+    count: int,
+) -> list[list[float]]:
+    """Round trips to each side (room, bot, text, expected answer), one message to each
+    in turn and each going first every other time, so that whatever else the homeserver
+    does weighs on both alike; returns each side's times."""
+    for room, bot_user, text, expect in sides:
+        await round_trips(user, room, bot_user, text, expect, 5)  # warm-up
+    times: list[list[float]] = [[] for _ in sides]
+    order = list(range(len(sides)))
+    for turn in range(count):
+        for side in order if turn % 2 == 0 else reversed(order):
+            room, bot_user, text, expect = sides[side]
+            times[side] += await round_trips(user, room, bot_user, text, expect, 1)
+    return times
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=50)
     args = parser.parse_args()
     ensure_synapse_venv()
     user_dir = tempfile.mkdtemp(prefix="sif-bench-user-")
-    async with synapse_server() as synapse:
+    async with synapse_server() as synapse, contextlib.AsyncExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         user = await synapse.register(synapse.unique_localpart("user"))
-        echo_name = synapse.unique_localpart("echo")
-        await synapse.register(echo_name)
+        stack.push_async_callback(user.close)
+        secret = await E2EEUser.register(synapse, "secret", Path(user_dir))
+        stack.push_async_callback(secret.close)
+        bots: dict[str, str] = {}
+        for label, store in (("echo", None), ("echo-e2ee", tmp / "echo")):
+            name = synapse.unique_localpart(label)
+            await synapse.register(name)
+            client, task = await echo_bot(synapse, name, store)
+            stack.push_async_callback(client.close)
+            stack.callback(task.cancel)
+            bots[label] = client.user_id or ""
         sif_name = synapse.unique_localpart("sif")
         sif = await synapse.register(sif_name)
-
-        client, task = await echo_bot(synapse, echo_name)
-        room = await user.create_room(invite=[client.user_id], is_direct=True)
-        await user.wait_joined(room, client.user_id)
-        await round_trips(user, room, client.user_id, "warm", "echo warm", 5)
-        echo = await round_trips(user, room, client.user_id, "ping", "echo ping", args.messages)
-        task.cancel()
-        await client.close()
-
-        with tempfile.TemporaryDirectory() as tmp:
-            secret = await E2EEUser.register(synapse, "secret", Path(user_dir))
-            name = synapse.unique_localpart("echo-e2ee")
-            await synapse.register(name)
-            client, task = await echo_bot(synapse, name, Path(tmp) / "echo")
-            room = await secret.create_room(invite=[client.user_id], is_direct=True)
-            await secret.wait_joined(room, client.user_id)
-            await round_trips(secret, room, client.user_id, "warm", "echo warm", 5)
-            echo_e2ee = await round_trips(
-                secret, room, client.user_id, "ping", "echo ping", args.messages
-            )
-            task.cancel()
-            await client.close()
-
-        with tempfile.TemporaryDirectory() as tmp:
-            db_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
-            await asyncio.to_thread(upgrade, db_url)
-            engine = make_engine(db_url)
-            uow = SqlUnitOfWorkFactory(make_sessionmaker(engine))
-            settings = load_settings(
-                _env_file=None, database_url=db_url, sif_rate_commands_per_minute=0
-            )
-            bot = assemble(settings, uow, SystemClock()).bot
-            adapter = MatrixAdapter(
-                bot,
-                homeserver=synapse.base_url,
-                user_id=sif.user_id,
-                password=f"pw-{sif_name}",
-                store_path=Path(tmp) / "store",
-            )
-            await adapter.start()
-            room = await user.create_room(invite=[sif.user_id], is_direct=True)
-            await user.wait_joined(room, sif.user_id)
-            await round_trips(user, room, sif.user_id, "!sif balance", "Your balance", 5)
-            ours = await round_trips(
-                user, room, sif.user_id, "!sif balance", "Your balance", args.messages
-            )
-            room = await secret.create_room(invite=[sif.user_id], is_direct=True)
-            await secret.wait_joined(room, sif.user_id)
-            await round_trips(secret, room, sif.user_id, "!sif balance", "Your balance", 5)
-            ours_e2ee = await round_trips(
-                secret, room, sif.user_id, "!sif balance", "Your balance", args.messages
-            )
-            await secret.close()
-            await adapter.stop()
-            await engine.dispose()
-        await user.close()
+        settings = load_settings(
+            _env_file=None,
+            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
+            sif_rate_commands_per_minute=0,
+        )
+        app = await build(settings)  # wired as `sif-bot run` wires it
+        stack.push_async_callback(app.close)
+        adapter = MatrixAdapter(
+            app.bot,
+            homeserver=synapse.base_url,
+            user_id=sif.user_id,
+            password=f"pw-{sif_name}",
+            store_path=tmp / "store",
+        )
+        await adapter.start()
+        stack.push_async_callback(adapter.stop)
+        results = []
+        for person, echo_bot_user in ((user, bots["echo"]), (secret, bots["echo-e2ee"])):
+            sides = []
+            for bot_user, text, expect in (
+                (echo_bot_user, "ping", "echo ping"),
+                (sif.user_id, "!sif balance", "Your balance"),
+            ):
+                room = await person.create_room(invite=[bot_user], is_direct=True)
+                await person.wait_joined(room, bot_user)
+                sides.append((room, bot_user, text, expect))
+            results.append(await taking_turns(person, sides, args.messages))
     shutil.rmtree(user_dir, ignore_errors=True)
+    (echo, ours), (echo_e2ee, ours_e2ee) = results
     base = summary("bare nio echo bot", echo)
     mine = summary("sif-bot !sif balance", ours)
-    print(f"ratio sif-bot / echo (medians): {mine / base:.2f} (goal ≤ 1.2)")
+    print(f"ratio sif-bot / echo (medians): {mine / base:.2f} (goal ≤ 1.05)")
     base = summary("encrypted nio echo bot", echo_e2ee)
     mine = summary("sif-bot !sif balance, encrypted", ours_e2ee)
     print(f"ratio sif-bot / echo, encrypted (medians): {mine / base:.2f} (goal ≤ 1.2)")

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import pytest
 from aiohttp import web
 from nio import RoomMessageText, UnknownBadEvent
+from sqlalchemy import text
 
 from adapters.matrix.client import MatrixAdapter, MatrixMessenger
 from bot.domain.ledger import AccountKey
@@ -92,6 +94,54 @@ async def test_a_restart_answers_the_new_message_once_and_not_the_old_one(
     bodies = [r["content"]["body"] for r in replies]
     assert sum(b.startswith("Your balance") for b in bodies) == 1
     assert sum(b.startswith("Expertise tags here") for b in bodies) == 1
+
+
+async def outbox_rows(net: Net) -> int:
+    async with net.bot.uow_factory() as uow:
+        return int((await uow.session.execute(text("SELECT count(*) FROM outbox"))).scalar())
+
+
+async def test_a_read_only_answer_goes_straight_to_the_direct_room_and_stores_nothing(
+    net: Net, matrix_users: MakeUser
+) -> None:
+    await net.start()
+    alice = await matrix_users("alice")
+    dm = await open_dm(alice, net.bot_user)
+    await say(alice, dm, "!sif balance", net.bot_user, "Your balance")  # first contact
+    before = await outbox_rows(net)
+    await say(alice, dm, "!sif balance", net.bot_user, "Your balance")
+    await say(alice, dm, "tags", net.bot_user, "Expertise tags here")
+    assert await outbox_rows(net) == before  # answered without a write
+    await say(alice, dm, "!sif balance @nobody-here", net.bot_user, "nobody-here")
+    assert await outbox_rows(net) == before + 1  # a refusal is kept, as before
+    replies = await alice.messages_from(dm, net.bot_user)
+    assert sum(r["content"]["body"].startswith("Your balance") for r in replies) == 2
+
+
+async def test_a_read_only_answer_that_cannot_be_sent_goes_through_the_outbox(
+    net: Net, matrix_users: MakeUser
+) -> None:
+    adapter = await net.start()
+    alice = await matrix_users("alice")
+    dm = await open_dm(alice, net.bot_user)
+    await say(alice, dm, "!sif balance", net.bot_user, "Your balance")  # first contact
+    before = await outbox_rows(net)
+    room_send = adapter.client.room_send
+    dropped: list[str] = []
+
+    async def drops_the_first(*args: Any, **kwargs: Any) -> Any:
+        if not dropped:  # the homeserver's connection drops once
+            dropped.append(args[0])
+            raise aiohttp.ClientConnectionError("connection reset")
+        return await room_send(*args, **kwargs)
+
+    adapter.client.room_send = drops_the_first  # type: ignore[method-assign]
+    await say(alice, dm, "!sif balance", net.bot_user, "Your balance")
+    assert dropped == [dm]
+    assert await outbox_rows(net) == before + 1  # kept, then sent from the outbox
+    await asyncio.sleep(1)  # time for any duplicate to show up
+    replies = await alice.messages_from(dm, net.bot_user)
+    assert sum(r["content"]["body"].startswith("Your balance") for r in replies) == 2
 
 
 async def test_bad_input_gets_a_clear_answer_or_nothing(net: Net, matrix_users: MakeUser) -> None:
