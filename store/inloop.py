@@ -55,14 +55,19 @@ class InLoopReaders:
         return InLoopSession(self)
 
     def take(self) -> Connection:
-        """A connection in a read transaction of its own: one snapshot for the unit."""
+        """A connection in a read transaction of its own: one snapshot for the unit.
+        `sqlite3` is told BEGIN itself; SQLAlchemy's connection begins its own (which
+        sends nothing to SQLite) only if a statement goes through it."""
         connection = self._idle.pop() if self._idle else self.engine.connect()
-        connection.begin()
         connection.connection.dbapi_connection.execute("BEGIN")  # type: ignore[union-attr]
         return connection
 
     def give(self, connection: Connection) -> None:
-        connection.rollback()  # ends the read transaction: the next unit reads afresh
+        # Ends the read transaction: the next unit reads afresh.
+        if connection.in_transaction():
+            connection.rollback()
+        else:  # only statements of `store.prepared` ran, straight on sqlite3
+            connection.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
         if len(self._idle) < self._keep:
             self._idle.append(connection)
         else:

@@ -59,7 +59,7 @@ from store.models import (
 from store.uow import SqlUnitOfWorkFactory
 from tests.fakes import FakeClock
 
-GOAL_MB = 150
+GOAL_MB = 100
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 TAGS = (
