@@ -27,6 +27,8 @@ from babel import Locale
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
+from bot.domain.ledger import format_sif
+
 LOCALES = Path(__file__).parent / "locales"
 DOMAIN = "sif"
 # The languages with a complete catalog, English first (the code's own).
@@ -134,8 +136,6 @@ def _babel_locale() -> str:
 
 def sif(hundredths: int, *, sign: bool = False) -> str:
     """An amount of SIF in the current language's way: "2.50 SIF", "2,50 SIF"."""
-    from bot.domain.ledger import format_sif
-
     return localize_sif(format_sif(hundredths, sign=sign))
 
 
@@ -144,9 +144,13 @@ def localize_sif(english: str) -> str:
     code = _language.get()
     if code == DEFAULT:
         return english
-    locale = Locale.parse(code)
-    decimal = locale.number_symbols["latn"]["decimal"]
-    return english.replace(".", decimal)
+    return english.replace(".", _decimal_sign(code))
+
+
+@functools.cache
+def _decimal_sign(code: str) -> str:
+    """The decimal sign of a language ("," in Dutch)."""
+    return str(Locale.parse(code).number_symbols["latn"]["decimal"])
 
 
 _ENDS_SENTENCE = (".", "!", "?", "…", ":", ";")
