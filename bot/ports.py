@@ -351,6 +351,10 @@ class EventLog(Protocol):
         """Record an inbound event key; False when it was seen before."""
         ...
 
+    async def seen(self, key: str) -> bool:
+        """Whether an inbound event key is recorded (reads only)."""
+        ...
+
     async def prune(self, before: datetime) -> int:
         """Forget the keys recorded before then; returns how many."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from bot.ports import NeedsSnapshot
 from store.inloop import InLoopReaders, InLoopWriter
 from store.models import Base
+from store.pgsingle import PgSingleReaders
 
 READERS = 10  # PostgreSQL connections for read-only units of work, per process
 
@@ -90,60 +91,31 @@ def make_reader_engine(url: str) -> InLoopReaders | AsyncEngine | None:
             # every transaction of these connections is read-only, in autocommit too
             connect_args={"server_settings": {"default_transaction_read_only": "on"}},
         )
-        _count_single_statements(readers)
         return readers.execution_options(postgresql_readonly=True)
     if make_url(url).database in (None, "", ":memory:"):
         return None
     return InLoopReaders(url)
 
 
-# conn.info key: statements run by a single-statement unit of work on this checkout
-_STATEMENTS = "sif_single_statements"
-
-
-def _count_single_statements(readers: AsyncEngine) -> None:
-    """A single-statement unit of work (`single_statement_sessions`) that runs a second
-    statement raises `NeedsSnapshot` before it reaches the database."""
-
-    @event.listens_for(readers.sync_engine.pool, "checkout")
-    def _fresh(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        record.info.pop(_STATEMENTS, None)
-
-    @event.listens_for(readers.sync_engine, "before_cursor_execute")
-    def _count(conn: Any, _cursor: Any, _sql: Any, _params: Any, context: Any, _many: Any) -> None:
-        if not conn.get_execution_options().get("sif_single"):
-            return
-        count = conn.info.get(_STATEMENTS, 0) + 1
-        conn.info[_STATEMENTS] = count
-        if count > 1:
-            raise NeedsSnapshot("a second statement needs a snapshot of its own")
-
-
-def single_statement(connection: Any) -> bool:
-    """Whether a (sync) connection belongs to a single-statement unit of work; if so, a
-    statement run on it outside SQLAlchemy is counted as `_count` counts the others."""
-    if not connection.get_execution_options().get("sif_single"):
-        return False
-    count = connection.info.get(_STATEMENTS, 0) + 1
-    connection.info[_STATEMENTS] = count
-    if count > 1:
-        raise NeedsSnapshot("a second statement needs a snapshot of its own")
-    return True
-
-
 def single_statement_sessions(
     readers: InLoopReaders | AsyncEngine | None,
 ) -> Callable[[], Any] | None:
     """PostgreSQL: sessions for read-only units of work of one statement, which is its
-    own snapshot: in autocommit on the readers' pool, so no BEGIN and no ROLLBACK go to
-    the server and the read is one round trip. A second statement raises `NeedsSnapshot`
-    (nothing was read for it); the caller then reads again in a snapshot (`reader_sessions`).
-    None for SQLite, whose in-loop readers cost no round trips."""
+    own snapshot: straight on asyncpg (`store.pgsingle`), so no BEGIN and no ROLLBACK go
+    to the server and the read is one round trip without SQLAlchemy's session. A second
+    statement, or any but those of `store.prepared`, raises `NeedsSnapshot` (nothing was
+    read for it); the caller then reads again in a snapshot (`reader_sessions`). Closed
+    with the readers (`dispose`). None for SQLite, whose in-loop readers cost no round
+    trips."""
     if not isinstance(readers, AsyncEngine):
         return None
-    return make_sessionmaker(
-        readers.execution_options(isolation_level="AUTOCOMMIT", sif_single=True)
-    )
+    single = PgSingleReaders(readers, READERS)
+    _SINGLE[readers] = single
+    return single.session
+
+
+# the single-statement readers of a reader engine, closed with it
+_SINGLE: weakref.WeakKeyDictionary[AsyncEngine, PgSingleReaders] = weakref.WeakKeyDictionary()
 
 
 def in_loop_writer(readers: InLoopReaders | AsyncEngine | None) -> InLoopWriter | None:
@@ -169,6 +141,9 @@ async def dispose(engine: AsyncEngine, readers: InLoopReaders | AsyncEngine | No
     if isinstance(readers, InLoopReaders):
         readers.close()
     elif readers is not None:
+        single = _SINGLE.pop(readers, None)
+        if single is not None:
+            await single.close()
         await readers.dispose()
 
 

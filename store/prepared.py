@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy.engine import Dialect
 
+from store.pgsingle import PgSingleConnection
+
 
 @dataclass(frozen=True)
 class _Compiled:
@@ -100,12 +102,13 @@ class Prepared:
         compiled = self._for(dialect)
         return tuple(raw.execute(compiled.sql, compiled.bind(params)))
 
-    async def records_async(
-        self, raw: Any, dialect: Dialect, params: dict[str, Any]
+    async def records_on(
+        self, connection: PgSingleConnection, params: dict[str, Any]
     ) -> tuple[tuple[Any, ...], ...]:
-        """`records` on an asyncpg connection."""
-        compiled = self._for(dialect)
-        return tuple(tuple(r) for r in await raw.fetch(compiled.sql, *compiled.bind(params)))
+        """`records` as the one statement of a single-statement unit of work on
+        PostgreSQL (`store.pgsingle`)."""
+        compiled = self._for(connection.dialect)
+        return await connection.records(compiled.sql, compiled.bind(params))
 
     def rows(self, dialect: str, records: Iterable[Sequence[Any]]) -> list[Any]:
         """`records` of a dialect (by name) this statement ran on, as `fetch` gives them."""

@@ -1386,6 +1386,9 @@ class MemoryEventLog:
         t.events.put(key, _utc(at))
         return True
 
+    async def seen(self, key: str) -> bool:
+        return key in self._x.t.events
+
     async def prune(self, before: datetime) -> int:
         before = _utc(before)
         old = [key for key, at in self._x.t.events.items() if at < before]

@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT_MS = 30_000
 MAX_BACKOFF = 60.0
+STOP_GRACE = 10.0  # seconds `stop` waits for a batch of events being handled
 # A healthy long poll returns at least every SYNC_TIMEOUT_MS; allow a failed one and a
 # full back-off before /healthz calls the sync stale.
 STALE_SYNC_SECONDS = 2 * SYNC_TIMEOUT_MS / 1000 + MAX_BACKOFF
@@ -200,6 +201,7 @@ class MatrixAdapter:
         self._given_up: list[str] = [str(t) for t in state.get("given_up") or []]
         self._known_room = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._processing = False  # the sync loop is handling a batch of events
         self._stopping = asyncio.Event()
         self.synced = asyncio.Event()
         self.messenger = MatrixMessenger(self)
@@ -259,8 +261,13 @@ class MatrixAdapter:
         log.info("Matrix sync started for %s", self.user_id)
 
     async def stop(self) -> None:
+        """Stop syncing: a batch of events being handled is finished and its sync position
+        saved first (up to STOP_GRACE seconds), so a restart does not get it again."""
         self._stopping.set()
         if self._task is not None:
+            if self._processing:
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(self._task), STOP_GRACE)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -388,9 +395,13 @@ class MatrixAdapter:
             backoff = 1.0
             since, full_state = None, False
             self._last_sync = time.monotonic()
-            await self._upkeep()
-            await self.process(response)
-            self._save("sync.json", {"next_batch": response.next_batch})
+            self._processing = True  # `stop` lets this batch finish and be saved
+            try:
+                await self._upkeep()
+                await self.process(response)
+                self._save("sync.json", {"next_batch": response.next_batch})
+            finally:
+                self._processing = False
             self.synced.set()
 
     # -- encryption upkeep -------------------------------------------------------------

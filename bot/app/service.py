@@ -535,6 +535,8 @@ class Bot:
         community = self._communities.get(inbound.community_key)
         if community is None:
             return None
+        if direct:  # reads the event log too (`_read_in`): a snapshot
+            return await self._read_in(self.uow_factory.reading(), inbound, command, direct)
         if name not in self._needs_snapshot:
             try:
                 return await self._read_in(
@@ -549,6 +551,11 @@ class Bot:
     ) -> list[Outbound] | None:
         community = self._communities[inbound.community_key]
         async with reading as uow:
+            if direct and inbound.event_id is not None:
+                # A platform that delivers an event again (Matrix after a restart) gets
+                # no second answer to one handled the usual way.
+                if await uow.events.seen(_event_key(inbound)):
+                    return []
             found = await uow.ledger.of_identity(inbound.platform, inbound.user)
             caller = found[0] if found is not None else None
             if caller is None or not _fresh(caller, self.clock.now()):

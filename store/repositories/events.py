@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import ProcessedEventRow
@@ -20,6 +20,13 @@ class SqlEventLog:
         stmt = insert_ignoring_conflicts(self.s, ProcessedEventRow).values(key=key, created_at=at)
         inserted = await self.s.scalar(stmt.returning(ProcessedEventRow.key))
         return inserted is not None
+
+    async def seen(self, key: str) -> bool:
+        """Whether an event key is recorded (a read: for read-only units of work)."""
+        found = await self.s.scalar(
+            select(ProcessedEventRow.key).where(ProcessedEventRow.key == key)
+        )
+        return found is not None
 
     async def prune(self, before: datetime) -> int:
         result = await self.s.execute(

@@ -29,9 +29,9 @@ from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDra
 from bot.domain.privacy import redact
 from bot.domain.records import BalanceInfo, LedgerLine, Member
 from bot.ports import LimitExceeded
-from store.db import single_statement
 from store.inloop import InLoopConnection
 from store.models import AccountRow, MemberRow, PostingRow, RequestRow, TransactionRow
+from store.pgsingle import PgSingleConnection
 from store.prepared import Prepared
 from store.repositories.members import BY_IDENTITY
 from store.rows import as_balance_info, as_ledger_entry, as_ledger_line, as_members
@@ -526,12 +526,9 @@ class SqlLedger:
         params = {"platform": platform, "external_id": external_id}
         if isinstance(connection, InLoopConnection):
             records = _RAW_OF_IDENTITY.records(connection.raw(), connection.dialect, params)
-        elif connection.dialect.driver == "asyncpg" and single_statement(
-            connection.sync_connection
-        ):
-            # Its own snapshot in autocommit: straight on asyncpg, one round trip.
-            raw = (await connection.get_raw_connection()).driver_connection
-            records = await _RAW_OF_IDENTITY.records_async(raw, connection.dialect, params)
+        elif isinstance(connection, PgSingleConnection):
+            # Its own snapshot: straight on asyncpg, one round trip.
+            records = await _RAW_OF_IDENTITY.records_on(connection, params)
         else:
             rows = (await connection.execute(_OF_IDENTITY, params)).all()
             return self._known_as(_caller_of(rows))

@@ -199,3 +199,33 @@ async def test_a_read_only_command_of_several_statements_is_read_again_in_a_snap
     single = getattr(app.bot.uow_factory, "single", None)
     assert ("history" in app.bot._needs_snapshot) is (single is not None)
     assert "balance" not in app.bot._needs_snapshot
+
+
+async def directly(app: App, inbound: Inbound) -> list[Outbound]:
+    """Handle as the Matrix adapter does: a read-only answer to the caller alone is handed
+    back to send at once."""
+    carried: list[Outbound] = []
+
+    async def committed(answers: list[Outbound]) -> None:
+        carried.extend(answers)
+
+    await app.bot.handle(inbound, committed=committed, answer_directly=True)
+    return carried
+
+
+async def test_a_direct_answer_in_the_dm_leaves_no_trace_and_an_event_handled_before_none(
+    app: App,
+) -> None:
+    first = said("ann", "balance", event_id="m1")  # in the DM, first contact
+    await app.bot.handle(first)
+    messenger(app).clear()
+    before = await rows(app)
+    carried = await directly(app, said("ann", "balance", event_id="m2"))
+    assert [m.text.splitlines()[0] for m in carried] == ["Your balance: 0.00 SIF"]
+    assert carried[0].delivery is Delivery.DM and carried[0].outbox_id is None
+    assert await rows(app) == before and messenger(app).sent == []
+    assert await directly(app, first) == []  # delivered again after a restart: no answer
+    assert messenger(app).sent == [] and await rows(app) == before
+    # A refusal still goes through the outbox, recorded, as without `answer_directly`.
+    assert await directly(app, said("ann", "balance @nobody", event_id="m3")) == []
+    assert await rows(app) == (before[0] + 1, before[1] + 1, before[2])

@@ -5,6 +5,7 @@ takes the writing path with nothing changed."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from contextlib import AsyncExitStack, closing
@@ -129,6 +130,28 @@ async def test_a_dropped_postgres_reader_connection_is_store_busy(
         assert await uow.members.by_identity("x", "ann") is not None
 
 
+async def test_a_single_statement_read_on_a_dropped_connection_is_store_busy(
+    store: Store, clock: FakeClock
+) -> None:
+    if store.url.startswith("sqlite"):
+        pytest.skip("PostgreSQL connections")
+    await add_member(store, clock, "ann")
+    admin = await asyncpg.connect(store.url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        with pytest.raises(StoreBusy):
+            async with store.uow.reading(single=True) as uow:
+                connection = await uow.session.connection()
+                pid = await connection.raw.fetchval("SELECT pg_backend_pid()")
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)
+                await asyncio.sleep(0.2)  # the server's goodbye has come
+                await uow.ledger.of_identity("x", "ann")
+    finally:
+        await admin.close()
+    async with store.uow.reading(single=True) as uow:  # the pool opened a new one
+        found = await uow.ledger.of_identity("x", "ann")
+    assert found is not None and found[0].name == "ann"
+
+
 async def test_a_single_statement_reader_reads_one_statement_and_refuses_a_second(
     store: Store, clock: FakeClock
 ) -> None:
@@ -200,8 +223,12 @@ async def test_a_postgres_reader_refuses_to_write_even_outside_a_transaction(
     if store.url.startswith("sqlite"):
         pytest.skip("PostgreSQL connections")
     await add_member(store, clock, "ann")
-    with pytest.raises(DBAPIError, match="read-only transaction"):
+    with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
         async with store.uow.reading(single=True) as uow:
+            connection = await uow.session.connection()  # asyncpg's own, in autocommit
+            await connection.raw.execute("UPDATE members SET name = 'bob'")
+    with pytest.raises(DBAPIError, match="read-only transaction"):
+        async with store.uow.reading() as uow:
             connection = await uow.session.connection()
             await connection.execute(text("UPDATE members SET name = 'bob'"))
     async with store.uow.reading() as uow:

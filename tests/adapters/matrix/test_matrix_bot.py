@@ -78,13 +78,25 @@ async def test_dm_help_intake_offer_reaction_and_staff_room(
     assert "<table>" in table["content"]["formatted_body"]
 
 
-async def test_a_restart_answers_the_new_message_once_and_not_the_old_one(
-    net: Net, matrix_users: MakeUser
-) -> None:
+async def alice_known(net: Net, matrix_users: MakeUser) -> tuple[MatrixAdapter, MatrixUser, str]:
+    """The bot started and a member, alice, who asked for her balance in a direct chat
+    (her first contact): (the adapter, alice, the direct room)."""
     adapter = await net.start()
     alice = await matrix_users("alice")
     dm = await open_dm(alice, net.bot_user)
     await say(alice, dm, "!sif balance", net.bot_user, "Your balance")
+    return adapter, alice, dm
+
+
+async def outbox_rows(net: Net) -> int:
+    async with net.bot.uow_factory() as uow:
+        return int((await uow.session.execute(text("SELECT count(*) FROM outbox"))).scalar())
+
+
+async def test_a_restart_answers_the_new_message_once_and_not_the_old_one(
+    net: Net, matrix_users: MakeUser
+) -> None:
+    adapter, alice, dm = await alice_known(net, matrix_users)
     await net.stop(adapter)
     await alice.send_text(dm, "tags")  # while the bot is down
     await net.start()
@@ -96,18 +108,10 @@ async def test_a_restart_answers_the_new_message_once_and_not_the_old_one(
     assert sum(b.startswith("Expertise tags here") for b in bodies) == 1
 
 
-async def outbox_rows(net: Net) -> int:
-    async with net.bot.uow_factory() as uow:
-        return int((await uow.session.execute(text("SELECT count(*) FROM outbox"))).scalar())
-
-
 async def test_a_read_only_answer_goes_straight_to_the_direct_room_and_stores_nothing(
     net: Net, matrix_users: MakeUser
 ) -> None:
-    await net.start()
-    alice = await matrix_users("alice")
-    dm = await open_dm(alice, net.bot_user)
-    await say(alice, dm, "!sif balance", net.bot_user, "Your balance")  # first contact
+    _, alice, dm = await alice_known(net, matrix_users)
     before = await outbox_rows(net)
     await say(alice, dm, "!sif balance", net.bot_user, "Your balance")
     await say(alice, dm, "tags", net.bot_user, "Expertise tags here")
@@ -121,10 +125,7 @@ async def test_a_read_only_answer_goes_straight_to_the_direct_room_and_stores_no
 async def test_a_read_only_answer_that_cannot_be_sent_goes_through_the_outbox(
     net: Net, matrix_users: MakeUser
 ) -> None:
-    adapter = await net.start()
-    alice = await matrix_users("alice")
-    dm = await open_dm(alice, net.bot_user)
-    await say(alice, dm, "!sif balance", net.bot_user, "Your balance")  # first contact
+    adapter, alice, dm = await alice_known(net, matrix_users)
     before = await outbox_rows(net)
     room_send = adapter.client.room_send
     dropped: list[str] = []
