@@ -51,6 +51,11 @@ async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
     its session: no reset query (asyncpg's default costs a round trip per read)."""
 
 
+async def _needs_snapshot(*args: Any, **kwargs: Any) -> Any:
+    """What any SQLAlchemy statement of a single-statement unit of work does."""
+    raise NeedsSnapshot("only prepared statements run without a snapshot")
+
+
 class PgSingleReaders:
     """A pool of asyncpg connections for single-statement units of work, opened at the
     first read (in the event loop that reads) and closed by `close`."""
@@ -105,23 +110,19 @@ class PgSingleConnection:
         self.dialect = dialect
         self._statements = 0
 
-    async def records(self, sql: str, args: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
+    async def records(self, sql: str, args: Sequence[Any]) -> Sequence[Sequence[Any]]:
         self._statements += 1
         if self._statements > 1:
             raise NeedsSnapshot("a second statement needs a snapshot of its own")
         try:
-            found = await self.raw.fetch(sql, *args)
+            found: Sequence[Sequence[Any]] = await self.raw.fetch(sql, *args)
         except _DROPPED as exc:
             with contextlib.suppress(asyncpg.InterfaceError):  # given back already
                 self.raw.terminate()  # the pool opens a new one in its place
             raise StoreBusy(f"the reader connection had dropped: {exc!r}") from exc
-        return tuple(tuple(record) for record in found)
+        return found  # asyncpg's records (its prepared statement cache reuses the SQL)
 
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        raise NeedsSnapshot("only prepared statements run without a snapshot")
-
-    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        raise NeedsSnapshot("only prepared statements run without a snapshot")
+    execute = scalar = _needs_snapshot
 
 
 class PgSingleSession:
@@ -142,9 +143,6 @@ class PgSingleSession:
             raw = await self._readers.acquire()
             self._connection = PgSingleConnection(raw, self._readers.dialect)
         return self._connection
-
-    async def _needs_snapshot(self, *args: Any, **kwargs: Any) -> Any:
-        raise NeedsSnapshot("only prepared statements run without a snapshot")
 
     execute = scalar = scalars = get = flush = delete = _needs_snapshot
 

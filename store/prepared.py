@@ -89,29 +89,25 @@ class Prepared:
             self._compiled[dialect.name] = found
         return found
 
-    def fetch(self, raw: sqlite3.Connection, dialect: Dialect, params: dict[str, Any]) -> list[Any]:
-        """The rows of a SELECT, each value as SQLAlchemy would give it, by column name."""
-        compiled = self._for(dialect)
-        return compiled.rows(raw.execute(compiled.sql, compiled.bind(params)))
-
     def records(
         self, raw: sqlite3.Connection, dialect: Dialect, params: dict[str, Any]
     ) -> tuple[tuple[Any, ...], ...]:
-        """The rows of a SELECT as the driver gives them (hashable: a key for what they
-        are turned into); `rows` turns them into `fetch`'s."""
+        """The rows of a SELECT as `sqlite3` gives them (hashable: a key for what they
+        are turned into); `rows` turns them into SQLAlchemy's values."""
         compiled = self._for(dialect)
         return tuple(raw.execute(compiled.sql, compiled.bind(params)))
 
     async def records_on(
         self, connection: PgSingleConnection, params: dict[str, Any]
-    ) -> tuple[tuple[Any, ...], ...]:
-        """`records` as the one statement of a single-statement unit of work on
-        PostgreSQL (`store.pgsingle`)."""
+    ) -> Sequence[Sequence[Any]]:
+        """The rows of a SELECT as asyncpg gives them, as the one statement of a
+        single-statement unit of work on PostgreSQL (`store.pgsingle`)."""
         compiled = self._for(connection.dialect)
         return await connection.records(compiled.sql, compiled.bind(params))
 
     def rows(self, dialect: str, records: Iterable[Sequence[Any]]) -> list[Any]:
-        """`records` of a dialect (by name) this statement ran on, as `fetch` gives them."""
+        """`records` of a dialect (by name) this statement ran on, each value as
+        SQLAlchemy would give it, by column name."""
         return self._compiled[dialect].rows(records)
 
     def execute(
@@ -119,11 +115,6 @@ class Prepared:
     ) -> sqlite3.Cursor:
         compiled = self._for(dialect)
         return raw.execute(compiled.sql, compiled.bind(params))
-
-    async def fetch_async(self, raw: Any, dialect: Dialect, params: dict[str, Any]) -> list[Any]:
-        """`fetch` on an asyncpg connection (its prepared statement cache reuses it)."""
-        compiled = self._for(dialect)
-        return compiled.rows(await raw.fetch(compiled.sql, *compiled.bind(params)))
 
     def executemany(
         self, raw: sqlite3.Connection, dialect: Dialect, rows: Sequence[dict[str, Any]]

@@ -193,24 +193,15 @@ def _caller_of(rows: Sequence[Any]) -> tuple[Member, BalanceInfo] | None:
     return member, info
 
 
-def _caller_from(
-    dialect: str, records: tuple[tuple[Any, ...], ...]
-) -> tuple[Member, BalanceInfo] | None:
-    """`_caller_of` the driver's rows (`Prepared.records`), remembered for the same rows
-    when they can be a key (SQLite's can; asyncpg gives JSON decoded)."""
-    try:
-        return _remembered_caller(dialect, records)
-    except TypeError:  # unhashable values
-        return _caller_of(_RAW_OF_IDENTITY.rows(dialect, records))
-
-
 @functools.lru_cache(maxsize=1024)
 def _remembered_caller(
     dialect: str, records: tuple[tuple[Any, ...], ...]
 ) -> tuple[Member, BalanceInfo] | None:
-    """A member asking again with nothing changed (their balance, activity and profile
-    are all in the rows) costs a look-up instead of turning a row's values into a member's
-    again. Both are frozen; whoever changes the profile's dict copies it first."""
+    """`_caller_of` SQLite's rows (`Prepared.records`), remembered for the same rows: a
+    member asking again with nothing changed (their balance, activity and profile are all
+    in the rows) costs a look-up instead of turning a row's values into a member's again.
+    Both are frozen; whoever changes the profile's dict copies it first. (asyncpg's rows
+    hold JSON decoded, which cannot be a key.)"""
     return _caller_of(_RAW_OF_IDENTITY.rows(dialect, records))
 
 
@@ -524,19 +515,18 @@ class SqlLedger:
     ) -> tuple[Member, BalanceInfo] | None:
         connection = await self.s.connection()
         params = {"platform": platform, "external_id": external_id}
+        found: tuple[Member, BalanceInfo] | None
         if isinstance(connection, InLoopConnection):
-            records = _RAW_OF_IDENTITY.records(connection.raw(), connection.dialect, params)
+            found = _remembered_caller(
+                connection.dialect.name,
+                _RAW_OF_IDENTITY.records(connection.raw(), connection.dialect, params),
+            )
         elif isinstance(connection, PgSingleConnection):
             # Its own snapshot: straight on asyncpg, one round trip.
             records = await _RAW_OF_IDENTITY.records_on(connection, params)
+            found = _caller_of(_RAW_OF_IDENTITY.rows(connection.dialect.name, records))
         else:
-            rows = (await connection.execute(_OF_IDENTITY, params)).all()
-            return self._known_as(_caller_of(rows))
-        return self._known_as(_caller_from(connection.dialect.name, records))
-
-    def _known_as(
-        self, found: tuple[Member, BalanceInfo] | None
-    ) -> tuple[Member, BalanceInfo] | None:
+            found = _caller_of((await connection.execute(_OF_IDENTITY, params)).all())
         if found is not None:
             self._known[found[0].id] = found[1]
         return found
