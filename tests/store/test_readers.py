@@ -22,6 +22,7 @@ from bot.domain.ids import RequestId
 from bot.domain.records import Role
 from bot.ports import NeedsSnapshot, StoreBusy, UnitOfWork
 from store.inloop import InLoopReaders
+from store.pgsingle import PgSingleReaders
 from tests.conftest import Store
 from tests.fakes import FakeClock
 
@@ -291,3 +292,56 @@ async def test_the_sqlite_writer_waits_for_another_process_without_blocking_the_
 async def add_to(uow: UnitOfWork, name: str, clock: FakeClock) -> None:
     community = await uow.communities.get_or_create("c", "C", ("finance",), clock.now())
     await uow.members.create(community.id, name, Role.MEMBER, "x", name, clock.now())
+
+
+async def test_single_statement_connections_are_shared_in_turn_and_none_is_lost(
+    store: Store,
+) -> None:
+    """The free list of `store.pgsingle`: at most `size` connections; a read that finds
+    them all busy waits for one given back; a waiting read that gives up takes none with
+    it; a connection given back closed frees its place; closing fails the waiting reads."""
+    if store.url.startswith("sqlite"):
+        pytest.skip("PostgreSQL connections")
+    readers = PgSingleReaders(store.engine, 2)
+    try:
+        first, second = await readers.acquire(), await readers.acquire()
+        waiting = [asyncio.ensure_future(readers.acquire()) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        assert not any(task.done() for task in waiting)  # no third connection
+        waiting[0].cancel()  # gives up: the next one given back goes to the next reader
+        readers.release(first)
+        handed = await asyncio.wait_for(waiting[1], 5)
+        assert handed is first and waiting[0].cancelled()
+        second.terminate()  # dropped: given back, its place opens a new one
+        readers.release(second)
+        fresh = await asyncio.wait_for(waiting[2], 5)
+        assert fresh is not second and not fresh.is_closed()
+        assert await fresh.fetchval("SELECT 1") == 1
+        late = asyncio.ensure_future(readers.acquire())
+        await asyncio.sleep(0.05)
+        await readers.close()
+        with pytest.raises(StoreBusy):
+            await late
+        readers.release(handed)
+        readers.release(fresh)
+        assert handed.is_closed() and fresh.is_closed()  # given back after close: closed
+        with pytest.raises(StoreBusy):
+            await readers.acquire()
+    finally:
+        await readers.close()
+
+
+async def test_a_single_statement_reader_that_cannot_connect_is_store_busy(
+    store: Store, clock: FakeClock
+) -> None:
+    if store.url.startswith("sqlite"):
+        pytest.skip("PostgreSQL connections")
+    readers = PgSingleReaders(store.engine, 1)
+    readers.dsn = "postgresql://postgres@127.0.0.1:1/nothing"  # nobody listens there
+    with pytest.raises(StoreBusy):
+        await readers.acquire()
+    readers.dsn = store.url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await readers.acquire()  # the failed one held no place
+    assert await connection.fetchval("SELECT 1") == 1
+    readers.release(connection)
+    await readers.close()
