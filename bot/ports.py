@@ -17,6 +17,7 @@ from bot.domain.ids import CommunityId, IdeaId, MemberId, RequestId
 from bot.domain.ledger import AccountKey, EntryKind, TransactionDraft
 from bot.domain.records import (
     BalanceInfo,
+    BalanceTable,
     Community,
     Conversation,
     CrossRequest,
@@ -325,6 +326,17 @@ class LedgerRepository(Protocol):
         ...
 
     async def all_balances(self, community: CommunityId) -> list[BalanceInfo]: ...
+    async def balance_table(
+        self,
+        community: CommunityId,
+        edge: int,
+        member: MemberId | None = None,
+        negative: bool = False,
+    ) -> BalanceTable:
+        """`all_balances` counted and summed, with only its `edge` lowest and `edge` highest
+        rows (`BalanceTable`): of one member when given, below zero with `negative`."""
+        ...
+
     async def history(self, member: MemberId, limit: int) -> list[LedgerLine]: ...
     async def entries(
         self, community: CommunityId, since: datetime | None = None

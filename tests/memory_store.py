@@ -44,6 +44,7 @@ from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDra
 from bot.domain.privacy import mentions, redact
 from bot.domain.records import (
     BalanceInfo,
+    BalanceTable,
     Community,
     Conversation,
     CrossRequest,
@@ -1265,6 +1266,21 @@ class MemoryLedger:
 
     async def all_balances(self, community: CommunityId) -> list[BalanceInfo]:
         return sorted(self._summaries(community, None), key=lambda i: (i.balance, i.member))
+
+    async def balance_table(
+        self,
+        community: CommunityId,
+        edge: int,
+        member: MemberId | None = None,
+        negative: bool = False,
+    ) -> BalanceTable:
+        rows = sorted(self._summaries(community, member), key=lambda i: (i.balance, i.member))
+        if negative:
+            rows = [i for i in rows if i.balance < 0]
+        total = sum(i.balance for i in rows)
+        if len(rows) <= 2 * edge:
+            return BalanceTable(len(rows), total, tuple(rows))
+        return BalanceTable(len(rows), total, tuple(rows[:edge]), tuple(rows[-edge:]))
 
     async def history(self, member: MemberId, limit: int) -> list[LedgerLine]:
         t = self._x.t

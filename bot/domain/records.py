@@ -83,6 +83,19 @@ class BalanceInfo:
 
 
 @dataclass(frozen=True)
+class BalanceTable:
+    """`balances` of a community: how many members (with an account) match, the sum of
+    their balances, and the rows shown, lowest balance first: every one of them when there
+    are at most twice `edge`, else the `edge` lowest in `lowest` and the `edge` highest in
+    `highest`."""
+
+    count: int
+    total: int
+    lowest: tuple[BalanceInfo, ...]
+    highest: tuple[BalanceInfo, ...] = ()
+
+
+@dataclass(frozen=True)
 class LedgerLine:
     """One posting on a member's account, with its transaction's details."""
 

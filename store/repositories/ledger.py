@@ -27,7 +27,7 @@ from sqlalchemy.orm import aliased
 from bot.domain.ids import CommunityId, MemberId
 from bot.domain.ledger import AccountKey, AccountKind, EntryKind, TransactionDraft
 from bot.domain.privacy import redact
-from bot.domain.records import BalanceInfo, LedgerLine, Member
+from bot.domain.records import BalanceInfo, BalanceTable, LedgerLine, Member
 from bot.ports import LimitExceeded
 from store.inloop import InLoopConnection
 from store.models import AccountRow, MemberRow, PostingRow, RequestRow, TransactionRow
@@ -119,6 +119,12 @@ def _held_given_received(member: Any, community: Any, own_account: Any) -> tuple
     return held, given, received
 
 
+# a member's own account (not the network's or escrow)
+_OWN_ACCOUNT = and_(
+    AccountRow.member_id == MemberRow.id, AccountRow.kind == AccountKind.MEMBER.value
+)
+
+
 def _summary_statement() -> Select[Any]:
     """Balance, held, given and received of every member of a community (`b_community`)."""
     held, given, received = _held_given_received(
@@ -134,13 +140,7 @@ def _summary_statement() -> Select[Any]:
             received,
             MemberRow.last_active_at,
         )
-        .join(
-            AccountRow,
-            and_(
-                AccountRow.member_id == MemberRow.id,
-                AccountRow.kind == AccountKind.MEMBER.value,
-            ),
-        )
+        .join(AccountRow, _OWN_ACCOUNT)
         .where(MemberRow.community_id == bindparam("b_community"))
     )
 
@@ -548,6 +548,52 @@ class SqlLedger:
             _SUMMARY.order_by(AccountRow.balance, MemberRow.id), {"b_community": community}
         )
         return [as_balance_info(r) for r in rows]
+
+    async def balance_table(
+        self,
+        community: CommunityId,
+        edge: int,
+        member: MemberId | None = None,
+        negative: bool = False,
+    ) -> BalanceTable:
+        # Counted and summed in the database; held, given and received (a subquery each
+        # per member) only for the rows shown, not for every member of the community.
+        only = []
+        if member is not None:
+            only.append(MemberRow.id == member)
+        if negative:
+            only.append(AccountRow.balance < 0)
+        count, total = (
+            await self.s.execute(
+                select(func.count(), func.coalesce(func.sum(AccountRow.balance), 0))
+                .select_from(MemberRow)
+                .join(AccountRow, _OWN_ACCOUNT)
+                .where(MemberRow.community_id == community, *only)
+            )
+        ).one()
+        params = {"b_community": community}
+        lowest_first = (AccountRow.balance, MemberRow.id)
+        if count <= 2 * edge:
+            rows = await self.s.execute(_SUMMARY.where(*only).order_by(*lowest_first), params)
+            return BalanceTable(count, int(total), tuple(as_balance_info(r) for r in rows))
+        ends = []
+        for order in (lowest_first, (AccountRow.balance.desc(), MemberRow.id.desc())):
+            shown = (
+                select(MemberRow.id)
+                .join(AccountRow, _OWN_ACCOUNT)
+                .where(MemberRow.community_id == community, *only)
+                .order_by(*order)
+                .limit(edge)
+                .correlate(None)  # a list of its own, not the outer row's
+            )
+            rows = await self.s.execute(
+                _SUMMARY.where(*only, MemberRow.id.in_(shown.scalar_subquery())).order_by(
+                    *lowest_first
+                ),
+                params,
+            )
+            ends.append(tuple(as_balance_info(r) for r in rows))
+        return BalanceTable(count, int(total), ends[0], ends[1])
 
     async def entries(
         self, community: CommunityId, since: datetime | None = None

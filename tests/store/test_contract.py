@@ -180,6 +180,43 @@ async def test_posting_moves_balances_and_keeps_invariants(store: AnyStore) -> N
         assert await uow.ledger.check_invariants(cid) == []
 
 
+async def test_the_balance_table_is_all_balances_counted_summed_and_cut_at_its_edges(
+    store: AnyStore,
+) -> None:
+    cid, ann, bob = await _setup(store)
+    async with store.uow() as uow:
+        other = await uow.communities.get_or_create("slack:T9", "Other", [], NOW)
+        stranger = await uow.members.create(other.id, "zed", Role.MEMBER, "x", "zed", NOW)
+        await uow.ledger.post(other.id, ledger.adjust(stranger.id, -50, "x", None), LIMIT, NOW)
+        ids = [ann, bob]
+        for n in range(7):
+            member = await uow.members.create(cid, f"m{n}", Role.MEMBER, "console", f"m{n}", NOW)
+            ids.append(member.id)
+        for n, member in enumerate(ids):  # balances -290, -190, …, 610, with a hold too
+            await uow.ledger.post(
+                cid, ledger.adjust(member, (n - 3) * 100 + 10, "x", None), LIMIT, NOW
+            )
+        await uow.ledger.post(cid, ledger.hold(ids[-1], 50, RequestId(1), "R-1"), LIMIT, NOW)
+        await uow.commit()
+    async with store.uow() as uow:
+        everyone = await uow.ledger.all_balances(cid)
+        assert len(everyone) == 9
+        cut = await uow.ledger.balance_table(cid, 2)
+        assert (cut.count, cut.total) == (9, sum(i.balance for i in everyone))
+        assert cut.lowest == tuple(everyone[:2]) and cut.highest == tuple(everyone[-2:])
+        assert cut.highest[-1].held == 50  # the shown rows are whole
+        whole = await uow.ledger.balance_table(cid, 5)
+        assert (whole.count, whole.lowest, whole.highest) == (9, tuple(everyone), ())
+        below = await uow.ledger.balance_table(cid, 1, negative=True)
+        negative = [i for i in everyone if i.balance < 0]
+        assert (below.count, below.total) == (3, sum(i.balance for i in negative))
+        assert below.lowest == (negative[0],) and below.highest == (negative[-1],)
+        one = await uow.ledger.balance_table(cid, 1, member=bob)
+        assert (one.count, one.lowest) == (1, tuple(i for i in everyone if i.member == bob))
+        assert (await uow.ledger.balance_table(cid, 1, member=ids[-1], negative=True)).count == 0
+        assert (await uow.ledger.balance_table(cid, 1, member=stranger.id)).count == 0
+
+
 async def test_circulation_is_the_sum_of_positive_member_balances(store: AnyStore) -> None:
     cid, ann, bob = await _setup(store)
     async with store.uow() as uow:

@@ -299,25 +299,25 @@ HEADERS = (
 
 @handlers.on(Balances)
 async def balances(ctx: Context, cmd: Balances) -> None:
-    infos = await ctx.uow.ledger.all_balances(ctx.community.id)
     title = _(ALL_TITLE)
+    member = None
     if cmd.member is not None:
         member = await ctx.resolve(cmd.member)
-        infos = [i for i in infos if i.member == member.id]
         title = _("Balance of {name}").format(name=member.name)
-    if cmd.filter == "negative":
-        infos = [i for i in infos if i.balance < 0]
+    negative = cmd.filter == "negative"
+    if negative:
         title = _(NEGATIVE_TITLE)
-    if not infos:
+    found = await ctx.uow.ledger.balance_table(
+        ctx.community.id, TABLE_EDGE, member.id if member is not None else None, negative
+    )
+    if not found.count:
         ctx.reply(_("No members match."), topic="balances", public=True)
         return
-    rows = [_row(i) for i in infos]
-    skipped = 0
-    if len(rows) > 2 * TABLE_EDGE:
-        skipped = len(rows) - 2 * TABLE_EDGE
-        rows = [*rows[:TABLE_EDGE], ("…", "", "", "", "", ""), *rows[-TABLE_EDGE:]]
+    rows = [_row(i) for i in found.lowest]
+    skipped = found.count - len(found.lowest) - len(found.highest)
+    if found.highest:
+        rows = [*rows, ("…", "", "", "", "", ""), *(_row(i) for i in found.highest)]
     table = Table(tuple(_(header) for header in HEADERS), tuple(rows))
-    total = sum(i.balance for i in infos)
     note = (
         "\n"
         + ngettext(
@@ -331,6 +331,6 @@ async def balances(ctx: Context, cmd: Balances) -> None:
     heading = ngettext(
         "{title} ({count} member, sum {total}):",
         "{title} ({count} members, sum {total}):",
-        len(infos),
-    ).format(title=title, count=number(len(infos)), total=sif(total))
+        found.count,
+    ).format(title=title, count=number(found.count), total=sif(found.total))
     ctx.reply((*plain(heading + "\n"), table, *plain(note)), topic="balances", public=True)
