@@ -2,7 +2,8 @@
 
 Inbound: ``!sif <command>`` in any joined room; plain text in a direct room with the
 bot; a reply to the bot; ✅ / ❌ reactions on a message that offered those actions.
-Outbound: ``m.notice`` with a plain ``body`` and an HTML ``formatted_body``; the actions a
+Outbound: ``m.notice`` with a plain ``body`` and, when it marks something up (the core's
+code and strong parts, tables), an HTML ``formatted_body``; the actions a
 message offers travel in the content (``org.sif.actions``) so a later reaction can be
 understood without any state kept by the adapter.
 """
@@ -189,15 +190,15 @@ def content(message: Outbound) -> dict[str, Any]:
     if extra and extra not in body:
         body = f"{body}\n{extra}"
         formatted = f"{formatted}<br>{_hint_html(message)}"
-    result: dict[str, Any] = {
-        "msgtype": "m.notice",
-        "body": body,
-        "format": "org.matrix.custom.html",
-        "formatted_body": formatted,
-        # The bot mentions nobody: a name or "@room" that people typed must not ping anyone
-        # (clients that support intentional mentions read only this).
-        "m.mentions": {},
-    }
+    result: dict[str, Any] = {"msgtype": "m.notice", "body": body}
+    if formatted != html.escape(body).replace("\n", "<br>"):
+        # HTML only when it marks something up: a plain answer shows the same without it
+        # (clients keep the body's line breaks), and the event is half the size.
+        result["format"] = "org.matrix.custom.html"
+        result["formatted_body"] = formatted
+    # The bot mentions nobody: a name or "@room" that people typed must not ping anyone
+    # (clients that support intentional mentions read only this).
+    result["m.mentions"] = {}
     if message.buttons:
         result[ACTIONS_KEY] = [b.action for b in message.buttons]
     return result

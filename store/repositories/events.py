@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.inloop import InLoopConnection
 from store.models import ProcessedEventRow
+from store.prepared import Prepared
 from store.sql import insert_ignoring_conflicts
+
+# Asked before each direct answer on Matrix (`Bot._read_in`): on SQLite's in-loop
+# readers it runs straight on `sqlite3` (`store.prepared`).
+_SEEN = select(ProcessedEventRow.key).where(ProcessedEventRow.key == bindparam("key"))
+_RAW_SEEN = Prepared(_SEEN)
 
 
 class SqlEventLog:
@@ -23,10 +30,10 @@ class SqlEventLog:
 
     async def seen(self, key: str) -> bool:
         """Whether an event key is recorded (a read: for read-only units of work)."""
-        found = await self.s.scalar(
-            select(ProcessedEventRow.key).where(ProcessedEventRow.key == key)
-        )
-        return found is not None
+        connection = await self.s.connection()
+        if isinstance(connection, InLoopConnection):
+            return bool(_RAW_SEEN.records(connection.raw(), connection.dialect, {"key": key}))
+        return await connection.scalar(_SEEN, {"key": key}) is not None
 
     async def prune(self, before: datetime) -> int:
         result = await self.s.execute(

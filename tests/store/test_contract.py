@@ -269,6 +269,12 @@ async def test_event_keys_are_seen_once(store: AnyStore) -> None:
         await uow.commit()
     async with store.uow() as uow:
         assert await uow.events.first_time("slack:T1:Ev1", NOW) is False
+        assert await uow.events.seen("slack:T1:Ev2") is True
+        assert await uow.events.seen("slack:T1:Ev3") is False
+    async with store.uow.reading() as uow:  # as a direct answer asks it
+        assert await uow.events.seen("slack:T1:Ev1") is True
+        assert await uow.events.seen("slack:T1:Ev3") is False
+        assert await uow.events.seen("slack:T1:ev1") is False  # keys are exact
 
 
 async def test_outbox_keeps_messages_until_marked_sent(store: AnyStore) -> None:

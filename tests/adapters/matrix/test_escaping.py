@@ -91,8 +91,16 @@ def core_marks(message: Outbound, hinted: bool) -> list[tuple[str, str]]:
 
 def check_matrix(message: Outbound, name: str) -> None:
     content = matrix.content(message)
-    body, formatted = content["body"], content["formatted_body"]
+    body = content["body"]
     assert body.startswith(message.text)  # the plain body is the core's text (and a hint)
+    if "formatted_body" not in content:
+        # Nothing to mark up: the plain body alone, which clients show as it is.
+        assert "format" not in content and message.table is None
+        assert core_marks(message, body != message.text) == []
+        assert name in body
+        return
+    formatted = content["formatted_body"]
+    assert content["format"] == "org.matrix.custom.html"
     reader = read(formatted)
     assert set(reader.tags) <= ALLOWED_TAGS, reader.tags
     # exactly the core's markup is marked up
@@ -146,7 +154,8 @@ def test_names_in_a_sentence_a_table_and_a_hint(name: str) -> None:
 
 def test_the_old_rendering_would_have_been_caught() -> None:
     """Plain html.escape plus markdown-ish marks turned people's *text* bold."""
-    assert "<b>" not in matrix.content(dm(Text("Hi *bold*!")))["formatted_body"]
+    plain = matrix.content(dm(Text("Hi *bold*!")))
+    assert "formatted_body" not in plain and plain["body"] == "Hi *bold*!"
     assert read("Hi <b>bold</b>!").marked == [("b", "bold")]
     assert core_marks(dm(Text("Hi *bold*!")), False) == []
     # the core's own Strong part is what makes it bold
@@ -167,6 +176,18 @@ def test_only_the_core_parts_are_marked_up() -> None:
     assert "<code>edit &lt;question&gt;</code>" in formatted
     assert "&lt;b&gt;x&lt;/b&gt;" in formatted and "&amp;amp;" in formatted
     check_matrix(message, "<b>x</b>")
+
+
+@given(st.text())
+def test_plain_text_goes_without_html_and_anything_else_with_it(text: str) -> None:
+    """HTML only when it marks something up: a message of plain text (with its line
+    breaks) is its body alone, whatever it holds; one with a mark of the core has both."""
+    content = matrix.content(dm(Text(text)))
+    assert content["body"] == text
+    assert "formatted_body" not in content and "format" not in content
+    assert content["m.mentions"] == {}
+    marked = matrix.content(dm(Text(text), Strong("Held")))
+    assert read(marked["formatted_body"]).marked == [("b", "Held")]
 
 
 @given(st.text())
