@@ -127,6 +127,12 @@ class StoreBusy(Exception):
     dropped PostgreSQL connection): nothing was changed; take the writing path instead."""
 
 
+class Conflict(Exception):
+    """A unit of work met another committed at the same time that took a unique key first
+    (the same person's first two messages at once): everything was rolled back, and the
+    unit of work done again finds what the other one made."""
+
+
 class NeedsSnapshot(Exception):
     """A single-statement read-only unit of work (`UnitOfWorkFactory.reading(single=True)`)
     was asked a second statement: nothing was changed; read again in a snapshot."""

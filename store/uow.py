@@ -6,10 +6,10 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.ports import StoreBusy
+from bot.ports import Conflict, StoreBusy
 from store.queries import SqlFindQueries, SqlRoutingQueries, SqlStatsQueries
 from store.repositories import (
     SqlCommunities,
@@ -99,6 +99,8 @@ class SqlUnitOfWork:
         finally:
             await session.close()
             self._session = None
+        if isinstance(exc, IntegrityError) and _unique_violation(exc):
+            raise Conflict(f"a unique key was taken meanwhile: {exc.orig}") from exc
         if self._read_only and isinstance(exc, DBAPIError) and exc.connection_invalidated:
             # A reader's connection had dropped (readers do not ping): nothing was changed.
             raise StoreBusy("the connection had dropped") from exc
@@ -111,6 +113,18 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+
+def _unique_violation(exc: IntegrityError) -> bool:
+    """Whether the database refused a row for a unique key another row holds (not, say,
+    a foreign key or a NOT NULL)."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505":  # PostgreSQL's unique_violation
+        return True
+    return getattr(orig, "sqlite_errorname", None) in (
+        "SQLITE_CONSTRAINT_UNIQUE",
+        "SQLITE_CONSTRAINT_PRIMARYKEY",
+    )
 
 
 class SqlUnitOfWorkFactory:

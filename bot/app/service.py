@@ -59,7 +59,14 @@ from bot.messages import (
     plain,
     say,
 )
-from bot.ports import Clock, NeedsSnapshot, StoreBusy, UnitOfWork, UnitOfWorkFactory
+from bot.ports import (
+    Clock,
+    Conflict,
+    NeedsSnapshot,
+    StoreBusy,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from bot.settings import Settings
 from conversations.engine import CONTROL_WORDS, Flow
 from conversations.loader import load_flows
@@ -441,7 +448,6 @@ class Bot:
         name = spec.name if spec is not None else "answer"
         report.command = name
         structlog.contextvars.bind_contextvars(command=name)
-        pending: Pending | None = None
         try:
             readable = spec is not None and spec.reads_only and not spec.public
             if readable and (answer_in_ack or answer_directly):
@@ -452,6 +458,34 @@ class Bot:
                     answers = None  # the store would have had to wait: the full path does
                 if answers is not None:
                     return [], answers
+            try:
+                return await self._write(inbound, text, command, problem, report)
+            except Conflict:
+                # Another message of theirs made the same thing at the same moment (their
+                # member, on first contact): all was rolled back; once more finds it made.
+                log.info("a concurrent write took a unique key first; handling it again")
+                return await self._write(inbound, text, command, problem, report)
+        except UserError as exc:
+            report.outcome = "refused"
+            return await self._refuse(inbound, exc, answer_in_ack)
+        except Exception:
+            report.outcome = "error"
+            log.exception("handling %s failed", name)
+            return await self._refuse(inbound, UserError(_(SORRY), "error"), answer_in_ack)
+
+    async def _write(
+        self,
+        inbound: Inbound,
+        text: str,
+        command: Any,
+        problem: ParseError | None,
+        report: _Report,
+    ) -> tuple[list[Outbound], list[Outbound]]:
+        """The full path: the event recorded, the caller found or made, the command run
+        and what it says stored in the outbox, in one unit of work. A refusal (UserError)
+        of a command given in the middle of a conversation ends with its question again."""
+        pending: Pending | None = None
+        try:
             async with self.uow_factory() as uow:
                 now = self.clock.now()
                 if inbound.event_id is not None:
@@ -511,14 +545,11 @@ class Bot:
                 self._communities[inbound.community_key] = own_community
                 return stored, []
         except UserError as exc:
-            report.outcome = "refused"
-            if pending is not None:
-                exc = UserError(exc.parts + plain("\n\n") + pending.body, exc.topic, exc.subject)
-            return await self._refuse(inbound, exc, answer_in_ack)
-        except Exception:
-            report.outcome = "error"
-            log.exception("handling %s failed", name)
-            return await self._refuse(inbound, UserError(_(SORRY), "error"), answer_in_ack)
+            if pending is None:
+                raise
+            raise UserError(
+                exc.parts + plain("\n\n") + pending.body, exc.topic, exc.subject
+            ) from exc
 
     async def _read_only(
         self, inbound: Inbound, command: Any, name: str, direct: bool = False

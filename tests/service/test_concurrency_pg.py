@@ -1,4 +1,5 @@
-"""PostgreSQL races: first accept wins among 20 peers; two sweepers never double an action."""
+"""PostgreSQL races: first accept wins among 20 peers; two sweepers never double an action;
+a person's first messages at once make one member."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from bot.domain.ids import MemberId
 from bot.domain.ledger import ESCROW, AccountKey, EntryKind
 from bot.domain.records import OfferStatus, RequestStatus
 from store.db import make_engine, make_sessionmaker
-from store.models import OutboxRow, TransactionRow
+from store.models import MemberRow, OutboxRow, TransactionRow
 from store.uow import SqlUnitOfWorkFactory
 from tests.conftest import make_settings
 from tests.fakes import FakeClock, said
@@ -239,3 +240,34 @@ async def test_two_sweepers_act_once_on_each_due_row(pg_url: str) -> None:
         assert escalations == escalated
     for engine in engines:
         await engine.dispose()
+
+
+async def test_a_persons_first_messages_at_once_make_one_member_and_answer_both(
+    pg_url: str,
+) -> None:
+    """The same new person's first messages, handled side by side: both create the
+    member, the second finds the identity taken when the first commits, and is handled
+    again instead of answered with an apology: one member, one welcome grant."""
+    await _clean(pg_url)
+    engine = make_engine(pg_url, pool_size=10, max_overflow=5)
+    uow_factory = SqlUnitOfWorkFactory(make_sessionmaker(engine))
+    settings = make_settings(pg_url, sif_rate_commands_per_minute=0, sif_welcome_grant=5)
+    bot = assemble(settings, uow_factory, FakeClock()).bot
+    await bot.handle(said("staff", "balance"))  # the community exists
+    people = [f"new{n}" for n in range(8)]
+    answers = await asyncio.gather(
+        *(bot.handle(said(name, "balance")) for name in people for _ in range(3))
+    )
+    texts = [m.text for out in answers for m in out]
+    assert not any("something went wrong" in t for t in texts), texts
+    assert sum("Your balance" in t for t in texts) == 3 * len(people)
+    async with engine.connect() as conn:
+        members = await conn.scalar(select(func.count()).select_from(MemberRow))
+        grants = await conn.scalar(
+            select(func.count())
+            .select_from(TransactionRow)
+            .where(TransactionRow.kind == EntryKind.GRANT.value)
+        )
+    assert members == 1 + len(people)
+    assert grants == 1 + len(people)  # a welcome each, once
+    await engine.dispose()
