@@ -643,7 +643,7 @@ class Activity:
     received: Mapping[int, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per peer: no __dict__ each
 class _Static:
     name: str
     expertise: Mapping[str, int]

@@ -20,6 +20,7 @@ take them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,6 +57,13 @@ async def stamp_peers(session: AsyncSession, members: list[MemberId]) -> None:
 
 def took_peer_revision(session: AsyncSession) -> bool:
     return revisions.took(session, PEER_COUNTER)
+
+
+@functools.lru_cache(maxsize=4096)
+def _language_set(languages: tuple[str, ...]) -> frozenset[str]:
+    """A peer's languages, lower-cased; peers who speak the same share one set (most do:
+    at 10,000 members a set each was 2.5 MB)."""
+    return frozenset(language.lower() for language in languages)
 
 
 @dataclass
@@ -123,7 +131,7 @@ async def peer_table(session: AsyncSession, cache: PeerCache, community: Communi
             MemberId(member),
             name,
             expertise.get(member, {}),
-            frozenset(language.lower() for language in languages or ()),
+            _language_set(tuple(languages or ())),
             capacity,
             paused_until,
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,43 @@ def test_existing_ideas_get_the_status_of_their_requests(tmp_path: Path) -> None
         IdeaStatus.IN_REVIEW,
         IdeaStatus.REVIEWED,
     ]
+
+
+def test_head_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    from store.migrate import HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() == HEAD
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_start_at_head_leaves_alembic_unloaded(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """`sif-bot run` migrates on start: a new database is migrated; one at the newest
+    migration is only read, and the serving process never loads Alembic."""
+    if database == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/start.db"
+    else:
+        url = request.getfixturevalue("pg_url")  # migrated by the session's fixture
+    script = (
+        "import asyncio, sys\n"
+        "from store.migrate import upgrade_async, revision_of, HEAD\n"
+        f"asyncio.run(upgrade_async({url!r}))\n"
+        f"print(asyncio.run(revision_of({url!r})) == HEAD, 'alembic' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+
+    def start() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    if database == "sqlite":
+        assert start() == ["True", "True"]  # a new file: migrated, with Alembic
+    assert start() == ["True", "False"]  # at head: read, Alembic not loaded
