@@ -563,12 +563,16 @@ class SqlLedger:
             only.append(MemberRow.id == member)
         if negative:
             only.append(AccountRow.balance < 0)
+        matching = (
+            select(MemberRow.id)
+            .join(AccountRow, _OWN_ACCOUNT)
+            .where(MemberRow.community_id == community, *only)
+        )
         count, total = (
             await self.s.execute(
-                select(func.count(), func.coalesce(func.sum(AccountRow.balance), 0))
-                .select_from(MemberRow)
-                .join(AccountRow, _OWN_ACCOUNT)
-                .where(MemberRow.community_id == community, *only)
+                matching.with_only_columns(
+                    func.count(), func.coalesce(func.sum(AccountRow.balance), 0)
+                )
             )
         ).one()
         params = {"b_community": community}
@@ -578,18 +582,10 @@ class SqlLedger:
             return BalanceTable(count, int(total), tuple(as_balance_info(r) for r in rows))
         ends = []
         for order in (lowest_first, (AccountRow.balance.desc(), MemberRow.id.desc())):
-            shown = (
-                select(MemberRow.id)
-                .join(AccountRow, _OWN_ACCOUNT)
-                .where(MemberRow.community_id == community, *only)
-                .order_by(*order)
-                .limit(edge)
-                .correlate(None)  # a list of its own, not the outer row's
-            )
+            # a list of its own, not correlated to the outer statement's member
+            shown = matching.order_by(*order).limit(edge).correlate(None).scalar_subquery()
             rows = await self.s.execute(
-                _SUMMARY.where(*only, MemberRow.id.in_(shown.scalar_subquery())).order_by(
-                    *lowest_first
-                ),
+                _SUMMARY.where(*only, MemberRow.id.in_(shown)).order_by(*lowest_first),
                 params,
             )
             ends.append(tuple(as_balance_info(r) for r in rows))
